@@ -1,0 +1,3 @@
+"""coder: transcription, rating and reliability for psychotherapy process research."""
+
+__version__ = "0.1.0"

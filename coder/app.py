@@ -1,0 +1,82 @@
+"""The Flask application factory.
+
+    flask --app coder.app run          # development server
+    coder serve                        # production server (waitress)
+"""
+from __future__ import annotations
+
+import datetime as dt
+from importlib import resources
+
+from flask import Flask, g
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+
+from .config import Settings, load_settings
+from .db import Database, is_initialised
+from .models import User
+
+csrf = CSRFProtect()
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None,
+               test_config: dict | None = None) -> Flask:
+    settings = settings or load_settings()
+    web = resources.files("coder.web")
+    app = Flask(__name__, template_folder=str(web / "templates"), static_folder=str(web / "static"))
+    app.config.update(
+        SECRET_KEY=settings.secret_key(),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
+        MAX_CONTENT_LENGTH=4 * 1024**3,
+    )
+    app.config.from_prefixed_env("CODER")  # e.g. CODER_SESSION_COOKIE_SECURE=true behind HTTPS
+    if test_config:
+        app.config.update(test_config)
+
+    database = database or Database(settings.database_url)
+    if not is_initialised(database.engine):
+        database.migrate()
+    app.extensions["coder.db"] = database
+    app.extensions["coder.settings"] = settings
+
+    csrf.init_app(app)
+    login = LoginManager(app)
+    login.login_view = "auth.login"
+    login.login_message = "Please log in."
+
+    @login.user_loader
+    def load_user(user_id: str):
+        user = db_session().get(User, int(user_id))
+        return user if user is not None and user.active else None
+
+    @app.teardown_appcontext
+    def close_db(_exc):
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    from . import auth, views
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(views.bp)
+    return app
+
+
+def db_session():
+    """The request's database session."""
+    from flask import current_app
+
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["coder.db"].sessionmaker()
+    return g.db_session

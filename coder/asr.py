@@ -1,0 +1,170 @@
+"""Speech recognition engines: openai-whisper (default) and faster-whisper.
+
+Both take 16 kHz mono float32 audio and return segments with word-level
+timestamps in the shape of the transcribe contract (speakers are added later
+by the diariser). A model is given by name (the engine's normal download
+path) or by local path: an openai-whisper ``.pt`` checkpoint or a CTranslate2
+directory. Without either, the local model store is searched, then the name
+``base`` is used.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+ENGINES = ("openai-whisper", "faster-whisper")
+DEFAULT_ENGINE = "openai-whisper"
+DEFAULT_MODEL_NAME = "base"
+HINT = ("provide a local model with --model PATH or CODER_WHISPER_MODEL=PATH "
+        "(an openai-whisper .pt file or a faster-whisper CTranslate2 directory)")
+
+
+class ModelUnavailable(Exception):
+    """The requested model cannot be loaded; the message says how to provide one."""
+
+
+@dataclass
+class ASRResult:
+    language: str | None
+    segments: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Engine(Protocol):
+    name: str
+    model_label: str
+
+    def transcribe(self, audio: np.ndarray, language: str | None = None) -> ASRResult: ...
+
+
+def store_candidates(models_dir: Path, engine: str) -> list[Path]:
+    """Models of ``engine`` in the local store, the base model first."""
+    if not models_dir.is_dir():
+        return []
+    if engine == "openai-whisper":
+        found = sorted(models_dir.glob("*.pt"))
+    else:
+        found = sorted(p for p in models_dir.iterdir() if (p / "model.bin").is_file())
+    return sorted(found, key=lambda p: "base" not in p.name)
+
+
+def resolve_model(engine: str, model: str | None, models_dir: Path | None) -> str:
+    """What to load: the explicit choice, then CODER_WHISPER_MODEL, then the store, then ``base``."""
+    choice = model or os.environ.get("CODER_WHISPER_MODEL")
+    if choice:
+        return choice
+    if models_dir is not None:
+        found = store_candidates(models_dir, engine)
+        if found:
+            return str(found[0])
+    return DEFAULT_MODEL_NAME
+
+
+def _looks_like_path(model: str) -> bool:
+    return os.sep in model or model.endswith(".pt") or model.startswith(".") or Path(model).exists()
+
+
+def _words(raw_words) -> list[dict[str, Any]]:
+    words = []
+    for w in raw_words or []:
+        get = w.get if isinstance(w, dict) else lambda k, o=w: getattr(o, k)
+        text = get("word").strip()
+        if not text:
+            continue
+        words.append({"start": round(float(get("start")), 3), "end": round(float(get("end")), 3), "text": text,
+                      "probability": round(float(get("probability")), 4)})
+    return words
+
+
+class OpenAIWhisperEngine:
+    name = "openai-whisper"
+
+    def __init__(self, model: str, device: str | None = None):
+        import torch
+        import whisper
+
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model_label = model
+        if _looks_like_path(model):
+            path = Path(model).expanduser()
+            if path.is_dir():
+                raise ModelUnavailable(f"{model} is a directory; openai-whisper needs a .pt file "
+                                       "(use --engine faster-whisper for a CTranslate2 directory)")
+            if not path.is_file():
+                raise ModelUnavailable(f"Whisper model file {model} not found; {HINT}")
+            self.model_label = path.name
+        try:
+            self.model = whisper.load_model(str(Path(model).expanduser()) if _looks_like_path(model) else model,
+                                            device=self.device)
+        except ModelUnavailable:
+            raise
+        except Exception as exc:
+            reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+            raise ModelUnavailable(f"Whisper model '{model}' could not be loaded ({reason}); {HINT}") from None
+
+    def transcribe(self, audio: np.ndarray, language: str | None = None) -> ASRResult:
+        import whisper
+
+        result = whisper.transcribe(
+            self.model, audio, language=language, word_timestamps=True, verbose=None,
+            fp16=self.device == "cuda",
+            # Conditioning on earlier text is what lets Whisper loop on long recordings.
+            condition_on_previous_text=False,
+        )
+        segments = []
+        for seg in result["segments"]:
+            text = seg["text"].strip()
+            if not text:
+                continue
+            segments.append({"start": round(float(seg["start"]), 3), "end": round(float(seg["end"]), 3),
+                             "text": text, "words": _words(seg.get("words"))})
+        return ASRResult(language=result.get("language") or language, segments=segments)
+
+
+class FasterWhisperEngine:
+    name = "faster-whisper"
+
+    def __init__(self, model: str, device: str | None = None):
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError:
+            raise ModelUnavailable("faster-whisper is not installed: pip install 'coder[faster-whisper]'") from None
+        import ctranslate2
+
+        self.device = device or ("cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu")
+        self.model_label = model
+        if _looks_like_path(model):
+            path = Path(model).expanduser()
+            if not (path / "model.bin").is_file():
+                raise ModelUnavailable(f"{model} is not a CTranslate2 model directory; {HINT}")
+            self.model_label = path.name
+            model = str(path)
+        try:
+            self.model = WhisperModel(model, device=self.device,
+                                      compute_type="int8" if self.device == "cpu" else "float16")
+        except Exception as exc:
+            reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+            raise ModelUnavailable(f"Whisper model '{model}' could not be loaded ({reason}); {HINT}") from None
+
+    def transcribe(self, audio: np.ndarray, language: str | None = None) -> ASRResult:
+        raw, info = self.model.transcribe(audio, language=language, word_timestamps=True,
+                                          condition_on_previous_text=False)
+        segments = []
+        for seg in raw:
+            text = seg.text.strip()
+            if text:
+                segments.append({"start": round(float(seg.start), 3), "end": round(float(seg.end), 3),
+                                 "text": text, "words": _words(seg.words)})
+        return ASRResult(language=info.language or language, segments=segments)
+
+
+def load_engine(engine: str = DEFAULT_ENGINE, model: str | None = None, models_dir: Path | None = None,
+                device: str | None = None) -> Engine:
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    resolved = resolve_model(engine, model, models_dir)
+    cls = OpenAIWhisperEngine if engine == "openai-whisper" else FasterWhisperEngine
+    return cls(resolved, device=device)

@@ -1,0 +1,252 @@
+"""The coder command line."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import load_settings
+
+
+def fail(message: str, code: int = 1):
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="coder")
+@click.option("--home", type=click.Path(file_okay=False), envvar="CODER_HOME",
+              help="Data directory (database, transcripts, secret key). Env: CODER_HOME.")
+@click.pass_context
+def main(ctx: click.Context, home: str | None):
+    """coder: transcribe, rate and analyse recorded therapy sessions."""
+    ctx.obj = {"home": home}
+
+
+def _settings(ctx: click.Context):
+    return load_settings(home=ctx.obj.get("home"))
+
+
+def _database(ctx: click.Context, must_exist: bool = True):
+    from .db import Database, is_initialised
+
+    settings = _settings(ctx)
+    database = Database(settings.database_url)
+    if must_exist and not is_initialised(database.engine):
+        fail(f"no coder database at {settings.database_url}; run 'coder init' first")
+    return settings, database
+
+
+@main.command()
+@click.pass_context
+def init(ctx):
+    """Create the database (or migrate it to the current schema)."""
+    from .db import current_revision
+
+    settings, database = _database(ctx, must_exist=False)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    database.migrate()
+    settings.secret_key()
+    click.echo(f"database ready at {database.engine.url.render_as_string(hide_password=True)} "
+               f"(schema {current_revision(database.engine)})")
+
+
+@main.command()
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option("--study", help="Study name for rows without a study column.")
+@click.pass_context
+def ingest(ctx, manifest, study):
+    """Register recordings with their dyad and session from a CSV MANIFEST.
+
+    Columns: file, therapist, client, session (required); dyad, study, date,
+    time_point, arm (optional). Paths are relative to the manifest.
+    """
+    from .ingest import ManifestError, ingest_manifest
+
+    _settings_, database = _database(ctx)
+    try:
+        report = ingest_manifest(database, manifest, study=study)
+    except ManifestError as exc:
+        fail(str(exc))
+    for _row, name, why in report.skipped:
+        click.echo(f"skipped: {name}: {why}")
+    for row, name, why in report.errors:
+        click.echo(f"error: {name or '(no file)'} (row {row}): {why}", err=True)
+    click.echo(f"{len(report.registered)} registered, {len(report.skipped)} already registered, "
+               f"{len(report.errors)} rejected")
+    sys.exit(0 if report.ok else 1)
+
+
+def _engine_options(f):
+    from .asr import DEFAULT_ENGINE, ENGINES
+    from .diarize import DIARIZERS
+
+    options = [
+        click.option("--engine", type=click.Choice(ENGINES), default=DEFAULT_ENGINE, show_default=True),
+        click.option("--model", help="Model name or local path (.pt for openai-whisper, CTranslate2 directory for "
+                                     "faster-whisper). Env: CODER_WHISPER_MODEL."),
+        click.option("--diarizer", type=click.Choice(DIARIZERS), default="builtin", show_default=True),
+        click.option("--num-speakers", type=click.IntRange(1, 20), help="Known number of speakers."),
+        click.option("--language", help="Language code (e.g. en); detected when omitted."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _load_engine(settings, engine, model):
+    from .asr import ModelUnavailable, load_engine
+
+    try:
+        return load_engine(engine, model, settings.models_dir)
+    except ModelUnavailable as exc:
+        fail(str(exc), code=2)
+
+
+@main.command()
+@click.argument("audio", nargs=-1, required=True, type=click.Path())
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@_engine_options
+@click.pass_context
+def transcribe(ctx, audio, out_dir, engine, model, diarizer, num_speakers, language):
+    """Transcribe AUDIO files to DIR/STEM.{json,rttm,vtt,txt}."""
+    from . import export
+    from .audio import AudioError
+    from .diarize import DiarizerUnavailable
+    from .pipeline import transcribe_file
+
+    settings = _settings(ctx)
+    asr = _load_engine(settings, engine, model)
+    out = Path(out_dir)
+    failed = 0
+    for i, path in enumerate(audio, 1):
+        stem = Path(path).stem
+        try:
+            doc = transcribe_file(path, asr, diarizer=diarizer, num_speakers=num_speakers, language=language)
+            export.write_all(doc, out, stem)
+            click.echo(f"[{i}/{len(audio)}] {path}: {len(doc['segments'])} segments, {doc['duration']:.1f} s "
+                       f"-> {out / stem}.json", err=True)
+        except DiarizerUnavailable as exc:
+            fail(str(exc), code=2)
+        except (AudioError, OSError) as exc:
+            failed += 1
+            click.echo(f"error: {path}: {exc}", err=True)
+        except Exception as exc:  # one bad input must not stop the batch
+            failed += 1
+            click.echo(f"error: {path}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}", err=True)
+    sys.exit(1 if failed else 0)
+
+
+@main.command()
+@_engine_options
+@click.pass_context
+def process(ctx, engine, model, diarizer, num_speakers, language):
+    """Transcribe every registered recording not yet transcribed with this engine and model."""
+    from .processing import pending_recordings, process_recordings
+
+    settings, database = _database(ctx)
+    asr = _load_engine(settings, engine, model)
+    todo = pending_recordings(database, asr)
+    click.echo(f"{len(todo)} recording(s) to transcribe with {asr.name} ({asr.model_label})")
+    ok, failed = process_recordings(
+        database, asr, settings.transcripts_dir, diarizer=diarizer, num_speakers=num_speakers, language=language,
+        on_done=lambda rid, name, err: click.echo(f"{'error: ' if err else ''}{name}: {err or 'transcribed'}",
+                                                  err=bool(err)))
+    click.echo(f"{ok} transcribed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+@main.group()
+def users():
+    """Manage coordinator and rater accounts."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["coordinator", "rater"]), required=True)
+@click.option("--name", "display_name", default="", help="Display name.")
+@click.option("--password", help="Password (prompted when omitted; at least 10 characters).")
+@click.pass_context
+def users_add(ctx, username, role, display_name, password):
+    """Create an account."""
+    from .accounts import AccountError, create_user
+
+    _s, database = _database(ctx.parent)
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with database.session() as db:
+            create_user(db, username, password, role, display_name)
+    except AccountError as exc:
+        fail(str(exc))
+    click.echo(f"created {role} {username}")
+
+
+@users.command("list")
+@click.pass_context
+def users_list(ctx):
+    """List accounts."""
+    from sqlalchemy import select
+
+    from .models import User
+
+    _s, database = _database(ctx.parent)
+    with database.session() as db:
+        for user in db.scalars(select(User).order_by(User.role, User.username)):
+            click.echo(f"{user.username}\t{user.role}\t{'active' if user.active else 'inactive'}")
+
+
+def _serve(app, host: str, port: int):
+    from waitress import serve as waitress_serve
+
+    click.echo(f"Serving coder on http://{host}:{port}  (Ctrl+C to stop)")
+    waitress_serve(app, host=host, port=port, threads=8, ident="coder")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.pass_context
+def serve(ctx, host, port):
+    """Serve the web app for the configured database (SQLite by default, PostgreSQL via DATABASE_URL)."""
+    from .app import create_app
+
+    settings, database = _database(ctx)
+    _serve(create_app(settings, database), host, port)
+
+
+@main.command()
+@click.option("--engine", type=click.Choice(["openai-whisper", "faster-whisper"]), default="openai-whisper",
+              show_default=True)
+@click.option("--model", help="Whisper model name or local path. Env: CODER_WHISPER_MODEL.")
+@click.option("--sample-dir", type=click.Path(file_okay=False), help="Folder with the demo manifest.csv.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Set up the demo and exit without serving.")
+@click.pass_context
+def demo(ctx, engine, model, sample_dir, host, port, no_serve):
+    """Set up a demo study from sample_audio/, transcribe it, create accounts and serve the app."""
+    from .app import create_app
+    from .asr import ModelUnavailable
+    from .demo import DemoError, prepare_demo
+
+    home = Path(ctx.obj.get("home") or load_settings().home) / "demo"
+    try:
+        result = prepare_demo(home, sample_dir=sample_dir, engine=engine, model=model, echo=click.echo)
+    except ModelUnavailable as exc:
+        fail(str(exc), code=2)
+    except DemoError as exc:
+        fail(f"demo: {exc}")
+    click.echo(f"Demo study ready in {home}")
+    click.echo("Demo accounts (new passwords each run):")
+    for username, role, password in result.credentials:
+        click.echo(f"  {role:<12} user {username:<12} password {password}")
+    if no_serve:
+        return
+    _serve(create_app(result.settings, result.database), host, port)
+
+
+if __name__ == "__main__":
+    main()

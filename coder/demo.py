@@ -1,0 +1,108 @@
+"""The demo: a study built from sample_audio/, transcribed, with accounts, served in the browser."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy import select
+
+from .accounts import create_user, generate_password, set_password
+from .asr import load_engine
+from .config import SOURCE_ROOT, Settings, load_settings
+from .db import Database
+from .ingest import ingest_manifest
+from .models import Assignment, Instrument, RatingUnit, Recording, User
+from .processing import pending_recordings, process_recordings
+
+DEMO_STUDY = "Demo study"
+DEMO_USERS = (("coordinator", "coordinator", "Demo coordinator"), ("rater1", "rater", "Rater One"),
+              ("rater2", "rater", "Rater Two"))
+# A small stand-in scale so the demo raters have something in their queue.
+DEMO_INSTRUMENT = {
+    "key": "demo-alliance", "version": "1", "name": "Working alliance (demo, 3 items)",
+    "definition": {"unit": "session", "scale": {"min": 1, "max": 7, "step": 1},
+                   "items": [{"id": "task", "label": "Agreement on tasks"},
+                             {"id": "bond", "label": "Emotional bond"},
+                             {"id": "goal", "label": "Agreement on goals"}]},
+}
+
+
+class DemoError(Exception):
+    pass
+
+
+@dataclass
+class DemoResult:
+    settings: Settings
+    database: Database
+    credentials: list[tuple[str, str, str]] = field(default_factory=list)  # (user, role, password)
+    transcribed: int = 0
+
+
+def default_sample_dir() -> Path:
+    return SOURCE_ROOT / "sample_audio"
+
+
+def prepare_demo(home: Path, sample_dir: Path | None = None, engine: str = "openai-whisper",
+                 model: str | None = None, echo: Callable[[str], None] = print) -> DemoResult:
+    sample_dir = Path(sample_dir or default_sample_dir())
+    manifest = sample_dir / "manifest.csv"
+    if not manifest.is_file():
+        raise DemoError(f"no demo manifest at {manifest}; pass --sample-dir")
+    settings = load_settings(home=home, database_url=f"sqlite:///{Path(home).resolve() / 'coder.db'}")
+    database = Database(settings.database_url)
+    database.migrate()
+    report = ingest_manifest(database, manifest, study=DEMO_STUDY)
+    if report.errors:
+        raise DemoError("; ".join(f"{name}: {why}" for _row, name, why in report.errors))
+    result = DemoResult(settings=settings, database=database)
+
+    # Load the model only when there is something to transcribe, so a finished demo restarts offline.
+    asr = load_engine(engine, model, settings.models_dir)
+    pending = pending_recordings(database, asr)
+    if pending:
+        echo(f"Transcribing {len(pending)} demo recording(s) with {asr.name} ({asr.model_label}) ...")
+        ok, failed = process_recordings(
+            database, asr, settings.transcripts_dir,
+            on_done=lambda rid, name, err: echo(f"  {name}: " + (f"failed: {err}" if err else "done")))
+        if failed:
+            raise DemoError(f"{failed} demo recording(s) failed to transcribe")
+        result.transcribed = ok
+    _accounts_and_assignments(database, result)
+    return result
+
+
+def _accounts_and_assignments(database: Database, result: DemoResult) -> None:
+    with database.session() as db:
+        raters = []
+        for username, role, display in DEMO_USERS:
+            password = generate_password()
+            user = db.scalar(select(User).where(User.username == username))
+            if user is None:
+                user = create_user(db, username, password, role, display)
+            else:  # passwords are stored hashed only, so a rerun issues new ones
+                set_password(user, password)
+                user.active = True
+            result.credentials.append((username, role, password))
+            if role == "rater":
+                raters.append(user)
+        instrument = db.scalar(select(Instrument).where(Instrument.key == DEMO_INSTRUMENT["key"],
+                                                        Instrument.version == DEMO_INSTRUMENT["version"]))
+        if instrument is None:
+            instrument = Instrument(**DEMO_INSTRUMENT)
+            db.add(instrument)
+        for recording in db.scalars(select(Recording).where(Recording.deleted_at.is_(None))):
+            unit = db.scalar(select(RatingUnit).where(RatingUnit.recording_id == recording.id,
+                                                      RatingUnit.kind == "whole_session"))
+            if unit is None:
+                unit = RatingUnit(recording_id=recording.id, kind="whole_session", start_s=0.0,
+                                  end_s=recording.duration_s, label="Whole session")
+                db.add(unit)
+            db.flush()
+            for rater in raters:
+                exists = db.scalar(select(Assignment).where(Assignment.rater_id == rater.id,
+                                                            Assignment.rating_unit_id == unit.id,
+                                                            Assignment.instrument_id == instrument.id))
+                if exists is None:
+                    db.add(Assignment(rater_id=rater.id, rating_unit_id=unit.id, instrument_id=instrument.id))

@@ -1,0 +1,71 @@
+"""Transcribing registered recordings and storing the transcripts in the study database."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy import select
+
+from . import export
+from .asr import Engine
+from .db import Database
+from .models import Recording, Speaker, Transcript
+from .pipeline import transcribe_file
+
+
+def pending_recordings(database: Database, engine: Engine) -> list[int]:
+    """Recordings without a transcript from this engine and model."""
+    with database.session() as db:
+        done = select(Transcript.recording_id).where(Transcript.engine == engine.name,
+                                                     Transcript.model == engine.model_label)
+        return list(db.scalars(select(Recording.id).where(Recording.deleted_at.is_(None),
+                                                          Recording.id.not_in(done)).order_by(Recording.id)))
+
+
+def store_transcript(database: Database, recording_id: int, doc: dict) -> int:
+    with database.session() as db:
+        old = db.scalar(select(Transcript).where(Transcript.recording_id == recording_id,
+                                                 Transcript.engine == doc["engine"],
+                                                 Transcript.model == doc["model"]))
+        if old is not None:
+            db.delete(old)
+            db.flush()
+        transcript = Transcript(recording_id=recording_id, engine=doc["engine"], model=doc["model"],
+                                language=doc["language"], duration_s=doc["duration"], segments=doc["segments"],
+                                timings=doc["timings"])
+        transcript.speakers = [Speaker(label=label, role=info.get("role"), role_confidence=info.get("confidence"))
+                               for label, info in doc["speakers"].items()]
+        db.add(transcript)
+        recording = db.get(Recording, recording_id)
+        recording.status, recording.error = "transcribed", None
+        db.flush()
+        return transcript.id
+
+
+def process_recordings(database: Database, engine: Engine, out_dir: Path | None, diarizer: str = "builtin",
+                       num_speakers: int | None = None, language: str | None = None,
+                       on_done: Callable[[int, str, str | None], None] | None = None) -> tuple[int, int]:
+    """Transcribe every pending recording; returns (succeeded, failed). Failures are stored on the recording."""
+    ok = failed = 0
+    for recording_id in pending_recordings(database, engine):
+        with database.session() as db:
+            recording = db.get(Recording, recording_id)
+            recording.status = "transcribing"
+            path, name = recording.path, recording.original_name
+        try:
+            doc = transcribe_file(path, engine, diarizer=diarizer, num_speakers=num_speakers, language=language,
+                                  audio_label=path)
+            store_transcript(database, recording_id, doc)
+            if out_dir is not None:
+                export.write_all(doc, out_dir, f"recording-{recording_id}")
+            ok += 1
+            if on_done:
+                on_done(recording_id, name, None)
+        except Exception as exc:  # recorded for the coordinator, then the next recording
+            failed += 1
+            with database.session() as db:
+                recording = db.get(Recording, recording_id)
+                recording.status, recording.error = "failed", " ".join(str(exc).split())[:1000]
+            if on_done:
+                on_done(recording_id, name, str(exc))
+    return ok, failed
