@@ -1,0 +1,163 @@
+"""Shared fixtures: databases (SQLite and a real PostgreSQL server), audio files, Whisper models."""
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from coder.db import Database
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DIR = ROOT / "sample_audio"
+IN_CI = bool(os.environ.get("CI"))
+
+
+def need(condition: bool, reason: str):
+    """Skip locally when a prerequisite is missing, but fail in CI, where everything must run."""
+    if not condition:
+        if IN_CI:
+            pytest.fail(f"required in CI: {reason}")
+        pytest.skip(reason)
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+def _pg_bindir() -> Path | None:
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if Path(candidate, "initdb").exists():
+            return Path(candidate)
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL server on a Unix socket (or CODER_TEST_POSTGRES_URL); yields an admin URL."""
+    url = os.environ.get("CODER_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    bindir = _pg_bindir()
+    need(bindir is not None, "PostgreSQL server binaries (Debian package postgresql) not installed")
+    workdir = Path(tempfile.mkdtemp(prefix="coder-pg-"))
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        pg = pwd.getpwnam("postgres")
+        os.chmod(workdir, 0o755)
+        os.chown(workdir, pg.pw_uid, pg.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    data, port = workdir / "data", _free_port()
+    subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "coder", "--no-sync",
+                    "-E", "UTF8"], check=True, capture_output=True)
+    subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(workdir / "log"), "-w", "-o",
+                    f"-k {workdir} -c listen_addresses='' -p {port} -F", "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://coder@/postgres?host={workdir}&port={port}"
+    finally:
+        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A new, empty PostgreSQL database for one test."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"coder_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'coder.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def database(db_url):
+    db = Database(db_url)
+    db.migrate()
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def sqlite_database(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'coder.db'}")
+    db.migrate()
+    yield db
+    db.dispose()
+
+
+# --- audio ----------------------------------------------------------------------------------
+
+def write_tone(path: Path, seconds: float = 3.0, rate: int = 16000, freq: float = 220.0, channels: int = 1) -> Path:
+    """A voiced-sounding test signal (a modulated harmonic tone); distinct ``freq`` gives distinct content."""
+    t = np.arange(int(seconds * rate)) / rate
+    signal = sum(np.sin(2 * np.pi * freq * k * t) / k for k in (1, 2, 3)) * 0.2 * (1 + np.sin(2 * np.pi * 3 * t)) / 2
+    data = np.stack([signal] * channels, axis=1) if channels > 1 else signal
+    sf.write(path, data.astype(np.float32), rate)
+    return path
+
+
+@pytest.fixture
+def tone(tmp_path):
+    return write_tone(tmp_path / "tone.wav")
+
+
+@pytest.fixture
+def corrupt_file(tmp_path):
+    path = tmp_path / "corrupt.wav"
+    path.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt " + os.urandom(200))
+    return path
+
+
+# --- Whisper models -------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def tiny_whisper(tmp_path_factory) -> Path:
+    """A tiny, randomly initialised openai-whisper checkpoint: real code path, nonsense text."""
+    import torch
+    from whisper.model import ModelDimensions, Whisper
+
+    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=1,
+                           n_vocab=51865, n_text_ctx=128, n_text_state=64, n_text_head=2, n_text_layer=1)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("whisper") / "tiny-random.pt"
+    torch.save({"dims": dims.__dict__, "model_state_dict": Whisper(dims).state_dict()}, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_models_dir() -> Path:
+    """The model store holding real Whisper base weights (``make models`` provisions them)."""
+    path = Path(os.environ.get("CODER_TEST_MODELS_DIR") or ROOT / "models")
+    need((path / "openai-whisper-base.pt").is_file() and (path / "faster-whisper-base" / "model.bin").is_file(),
+         f"real Whisper base weights not in {path}; run 'make models'")
+    return path

@@ -1,0 +1,154 @@
+"""End to end with real Whisper base weights: the demo, the served app, both engines, missing weights."""
+import http.cookiejar
+import json
+import os
+import re
+import select
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+import jiwer
+import pytest
+import soundfile as sf
+from sqlalchemy import select as sql_select
+
+from coder.db import Database
+from coder.models import Assignment, Recording, Transcript, User
+
+from .conftest import SAMPLE_DIR
+
+pytestmark = pytest.mark.whisper
+
+
+def script_text(until_s: float | None = None) -> str:
+    turns = json.loads((SAMPLE_DIR / "demo_session.turns.json").read_text())
+    return " ".join(t["text"] for t in turns if until_s is None or t["end"] <= until_s)
+
+
+def normalise(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9' ]", " ", text.lower()).split())
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    return jiwer.wer(normalise(reference), normalise(hypothesis))
+
+
+def coder(*args, env=None, timeout=900, **kwargs):
+    return subprocess.run([sys.executable, "-m", "coder.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})}, **kwargs)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory, real_models_dir):
+    home = tmp_path_factory.mktemp("demo-home")
+    env = {"CODER_MODELS_DIR": str(real_models_dir), "CODER_WHISPER_MODEL": ""}
+    proc = coder("--home", str(home), "demo", "--no-serve", env=env)
+    assert proc.returncode == 0, proc.stderr
+    return home, env, proc
+
+
+def credentials(output: str) -> dict[str, str]:
+    return dict(re.findall(r"user (\S+)\s+password (\S+)", output))
+
+
+def test_demo_transcribes_the_sample_session(demo):
+    home, _env, proc = demo
+    assert "Transcribing 1 demo recording(s) with openai-whisper (openai-whisper-base.pt)" in proc.stdout
+    db = Database(f"sqlite:///{home / 'demo' / 'coder.db'}")
+    with db.session() as s:
+        rec = s.scalar(sql_select(Recording))
+        assert rec.status == "transcribed" and rec.session.dyad.study.name == "Demo study"
+        transcript = s.scalar(sql_select(Transcript))
+        text = " ".join(seg["text"] for seg in transcript.segments)
+        # The script is known; Whisper base on synthetic speech gets most of it right.
+        assert wer(script_text(), text) < 0.15
+        words = [w for seg in transcript.segments for w in seg["words"]]
+        assert len(words) > 300 and all(w["start"] <= w["end"] for w in words)
+        assert words[-1]["end"] <= rec.duration_s + 0.5
+        raters = s.scalars(sql_select(User).where(User.role == "rater")).all()
+        assert len(raters) == 2
+        assert s.query(Assignment).count() == 2
+    for ext in ("json", "rttm", "vtt", "txt"):
+        assert (home / "demo" / "transcripts" / f"recording-1.{ext}").is_file()
+    assert set(credentials(proc.stdout)) == {"coordinator", "rater1", "rater2"}
+
+
+def test_demo_serves_and_the_coordinator_logs_in(demo):
+    home, env, _ = demo
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "coder.cli", "--home", str(home), "demo", "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, **env})
+    try:
+        output, deadline = "", time.time() + 300
+        while "Serving coder on" not in output:
+            assert server.poll() is None and time.time() < deadline, output
+            ready, _, _ = select.select([server.stdout], [], [], 1)
+            if ready:
+                output += server.stdout.readline()
+        assert "Transcribing" not in output  # a rerun reuses the stored transcript
+        creds = credentials(output)
+        base = f"http://127.0.0.1:{port}"
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        for _ in range(50):
+            try:
+                login_page = opener.open(f"{base}/login", timeout=5).read().decode()
+                break
+            except OSError:
+                time.sleep(0.2)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', login_page).group(1)
+        form = urllib.parse.urlencode({"username": "coordinator", "password": creds["coordinator"],
+                                       "csrf_token": token}).encode()
+        page = opener.open(f"{base}/login", data=form, timeout=10).read().decode()
+        assert "Demo study" in page and "demo_session.ogg" in page and "transcribed" in page
+        transcript = opener.open(f"{base}/transcripts/1", timeout=10).read().decode()
+        assert "homework" in transcript.lower()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_demo_without_weights_says_how_to_provide_them(tmp_path):
+    empty = tmp_path / "empty-store"
+    empty.mkdir()
+    env = {"CODER_MODELS_DIR": str(empty), "CODER_WHISPER_MODEL": "", "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           # a closed local port stands in for an unreachable model hub
+           "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    proc = coder("--home", str(tmp_path / "home"), "demo", "--no-serve", env=env, timeout=300)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "'base' could not be loaded" in lines[0]
+    assert "--model PATH" in lines[0] and "CODER_WHISPER_MODEL" in lines[0]
+
+
+@pytest.fixture(scope="module")
+def first_30s(tmp_path_factory):
+    audio, rate = sf.read(SAMPLE_DIR / "demo_session.ogg")
+    path = tmp_path_factory.mktemp("clip") / "clip.wav"
+    sf.write(path, audio[: 30 * rate], rate)
+    return path
+
+
+@pytest.mark.parametrize("engine,model", [("openai-whisper", "openai-whisper-base.pt"),
+                                          ("faster-whisper", "faster-whisper-base")])
+def test_engines_transcribe_real_speech(first_30s, real_models_dir, tmp_path, engine, model):
+    proc = coder("transcribe", str(first_30s), "--out", str(tmp_path), "--engine", engine, "--model",
+                 str(real_models_dir / model), "--language", "en")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((tmp_path / "clip.json").read_text())
+    assert doc["engine"] == engine and doc["model"] == model and doc["language"] == "en"
+    text = " ".join(seg["text"] for seg in doc["segments"])
+    assert wer(script_text(until_s=30), text) < 0.25
+    words = [w for seg in doc["segments"] for w in seg["words"]]
+    assert words and words[0]["start"] < 2.0

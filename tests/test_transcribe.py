@@ -1,0 +1,145 @@
+"""coder transcribe against the contract, with a tiny randomly initialised openai-whisper model."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from coder import export
+
+from .conftest import write_tone
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory, tiny_whisper):
+    """One run over a good file, a corrupt file and another good file."""
+    d = tmp_path_factory.mktemp("batch")
+    write_tone(d / "first.wav", seconds=4)
+    (d / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 10)
+    write_tone(d / "third.flac", seconds=3, rate=44100, channels=2, freq=180)  # other rate, stereo, flac
+    out = d / "out"
+    proc = subprocess.run([sys.executable, "-m", "coder.cli", "transcribe", str(d / "first.wav"),
+                           str(d / "broken.wav"), str(d / "third.flac"), "--out", str(out), "--model",
+                           str(tiny_whisper), "--language", "en"], capture_output=True, text=True, timeout=600)
+    return d, out, proc
+
+
+def test_exit_code_reports_the_failure(batch):
+    _d, _out, proc = batch
+    assert proc.returncode == 1
+
+
+def test_bad_input_gets_one_line_and_the_rest_is_processed(batch):
+    d, out, proc = batch
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {d / 'broken.wav'}: not a readable audio file (unknown format or corrupt data)"]
+    assert not (out / "broken.json").exists()
+    for stem in ("first", "third"):
+        for ext in ("json", "rttm", "vtt", "txt"):
+            assert (out / f"{stem}.{ext}").is_file()
+    assert not list(out.glob(".*")), "no temporary files left behind"
+
+
+def test_json_follows_the_contract(batch):
+    d, out, _proc = batch
+    doc = json.loads((out / "third.json").read_text())
+    assert doc["audio"] == str(d / "third.flac")
+    assert doc["duration"] == pytest.approx(3.0, abs=0.01)  # resampled from 44.1 kHz stereo
+    assert doc["engine"] == "openai-whisper" and doc["model"] == "tiny-random.pt" and doc["language"] == "en"
+    assert set(doc["timings"]) == {"transcribe_s", "diarize_s"}
+    assert all(info["role"] in ("therapist", "client", None) for info in doc["speakers"].values())
+    assert doc["segments"], "a random model still emits tokens"
+    for seg in doc["segments"]:
+        assert set(seg) >= {"start", "end", "speaker", "text", "words"}
+        assert 0 <= seg["start"] <= seg["end"] <= doc["duration"] + 0.5
+        assert seg["speaker"] in doc["speakers"]
+        for w in seg["words"]:
+            assert set(w) == {"start", "end", "text", "speaker", "probability"}
+            assert w["start"] <= w["end"] and 0 <= w["probability"] <= 1
+
+
+def test_rttm_uses_the_stem_as_uri(batch):
+    _d, out, _proc = batch
+    lines = (out / "first.rttm").read_text().splitlines()
+    assert lines
+    for line in lines:
+        fields = line.split()
+        assert fields[0] == "SPEAKER" and fields[1] == "first" and len(fields) == 10
+        assert float(fields[3]) >= 0 and float(fields[4]) > 0
+
+
+def test_vtt_and_text(batch):
+    _d, out, _proc = batch
+    vtt = (out / "first.vtt").read_text()
+    assert vtt.startswith("WEBVTT\n\n") and " --> " in vtt
+    assert (out / "first.txt").read_text().startswith("[00:00:0")
+
+
+def test_missing_model_file_is_one_clear_line(tmp_path):
+    write_tone(tmp_path / "a.wav")
+    proc = subprocess.run([sys.executable, "-m", "coder.cli", "transcribe", str(tmp_path / "a.wav"), "--out",
+                           str(tmp_path / "out"), "--model", str(tmp_path / "nope.pt")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "nope.pt not found" in lines[0] and "--model PATH" in lines[0] and "CODER_WHISPER_MODEL" in lines[0]
+
+
+def test_ctranslate2_directory_given_to_openai_whisper(tmp_path):
+    from coder.asr import ModelUnavailable, load_engine
+
+    (tmp_path / "ct2").mkdir()
+    with pytest.raises(ModelUnavailable, match="needs a .pt file"):
+        load_engine("openai-whisper", str(tmp_path / "ct2"))
+
+
+def test_model_resolution_order(tmp_path, monkeypatch):
+    from coder.asr import resolve_model
+
+    monkeypatch.delenv("CODER_WHISPER_MODEL", raising=False)
+    store = tmp_path / "store"
+    store.mkdir()
+    assert resolve_model("openai-whisper", None, store) == "base"
+    (store / "large.pt").write_bytes(b"")
+    (store / "openai-whisper-base.pt").write_bytes(b"")
+    (store / "fw-base").mkdir()
+    (store / "fw-base" / "model.bin").write_bytes(b"")
+    assert resolve_model("openai-whisper", None, store) == str(store / "openai-whisper-base.pt")
+    assert resolve_model("faster-whisper", None, store) == str(store / "fw-base")
+    monkeypatch.setenv("CODER_WHISPER_MODEL", "small")
+    assert resolve_model("openai-whisper", None, store) == "small"
+    assert resolve_model("openai-whisper", "tiny.en", store) == "tiny.en"
+
+
+DOC = {
+    "speakers": {"SPEAKER_00": {"role": "therapist"}, "SPEAKER_01": {"role": None}},
+    "segments": [
+        {"start": 0.5, "end": 2.0, "speaker": "SPEAKER_00", "text": "Hello there."},
+        {"start": 2.3, "end": 4.25, "speaker": "SPEAKER_00", "text": "How was your week?"},
+        {"start": 5.0, "end": 3661.5, "speaker": "SPEAKER_01", "text": "Fine --> mostly."},
+    ],
+}
+
+
+def test_rttm_joins_a_speakers_consecutive_segments():
+    assert export.to_rttm(DOC, "my session") == (
+        "SPEAKER my_session 1 0.500 3.750 <NA> <NA> SPEAKER_00 <NA> <NA>\n"
+        "SPEAKER my_session 1 5.000 3656.500 <NA> <NA> SPEAKER_01 <NA> <NA>\n")
+
+
+def test_vtt_times_roles_and_escaping():
+    vtt = export.to_vtt(DOC)
+    assert "00:00:00.500 --> 00:00:02.000\n<v Therapist>Hello there." in vtt
+    assert "00:00:05.000 --> 01:01:01.500\n<v SPEAKER_01>Fine -> mostly." in vtt
+
+
+def test_text_export():
+    assert export.to_text(DOC).splitlines()[0] == "[00:00:00] Therapist: Hello there."
+
+
+def test_atomic_write_replaces_whole_file(tmp_path):
+    target = tmp_path / "x.json"
+    export.atomic_write(target, "old")
+    export.atomic_write(target, "new")
+    assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["x.json"]
