@@ -17,10 +17,10 @@ test: install-test system-test-deps models
 
 install: $(VENV)/.installed
 
+# The CPU build of torch goes in first, so that openai-whisper does not pull a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# The CPU build of torch first, so that openai-whisper does not pull a multi-GB CUDA build.
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "torch==2.13.0" || $(BIN)/pip install -q torch
 	$(BIN)/pip install -q -e .
 	touch $@

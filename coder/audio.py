@@ -107,31 +107,29 @@ def _check_wav_complete(path: Path) -> None:
             pos += 8 + chunk_size + (chunk_size & 1)
 
 
-def _decode_fallback(path: Path) -> tuple[np.ndarray, int, int]:
+def _librosa_load(path: Path, sr: int | None, mono: bool) -> tuple[np.ndarray, int]:
     import librosa
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            audio, rate = librosa.load(str(path), sr=None, mono=False)
+            audio, rate = librosa.load(str(path), sr=sr, mono=mono)
     except Exception as exc:
         raise AudioError(f"not a readable audio file ({_reason(exc)})") from None
+    return audio, int(rate)
+
+
+def _decode_fallback(path: Path) -> tuple[np.ndarray, int, int]:
+    audio, rate = _librosa_load(path, sr=None, mono=False)
     channels = 1 if audio.ndim == 1 else audio.shape[0]
-    return audio, int(rate), channels
+    return audio, rate, channels
 
 
 def load(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
     """The recording as mono float32 at ``sr`` Hz."""
-    import librosa
-
     path = Path(path)
     _check_file(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            audio, _ = librosa.load(str(path), sr=sr, mono=True)
-    except Exception as exc:
-        raise AudioError(f"not a readable audio file ({_reason(exc)})") from None
+    audio, _ = _librosa_load(path, sr=sr, mono=True)
     if audio.size == 0:
         raise AudioError("contains no audio samples")
     if float(np.max(np.abs(audio))) < SILENCE_PEAK:

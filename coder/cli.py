@@ -96,9 +96,14 @@ def _engine_options(f):
     return f
 
 
-def _load_engine(settings, engine, model):
+def _load_engine(settings, engine, model, diarizer="none"):
     from .asr import ModelUnavailable, load_engine
+    from .diarize import DiarizerUnavailable, check_available
 
+    try:
+        check_available(diarizer)
+    except DiarizerUnavailable as exc:
+        fail(str(exc), code=2)
     try:
         return load_engine(engine, model, settings.models_dir)
     except ModelUnavailable as exc:
@@ -114,11 +119,10 @@ def transcribe(ctx, audio, out_dir, engine, model, diarizer, num_speakers, langu
     """Transcribe AUDIO files to DIR/STEM.{json,rttm,vtt,txt}."""
     from . import export
     from .audio import AudioError
-    from .diarize import DiarizerUnavailable
     from .pipeline import transcribe_file
 
     settings = _settings(ctx)
-    asr = _load_engine(settings, engine, model)
+    asr = _load_engine(settings, engine, model, diarizer)
     out = Path(out_dir)
     failed = 0
     for i, path in enumerate(audio, 1):
@@ -128,8 +132,6 @@ def transcribe(ctx, audio, out_dir, engine, model, diarizer, num_speakers, langu
             export.write_all(doc, out, stem)
             click.echo(f"[{i}/{len(audio)}] {path}: {len(doc['segments'])} segments, {doc['duration']:.1f} s "
                        f"-> {out / stem}.json", err=True)
-        except DiarizerUnavailable as exc:
-            fail(str(exc), code=2)
         except (AudioError, OSError) as exc:
             failed += 1
             click.echo(f"error: {path}: {exc}", err=True)
@@ -147,7 +149,7 @@ def process(ctx, engine, model, diarizer, num_speakers, language):
     from .processing import pending_recordings, process_recordings
 
     settings, database = _database(ctx)
-    asr = _load_engine(settings, engine, model)
+    asr = _load_engine(settings, engine, model, diarizer)
     todo = pending_recordings(database, asr)
     click.echo(f"{len(todo)} recording(s) to transcribe with {asr.name} ({asr.model_label})")
     ok, failed = process_recordings(

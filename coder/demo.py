@@ -58,10 +58,12 @@ def prepare_demo(home: Path, sample_dir: Path | None = None, engine: str = "open
         raise DemoError("; ".join(f"{name}: {why}" for _row, name, why in report.errors))
     result = DemoResult(settings=settings, database=database)
 
-    # Load the model only when there is something to transcribe, so a finished demo restarts offline.
-    asr = load_engine(engine, model, settings.models_dir)
-    pending = pending_recordings(database, asr)
-    if pending:
+    # Load the model only when a recording has no transcript yet, so a finished demo restarts offline.
+    with database.session() as db:
+        untranscribed = db.scalar(select(Recording.id).where(~Recording.transcripts.any()))
+    if untranscribed is not None:
+        asr = load_engine(engine, model, settings.models_dir)
+        pending = pending_recordings(database, asr)
         echo(f"Transcribing {len(pending)} demo recording(s) with {asr.name} ({asr.model_label}) ...")
         ok, failed = process_recordings(
             database, asr, settings.transcripts_dir,

@@ -19,14 +19,19 @@ class DiarizerUnavailable(Exception):
     pass
 
 
-def diarize(audio: np.ndarray, segments: list[dict[str, Any]], method: str = "builtin",
-            num_speakers: int | None = None) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """Give every segment and word a speaker; return the segments and the speakers with their roles."""
+def check_available(method: str) -> None:
+    """Raise before any work is done when ``method`` cannot run here."""
     if method not in DIARIZERS:
         raise ValueError(f"unknown diarizer {method!r}; choose one of {', '.join(DIARIZERS)}")
     if method == "pyannote":
         raise DiarizerUnavailable("the pyannote diariser is not available in this version of coder; "
                                   "use --diarizer builtin or none")
+
+
+def diarize(audio: np.ndarray, segments: list[dict[str, Any]], method: str = "builtin",
+            num_speakers: int | None = None) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Give every segment and word a speaker; return the segments and the speakers with their roles."""
+    check_available(method)
     labelled = []
     for seg in segments:
         words = [{**w, "speaker": SINGLE_SPEAKER} for w in seg.get("words", [])]

@@ -4,7 +4,6 @@ import json
 import os
 import re
 import select
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from sqlalchemy import select as sql_select
 from coder.db import Database
 from coder.models import Assignment, Recording, Transcript, User
 
-from .conftest import SAMPLE_DIR
+from .conftest import SAMPLE_DIR, free_port
 
 pytestmark = pytest.mark.whisper
 
@@ -40,12 +39,6 @@ def wer(reference: str, hypothesis: str) -> float:
 def coder(*args, env=None, timeout=900, **kwargs):
     return subprocess.run([sys.executable, "-m", "coder.cli", *args], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})}, **kwargs)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +76,14 @@ def test_demo_transcribes_the_sample_session(demo):
     assert set(credentials(proc.stdout)) == {"coordinator", "rater1", "rater2"}
 
 
-def test_demo_serves_and_the_coordinator_logs_in(demo):
-    home, env, _ = demo
+OFFLINE = {"CODER_WHISPER_MODEL": "", "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+
+
+def test_demo_serves_and_the_coordinator_logs_in(demo, tmp_path):
+    home, _env, _ = demo
+    # No weights and no hub: a finished demo restarts without them.
+    (tmp_path / "empty").mkdir()
+    env = {**OFFLINE, "CODER_MODELS_DIR": str(tmp_path / "empty"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "coder.cli", "--home", str(home), "demo", "--port", str(port)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -121,9 +120,8 @@ def test_demo_serves_and_the_coordinator_logs_in(demo):
 def test_demo_without_weights_says_how_to_provide_them(tmp_path):
     empty = tmp_path / "empty-store"
     empty.mkdir()
-    env = {"CODER_MODELS_DIR": str(empty), "CODER_WHISPER_MODEL": "", "XDG_CACHE_HOME": str(tmp_path / "cache"),
-           # a closed local port stands in for an unreachable model hub
-           "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    # a closed local port stands in for an unreachable model hub
+    env = {**OFFLINE, "CODER_MODELS_DIR": str(empty), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     proc = coder("--home", str(tmp_path / "home"), "demo", "--no-serve", env=env, timeout=300)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

@@ -1,6 +1,5 @@
 """coder serve runs the app for the configured database: SQLite by default, PostgreSQL through DATABASE_URL."""
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -9,11 +8,7 @@ import urllib.request
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .conftest import free_port
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):

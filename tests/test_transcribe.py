@@ -143,3 +143,14 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     export.atomic_write(target, "old")
     export.atomic_write(target, "new")
     assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_unavailable_diarizer_stops_before_any_work(tmp_path, tiny_whisper):
+    write_tone(tmp_path / "a.wav")
+    proc = subprocess.run([sys.executable, "-m", "coder.cli", "transcribe", str(tmp_path / "a.wav"), "--out",
+                           str(tmp_path / "out"), "--model", str(tiny_whisper), "--diarizer", "pyannote"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: the pyannote diariser is not available in this version of coder; use --diarizer builtin or none"]
+    assert not (tmp_path / "out").exists()
