@@ -79,6 +79,15 @@ def _words(raw_words) -> list[dict[str, Any]]:
     return words
 
 
+def _load_or_explain(load, model: str):
+    """Run ``load``; any failure becomes one line that says how to provide a local model."""
+    try:
+        return load()
+    except Exception as exc:
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise ModelUnavailable(f"Whisper model '{model}' could not be loaded ({reason}); {HINT}") from None
+
+
 class OpenAIWhisperEngine:
     name = "openai-whisper"
 
@@ -88,6 +97,7 @@ class OpenAIWhisperEngine:
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model_label = model
+        source = model
         if _looks_like_path(model):
             path = Path(model).expanduser()
             if path.is_dir():
@@ -95,15 +105,8 @@ class OpenAIWhisperEngine:
                                        "(use --engine faster-whisper for a CTranslate2 directory)")
             if not path.is_file():
                 raise ModelUnavailable(f"Whisper model file {model} not found; {HINT}")
-            self.model_label = path.name
-        try:
-            self.model = whisper.load_model(str(Path(model).expanduser()) if _looks_like_path(model) else model,
-                                            device=self.device)
-        except ModelUnavailable:
-            raise
-        except Exception as exc:
-            reason = " ".join(str(exc).split())[:160] or type(exc).__name__
-            raise ModelUnavailable(f"Whisper model '{model}' could not be loaded ({reason}); {HINT}") from None
+            self.model_label, source = path.name, str(path)
+        self.model = _load_or_explain(lambda: whisper.load_model(source, device=self.device), model)
 
     def transcribe(self, audio: np.ndarray, language: str | None = None) -> ASRResult:
         import whisper
@@ -142,12 +145,8 @@ class FasterWhisperEngine:
                 raise ModelUnavailable(f"{model} is not a CTranslate2 model directory; {HINT}")
             self.model_label = path.name
             model = str(path)
-        try:
-            self.model = WhisperModel(model, device=self.device,
-                                      compute_type="int8" if self.device == "cpu" else "float16")
-        except Exception as exc:
-            reason = " ".join(str(exc).split())[:160] or type(exc).__name__
-            raise ModelUnavailable(f"Whisper model '{model}' could not be loaded ({reason}); {HINT}") from None
+        compute_type = "int8" if self.device == "cpu" else "float16"
+        self.model = _load_or_explain(lambda: WhisperModel(model, device=self.device, compute_type=compute_type), model)
 
     def transcribe(self, audio: np.ndarray, language: str | None = None) -> ASRResult:
         raw, info = self.model.transcribe(audio, language=language, word_timestamps=True,
