@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 install-test: $(VENV)/.installed-test
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install -q -e ".[test,faster-whisper]"
+	$(BIN)/pip install -q -e ".[test]"
 	touch $@
 
 system-test-deps:

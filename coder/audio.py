@@ -125,16 +125,48 @@ def _decode_fallback(path: Path) -> tuple[np.ndarray, int, int]:
     return audio, rate, channels
 
 
-def load(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """The recording as mono float32 at ``sr`` Hz."""
+def load_channels(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """The recording as float32 at ``sr`` Hz, shape (channels, samples); checked like ``probe``."""
     path = Path(path)
     _check_file(path)
-    audio, _ = _librosa_load(path, sr=sr, mono=True)
-    if audio.size == 0:
+    if path.suffix.lower() == ".wav":
+        _check_wav_complete(path)
+    audio, _ = _librosa_load(path, sr=sr, mono=False)
+    audio = np.atleast_2d(audio).astype(np.float32, copy=False)
+    if audio.shape[1] == 0:
         raise AudioError("contains no audio samples")
     if float(np.max(np.abs(audio))) < SILENCE_PEAK:
         raise AudioError("silent: no signal in the recording")
-    return audio.astype(np.float32, copy=False)
+    return audio
+
+
+def load(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """The recording as mono float32 at ``sr`` Hz."""
+    return load_channels(path, sr).mean(axis=0)
+
+
+def channel_layout(audio: np.ndarray, sr: int = SAMPLE_RATE) -> str:
+    """How a multi-channel recording is laid out: "mono", "same-signal" or "speaker-per-channel".
+
+    A recording made with one microphone per person has channels that take
+    turns being loud: in a good share of the frames where anyone speaks, one
+    channel is far (10 dB) above the other, and each channel has its own such
+    frames.
+    """
+    if audio.ndim == 1 or audio.shape[0] == 1:
+        return "mono"
+    frame = sr // 20
+    n = audio.shape[1] // frame
+    if n == 0:
+        return "same-signal"
+    energy = (audio[:2, : n * frame].reshape(2, n, frame) ** 2).mean(axis=2) + 1e-12
+    db = 10 * np.log10(energy)
+    active = db.max(axis=0) > db.max() - 40
+    if not active.any():
+        return "same-signal"
+    diff = (db[0] - db[1])[active]
+    first, second = np.mean(diff > 10), np.mean(diff < -10)
+    return "speaker-per-channel" if min(first, second) >= 0.1 else "same-signal"
 
 
 def _reason(exc: BaseException) -> str:

@@ -90,13 +90,15 @@ def _engine_options(f):
         click.option("--diarizer", type=click.Choice(DIARIZERS), default="builtin", show_default=True),
         click.option("--num-speakers", type=click.IntRange(1, 20), help="Known number of speakers."),
         click.option("--language", help="Language code (e.g. en); detected when omitted."),
+        click.option("--no-vad", is_flag=True, help="Hand the engine the whole recording, silences included."),
+        click.option("--beam-size", type=click.IntRange(1, 10), help="Beam width (default 5; 1 is greedy and faster)."),
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
 
-def _load_engine(settings, engine, model, diarizer="none"):
+def _load_engine(settings, engine, model, diarizer="none", beam_size=None):
     from .asr import ModelUnavailable, load_engine
     from .diarize import DiarizerUnavailable, check_available
 
@@ -105,7 +107,7 @@ def _load_engine(settings, engine, model, diarizer="none"):
     except DiarizerUnavailable as exc:
         fail(str(exc), code=2)
     try:
-        return load_engine(engine, model, settings.models_dir)
+        return load_engine(engine, model, settings.models_dir, beam_size=beam_size)
     except ModelUnavailable as exc:
         fail(str(exc), code=2)
 
@@ -114,50 +116,78 @@ def _load_engine(settings, engine, model, diarizer="none"):
 @click.argument("audio", nargs=-1, required=True, type=click.Path())
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @_engine_options
+@click.option("--force", is_flag=True, help="Transcribe again even where DIR holds a finished transcript.")
 @click.pass_context
-def transcribe(ctx, audio, out_dir, engine, model, diarizer, num_speakers, language):
-    """Transcribe AUDIO files to DIR/STEM.{json,rttm,vtt,txt}."""
-    from . import export
-    from .audio import AudioError
-    from .pipeline import transcribe_file
+def transcribe(ctx, audio, out_dir, engine, model, diarizer, num_speakers, language, no_vad, beam_size, force):
+    """Transcribe AUDIO files to DIR/STEM.{json,rttm,vtt,txt}.
+
+    Resumable: inputs already transcribed into DIR with the same engine and
+    model (same audio checksum) are skipped.
+    """
+    from .batch import transcribe_batch
 
     settings = _settings(ctx)
-    asr = _load_engine(settings, engine, model, diarizer)
-    out = Path(out_dir)
-    failed = 0
-    for i, path in enumerate(audio, 1):
-        stem = Path(path).stem
-        try:
-            doc = transcribe_file(path, asr, diarizer=diarizer, num_speakers=num_speakers, language=language)
-            export.write_all(doc, out, stem)
-            click.echo(f"[{i}/{len(audio)}] {path}: {len(doc['segments'])} segments, {doc['duration']:.1f} s "
-                       f"-> {out / stem}.json", err=True)
-        except (AudioError, OSError) as exc:
-            failed += 1
-            click.echo(f"error: {path}: {exc}", err=True)
-        except Exception as exc:  # one bad input must not stop the batch
-            failed += 1
-            click.echo(f"error: {path}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}", err=True)
-    sys.exit(1 if failed else 0)
+    asr = _load_engine(settings, engine, model, diarizer, beam_size)
+    report = transcribe_batch(list(audio), asr, Path(out_dir), diarizer=diarizer, num_speakers=num_speakers,
+                              language=language, use_vad=not no_vad, force=force,
+                              log=lambda line: click.echo(line, err=True))
+    click.echo(f"{len(report.done)} transcribed, {len(report.skipped)} skipped, {len(report.failed)} failed",
+               err=True)
+    sys.exit(1 if report.failed else 0)
 
 
 @main.command()
 @_engine_options
 @click.pass_context
-def process(ctx, engine, model, diarizer, num_speakers, language):
+def process(ctx, engine, model, diarizer, num_speakers, language, no_vad, beam_size):
     """Transcribe every registered recording not yet transcribed with this engine and model."""
     from .processing import pending_recordings, process_recordings
 
     settings, database = _database(ctx)
-    asr = _load_engine(settings, engine, model, diarizer)
+    asr = _load_engine(settings, engine, model, diarizer, beam_size)
     todo = pending_recordings(database, asr)
     click.echo(f"{len(todo)} recording(s) to transcribe with {asr.name} ({asr.model_label})")
     ok, failed = process_recordings(
         database, asr, settings.transcripts_dir, diarizer=diarizer, num_speakers=num_speakers, language=language,
+        use_vad=not no_vad,
         on_done=lambda rid, name, err: click.echo(f"{'error: ' if err else ''}{name}: {err or 'transcribed'}",
                                                   err=bool(err)))
     click.echo(f"{ok} transcribed, {failed} failed")
     sys.exit(1 if failed else 0)
+
+
+@main.group(invoke_without_command=True)
+@click.pass_context
+def models(ctx):
+    """List the models in the local model store (CODER_MODELS_DIR)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .modelstore import list_models
+
+    store = _settings(ctx.parent).models_dir
+    found = list_models(store)
+    click.echo(f"model store: {store}")
+    if not found:
+        click.echo("  (empty) - add one with 'coder models import PATH'")
+    for m in found:
+        click.echo(f"  {m.name:<32} {m.engine:<15} {m.size_bytes / 1e6:8.1f} MB")
+
+
+@models.command("import")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--name", help="Name in the store (default: the file or folder name).")
+@click.option("--force", is_flag=True, help="Replace a model of the same name.")
+@click.pass_context
+def models_import(ctx, path, name, force):
+    """Copy a model (an openai-whisper .pt or a CTranslate2 directory) into the store."""
+    from .modelstore import ModelStoreError, import_model
+
+    store = _settings(ctx.parent.parent).models_dir
+    try:
+        model = import_model(Path(path), store, name=name, force=force)
+    except ModelStoreError as exc:
+        fail(str(exc))
+    click.echo(f"imported {model.name} ({model.engine}, {model.size_bytes / 1e6:.1f} MB) into {store}")
 
 
 @main.group()

@@ -170,6 +170,8 @@ class Transcript(Base):
     # Segments with their words, as in the transcribe contract (STEM.json "segments").
     segments: Mapped[list[Any]] = mapped_column(default=list)
     timings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # How it was made: channel layout, speech found, what the guards removed (see coder.pipeline).
+    notes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     recording: Mapped[Recording] = relationship(back_populates="transcripts")

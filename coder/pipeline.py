@@ -1,31 +1,88 @@
-"""Transcription pipeline: audio → ASR → speakers → contract document."""
+"""Transcription pipeline: audio → speech activity → ASR → guards → speakers → contract document.
+
+Each stage is a module of its own (audio, vad, asr, guards, diarize) and usable alone.
+"""
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+import numpy as np
 
 from . import audio as audio_mod
+from . import guards, vad
 from .asr import Engine
 from .diarize import diarize
 
+Progress = Callable[[float], None]  # called with audio seconds of the recording done so far
+
+
+def _remap(segments: list[dict[str, Any]], tmap: vad.TimeMap) -> list[dict[str, Any]]:
+    out = []
+    for seg in segments:
+        words = [{**w, "start": round(tmap.to_recording(w["start"]), 3), "end": round(tmap.to_recording(w["end"]), 3)}
+                 for w in seg.get("words", [])]
+        out.append({**seg, "start": round(tmap.to_recording(seg["start"]), 3),
+                    "end": round(tmap.to_recording(seg["end"]), 3), "words": words})
+    return out
+
+
+def recognise(samples: np.ndarray, engine: Engine, language: str | None = None, use_vad: bool = True,
+              progress: Progress | None = None) -> tuple[list[dict[str, Any]], str | None, dict[str, Any]]:
+    """Speech of the recording through the engine, in batches; returns segments, language and processing notes."""
+    duration = len(samples) / audio_mod.SAMPLE_RATE
+    regions = vad.speech_regions(samples) if use_vad else [(0.0, duration)]
+    notes: dict[str, Any] = {"vad": use_vad, "speech_s": round(sum(e - s for s, e in regions), 3)}
+    segments: list[dict[str, Any]] = []
+    for group in vad.batches(regions) if use_vad else [regions]:
+        chunk, tmap = vad.speech_only(samples, group) if use_vad else (samples, _identity(duration))
+        result = engine.transcribe(chunk, language=language)
+        language = language or result.language  # detected once, then held for the rest
+        segments += _remap(result.segments, tmap)
+        if progress:
+            progress(group[-1][1])
+    segments, removed = guards.apply(segments)
+    notes.update(removed)
+    return segments, language, notes
+
+
+def _identity(duration: float) -> vad.TimeMap:
+    tmap = vad.TimeMap()
+    tmap.add(0.0, duration)
+    return tmap
+
 
 def transcribe_file(path: str | Path, engine: Engine, diarizer: str = "builtin", num_speakers: int | None = None,
-                    language: str | None = None, audio_label: str | None = None) -> dict[str, Any]:
-    """Transcribe one recording and return the STEM.json document of the transcribe contract."""
-    samples = audio_mod.load(path)
+                    language: str | None = None, audio_label: str | None = None, use_vad: bool = True,
+                    progress: Progress | None = None) -> dict[str, Any]:
+    """Transcribe one recording and return the STEM.json document of the transcribe contract.
+
+    Beyond the contract's keys it records the audio's SHA-256 (so reruns can
+    skip finished work), the channel layout, whether any speech was found
+    (``no_speech``) and what the guards removed (``processing``).
+    """
+    channels = audio_mod.load_channels(path)
+    samples = channels.mean(axis=0) if channels.shape[0] > 1 else channels[0]
+    duration = len(samples) / audio_mod.SAMPLE_RATE
     t0 = time.perf_counter()
-    asr = engine.transcribe(samples, language=language)
+    segments, detected, notes = recognise(samples, engine, language, use_vad, progress)
     t1 = time.perf_counter()
-    segments, speakers = diarize(samples, asr.segments, method=diarizer, num_speakers=num_speakers)
+    segments, speakers = diarize(samples, segments, method=diarizer, num_speakers=num_speakers)
     t2 = time.perf_counter()
+    if progress:
+        progress(duration)
     return {
         "audio": audio_label if audio_label is not None else str(path),
-        "duration": round(len(samples) / audio_mod.SAMPLE_RATE, 3),
+        "sha256": audio_mod.sha256_file(path),
+        "duration": round(duration, 3),
         "engine": engine.name,
         "model": engine.model_label,
-        "language": asr.language,
-        "speakers": speakers,
+        "language": detected,
+        "channels": {"count": int(channels.shape[0]), "layout": audio_mod.channel_layout(channels)},
+        "no_speech": not segments,
+        "speakers": speakers if segments else {},
         "segments": segments,
+        "processing": notes,
         "timings": {"transcribe_s": round(t1 - t0, 3), "diarize_s": round(t2 - t1, 3)},
     }

@@ -32,7 +32,9 @@ def store_transcript(database: Database, recording_id: int, doc: dict) -> int:
             db.flush()
         transcript = Transcript(recording_id=recording_id, engine=doc["engine"], model=doc["model"],
                                 language=doc["language"], duration_s=doc["duration"], segments=doc["segments"],
-                                timings=doc["timings"])
+                                timings=doc["timings"],
+                                notes={"channels": doc["channels"], "no_speech": doc["no_speech"],
+                                       "processing": doc["processing"], "sha256": doc["sha256"]})
         transcript.speakers = [Speaker(label=label, role=info.get("role"), role_confidence=info.get("confidence"))
                                for label, info in doc["speakers"].items()]
         db.add(transcript)
@@ -43,7 +45,7 @@ def store_transcript(database: Database, recording_id: int, doc: dict) -> int:
 
 
 def process_recordings(database: Database, engine: Engine, out_dir: Path | None, diarizer: str = "builtin",
-                       num_speakers: int | None = None, language: str | None = None,
+                       num_speakers: int | None = None, language: str | None = None, use_vad: bool = True,
                        on_done: Callable[[int, str, str | None], None] | None = None) -> tuple[int, int]:
     """Transcribe every pending recording; returns (succeeded, failed). Failures are stored on the recording."""
     ok = failed = 0
@@ -54,7 +56,7 @@ def process_recordings(database: Database, engine: Engine, out_dir: Path | None,
             path, name = recording.path, recording.original_name
         try:
             doc = transcribe_file(path, engine, diarizer=diarizer, num_speakers=num_speakers, language=language,
-                                  audio_label=path)
+                                  audio_label=path, use_vad=use_vad)
             store_transcript(database, recording_id, doc)
             if out_dir is not None:
                 export.write_all(doc, out_dir, f"recording-{recording_id}")

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Synthesise the demo session from its script with espeak-ng and sox.
+"""Synthesise a two-speaker session from its script with espeak-ng and sox.
 
-Each turn of ``demo_session.script.txt`` is spoken by one of two distinct
-espeak-ng voices, the turns are joined with short pauses, and the result is
+Each turn of the script (default: ``demo_session.script.txt``) is spoken by
+one of two distinct espeak-ng voices, the turns are joined with short pauses, and the result is
 written as Ogg Vorbis (16 kHz mono) together with the reference speaker turns
 (RTTM) and a JSON list of turns with their text, so tests know the truth.
 
-    python3 sample_audio/generate.py [--out DIR]
+    python3 sample_audio/generate.py [SCRIPT] [--out DIR] [--therapist VOICE:PITCH:WPM] [--client ...]
 
 Needs Debian's ``espeak-ng`` and ``sox`` (``apt-get install espeak-ng sox``).
 """
@@ -50,13 +50,25 @@ def synth(text: str, voice: str, pitch: int, wpm: int, out: Path) -> float:
         return w.getnframes() / w.getframerate()
 
 
+def _voice(spec: str) -> tuple[str, int, int]:
+    voice, pitch, wpm = spec.split(":")
+    return voice, int(pitch), int(wpm)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument("script", type=Path, nargs="?", default=HERE / "demo_session.script.txt")
+    parser.add_argument("--out", type=Path, help="Output folder (default: the script's folder).")
+    parser.add_argument("--therapist", type=_voice, help="espeak-ng voice:pitch:words-per-minute")
+    parser.add_argument("--client", type=_voice, help="espeak-ng voice:pitch:words-per-minute")
     args = parser.parse_args()
-    turns = read_script(HERE / "demo_session.script.txt")
+    for role, spec in (("T", args.therapist), ("C", args.client)):
+        if spec:
+            VOICES[role] = (VOICES[role][0], *spec)
+    turns = read_script(args.script)
+    args.out = args.out or args.script.parent
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = "demo_session"
+    stem = args.script.name.split(".")[0]
     reference, pieces = [], []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# System packages the test suite needs: a PostgreSQL server (tests start their own throwaway cluster).
+# System packages the test suite needs: a PostgreSQL server (the tests start their own throwaway
+# cluster) and ffmpeg (mp3/m4a decoding tests).
 set -euo pipefail
-if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then
-  exit 0
-fi
+missing=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+[ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "installing PostgreSQL (Debian package postgresql) for the database tests"
+  echo "installing ${missing[*]} (Debian packages) for the tests"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 else
-  echo "warning: no PostgreSQL server found; install it (e.g. 'sudo apt-get install postgresql') or set" \
-       "CODER_TEST_POSTGRES_URL, else the PostgreSQL tests are skipped" >&2
+  echo "warning: missing ${missing[*]}; install them (e.g. 'sudo apt-get install ${missing[*]}')," \
+       "else the tests that need them are skipped (and fail under CI)" >&2
 fi

@@ -1,0 +1,97 @@
+"""Batch transcription of files to an output folder: progress in files and audio minutes, resumable.
+
+A rerun skips every input whose ``STEM.json`` already holds a transcript of
+the same audio (SHA-256) by the same engine and model, and finishes the rest.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import audio as audio_mod
+from . import export
+from .asr import Engine
+from .pipeline import transcribe_file
+
+
+@dataclass
+class BatchReport:
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    no_speech: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def already_done(out_json: Path, sha256: str, engine: Engine) -> bool:
+    try:
+        doc = json.loads(out_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (doc.get("sha256"), doc.get("engine"), doc.get("model")) == (sha256, engine.name, engine.model_label)
+
+
+def _duration(path: str) -> float:
+    import soundfile as sf
+
+    try:
+        return float(sf.info(path).duration)
+    except Exception:
+        return 0.0
+
+
+def transcribe_batch(paths: list[str], engine: Engine, out_dir: Path, diarizer: str = "builtin",
+                     num_speakers: int | None = None, language: str | None = None, use_vad: bool = True,
+                     force: bool = False, log: Callable[[str], None] = print, show_progress: bool | None = None
+                     ) -> BatchReport:
+    from tqdm import tqdm
+
+    report = BatchReport()
+    durations = [_duration(p) for p in paths]
+    show = sys.stderr.isatty() if show_progress is None else show_progress
+    bar = tqdm(total=round(sum(durations) / 60, 1), unit="audio-min", disable=not show, file=sys.stderr,
+               bar_format="{desc} {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} audio-min [{elapsed}<{remaining}]")
+    done_min = 0.0
+    for i, path in enumerate(paths):
+        bar.set_description(f"file {i + 1}/{len(paths)}")
+        stem = Path(path).stem
+        start_min = done_min
+
+        def advance(seconds: float, _start=start_min):
+            bar.n = round(_start + seconds / 60, 1)
+            bar.refresh()
+
+        try:
+            if not force and Path(path).is_file() and already_done(out_dir / f"{stem}.json",
+                                                                   audio_mod.sha256_file(path), engine):
+                report.skipped.append(path)
+                log(f"[{i + 1}/{len(paths)}] {path}: already transcribed with {engine.name} ({engine.model_label}), "
+                    "skipped")
+            else:
+                doc = transcribe_file(path, engine, diarizer=diarizer, num_speakers=num_speakers, language=language,
+                                      use_vad=use_vad, progress=advance)
+                export.write_all(doc, out_dir, stem)
+                report.done.append(path)
+                words = sum(len(s["words"]) for s in doc["segments"])
+                log(f"[{i + 1}/{len(paths)}] {path}: {doc['duration'] / 60:.1f} min, {words} words"
+                    f" -> {out_dir / stem}.json")
+                if doc["no_speech"]:
+                    report.no_speech.append(path)
+                    log(f"note: {path}: no speech found; the transcript is empty (no_speech: true)")
+                if doc["channels"]["layout"] == "speaker-per-channel":
+                    log(f"note: {path}: {doc['channels']['count']} channels with one speaker per channel; "
+                        "transcribed from their mix")
+        except (audio_mod.AudioError, OSError) as exc:
+            report.failed.append((path, str(exc)))
+            log(f"error: {path}: {exc}")
+        except Exception as exc:  # one bad input must not stop the batch
+            reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            report.failed.append((path, reason))
+            log(f"error: {path}: {reason}")
+        done_min += durations[i] / 60
+        bar.n = round(done_min, 1)
+        bar.refresh()
+    bar.close()
+    return report
