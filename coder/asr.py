@@ -115,20 +115,25 @@ class OpenAIWhisperEngine:
     def transcribe(self, audio: np.ndarray, language: str | None = None) -> ASRResult:
         import whisper
 
-        result = whisper.transcribe(
-            self.model, audio, language=language, word_timestamps=True, verbose=None,
-            fp16=self.device == "cuda",
+        options = dict(
+            language=language, word_timestamps=True, verbose=None, fp16=self.device == "cuda",
             **({"beam_size": self.beam_size, "best_of": self.beam_size} if self.beam_size > 1 else {}),
             # Conditioning on earlier text is what lets Whisper loop on long recordings.
             condition_on_previous_text=False,
         )
+        try:
+            result = whisper.transcribe(self.model, audio, **options)
+        except ValueError as exc:
+            if "invalid values" not in str(exc):
+                raise
+            # Sampling at a raised fallback temperature met non-finite logits: decode without sampling.
+            result = whisper.transcribe(self.model, audio, temperature=0.0, **options)
         segments = []
         for seg in result["segments"]:
             text = seg["text"].strip()
-            if not text:
-                continue
-            segments.append({"start": round(float(seg["start"]), 3), "end": round(float(seg["end"]), 3),
-                             "text": text, "words": _words(seg.get("words"))})
+            if text:
+                segments.append({"start": round(float(seg["start"]), 3), "end": round(float(seg["end"]), 3),
+                                 "text": text, "words": _words(seg.get("words"))})
         return ASRResult(language=result.get("language") or language, segments=segments)
 
 

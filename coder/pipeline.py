@@ -19,13 +19,30 @@ Progress = Callable[[float], None]  # called with audio seconds of the recording
 
 
 def _remap(segments: list[dict[str, Any]], tmap: vad.TimeMap) -> list[dict[str, Any]]:
+    """Segments on the recording's clock, split where their words sit either side of a cut-out pause."""
     out = []
     for seg in segments:
-        words = [{**w, "start": round(tmap.to_recording(w["start"]), 3), "end": round(tmap.to_recording(w["end"]), 3)}
-                 for w in seg.get("words", [])]
-        out.append({**seg, "start": round(tmap.to_recording(seg["start"]), 3),
-                    "end": round(tmap.to_recording(seg["end"]), 3), "words": words})
+        words = []
+        for w in seg.get("words", []):
+            start, end = tmap.span_to_recording(w["start"], w["end"])
+            words.append({**w, "start": round(start, 3), "end": round(end, 3)})
+        if not words:
+            start, end = tmap.span_to_recording(seg["start"], seg["end"])
+            out.append({**seg, "start": round(start, 3), "end": round(end, 3), "words": []})
+            continue
+        run = [words[0]]
+        for w in words[1:]:
+            if w["start"] - run[-1]["end"] > vad.MERGE_GAP_S:
+                out.append(_segment(seg, run))
+                run = []
+            run.append(w)
+        out.append(_segment(seg, run, whole=len(run) == len(words)))
     return out
+
+
+def _segment(seg: dict[str, Any], words: list[dict[str, Any]], whole: bool = False) -> dict[str, Any]:
+    text = seg["text"] if whole else " ".join(w["text"] for w in words)
+    return {**seg, "start": words[0]["start"], "end": words[-1]["end"], "text": text, "words": words}
 
 
 def recognise(samples: np.ndarray, engine: Engine, language: str | None = None, use_vad: bool = True,

@@ -33,9 +33,8 @@ def _model():
         return load_silero_vad()
 
 
-def speech_regions(audio: np.ndarray, sr: int = SAMPLE_RATE, threshold: float = 0.5,
-                   min_speech_s: float = 0.25, min_silence_s: float = 0.3) -> list[tuple[float, float]]:
-    """Stretches of speech in seconds, padded by PAD_S and merged across pauses shorter than MERGE_GAP_S."""
+def _stamps(audio: np.ndarray, sr: int, threshold: float, min_speech_s: float,
+            min_silence_s: float) -> list[tuple[float, float]]:
     import torch
     from silero_vad import get_speech_timestamps
 
@@ -45,10 +44,16 @@ def speech_regions(audio: np.ndarray, sr: int = SAMPLE_RATE, threshold: float = 
                                    sampling_rate=sr, threshold=threshold,
                                    min_speech_duration_ms=int(min_speech_s * 1000),
                                    min_silence_duration_ms=int(min_silence_s * 1000), speech_pad_ms=0)
+    return [(s["start"] / sr, s["end"] / sr) for s in stamps]
+
+
+def speech_regions(audio: np.ndarray, sr: int = SAMPLE_RATE, threshold: float = 0.5,
+                   min_speech_s: float = 0.25, min_silence_s: float = 0.3) -> list[tuple[float, float]]:
+    """Stretches of speech in seconds, padded by PAD_S and merged across pauses shorter than MERGE_GAP_S."""
     duration = len(audio) / sr
     regions: list[tuple[float, float]] = []
-    for s in stamps:
-        start, end = max(0.0, s["start"] / sr - PAD_S), min(duration, s["end"] / sr + PAD_S)
+    for s, e in _stamps(audio, sr, threshold, min_speech_s, min_silence_s):
+        start, end = max(0.0, s - PAD_S), min(duration, e + PAD_S)
         if regions and start - regions[-1][1] < MERGE_GAP_S:
             regions[-1] = (regions[-1][0], max(end, regions[-1][1]))
         else:
@@ -84,9 +89,17 @@ class TimeMap:
         self.origins.append(origin)
         self.lengths.append(length)
 
-    def to_recording(self, t: float) -> float:
-        i = max(0, bisect.bisect_right(self.starts, t) - 1)
+    def _piece(self, t: float) -> int:
+        return max(0, bisect.bisect_right(self.starts, t) - 1)
+
+    def to_recording(self, t: float, piece: int | None = None) -> float:
+        i = self._piece(t) if piece is None else piece
         return self.origins[i] + min(max(t - self.starts[i], 0.0), self.lengths[i])
+
+    def span_to_recording(self, start: float, end: float) -> tuple[float, float]:
+        """A word's span on the recording's clock; one that straddles a join stays in the piece holding its middle."""
+        i = self._piece((start + end) / 2)
+        return self.to_recording(start, i), self.to_recording(end, i)
 
 
 def speech_only(audio: np.ndarray, regions: list[tuple[float, float]], sr: int = SAMPLE_RATE,

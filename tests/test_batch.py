@@ -1,4 +1,7 @@
-"""Batch transcription: bad inputs reported one by one, reruns resume, the model store."""
+"""Batch transcription: bad inputs reported one by one, reruns resume, the model store.
+
+The batch tests run faster-whisper with the real base weights: short, deterministic and realistic.
+"""
 import json
 import os
 import subprocess
@@ -27,7 +30,12 @@ def speech(tmp_path_factory):
     return d
 
 
-def test_bad_inputs_in_a_batch(tmp_path, speech, tiny_whisper):
+@pytest.fixture(scope="module")
+def engine_args(real_models_dir):
+    return ["--engine", "faster-whisper", "--model", str(real_models_dir / "faster-whisper-base"), "--language", "en"]
+
+
+def test_bad_inputs_in_a_batch(tmp_path, speech, engine_args):
     (tmp_path / "empty.wav").write_bytes(b"")
     data = (speech / "one.wav").read_bytes()
     (tmp_path / "truncated.wav").write_bytes(data[: len(data) // 2])
@@ -40,7 +48,7 @@ def test_bad_inputs_in_a_batch(tmp_path, speech, tiny_whisper):
              np.random.default_rng(0).normal(0, 0.001, 16000 * 8).astype(np.float32), 16000)
     inputs = ["empty.wav", "truncated.wav", "notes.wav", "zero-length.wav", "room-tone.wav", "missing.wav"]
     proc = coder("transcribe", *[str(tmp_path / n) for n in inputs], str(speech / "one.wav"), "--out",
-                 str(tmp_path / "out"), "--model", str(tiny_whisper), "--language", "en", "--beam-size", "1")
+                 str(tmp_path / "out"), *engine_args)
     assert proc.returncode == 1
     errors = {line.split(": ", 2)[1]: line.split(": ", 2)[2] for line in proc.stderr.splitlines()
               if line.startswith("error: ")}
@@ -60,9 +68,9 @@ def test_bad_inputs_in_a_batch(tmp_path, speech, tiny_whisper):
     assert "2 transcribed, 0 skipped, 5 failed" in proc.stderr
 
 
-def test_rerun_resumes(tmp_path, speech, tiny_whisper):
+def test_rerun_resumes(tmp_path, speech, engine_args):
     out = tmp_path / "out"
-    args = ["--out", str(out), "--model", str(tiny_whisper), "--language", "en", "--beam-size", "1"]
+    args = ["--out", str(out), *engine_args]
     one, two = tmp_path / "one.wav", tmp_path / "two.flac"
     one.write_bytes((speech / "one.wav").read_bytes())
     two.write_bytes((speech / "two.flac").read_bytes())
@@ -84,12 +92,11 @@ def test_rerun_resumes(tmp_path, speech, tiny_whisper):
     assert (out / "one.json").stat().st_mtime_ns != stamp
 
 
-def test_a_half_written_output_is_not_taken_as_done(tmp_path, speech, tiny_whisper):
+def test_a_half_written_output_is_not_taken_as_done(tmp_path, speech, engine_args):
     out = tmp_path / "out"
     out.mkdir()
     (out / "one.json").write_text('{"sha256": "')  # as if a previous run died mid-write
-    proc = coder("transcribe", str(speech / "one.wav"), "--out", str(out), "--model", str(tiny_whisper),
-                 "--language", "en", "--beam-size", "1")
+    proc = coder("transcribe", str(speech / "one.wav"), "--out", str(out), *engine_args)
     assert proc.returncode == 0 and "1 transcribed" in proc.stderr
     assert json.loads((out / "one.json").read_text())["sha256"]
 

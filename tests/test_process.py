@@ -2,25 +2,28 @@
 import subprocess
 import sys
 
+import soundfile as sf
+
 from sqlalchemy import select
 
 from coder.db import Database
 from coder.models import Recording, Transcript
 
-from .conftest import write_tone
+from .conftest import SAMPLE_DIR
 
 
 def test_process_stores_transcripts_and_records_failures(tmp_path, tiny_whisper):
     home = tmp_path / "home"
     cli = [sys.executable, "-m", "coder.cli", "--home", str(home)]
-    write_tone(tmp_path / "s1.wav", freq=200)
-    write_tone(tmp_path / "s2.wav", freq=260)
+    speech, rate = sf.read(SAMPLE_DIR / "demo_session.ogg")
+    sf.write(tmp_path / "s1.wav", speech[: 4 * rate], rate)
+    sf.write(tmp_path / "s2.wav", speech[13 * rate: 16 * rate], rate)
     (tmp_path / "m.csv").write_text("file,therapist,client,session\ns1.wav,T1,C1,1\ns2.wav,T1,C1,2\n")
     subprocess.run([*cli, "init"], check=True, capture_output=True)
     subprocess.run([*cli, "ingest", str(tmp_path / "m.csv"), "--study", "S"], check=True, capture_output=True)
     (tmp_path / "s2.wav").write_bytes(b"overwritten after registration")
 
-    proc = subprocess.run([*cli, "process", "--model", str(tiny_whisper), "--language", "en"],
+    proc = subprocess.run([*cli, "process", "--model", str(tiny_whisper), "--language", "en", "--beam-size", "1"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1
     assert "2 recording(s) to transcribe" in proc.stdout and "1 transcribed, 1 failed" in proc.stdout
@@ -35,10 +38,12 @@ def test_process_stores_transcripts_and_records_failures(tmp_path, tiny_whisper)
         assert transcript.recording_id == ok.id and transcript.model == "tiny-random.pt"
         assert [sp.label for sp in transcript.speakers] == ["SPEAKER_00"]
         assert transcript.segments and transcript.segments[0]["words"]
+        assert transcript.notes["sha256"] == ok.sha256 and transcript.notes["no_speech"] is False
+        assert transcript.notes["processing"]["vad"] is True
     assert (home / "transcripts" / f"recording-{ok.id}.json").is_file()
 
     # A rerun has nothing left for this engine and model but the failed recording.
-    again = subprocess.run([*cli, "process", "--model", str(tiny_whisper), "--language", "en"],
+    again = subprocess.run([*cli, "process", "--model", str(tiny_whisper), "--language", "en", "--beam-size", "1"],
                            capture_output=True, text=True, timeout=600)
     assert "1 recording(s) to transcribe" in again.stdout
     with db.session() as s:

@@ -7,20 +7,27 @@ import pytest
 
 from coder import export
 
-from .conftest import write_tone
+from .conftest import SAMPLE_DIR, write_tone
 
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory, tiny_whisper):
     """One run over a good file, a corrupt file and another good file."""
+    import librosa
+    import numpy as np
+    import soundfile as sf
+
     d = tmp_path_factory.mktemp("batch")
-    write_tone(d / "first.wav", seconds=4)
+    speech, rate = sf.read(SAMPLE_DIR / "demo_session.ogg")
+    sf.write(d / "first.wav", speech[: 4 * rate], rate)
     (d / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 10)
-    write_tone(d / "third.flac", seconds=3, rate=44100, channels=2, freq=180)  # other rate, stereo, flac
+    clip = librosa.resample(speech[13 * rate: 16 * rate], orig_sr=rate, target_sr=44100)
+    sf.write(d / "third.flac", np.stack([clip, clip], axis=1), 44100)  # other rate, stereo, flac
     out = d / "out"
     proc = subprocess.run([sys.executable, "-m", "coder.cli", "transcribe", str(d / "first.wav"),
                            str(d / "broken.wav"), str(d / "third.flac"), "--out", str(out), "--model",
-                           str(tiny_whisper), "--language", "en"], capture_output=True, text=True, timeout=600)
+                           str(tiny_whisper), "--language", "en", "--beam-size", "1"],
+                          capture_output=True, text=True, timeout=600)
     return d, out, proc
 
 
@@ -47,7 +54,8 @@ def test_json_follows_the_contract(batch):
     assert doc["duration"] == pytest.approx(3.0, abs=0.01)  # resampled from 44.1 kHz stereo
     assert doc["engine"] == "openai-whisper" and doc["model"] == "tiny-random.pt" and doc["language"] == "en"
     assert set(doc["timings"]) == {"transcribe_s", "diarize_s"}
-    assert all(info["role"] in ("therapist", "client", None) for info in doc["speakers"].values())
+    assert doc["speakers"] and all(info["role"] in ("therapist", "client", None) for info in doc["speakers"].values())
+    assert doc["channels"] == {"count": 2, "layout": "same-signal"} and doc["no_speech"] is False
     assert doc["segments"], "a random model still emits tokens"
     for seg in doc["segments"]:
         assert set(seg) >= {"start", "end", "speaker", "text", "words"}
