@@ -12,7 +12,7 @@ from coder.models import Recording, Transcript
 from .conftest import SAMPLE_DIR
 
 
-def test_process_stores_transcripts_and_records_failures(tmp_path, tiny_whisper):
+def test_process_stores_transcripts_and_records_failures(tmp_path, real_models_dir):
     home = tmp_path / "home"
     cli = [sys.executable, "-m", "coder.cli", "--home", str(home)]
     speech, rate = sf.read(SAMPLE_DIR / "demo_session.ogg")
@@ -23,7 +23,8 @@ def test_process_stores_transcripts_and_records_failures(tmp_path, tiny_whisper)
     subprocess.run([*cli, "ingest", str(tmp_path / "m.csv"), "--study", "S"], check=True, capture_output=True)
     (tmp_path / "s2.wav").write_bytes(b"overwritten after registration")
 
-    proc = subprocess.run([*cli, "process", "--model", str(tiny_whisper), "--language", "en", "--beam-size", "1"],
+    proc = subprocess.run([*cli, "process", "--engine", "faster-whisper", "--model",
+                           str(real_models_dir / "faster-whisper-base"), "--language", "en"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1
     assert "2 recording(s) to transcribe" in proc.stdout and "1 transcribed, 1 failed" in proc.stdout
@@ -35,7 +36,7 @@ def test_process_stores_transcripts_and_records_failures(tmp_path, tiny_whisper)
         assert ok.status == "transcribed" and ok.error is None
         assert bad.status == "failed" and "not a readable audio file" in bad.error
         transcript = s.scalar(select(Transcript))
-        assert transcript.recording_id == ok.id and transcript.model == "tiny-random.pt"
+        assert transcript.recording_id == ok.id and transcript.model == "faster-whisper-base"
         assert [sp.label for sp in transcript.speakers] == ["SPEAKER_00"]
         assert transcript.segments and transcript.segments[0]["words"]
         assert transcript.notes["sha256"] == ok.sha256 and transcript.notes["no_speech"] is False
@@ -43,7 +44,8 @@ def test_process_stores_transcripts_and_records_failures(tmp_path, tiny_whisper)
     assert (home / "transcripts" / f"recording-{ok.id}.json").is_file()
 
     # A rerun has nothing left for this engine and model but the failed recording.
-    again = subprocess.run([*cli, "process", "--model", str(tiny_whisper), "--language", "en", "--beam-size", "1"],
+    again = subprocess.run([*cli, "process", "--engine", "faster-whisper", "--model",
+                           str(real_models_dir / "faster-whisper-base"), "--language", "en"],
                            capture_output=True, text=True, timeout=600)
     assert "1 recording(s) to transcribe" in again.stdout
     with db.session() as s:
