@@ -54,6 +54,11 @@ def transcribe_batch(paths: list[str], engine: Engine, out_dir: Path, diarizer: 
     bar = tqdm(total=round(sum(durations) / 60, 1), unit="audio-min", disable=not show, file=sys.stderr,
                bar_format="{desc} {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} audio-min [{elapsed}<{remaining}]")
     done_min = 0.0
+
+    def say(line: str) -> None:
+        with tqdm.external_write_mode(file=sys.stderr, nolock=False):  # lines go above the bar, not through it
+            log(line)
+
     for i, path in enumerate(paths):
         bar.set_description(f"file {i + 1}/{len(paths)}")
         stem = Path(path).stem
@@ -67,7 +72,7 @@ def transcribe_batch(paths: list[str], engine: Engine, out_dir: Path, diarizer: 
             if not force and Path(path).is_file() and already_done(out_dir / f"{stem}.json",
                                                                    audio_mod.sha256_file(path), engine):
                 report.skipped.append(path)
-                log(f"[{i + 1}/{len(paths)}] {path}: already transcribed with {engine.name} ({engine.model_label}), "
+                say(f"[{i + 1}/{len(paths)}] {path}: already transcribed with {engine.name} ({engine.model_label}), "
                     "skipped")
             else:
                 doc = transcribe_file(path, engine, diarizer=diarizer, num_speakers=num_speakers, language=language,
@@ -75,21 +80,21 @@ def transcribe_batch(paths: list[str], engine: Engine, out_dir: Path, diarizer: 
                 export.write_all(doc, out_dir, stem)
                 report.done.append(path)
                 words = sum(len(s["words"]) for s in doc["segments"])
-                log(f"[{i + 1}/{len(paths)}] {path}: {doc['duration'] / 60:.1f} min, {words} words"
+                say(f"[{i + 1}/{len(paths)}] {path}: {doc['duration'] / 60:.1f} min, {words} words"
                     f" -> {out_dir / stem}.json")
                 if doc["no_speech"]:
                     report.no_speech.append(path)
-                    log(f"note: {path}: no speech found; the transcript is empty (no_speech: true)")
+                    say(f"note: {path}: no speech found; the transcript is empty (no_speech: true)")
                 if doc["channels"]["layout"] == "speaker-per-channel":
-                    log(f"note: {path}: {doc['channels']['count']} channels with one speaker per channel; "
+                    say(f"note: {path}: {doc['channels']['count']} channels with one speaker per channel; "
                         "transcribed from their mix")
         except (audio_mod.AudioError, OSError) as exc:
             report.failed.append((path, str(exc)))
-            log(f"error: {path}: {exc}")
+            say(f"error: {path}: {exc}")
         except Exception as exc:  # one bad input must not stop the batch
             reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
             report.failed.append((path, reason))
-            log(f"error: {path}: {reason}")
+            say(f"error: {path}: {reason}")
         done_min += durations[i] / 60
         bar.n = round(done_min, 1)
         bar.refresh()
