@@ -128,3 +128,19 @@ def test_a_segment_that_is_all_loop_keeps_one_copy():
     kept, stats = guards.apply([seg])
     assert kept[0]["text"] == "you know" and kept[0]["end"] == pytest.approx(5.55)
     assert stats["loop_words_removed"] == 6
+
+
+def test_segments_are_split_at_cut_out_pauses():
+    from coder.pipeline import _remap
+
+    tmap = vad.TimeMap()
+    tmap.add(10.0, 4.0)  # speech-only 0-4 s is the recording's 10-14 s
+    tmap.add(50.0, 3.0)  # speech-only 4-7 s is the recording's 50-53 s
+    segment = {"start": 2.0, "end": 6.0, "text": "we agreed. Could we",
+               "words": [{"start": 2.0, "end": 2.5, "text": "we"}, {"start": 2.6, "end": 3.2, "text": "agreed."},
+                         {"start": 3.8, "end": 4.3, "text": "Could"}, {"start": 4.4, "end": 4.8, "text": "we"}]}
+    first, second = _remap([segment], tmap)
+    assert (first["start"], first["end"], first["text"]) == (12.0, 13.2, "we agreed.")
+    # "Could" straddles the join; most of it lies after, so it is placed there
+    assert (second["start"], second["end"], second["text"]) == (50.0, 50.8, "Could we")
+    assert [w["start"] for w in second["words"]] == [50.0, 50.4]
