@@ -21,7 +21,6 @@ from .pipeline import transcribe_file
 class BatchReport:
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    no_speech: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -69,21 +68,20 @@ def transcribe_batch(paths: list[str], engine: Engine, out_dir: Path, diarizer: 
             bar.refresh()
 
         try:
-            if not force and Path(path).is_file() and already_done(out_dir / f"{stem}.json",
-                                                                   audio_mod.sha256_file(path), engine):
+            digest = audio_mod.sha256_file(path) if Path(path).is_file() else None
+            if not force and digest and already_done(out_dir / f"{stem}.json", digest, engine):
                 report.skipped.append(path)
                 say(f"[{i + 1}/{len(paths)}] {path}: already transcribed with {engine.name} ({engine.model_label}), "
                     "skipped")
             else:
                 doc = transcribe_file(path, engine, diarizer=diarizer, num_speakers=num_speakers, language=language,
-                                      use_vad=use_vad, progress=advance)
+                                      use_vad=use_vad, progress=advance, sha256=digest)
                 export.write_all(doc, out_dir, stem)
                 report.done.append(path)
                 words = sum(len(s["words"]) for s in doc["segments"])
                 say(f"[{i + 1}/{len(paths)}] {path}: {doc['duration'] / 60:.1f} min, {words} words"
                     f" -> {out_dir / stem}.json")
                 if doc["no_speech"]:
-                    report.no_speech.append(path)
                     say(f"note: {path}: no speech found; the transcript is empty (no_speech: true)")
                 if doc["channels"]["layout"] == "speaker-per-channel":
                     say(f"note: {path}: {doc['channels']['count']} channels with one speaker per channel; "

@@ -72,11 +72,12 @@ def _identity(duration: float) -> vad.TimeMap:
 
 def transcribe_file(path: str | Path, engine: Engine, diarizer: str = "builtin", num_speakers: int | None = None,
                     language: str | None = None, audio_label: str | None = None, use_vad: bool = True,
-                    progress: Progress | None = None) -> dict[str, Any]:
+                    progress: Progress | None = None, sha256: str | None = None) -> dict[str, Any]:
     """Transcribe one recording and return the STEM.json document of the transcribe contract.
 
     Beyond the contract's keys it records the audio's SHA-256 (so reruns can
-    skip finished work), the channel layout, whether any speech was found
+    skip finished work; a caller that has just hashed the file passes it as
+    ``sha256``), the channel layout, whether any speech was found
     (``no_speech``) and what the guards removed (``processing``).
     """
     channels = audio_mod.load_channels(path)
@@ -91,7 +92,7 @@ def transcribe_file(path: str | Path, engine: Engine, diarizer: str = "builtin",
         progress(duration)
     return {
         "audio": audio_label if audio_label is not None else str(path),
-        "sha256": audio_mod.sha256_file(path),
+        "sha256": sha256 or audio_mod.sha256_file(path),
         "duration": round(duration, 3),
         "engine": engine.name,
         "model": engine.model_label,
