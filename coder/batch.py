@@ -14,6 +14,7 @@ from typing import Callable
 from . import audio as audio_mod
 from . import export
 from .asr import Engine
+from .diarize import DEFAULT_SPEAKERS, Turn
 from .pipeline import transcribe_file
 
 
@@ -24,12 +25,13 @@ class BatchReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
-def already_done(out_json: Path, sha256: str, engine: Engine) -> bool:
+def already_done(out_json: Path, sha256: str, engine: Engine, diarization: str | None = None) -> bool:
     try:
         doc = json.loads(out_json.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return (doc.get("sha256"), doc.get("engine"), doc.get("model")) == (sha256, engine.name, engine.model_label)
+    same = (doc.get("sha256"), doc.get("engine"), doc.get("model")) == (sha256, engine.name, engine.model_label)
+    return same and (diarization is None or (doc.get("diarization") or {}).get("method") == diarization)
 
 
 def _duration(path: str) -> float:
@@ -42,9 +44,12 @@ def _duration(path: str) -> float:
 
 
 def transcribe_batch(paths: list[str], engine: Engine, out_dir: Path, diarizer: str = "builtin",
-                     num_speakers: int | None = None, language: str | None = None, use_vad: bool = True,
-                     force: bool = False, log: Callable[[str], None] = print, show_progress: bool | None = None
-                     ) -> BatchReport:
+                     num_speakers: int | None = DEFAULT_SPEAKERS, language: str | None = None, use_vad: bool = True,
+                     force: bool = False, log: Callable[[str], None] = print, show_progress: bool | None = None,
+                     rttm: dict[str, list[Turn]] | None = None, therapist_voiceprint=None,
+                     diarizer_options: dict | None = None) -> BatchReport:
+    """Transcribe ``paths`` into ``out_dir``. ``rttm`` maps a recording's stem to turns that replace automatic
+    diarisation for it (with a single input, a file's only URI applies whatever its name)."""
     from tqdm import tqdm
 
     report = BatchReport()
@@ -67,20 +72,29 @@ def transcribe_batch(paths: list[str], engine: Engine, out_dir: Path, diarizer: 
             bar.n = round(_start + seconds / 60, 1)
             bar.refresh()
 
+        turns = None
+        if rttm:
+            turns = rttm.get(stem) or rttm.get(stem.replace(" ", "_"))
+            if turns is None and len(paths) == 1 and len(rttm) == 1:
+                turns = next(iter(rttm.values()))
         try:
             digest = audio_mod.sha256_file(path) if Path(path).is_file() else None
-            if not force and digest and already_done(out_dir / f"{stem}.json", digest, engine):
+            method = "rttm" if turns is not None else diarizer
+            if not force and digest and already_done(out_dir / f"{stem}.json", digest, engine, method):
                 report.skipped.append(path)
                 say(f"[{i + 1}/{len(paths)}] {path}: already transcribed with {engine.name} ({engine.model_label}), "
                     "skipped")
             else:
                 doc = transcribe_file(path, engine, diarizer=diarizer, num_speakers=num_speakers, language=language,
-                                      use_vad=use_vad, progress=advance, sha256=digest)
+                                      use_vad=use_vad, progress=advance, sha256=digest, turns=turns,
+                                      therapist_voiceprint=therapist_voiceprint, diarizer_options=diarizer_options)
                 export.write_all(doc, out_dir, stem)
                 report.done.append(path)
                 words = sum(len(s["words"]) for s in doc["segments"])
                 say(f"[{i + 1}/{len(paths)}] {path}: {doc['duration'] / 60:.1f} min, {words} words"
                     f" -> {out_dir / stem}.json")
+                for warning in doc["diarization"]["warnings"]:
+                    say(f"warning: {path}: {warning}")
                 if doc["no_speech"]:
                     say(f"note: {path}: no speech found; the transcript is empty (no_speech: true)")
                 if doc["channels"]["layout"] == "speaker-per-channel":

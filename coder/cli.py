@@ -79,6 +79,33 @@ def ingest(ctx, manifest, study):
     sys.exit(0 if report.ok else 1)
 
 
+class SpeakerCount(click.ParamType):
+    """A speaker count from 1 to 20, or "auto" to estimate it."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, int):
+            return value
+        if str(value).lower() == "auto":
+            return "auto"
+        try:
+            n = int(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a number of speakers or 'auto'", param, ctx)
+        if not 1 <= n <= 20:
+            self.fail(f"{n} is not between 1 and 20", param, ctx)
+        return n
+
+
+def _diarizer_options(diarizer, diarizer_model):
+    return {"model": diarizer_model} if diarizer == "pyannote" and diarizer_model else None
+
+
+def _speaker_count(value):
+    return None if value == "auto" else value
+
+
 def _engine_options(f):
     from .asr import DEFAULT_ENGINE, ENGINES
     from .diarize import DIARIZERS
@@ -88,7 +115,11 @@ def _engine_options(f):
         click.option("--model", help="Model name or local path (.pt for openai-whisper, CTranslate2 directory for "
                                      "faster-whisper). Env: CODER_WHISPER_MODEL."),
         click.option("--diarizer", type=click.Choice(DIARIZERS), default="builtin", show_default=True),
-        click.option("--num-speakers", type=click.IntRange(1, 20), help="Known number of speakers."),
+        click.option("--num-speakers", type=SpeakerCount(), default="2", show_default=True,
+                     help="Number of speakers, or 'auto' to estimate it (one voice, or more than asked, "
+                          "gives a warning)."),
+        click.option("--diarizer-model", help="pyannote pipeline: a local directory (config.yaml) or a hub name "
+                                              "(needs HF_TOKEN). Env: CODER_PYANNOTE_MODEL."),
         click.option("--language", help="Language code (e.g. en); detected when omitted."),
         click.option("--no-vad", is_flag=True, help="Hand the engine the whole recording, silences included."),
         click.option("--beam-size", type=click.IntRange(1, 10), help="Beam width (default 5; 1 is greedy and faster)."),
@@ -98,12 +129,25 @@ def _engine_options(f):
     return f
 
 
-def _load_engine(settings, engine, model, diarizer="none", beam_size=None):
+def _voice_sample(path):
+    from . import audio, embed, vad
+
+    try:
+        samples = audio.load(path)
+        regions = vad._stamps(samples, audio.SAMPLE_RATE, 0.5, 0.25, 0.3)
+        if sum(e - s for s, e in regions) < 3.0:
+            fail(f"{path}: less than 3 s of speech; a voice sample needs more")
+        return embed.voiceprint(samples, regions)
+    except (audio.AudioError, embed.EncoderUnavailable) as exc:
+        fail(f"{path}: {exc}")
+
+
+def _load_engine(settings, engine, model, diarizer="none", beam_size=None, diarizer_model=None):
     from .asr import ModelUnavailable, load_engine
     from .diarize import DiarizerUnavailable, check_available
 
     try:
-        check_available(diarizer)
+        check_available(diarizer, **({"model": diarizer_model} if diarizer == "pyannote" else {}))
     except DiarizerUnavailable as exc:
         fail(str(exc), code=2)
     try:
@@ -117,20 +161,36 @@ def _load_engine(settings, engine, model, diarizer="none", beam_size=None):
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @_engine_options
 @click.option("--force", is_flag=True, help="Transcribe again even where DIR holds a finished transcript.")
+@click.option("--rttm", "rttm_files", multiple=True, type=click.Path(dir_okay=False),
+              help="Speaker turns to use instead of automatic diarisation, matched to inputs by URI = file stem "
+                   "(repeatable).")
+@click.option("--therapist-voice", type=click.Path(dir_okay=False),
+              help="A recording of the therapist alone; the speaker whose voice matches becomes the therapist.")
 @click.pass_context
-def transcribe(ctx, audio, out_dir, engine, model, diarizer, num_speakers, language, no_vad, beam_size, force):
+def transcribe(ctx, audio, out_dir, engine, model, diarizer, num_speakers, diarizer_model, language, no_vad,
+               beam_size, force, rttm_files, therapist_voice):
     """Transcribe AUDIO files to DIR/STEM.{json,rttm,vtt,txt}.
 
     Resumable: inputs already transcribed into DIR with the same engine and
     model (same audio checksum) are skipped.
     """
     from .batch import transcribe_batch
+    from .rttm import RTTMError, read
 
     settings = _settings(ctx)
-    asr = _load_engine(settings, engine, model, diarizer, beam_size)
-    report = transcribe_batch(list(audio), asr, Path(out_dir), diarizer=diarizer, num_speakers=num_speakers,
-                              language=language, use_vad=not no_vad, force=force,
-                              log=lambda line: click.echo(line, err=True))
+    turns: dict = {}
+    for path in rttm_files:
+        try:
+            turns.update(read(path))
+        except RTTMError as exc:
+            fail(str(exc))
+    voiceprint = _voice_sample(therapist_voice) if therapist_voice else None
+    asr = _load_engine(settings, engine, model, diarizer, beam_size, diarizer_model)
+    report = transcribe_batch(list(audio), asr, Path(out_dir), diarizer=diarizer,
+                              num_speakers=_speaker_count(num_speakers), language=language, use_vad=not no_vad,
+                              force=force, log=lambda line: click.echo(line, err=True), rttm=turns or None,
+                              therapist_voiceprint=voiceprint, diarizer_options=_diarizer_options(diarizer,
+                                                                                                  diarizer_model))
     click.echo(f"{len(report.done)} transcribed, {len(report.skipped)} skipped, {len(report.failed)} failed",
                err=True)
     sys.exit(1 if report.failed else 0)
@@ -139,19 +199,20 @@ def transcribe(ctx, audio, out_dir, engine, model, diarizer, num_speakers, langu
 @main.command()
 @_engine_options
 @click.pass_context
-def process(ctx, engine, model, diarizer, num_speakers, language, no_vad, beam_size):
+def process(ctx, engine, model, diarizer, num_speakers, diarizer_model, language, no_vad, beam_size):
     """Transcribe every registered recording not yet transcribed with this engine and model."""
     from .processing import pending_recordings, process_recordings
 
     settings, database = _database(ctx)
-    asr = _load_engine(settings, engine, model, diarizer, beam_size)
+    asr = _load_engine(settings, engine, model, diarizer, beam_size, diarizer_model)
     todo = pending_recordings(database, asr)
     click.echo(f"{len(todo)} recording(s) to transcribe with {asr.name} ({asr.model_label})")
     ok, failed = process_recordings(
-        database, asr, settings.transcripts_dir, diarizer=diarizer, num_speakers=num_speakers, language=language,
-        use_vad=not no_vad,
+        database, asr, settings.transcripts_dir, diarizer=diarizer, num_speakers=_speaker_count(num_speakers),
+        language=language, use_vad=not no_vad, diarizer_options=_diarizer_options(diarizer, diarizer_model),
         on_done=lambda rid, name, err: click.echo(f"{'error: ' if err else ''}{name}: {err or 'transcribed'}",
-                                                  err=bool(err)))
+                                                  err=bool(err)),
+        on_warning=lambda rid, name, warning: click.echo(f"warning: {name}: {warning}", err=True))
     click.echo(f"{ok} transcribed, {failed} failed")
     sys.exit(1 if failed else 0)
 
@@ -188,6 +249,181 @@ def models_import(ctx, path, name, force):
     except ModelStoreError as exc:
         fail(str(exc))
     click.echo(f"imported {model.name} ({model.engine}, {model.size_bytes / 1e6:.1f} MB) into {store}")
+
+
+def _recording(db, ref: str):
+    """A recording by id, original file name or file stem."""
+    from sqlalchemy import or_, select
+
+    from .models import Recording
+
+    q = select(Recording).where(Recording.deleted_at.is_(None))
+    if ref.isdigit():
+        found = db.scalars(q.where(Recording.id == int(ref))).all()
+    else:
+        found = [r for r in db.scalars(q.where(or_(Recording.original_name == ref,
+                                                   Recording.original_name.like(f"{ref}.%"))))]
+    if len(found) != 1:
+        fail(f"no recording {ref!r}" if not found else f"{ref!r} names {len(found)} recordings; use the id")
+    return found[0]
+
+
+def _transcript(db, ref: str):
+    recording = _recording(db, ref)
+    if recording.transcript is None:
+        fail(f"recording {recording.id} ({recording.original_name}) has no transcript yet; run 'coder process'")
+    return recording.transcript
+
+
+@main.group()
+def roles():
+    """Show and correct which speaker is the therapist and which the client."""
+
+
+@roles.command("show")
+@click.argument("recording")
+@click.pass_context
+def roles_show(ctx, recording):
+    """Speakers of RECORDING (id or file name) with role, confidence and whether it was set by hand."""
+    settings, database = _database(ctx.parent)
+    with database.session() as db:
+        transcript = _transcript(db, recording)
+        for s in transcript.speakers:
+            speech = sum(seg["end"] - seg["start"] for seg in transcript.segments if seg.get("speaker") == s.label)
+            conf = "" if s.role_confidence is None else f"{s.role_confidence:.2f}"
+            click.echo(f"{s.label}\t{s.role or '-'}\t{conf}\t{s.role_source}\t{speech:.1f} s")
+
+
+@roles.command("set")
+@click.argument("recording")
+@click.argument("assignments", nargs=-1, required=True)
+@click.option("--reason", default="", help="Why (kept in the audit trail).")
+@click.pass_context
+def roles_set(ctx, recording, assignments, reason):
+    """Set roles by hand: coder roles set REC SPEAKER_00=client SPEAKER_01=therapist (or =none)."""
+    from .speakers import RoleError, set_roles
+
+    settings, database = _database(ctx.parent)
+    wanted = {}
+    for item in assignments:
+        label, sep, role = item.partition("=")
+        if not sep:
+            fail(f"{item!r}: write SPEAKER=ROLE, for example SPEAKER_00=therapist")
+        wanted[label] = None if role.lower() in ("none", "") else role.lower()
+    with database.session() as db:
+        try:
+            set_roles(db, _transcript(db, recording), wanted, reason=reason, transcripts_dir=settings.transcripts_dir)
+        except RoleError as exc:
+            fail(str(exc))
+    click.echo("roles saved")
+
+
+@roles.command("swap")
+@click.argument("recording")
+@click.option("--reason", default="", help="Why (kept in the audit trail).")
+@click.pass_context
+def roles_swap(ctx, recording, reason):
+    """Exchange therapist and client in RECORDING's transcript."""
+    from .speakers import RoleError, swap_roles
+
+    settings, database = _database(ctx.parent)
+    with database.session() as db:
+        try:
+            swap_roles(db, _transcript(db, recording), reason=reason, transcripts_dir=settings.transcripts_dir)
+        except RoleError as exc:
+            fail(str(exc))
+    click.echo("roles swapped")
+
+
+@main.group()
+def rttm():
+    """Import speaker turns that override automatic diarisation."""
+
+
+@rttm.command("import")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--recording", "recording_ref", help="Recording (id or file name) for a file with one URI; "
+                                                   "by default each URI is matched to a recording's file stem.")
+@click.pass_context
+def rttm_import(ctx, path, recording_ref):
+    """Use the turns in RTTM file PATH for its recordings, now and in later processing."""
+    from .rttm import RTTMError, read
+    from .speakers import import_turns
+
+    settings, database = _database(ctx.parent)
+    try:
+        by_uri = read(path)
+    except RTTMError as exc:
+        fail(str(exc))
+    if recording_ref and len(by_uri) > 1:
+        fail(f"{path} holds {len(by_uri)} URIs; --recording applies to a file with one")
+    with database.session() as db:
+        for uri, turns in by_uri.items():
+            recording = _recording(db, recording_ref or uri)
+            try:
+                n = import_turns(db, recording, turns, path, transcripts_dir=settings.transcripts_dir)
+            except ValueError as exc:
+                fail(str(exc))
+            click.echo(f"{recording.original_name}: {len(turns)} turns of "
+                       f"{len({t.speaker for t in turns})} speakers; {n} transcript(s) updated")
+
+
+@main.command("export")
+@click.argument("recordings", nargs=-1)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.pass_context
+def export_cmd(ctx, recordings, out_dir):
+    """Write stored transcripts (all, or RECORDINGS by id or name) as JSON, RTTM, WebVTT and text, with the
+    current roles, to OUT/recording-ID.*"""
+    from sqlalchemy import select
+
+    from .models import Recording
+    from .speakers import write_exports
+
+    _s, database = _database(ctx)
+    n = 0
+    with database.session() as db:
+        chosen = [_recording(db, r) for r in recordings] if recordings else \
+            db.scalars(select(Recording).where(Recording.deleted_at.is_(None)).order_by(Recording.id)).all()
+        for recording in chosen:
+            if recording.transcript is None:
+                click.echo(f"skipped: {recording.original_name}: no transcript", err=True)
+                continue
+            write_exports(recording.transcript, Path(out_dir))
+            n += 1
+    click.echo(f"{n} transcript(s) written to {out_dir}")
+
+
+@main.group()
+def therapists():
+    """Therapists' enrolled voices (used to tell the therapist from the client)."""
+
+
+@therapists.command("enrol")
+@click.argument("study")
+@click.argument("therapist")
+@click.argument("audio_path", type=click.Path(dir_okay=False))
+@click.option("--start", type=float, help="Start of the therapist-only stretch (s).")
+@click.option("--end", type=float, help="End of it (s).")
+@click.pass_context
+def therapists_enrol(ctx, study, therapist, audio_path, start, end):
+    """Enrol THERAPIST's voice (of STUDY) from AUDIO_PATH, a recording of them alone."""
+    from sqlalchemy import select
+
+    from .audio import AudioError
+    from .models import Study, Therapist
+    from .speakers import enrol_sample
+
+    _s, database = _database(ctx.parent)
+    with database.session() as db:
+        row = db.scalar(select(Therapist).join(Study).where(Study.name == study, Therapist.code == therapist))
+        if row is None:
+            fail(f"no therapist {therapist!r} in study {study!r}")
+        try:
+            vp = enrol_sample(db, row, audio_path, start, end)
+        except (AudioError, ValueError) as exc:
+            fail(str(exc))
+        click.echo(f"enrolled {therapist}'s voice from {vp.speech_s:.1f} s of speech")
 
 
 @main.group()

@@ -42,10 +42,14 @@ def to_json(doc: dict[str, Any]) -> str:
 
 
 def to_rttm(doc: dict[str, Any], uri: str) -> str:
-    uri = uri.replace(" ", "_")
-    lines = [f"SPEAKER {uri} 1 {start:.3f} {end - start:.3f} <NA> <NA> {speaker} <NA> <NA>"
-             for speaker, start, end in speaker_turns(doc["segments"]) if end > start]
-    return "".join(line + "\n" for line in lines)
+    """The diariser's turns (or a user's RTTM) where the document has them, else turns joined from segments."""
+    from .diarize import Turn
+    from .rttm import write
+
+    turns = (doc.get("diarization") or {}).get("turns")
+    if turns is None:
+        turns = [[start, end, speaker] for speaker, start, end in speaker_turns(doc["segments"])]
+    return write([Turn(float(a), float(b), str(c)) for a, b, c in turns], uri)
 
 
 def _vtt_time(t: float) -> str:

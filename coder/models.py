@@ -89,6 +89,26 @@ class Client(_Participant, Base):
     __table_args__ = (UniqueConstraint("study_id", "code"), UniqueConstraint("study_id", "id"))
 
 
+class Voiceprint(Base):
+    """A therapist's voice, enrolled from a sample or from a session whose roles a coordinator confirmed.
+
+    Role assignment compares each diarised speaker with the mean of the
+    therapist's voiceprints.
+    """
+
+    __tablename__ = "voiceprints"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id", ondelete="CASCADE"), index=True)
+    embedding: Mapped[list[float]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(20))  # sample | session
+    detail: Mapped[str] = mapped_column(String(500), default="")  # the sample's file, or the transcript id
+    speech_s: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    therapist: Mapped[Therapist] = relationship()
+    __table_args__ = (CheckConstraint(_in("source", ("sample", "session")), name="source"),)
+
+
 class Dyad(SoftDelete, Base):
     """One therapist and one client of the same study."""
 
@@ -141,6 +161,9 @@ class Recording(SoftDelete, Base):
     channels: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default="registered")
     error: Mapped[str | None] = mapped_column(Text)
+    # Speaker turns a user supplied (an RTTM): [[start, end, label], ...]; they override automatic diarisation.
+    speaker_turns: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    speaker_turns_source: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     session: Mapped[TherapySession] = relationship(back_populates="recordings")
@@ -190,6 +213,8 @@ class Speaker(Base):
     role: Mapped[str | None] = mapped_column(String(20))
     role_confidence: Mapped[float | None] = mapped_column(Float)
     role_source: Mapped[str] = mapped_column(String(20), default="auto")  # auto | manual
+    # Mean voice embedding of the speaker's speech (enrols the therapist's voice once roles are confirmed).
+    embedding: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
 
     transcript: Mapped[Transcript] = relationship(back_populates="speakers")
     __table_args__ = (

@@ -13,7 +13,8 @@ import numpy as np
 from . import audio as audio_mod
 from . import guards, vad
 from .asr import Engine
-from .diarize import diarize
+from .diarize import DEFAULT_SPEAKERS, Diarization, Turn, attribute_words, make_diarizer
+from .roles import assign_roles
 
 Progress = Callable[[float], None]  # called with audio seconds of the recording done so far
 
@@ -64,21 +65,66 @@ def recognise(samples: np.ndarray, engine: Engine, language: str | None = None, 
     return segments, language, notes
 
 
+def speakers_of(samples: np.ndarray, segments: list[dict[str, Any]], diarizer: str, num_speakers: int | None,
+                turns: list[Turn] | None = None, options: dict[str, Any] | None = None) -> Diarization:
+    """The recording's speaker turns: the given ones, or the diariser's where speech was transcribed."""
+    if turns is not None:
+        result = Diarization(sorted(turns, key=lambda t: (t.start, t.end)), source="rttm")
+        if diarizer == "builtin" and result.turns:
+            result.embeddings = turn_embeddings(samples, result.turns)
+        return result
+    if not segments:
+        return Diarization([], source=diarizer)
+    result = make_diarizer(diarizer, **(options or {}))(samples, num_speakers)
+    result.source = diarizer
+    return result
+
+
+def turn_embeddings(samples: np.ndarray, turns: list[Turn]) -> dict[str, np.ndarray]:
+    """Each speaker's voice embedding over their turns (speakers with too little speech are left out)."""
+    from . import embed
+
+    out = {}
+    for label in sorted({t.speaker for t in turns}):
+        try:
+            out[label] = embed.voiceprint(samples, [(t.start, t.end) for t in turns if t.speaker == label])
+        except ValueError:
+            pass
+    return out
+
+
+def diarization_record(result: Diarization, method: str, num_speakers: int | None) -> dict[str, Any]:
+    return {
+        "method": method,
+        "num_speakers": num_speakers,  # requested; null: estimated
+        "speakers_found": len(result.speakers),
+        "warnings": result.warnings,
+        "turns": [[round(t.start, 3), round(t.end, 3), t.speaker] for t in result.turns],
+        "embeddings": {k: [round(float(x), 5) for x in v] for k, v in result.embeddings.items()},
+    }
+
+
 def _identity(duration: float) -> vad.TimeMap:
     tmap = vad.TimeMap()
     tmap.add(0.0, duration)
     return tmap
 
 
-def transcribe_file(path: str | Path, engine: Engine, diarizer: str = "builtin", num_speakers: int | None = None,
-                    language: str | None = None, audio_label: str | None = None, use_vad: bool = True,
-                    progress: Progress | None = None, sha256: str | None = None) -> dict[str, Any]:
+def transcribe_file(path: str | Path, engine: Engine, diarizer: str = "builtin",
+                    num_speakers: int | None = DEFAULT_SPEAKERS, language: str | None = None,
+                    audio_label: str | None = None, use_vad: bool = True, progress: Progress | None = None,
+                    sha256: str | None = None, turns: list[Turn] | None = None,
+                    therapist_voiceprint: np.ndarray | None = None,
+                    diarizer_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Transcribe one recording and return the STEM.json document of the transcribe contract.
 
     Beyond the contract's keys it records the audio's SHA-256 (so reruns can
     skip finished work; a caller that has just hashed the file passes it as
     ``sha256``), the channel layout, whether any speech was found
-    (``no_speech``) and what the guards removed (``processing``).
+    (``no_speech``), what the guards removed (``processing``) and how the
+    speakers were found (``diarization``: method, turns, warnings, each
+    speaker's voice embedding). ``turns`` (for example from a user's RTTM)
+    replace automatic diarisation; ``num_speakers=None`` estimates the count.
     """
     channels = audio_mod.load_channels(path)
     samples = channels.mean(axis=0) if channels.shape[0] > 1 else channels[0]
@@ -86,7 +132,9 @@ def transcribe_file(path: str | Path, engine: Engine, diarizer: str = "builtin",
     t0 = time.perf_counter()
     segments, detected, notes = recognise(samples, engine, language, use_vad, progress)
     t1 = time.perf_counter()
-    segments, speakers = diarize(samples, segments, method=diarizer, num_speakers=num_speakers)
+    result = speakers_of(samples, segments, diarizer, num_speakers, turns, diarizer_options)
+    segments = attribute_words(segments, result.turns) if result.turns else segments
+    speakers = assign_roles(segments, result.speakers, result.embeddings, therapist_voiceprint)
     t2 = time.perf_counter()
     if progress:
         progress(duration)
@@ -102,5 +150,6 @@ def transcribe_file(path: str | Path, engine: Engine, diarizer: str = "builtin",
         "speakers": speakers if segments else {},
         "segments": segments,
         "processing": notes,
+        "diarization": diarization_record(result, diarizer if turns is None else "rttm", num_speakers),
         "timings": {"transcribe_s": round(t1 - t0, 3), "diarize_s": round(t2 - t1, 3)},
     }

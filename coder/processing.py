@@ -10,7 +10,9 @@ from . import export
 from .asr import Engine
 from .db import Database
 from .models import Recording, Speaker, Transcript
+from .diarize import DEFAULT_SPEAKERS, Turn
 from .pipeline import transcribe_file
+from .speakers import therapist_of, therapist_voiceprint
 
 
 def pending_recordings(database: Database, engine: Engine) -> list[int]:
@@ -34,8 +36,11 @@ def store_transcript(database: Database, recording_id: int, doc: dict) -> int:
                                 language=doc["language"], duration_s=doc["duration"], segments=doc["segments"],
                                 timings=doc["timings"],
                                 notes={"channels": doc["channels"], "no_speech": doc["no_speech"],
-                                       "processing": doc["processing"], "sha256": doc["sha256"]})
-        transcript.speakers = [Speaker(label=label, role=info.get("role"), role_confidence=info.get("confidence"))
+                                       "processing": doc["processing"], "sha256": doc["sha256"],
+                                       "diarization": doc.get("diarization")})
+        embeddings = (doc.get("diarization") or {}).get("embeddings", {})
+        transcript.speakers = [Speaker(label=label, role=info.get("role"), role_confidence=info.get("confidence"),
+                                       role_source=info.get("role_source", "auto"), embedding=embeddings.get(label))
                                for label, info in doc["speakers"].items()]
         db.add(transcript)
         recording = db.get(Recording, recording_id)
@@ -45,8 +50,10 @@ def store_transcript(database: Database, recording_id: int, doc: dict) -> int:
 
 
 def process_recordings(database: Database, engine: Engine, out_dir: Path | None, diarizer: str = "builtin",
-                       num_speakers: int | None = None, language: str | None = None, use_vad: bool = True,
-                       on_done: Callable[[int, str, str | None], None] | None = None) -> tuple[int, int]:
+                       num_speakers: int | None = DEFAULT_SPEAKERS, language: str | None = None, use_vad: bool = True,
+                       on_done: Callable[[int, str, str | None], None] | None = None,
+                       on_warning: Callable[[int, str, str], None] | None = None,
+                       diarizer_options: dict | None = None) -> tuple[int, int]:
     """Transcribe every pending recording; returns (succeeded, failed). Failures are stored on the recording."""
     ok = failed = 0
     for recording_id in pending_recordings(database, engine):
@@ -54,12 +61,19 @@ def process_recordings(database: Database, engine: Engine, out_dir: Path | None,
             recording = db.get(Recording, recording_id)
             recording.status = "transcribing"
             path, name = recording.path, recording.original_name
+            turns = [Turn(float(a), float(b), str(c)) for a, b, c in recording.speaker_turns] \
+                if recording.speaker_turns else None
+            voiceprint = therapist_voiceprint(db, therapist_of(db, recording))
         try:
             doc = transcribe_file(path, engine, diarizer=diarizer, num_speakers=num_speakers, language=language,
-                                  audio_label=path, use_vad=use_vad)
+                                  audio_label=path, use_vad=use_vad, turns=turns, therapist_voiceprint=voiceprint,
+                                  diarizer_options=diarizer_options)
             store_transcript(database, recording_id, doc)
             if out_dir is not None:
                 export.write_all(doc, out_dir, f"recording-{recording_id}")
+            for warning in doc["diarization"]["warnings"]:
+                if on_warning:
+                    on_warning(recording_id, name, warning)
             ok += 1
             if on_done:
                 on_done(recording_id, name, None)
