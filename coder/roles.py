@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 ROLES = ("therapist", "client")
-WEIGHTS = {"voice": 12.0, "questions": 4.0, "opens": 0.8, "closes": 0.6, "speaking_time": 1.0}
+WEIGHTS = {"voice": 45.0, "questions": 4.0, "opens": 0.8, "closes": 0.6, "speaking_time": 1.0}
 _SENTENCE = re.compile(r"[^.?!]+[.?!]*")
 
 
