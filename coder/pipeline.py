@@ -133,7 +133,7 @@ def transcribe_file(path: str | Path, engine: Engine, diarizer: str = "builtin",
     segments, detected, notes = recognise(samples, engine, language, use_vad, progress)
     t1 = time.perf_counter()
     result = speakers_of(samples, segments, diarizer, num_speakers, turns, diarizer_options)
-    segments = attribute_words(segments, result.turns) if result.turns else segments
+    segments = attribute_words(segments, result.turns)
     speakers = assign_roles(segments, result.speakers, result.embeddings, therapist_voiceprint)
     t2 = time.perf_counter()
     if progress:

@@ -1,0 +1,95 @@
+"""The pyannote backend, in its own environment (``make test-pyannote``: torch 2.9 with torchaudio and
+pyannote.audio), with a pipeline of small randomly initialised models in the layout of a downloaded one.
+
+Random weights say nothing about accuracy; these tests exercise coder's
+integration: loading a local pipeline directory, running it on audio in
+memory, turning its output into coder's turns and labels, word attribution,
+roles, and the command line. The main test run deselects them (``-m "not
+pyannote"``); under CI the pyannote run fails rather than skips when
+pyannote.audio is missing.
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from .conftest import SAMPLE_DIR, need
+
+pytestmark = pytest.mark.pyannote
+
+try:
+    import pyannote.audio  # noqa: F401
+    HAVE_PYANNOTE = True
+except ImportError:
+    HAVE_PYANNOTE = False
+
+
+@pytest.fixture(scope="module")
+def pipeline_dir(tmp_path_factory):
+    need(HAVE_PYANNOTE, "pyannote.audio is not installed in this environment")
+    out = tmp_path_factory.mktemp("pipeline")
+    subprocess.run([sys.executable, str(Path(__file__).parent / "pyannote" / "make_pipeline.py"), str(out)],
+                   check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def clip():
+    from coder import audio
+
+    return audio.load(SAMPLE_DIR / "demo_session.ogg")[: 30 * 16000]
+
+
+def test_local_pipeline_directory_runs(pipeline_dir, clip):
+    from coder.diarize import make_diarizer
+
+    result = make_diarizer("pyannote", model=str(pipeline_dir), device="cpu")(clip, 2)
+    assert result.source == "pyannote"
+    assert all(0 <= t.start < t.end <= 30.01 for t in result.turns)
+    assert result.speakers == [f"SPEAKER_{i:02d}" for i in range(len(result.speakers))]
+    assert [t.start for t in result.turns] == sorted(t.start for t in result.turns)
+    for vec in result.embeddings.values():
+        assert vec.shape == (32,) and abs(np.linalg.norm(vec) - 1) < 1e-6
+
+
+def test_config_file_path_and_environment_variable(pipeline_dir, clip, monkeypatch):
+    from coder.diarize_pyannote import PyannoteDiarizer, check_available
+
+    monkeypatch.setenv("CODER_PYANNOTE_MODEL", str(pipeline_dir / "config.yaml"))
+    check_available()
+    result = PyannoteDiarizer(device="cpu")(clip[: 10 * 16000], None)
+    assert result.source == "pyannote"
+
+
+def test_missing_pipeline_and_gated_hub_name_are_clear(tmp_path, monkeypatch):
+    from coder.diarize import DiarizerUnavailable
+    from coder.diarize_pyannote import check_available
+
+    need(HAVE_PYANNOTE, "pyannote.audio is not installed in this environment")
+    with pytest.raises(DiarizerUnavailable, match="no config.yaml of a pyannote pipeline there"):
+        check_available(str(tmp_path))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGINGFACE_TOKEN", raising=False)
+    with pytest.raises(DiarizerUnavailable, match="is gated on the model hub: set HF_TOKEN"):
+        check_available("pyannote/speaker-diarization-3.1")
+
+
+def test_transcribe_with_the_pyannote_diarizer(pipeline_dir, tmp_path, real_models_dir):
+    import soundfile as sf
+
+    speech, rate = sf.read(SAMPLE_DIR / "demo_session.ogg")
+    sf.write(tmp_path / "clip.wav", speech[: 20 * rate], rate)
+    proc = subprocess.run([sys.executable, "-m", "coder.cli", "transcribe", str(tmp_path / "clip.wav"), "--out",
+                           str(tmp_path / "out"), "--engine", "faster-whisper",
+                           "--model", str(real_models_dir / "faster-whisper-base"), "--diarizer", "pyannote",
+                           "--diarizer-model", str(pipeline_dir), "--language", "en"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((tmp_path / "out" / "clip.json").read_text())
+    assert doc["diarization"]["method"] == "pyannote" and doc["segments"]
+    labels = {t[2] for t in doc["diarization"]["turns"]} or {"SPEAKER_00"}
+    assert set(doc["speakers"]) == {s["speaker"] for s in doc["segments"]} <= labels
+    assert all(w["speaker"] == s["speaker"] for s in doc["segments"] for w in s["words"])
