@@ -28,27 +28,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / ".cache"
 ENGINES = {"faster-whisper": "faster-whisper-base", "openai-whisper": "openai-whisper-base.pt"}
-SESSIONS = [  # script, therapist voice, client voice
-    (ROOT / "sample_audio" / "demo_session.script.txt", None, None),
-    (ROOT / "bench" / "sessions" / "activity_sleep.script.txt", "en-gb+f4:55:145", "en-us+m2:40:140"),
-    (ROOT / "bench" / "sessions" / "thoughts_relapse.script.txt", "en-us+m4:45:104", "en-gb+f1:65:100"),
-]
+SESSIONS = ["demo_session", "activity_sleep", "thoughts_relapse"]  # see bench/sessions.py
 SILENCE_S = 30.0
 
 
 def synthesise() -> list[tuple[Path, str]]:
     """The sessions' audio and reference text, generated into the cache when missing."""
-    CACHE.mkdir(parents=True, exist_ok=True)
+    from sessions import synthesise as make
+
     out = []
-    for script, therapist, client in SESSIONS:
-        stem = script.name.split(".")[0]
-        audio = CACHE / f"{stem}.ogg"
-        if not audio.exists():
-            cmd = [sys.executable, str(ROOT / "sample_audio" / "generate.py"), str(script), "--out", str(CACHE)]
-            cmd += ["--therapist", therapist] if therapist else []
-            cmd += ["--client", client] if client else []
-            subprocess.run(cmd, check=True, capture_output=True)
-        turns = json.loads((CACHE / f"{stem}.turns.json").read_text())
+    for stem in SESSIONS:
+        audio, _rttm, turns = make(stem)
         out.append((audio, " ".join(t["text"] for t in turns)))
     return out
 

@@ -283,6 +283,8 @@ def estimate_speakers(emb: np.ndarray, max_speakers: int = 8, min_share: float =
         score = silhouette_score(emb, labels, metric="cosine")
         if score > best_score:
             best, best_score = k, score
+    if best == 1 and len(emb) > 2 and _distinct(emb, cluster(emb, 2), 2, min_share, max_similarity):
+        best = 2  # the same test that keeps two requested speakers apart (the linkage start can isolate outliers)
     return best
 
 

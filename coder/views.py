@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -49,4 +49,35 @@ def transcript(transcript_id: int):
     if transcript is None:
         abort(404)
     roles = {s.label: s.role for s in transcript.speakers}
-    return render_template("transcript.html", transcript=transcript, recording=transcript.recording, roles=roles)
+    speech = {s.label: sum(seg["end"] - seg["start"] for seg in transcript.segments if seg.get("speaker") == s.label)
+              for s in transcript.speakers}
+    return render_template("transcript.html", transcript=transcript, recording=transcript.recording, roles=roles,
+                           speech=speech)
+
+
+@bp.route("/transcripts/<int:transcript_id>/roles", methods=["POST"])
+@coordinator_required
+def transcript_roles(transcript_id: int):
+    """A coordinator's correction of the speakers' roles (or a swap), stored, audited and exported."""
+    from .speakers import RoleError, set_roles, swap_roles
+
+    db = db_session()
+    transcript = db.get(Transcript, transcript_id)
+    if transcript is None:
+        abort(404)
+    reason = request.form.get("reason", "").strip()[:500]
+    out_dir = current_app.extensions["coder.settings"].transcripts_dir
+    try:
+        if request.form.get("action") == "swap":
+            swap_roles(db, transcript, current_user, reason, out_dir)
+        else:
+            wanted = {s.label: (request.form.get(f"role-{s.label}") or None) for s in transcript.speakers
+                      if f"role-{s.label}" in request.form}
+            set_roles(db, transcript, {k: (None if v == "none" else v) for k, v in wanted.items()}, current_user,
+                      reason, out_dir)
+        db.commit()
+        flash("Roles saved.")
+    except RoleError as exc:
+        db.rollback()
+        flash(f"Roles not saved: {exc}")
+    return redirect(url_for("views.transcript", transcript_id=transcript_id))

@@ -132,3 +132,34 @@ def test_security_headers_and_cookie_flags(app):
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_coordinator_corrects_roles_on_the_transcript_page(app, database):
+    client = app.test_client()
+    login(client, "coord")
+    page = client.get("/transcripts/1").get_data(as_text=True)
+    assert 'name="role-SPEAKER_00"' in page and "automatic" in page
+    token = csrf_token(client, "/transcripts/1")
+    assert client.post("/transcripts/1/roles", data={"role-SPEAKER_00": "client"}).status_code == 400  # no CSRF
+    response = client.post("/transcripts/1/roles", data={"role-SPEAKER_00": "client", "reason": "listened",
+                                                         "action": "set", "csrf_token": token},
+                           follow_redirects=True)
+    assert "Roles saved." in response.get_data(as_text=True)
+    with database.session() as db:
+        speaker = db.scalar(select(Speaker))
+        assert (speaker.role, speaker.role_source) == ("client", "manual")
+    response = client.post("/transcripts/1/roles", data={"action": "swap", "csrf_token": token},
+                           follow_redirects=True)
+    assert "Roles saved." in response.get_data(as_text=True)
+    with database.session() as db:
+        assert db.scalar(select(Speaker)).role == "therapist"
+    bad = client.post("/transcripts/1/roles", data={"role-SPEAKER_00": "patient", "action": "set",
+                                                    "csrf_token": token}, follow_redirects=True)
+    assert "Roles not saved: unknown role patient" in bad.get_data(as_text=True)
+
+
+def test_raters_cannot_correct_roles(app):
+    client = app.test_client()
+    login(client, "rater1")
+    token = csrf_token(client, "/")
+    assert client.post("/transcripts/1/roles", data={"action": "swap", "csrf_token": token}).status_code == 403

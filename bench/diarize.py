@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Diarisation error rate, speed and role assignment of the builtin diariser, beside a plain baseline.
+
+    .venv/bin/python bench/diarize.py [--models-dir models] [--json bench/results-diarize.json]
+                                      [--ami-dir ../shared/data/ami-excerpts] [--no-roles]
+
+Inputs: the five scripted two-speaker sessions of bench/sessions/ (the last
+two held out: written after tuning) and every AMI excerpt with an RTTM in
+``--ami-dir``. Each recording is diarised with the speaker count from its
+reference and with the count estimated, by coder's builtin diariser and by
+a baseline run in the same process (speech activity from Silero at its
+defaults, 1.5 s embedding windows every 0.75 s, average-linkage clustering
+into the count, each frame to the window voted most). DER is scored with
+pyannote.metrics with overlapped speech scored, without a collar and with
+the common ±0.25 s collar. Real-time factor = audio seconds per wall-clock
+second of diarisation, the voice encoder already loaded.
+
+Roles: each scripted session is transcribed with faster-whisper base and
+diarised through coder's pipeline; the speaker labelled therapist must be
+the one that holds most of the reference therapist's speech.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+warnings.filterwarnings("ignore", module="pyannote")
+
+from coder import audio as audio_mod  # noqa: E402
+from coder.diarize import BuiltinDiarizer, Diarization, Turn, speaker_label  # noqa: E402
+from coder.rttm import read as read_rttm  # noqa: E402
+
+from sessions import SESSIONS, synthesise  # noqa: E402
+
+HELD_OUT = {"panic_exposure", "missed_homework"}
+
+
+def baseline(samples: np.ndarray, k: int | None) -> Diarization:
+    """Speech activity + 1.5 s windows + agglomerative clustering (k, or 2 when estimating) + frame voting."""
+    from sklearn.cluster import AgglomerativeClustering
+
+    from coder import embed, vad
+
+    regions = vad.speech_regions(samples)
+    wins = []
+    for s, e in regions:
+        t = s
+        while t < e - 0.4:
+            wins.append((t, min(t + 1.5, e)))
+            t += 0.75
+    if not wins:
+        return Diarization([])
+    emb = embed.embed_windows(samples, wins)
+    k = min(k or 2, len(wins))
+    labels = np.zeros(len(wins), dtype=int) if k == 1 else \
+        AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average").fit_predict(emb)
+    votes = np.zeros((int(len(samples) / 16000 * 100) + 1, k))
+    for (a, b), label in zip(wins, labels):
+        votes[int(a * 100):int(b * 100), label] += 1
+    frames = np.where(votes.sum(1) > 0, votes.argmax(1), -1)
+    turns, start = [], 0
+    for i in range(1, len(frames) + 1):
+        if i == len(frames) or frames[i] != frames[start]:
+            if frames[start] >= 0:
+                turns.append(Turn(start / 100, i / 100, speaker_label(int(frames[start]))))
+            start = i
+    return Diarization(turns)
+
+
+def score(reference: list[Turn], hypothesis: list[Turn], duration: float) -> dict:
+    from pyannote.core import Annotation, Segment
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    ref, hyp = Annotation(), Annotation()
+    for i, t in enumerate(reference):
+        ref[Segment(t.start, t.end), i] = t.speaker
+    for i, t in enumerate(hypothesis):
+        hyp[Segment(t.start, t.end), i] = t.speaker
+    uem = Segment(0, duration)
+    d = DiarizationErrorRate()(ref, hyp, uem=uem, detailed=True)
+    collar = DiarizationErrorRate(collar=0.5)(ref, hyp, uem=uem)  # 0.25 s either side of each boundary
+    total = d["total"] or 1.0
+    return {"der": round(d["diarization error rate"], 4), "der_collar_0.25": round(collar, 4),
+            "missed": round(d["missed detection"] / total, 4), "false_alarm": round(d["false alarm"] / total, 4),
+            "confusion": round(d["confusion"] / total, 4), "reference_s": round(total, 2)}
+
+
+def roles_check(models_dir: Path, stems: list[str]) -> list[dict]:
+    from coder.asr import load_engine
+    from coder.pipeline import transcribe_file
+
+    engine = load_engine("faster-whisper", str(models_dir / "faster-whisper-base"), device="cpu")
+    rows = []
+    for stem in stems:
+        audio, rttm, _turns = synthesise(stem)
+        reference = read_rttm(rttm)[stem]
+        doc = transcribe_file(audio, engine, language="en")
+        hyp = [Turn(a, b, c) for a, b, c in doc["diarization"]["turns"]]
+        held = {}
+        for t in reference:
+            if t.speaker == "therapist":
+                for h in hyp:
+                    ov = max(0.0, min(t.end, h.end) - max(t.start, h.start))
+                    held[h.speaker] = held.get(h.speaker, 0.0) + ov
+        truth = max(held, key=held.get) if held else None
+        labelled = [s for s, info in doc["speakers"].items() if info["role"] == "therapist"]
+        row = {"session": stem, "held_out": stem in HELD_OUT, "therapist_is": truth,
+               "labelled_therapist": labelled[0] if labelled else None,
+               "confidence": doc["speakers"].get(labelled[0], {}).get("confidence") if labelled else None,
+               "correct": bool(labelled) and labelled[0] == truth}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
+    parser.add_argument("--ami-dir", type=Path, default=ROOT.parent / "shared" / "data" / "ami-excerpts")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--no-roles", action="store_true")
+    args = parser.parse_args()
+
+    inputs = []  # (name, kind, audio, reference turns)
+    for stem in SESSIONS:
+        audio, rttm, _ = synthesise(stem)
+        inputs.append((stem, "session", audio, read_rttm(rttm)[stem]))
+    for rttm in sorted(args.ami_dir.glob("*.rttm")):
+        inputs.append((rttm.stem, "ami", rttm.with_suffix(".wav"), next(iter(read_rttm(rttm).values()))))
+
+    diarizer = BuiltinDiarizer()
+    from coder import embed
+    t0 = time.perf_counter()
+    embed.encoder("cpu")
+    diarizer(np.zeros(16000, dtype=np.float32), 2)  # loads Silero too
+    load_s = time.perf_counter() - t0
+
+    rows = []
+    for name, kind, path, reference in inputs:
+        samples = audio_mod.load(path)
+        duration = len(samples) / 16000
+        n_ref = len({t.speaker for t in reference})
+        for system, run in (("builtin", diarizer), ("baseline", baseline)):
+            for count in ("reference", "estimated"):
+                k = n_ref if count == "reference" else None
+                t = time.perf_counter()
+                result = run(samples, k)
+                wall = time.perf_counter() - t
+                row = {"recording": name, "kind": kind, "held_out": name in HELD_OUT, "system": system,
+                       "count": count, "reference_speakers": n_ref, "speakers_found": len(result.speakers),
+                       "duration_s": round(duration, 1), "rtf": round(duration / wall, 1),
+                       **score(reference, result.turns, duration)}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+
+    summary = {}
+    for system in ("builtin", "baseline"):
+        for kind in ("session", "ami"):
+            for count in ("reference", "estimated"):
+                sel = [r for r in rows if (r["system"], r["kind"], r["count"]) == (system, kind, count)]
+                if not sel:
+                    continue
+                pooled = sum(r["der"] * r["reference_s"] for r in sel) / sum(r["reference_s"] for r in sel)
+                summary[f"{system} {kind} {count}"] = {
+                    "mean_der": round(float(np.mean([r["der"] for r in sel])), 4),
+                    "mean_der_collar_0.25": round(float(np.mean([r["der_collar_0.25"] for r in sel])), 4),
+                    "pooled_der": round(pooled, 4), "max_der": max(r["der"] for r in sel),
+                    "rtf_total": round(sum(r["duration_s"] for r in sel)
+                                       / sum(r["duration_s"] / r["rtf"] for r in sel), 1),
+                    "count_right": sum(r["speakers_found"] == r["reference_speakers"] for r in sel),
+                    "n": len(sel)}
+    report = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "encoder_and_vad_load_s": round(load_s, 2),
+              "rows": rows, "summary": summary}
+    if not args.no_roles:
+        roles = roles_check(args.models_dir, list(SESSIONS))
+        report["roles"] = {"rows": roles, "correct": sum(r["correct"] for r in roles), "n": len(roles)}
+    print(json.dumps({k: v for k, v in report.items() if k != "rows"}, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

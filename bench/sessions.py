@@ -1,0 +1,32 @@
+"""The scripted benchmark sessions (see sessions/README.md), synthesised into bench/.cache on first use."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "bench" / ".cache"
+SCRIPTS = ROOT / "bench" / "sessions"
+SESSIONS = {  # stem: (script, therapist voice, client voice); None: generate.py's default voice
+    "demo_session": (ROOT / "sample_audio" / "demo_session.script.txt", None, None),
+    "activity_sleep": (SCRIPTS / "activity_sleep.script.txt", "en-gb+f4:55:145", "en-us+m2:40:140"),
+    "thoughts_relapse": (SCRIPTS / "thoughts_relapse.script.txt", "en-us+m4:45:104", "en-gb+f1:65:100"),
+    "panic_exposure": (SCRIPTS / "panic_exposure.script.txt", "en-gb+f5:50:140", "en-us+m1:30:150"),
+    "missed_homework": (SCRIPTS / "missed_homework.script.txt", "en-us+m6:40:145", "en+f3:75:165"),
+}
+
+
+def synthesise(stem: str) -> tuple[Path, Path, list[dict]]:
+    """(audio, reference RTTM, reference turns with text) of one session, generated when missing."""
+    cache = CACHE
+    cache.mkdir(parents=True, exist_ok=True)
+    script, therapist, client = SESSIONS[stem]
+    audio = cache / f"{stem}.ogg"
+    if not audio.exists():
+        cmd = [sys.executable, str(ROOT / "sample_audio" / "generate.py"), str(script), "--out", str(cache)]
+        cmd += ["--therapist", therapist] if therapist else []
+        cmd += ["--client", client] if client else []
+        subprocess.run(cmd, check=True, capture_output=True)
+    return audio, cache / f"{stem}.rttm", json.loads((cache / f"{stem}.turns.json").read_text())
