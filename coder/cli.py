@@ -130,16 +130,14 @@ def _engine_options(f):
 
 
 def _voice_sample(path):
-    from . import audio, embed, vad
+    from .audio import AudioError
+    from .embed import EncoderUnavailable
+    from .speakers import voice_sample
 
     try:
-        samples = audio.load(path)
-        regions = vad._stamps(samples, audio.SAMPLE_RATE, 0.5, 0.25, 0.3)
-        if sum(e - s for s, e in regions) < 3.0:
-            fail(f"{path}: less than 3 s of speech; a voice sample needs more")
-        return embed.voiceprint(samples, regions)
-    except (audio.AudioError, embed.EncoderUnavailable) as exc:
-        fail(f"{path}: {exc}")
+        return voice_sample(path)[0]
+    except (AudioError, EncoderUnavailable, ValueError) as exc:
+        fail(str(exc))
 
 
 def _load_engine(settings, engine, model, diarizer="none", beam_size=None, diarizer_model=None):

@@ -89,12 +89,11 @@ class BuiltinDiarizer:
         return out
 
     def windows(self, regions: list[tuple[float, float]], duration: float) -> list[tuple[float, float]]:
+        """Windows of ``window_s`` every ``step_s`` over each region; a shorter region is one window of its own."""
         wins = []
         for s, e in regions:
             if e - s <= self.window_s:
-                mid = (s + e) / 2
-                a = max(0.0, min(mid - self.window_s / 2, duration - self.window_s))
-                wins.append((max(s, a), min(e, a + self.window_s)) if e - s >= 0.8 else (s, e))
+                wins.append((s, e))
                 continue
             t = s
             while t + self.window_s < e:
@@ -129,7 +128,7 @@ class BuiltinDiarizer:
                                 f"{num_speakers}")
         frames = self._resegment(wins, emb, centroids, regions, duration)
         turns = _frames_to_turns(frames, self.frame_s, regions)
-        used = sorted({t.speaker for t in turns})
+        used = list(dict.fromkeys(t.speaker for t in turns))  # labels in order of first appearance
         rename = {old: speaker_label(i) for i, old in enumerate(used)}
         turns = [Turn(t.start, t.end, rename[t.speaker]) for t in turns]
         embeddings = {rename[speaker_label(i)]: centroids[i] for i in range(len(centroids))

@@ -42,20 +42,31 @@ def therapist_voiceprint(db: Session, therapist: Therapist | None) -> np.ndarray
     return mean / max(float(np.linalg.norm(mean)), 1e-8)
 
 
-def enrol_sample(db: Session, therapist: Therapist, audio_path: str | Path, start: float | None = None,
-                 end: float | None = None, actor: User | None = None) -> Voiceprint:
-    """Enrol a therapist's voice from a recording of them alone (or the [start, end] stretch of one)."""
+def voice_sample(audio_path: str | Path, start: float | None = None, end: float | None = None,
+                 min_speech_s: float = 3.0) -> tuple[np.ndarray, float]:
+    """(voiceprint, seconds of speech) of a recording of one person alone, or of its [start, end] stretch."""
     from . import audio, embed, vad
 
-    samples = audio.load(audio_path)
+    try:
+        samples = audio.load(audio_path)
+    except audio.AudioError as exc:
+        raise ValueError(f"{audio_path}: {exc}") from None
     a = int((start or 0.0) * audio.SAMPLE_RATE)
     b = int(end * audio.SAMPLE_RATE) if end is not None else len(samples)
     clip = samples[a:b]
-    regions = [(s, e) for s, e in vad._stamps(clip, audio.SAMPLE_RATE, 0.5, 0.25, 0.3)]
+    regions = vad._stamps(clip, audio.SAMPLE_RATE, 0.5, 0.25, 0.3)
     speech = sum(e - s for s, e in regions)
-    if speech < 3.0:
-        raise ValueError(f"{audio_path}: only {speech:.1f} s of speech; a voice sample needs at least 3 s")
-    vp = Voiceprint(therapist_id=therapist.id, embedding=[round(float(x), 6) for x in embed.voiceprint(clip, regions)],
+    if speech < min_speech_s:
+        raise ValueError(f"{audio_path}: only {speech:.1f} s of speech; a voice sample needs at least "
+                         f"{min_speech_s:.0f} s")
+    return embed.voiceprint(clip, regions), speech
+
+
+def enrol_sample(db: Session, therapist: Therapist, audio_path: str | Path, start: float | None = None,
+                 end: float | None = None, actor: User | None = None) -> Voiceprint:
+    """Enrol a therapist's voice from a recording of them alone (or the [start, end] stretch of one)."""
+    vector, speech = voice_sample(audio_path, start, end)
+    vp = Voiceprint(therapist_id=therapist.id, embedding=[round(float(x), 6) for x in vector],
                     source="sample", detail=str(Path(audio_path).name)[:500], speech_s=round(speech, 2))
     db.add(vp)
     audit(db, "enrol_voice", therapist, actor, source="sample", file=str(audio_path), speech_s=round(speech, 2))

@@ -91,6 +91,8 @@ def test_voice_enrolment(processed, tmp_path):
     assert short.returncode == 1 and "a voice sample needs at least 3 s" in short.stderr
     assert "no therapist 'T9'" in run(cli, "therapists", "enrol", "S", "T9", str(tmp_path / "t1.wav"),
                                       check=False).stderr
+    missing = run(cli, "therapists", "enrol", "S", "T1", str(tmp_path / "none.wav"), check=False)
+    assert missing.stderr.strip() == f"error: {tmp_path / 'none.wav'}: file not found"
 
 
 def test_transcribe_with_a_users_rttm(tmp_path, real_models_dir):
