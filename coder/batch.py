@@ -31,7 +31,10 @@ def already_done(out_json: Path, sha256: str, engine: Engine, diarization: str |
     except (OSError, ValueError):
         return False
     same = (doc.get("sha256"), doc.get("engine"), doc.get("model")) == (sha256, engine.name, engine.model_label)
-    return same and (diarization is None or (doc.get("diarization") or {}).get("method") == diarization)
+    done_with = (doc.get("diarization") or {}).get("method")
+    # a builtin run on a one-microphone-per-person recording records "channels"
+    return same and (diarization is None or done_with == diarization
+                     or (diarization, done_with) == ("builtin", "channels"))
 
 
 def _duration(path: str) -> float:
@@ -99,7 +102,7 @@ def transcribe_batch(paths: list[str], engine: Engine, out_dir: Path, diarizer: 
                     say(f"note: {path}: no speech found; the transcript is empty (no_speech: true)")
                 if doc["channels"]["layout"] == "speaker-per-channel":
                     say(f"note: {path}: {doc['channels']['count']} channels with one speaker per channel; "
-                        "transcribed from their mix")
+                        "transcribed from their mix, speakers taken from the channels")
         except (audio_mod.AudioError, OSError) as exc:
             report.failed.append((path, str(exc)))
             say(f"error: {path}: {exc}")

@@ -13,7 +13,7 @@ import numpy as np
 from . import audio as audio_mod
 from . import guards, vad
 from .asr import Engine
-from .diarize import DEFAULT_SPEAKERS, Diarization, Turn, attribute_words, make_diarizer
+from .diarize import DEFAULT_SPEAKERS, Diarization, Turn, attribute_words, diarize_channels, make_diarizer
 from .roles import assign_roles
 
 Progress = Callable[[float], None]  # called with audio seconds of the recording done so far
@@ -132,7 +132,13 @@ def transcribe_file(path: str | Path, engine: Engine, diarizer: str = "builtin",
     t0 = time.perf_counter()
     segments, detected, notes = recognise(samples, engine, language, use_vad, progress)
     t1 = time.perf_counter()
-    result = speakers_of(samples, segments, diarizer, num_speakers, turns, diarizer_options)
+    layout = audio_mod.channel_layout(channels)
+    if turns is None and diarizer == "builtin" and layout == "speaker-per-channel" and segments:
+        result = diarize_channels(channels)  # one microphone per person: the channels say who speaks
+        method = "channels"
+    else:
+        result = speakers_of(samples, segments, diarizer, num_speakers, turns, diarizer_options)
+        method = diarizer if turns is None else "rttm"
     segments = attribute_words(segments, result.turns)
     speakers = assign_roles(segments, result.speakers, result.embeddings, therapist_voiceprint)
     t2 = time.perf_counter()
@@ -145,11 +151,11 @@ def transcribe_file(path: str | Path, engine: Engine, diarizer: str = "builtin",
         "engine": engine.name,
         "model": engine.model_label,
         "language": detected,
-        "channels": {"count": int(channels.shape[0]), "layout": audio_mod.channel_layout(channels)},
+        "channels": {"count": int(channels.shape[0]), "layout": layout},
         "no_speech": not segments,
         "speakers": speakers if segments else {},
         "segments": segments,
         "processing": notes,
-        "diarization": diarization_record(result, diarizer if turns is None else "rttm", num_speakers),
+        "diarization": diarization_record(result, method, num_speakers),
         "timings": {"transcribe_s": round(t1 - t0, 3), "diarize_s": round(t2 - t1, 3)},
     }

@@ -161,3 +161,53 @@ def test_reference_rttm_of_the_demo_is_two_speakers(session):
     assert {t.speaker for t in reference} == {"therapist", "client"}
     turns = json.loads((SAMPLE_DIR / "demo_session.turns.json").read_text())
     assert len(reference) == len(turns)
+
+
+# --- one microphone per person ----------------------------------------------------------------------------
+
+def two_mics(samples, reference, bleed=0.05):
+    """Therapist on the left microphone, client on the right, each heard faintly by the other's."""
+    left, right = np.zeros_like(samples), np.zeros_like(samples)
+    for t in reference:
+        a, b = int(t.start * RATE), int(t.end * RATE)
+        (left if t.speaker == "therapist" else right)[a:b] = samples[a:b]
+    return np.stack([left + bleed * right, right + bleed * left])
+
+
+def test_channels_tell_the_speakers_apart(session):
+    from coder.diarize import diarize_channels
+
+    samples, reference = session
+    stereo = two_mics(samples, reference)
+    assert audio.channel_layout(stereo) == "speaker-per-channel"
+    result = diarize_channels(stereo)
+    assert result.source == "channels" and result.warnings == []
+    named = [Turn(t.start, t.end, {"SPEAKER_00": "therapist", "SPEAKER_01": "client"}[t.speaker])
+             for t in result.turns]
+    assert der(reference, named) < 0.08
+    assert set(result.embeddings) == {"SPEAKER_00", "SPEAKER_01"}
+
+
+def test_overlapped_speech_on_two_channels_gives_both_speakers(session):
+    from coder.diarize import diarize_channels
+
+    samples, reference = session
+    stereo = two_mics(samples, reference)
+    # the client talks over the therapist's first turn
+    first, client = reference[0], next(t for t in reference if t.speaker == "client")
+    n = int((first.end - first.start) * RATE)
+    c0 = int(client.start * RATE)
+    stereo[1, int(first.start * RATE):int(first.start * RATE) + n] += samples[c0:c0 + n]
+    result = diarize_channels(stereo)
+    during = {t.speaker for t in result.turns if t.start < first.start + 2.0 and t.end > first.start + 3.0}
+    assert during == {"SPEAKER_00", "SPEAKER_01"}
+
+
+def test_a_silent_channel_is_reported(session):
+    from coder.diarize import diarize_channels
+
+    samples, _ = session
+    clip = samples[: 20 * RATE]
+    result = diarize_channels(np.stack([clip, np.zeros_like(clip)]))
+    assert {t.speaker for t in result.turns} == {"SPEAKER_00"}
+    assert result.warnings == ["channel 2 holds no speech of its own"]

@@ -114,3 +114,25 @@ def test_transcribe_with_a_users_rttm(tmp_path, real_models_dir):
     again = run(cli)
     assert "skipped" not in again.stderr.splitlines()[0]
     assert json.loads((tmp_path / "o" / "clip.json").read_text())["diarization"]["method"] == "builtin"
+
+
+def test_one_microphone_per_person(tmp_path, real_models_dir):
+    import numpy as np
+
+    from coder import audio
+    from coder.rttm import read
+
+    from .test_diarize import two_mics
+
+    samples = audio.load(SAMPLE_DIR / "demo_session.ogg")[: 25 * 16000]
+    reference = [t for t in read(SAMPLE_DIR / "demo_session.rttm")["demo_session"] if t.end <= 25]
+    sf.write(tmp_path / "mics.wav", two_mics(samples, reference).T.astype(np.float32), 16000)
+    cli = [sys.executable, "-m", "coder.cli", "transcribe", str(tmp_path / "mics.wav"), "--out", str(tmp_path / "o"),
+           "--model", str(real_models_dir / "openai-whisper-base.pt"), "--language", "en", "--beam-size", "1"]
+    proc = run(cli)
+    assert "one speaker per channel; transcribed from their mix, speakers taken from the channels" in proc.stderr
+    doc = json.loads((tmp_path / "o" / "mics.json").read_text())
+    assert doc["diarization"]["method"] == "channels" and doc["channels"]["layout"] == "speaker-per-channel"
+    assert doc["speakers"]["SPEAKER_00"]["role"] == "therapist"  # the left microphone, who opens and asks
+    assert [s["speaker"] for s in doc["segments"]][:2] == ["SPEAKER_00", "SPEAKER_01"]
+    assert "skipped" in run(cli).stderr  # a rerun knows the builtin diariser's channel result as done
