@@ -425,6 +425,57 @@ def therapists_enrol(ctx, study, therapist, audio_path, start, end):
 
 
 @main.group()
+def instruments():
+    """Rating instruments: the built-in definitions, and checking your own."""
+
+
+@instruments.command("list")
+def instruments_list():
+    """The built-in instrument definitions."""
+    from .instruments import builtin
+
+    for inst in builtin().values():
+        parts = [f"{len(inst.items)} items"] + ([f"{len(inst.markers)} markers"] if inst.markers else [])
+        click.echo(f"{inst.id}\tversion {inst.version}\t{inst.rating_unit}\t{', '.join(parts)}\t{inst.name}")
+
+
+@instruments.command("show")
+@click.argument("instrument")
+def instruments_show(instrument):
+    """A built-in definition (by id) or a definition file, as YAML."""
+    import yaml
+
+    from .instruments import InstrumentError, builtin, load, to_data
+
+    try:
+        inst = load(instrument) if Path(instrument).is_file() else builtin(instrument)
+    except (InstrumentError, KeyError) as exc:
+        fail(str(exc).strip("'\""))
+    click.echo(yaml.safe_dump(to_data(inst), sort_keys=False,
+                              allow_unicode=True, width=100), nl=False)
+
+
+@instruments.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def instruments_validate(paths):
+    """Check definition files; every mistake is listed with its field. Exit status 1 if any is invalid."""
+    from .instruments import InstrumentError, load
+
+    bad = 0
+    for path in paths:
+        try:
+            inst = load(path)
+        except InstrumentError as exc:
+            bad += 1
+            click.echo(f"{path}: invalid", err=True)
+            for problem in exc.problems:
+                click.echo(f"  {problem}", err=True)
+            continue
+        click.echo(f"{path}: valid ({inst.id} version {inst.version}, {len(inst.items)} items)")
+    sys.exit(1 if bad else 0)
+
+
+@main.group()
 def users():
     """Manage coordinator and rater accounts."""
 

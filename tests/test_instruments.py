@@ -1,0 +1,173 @@
+"""Instrument definitions (schema, clear errors) and scoring, checked against hand-computed examples."""
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from coder.instruments import (InstrumentError, builtin, check_responses, load, mean_of, parse, score, to_data)
+
+WAI = {"1": 5, "2": 6, "3": 7, "4": 2, "5": 5, "6": 4, "7": 6, "8": 5, "9": 7, "10": 3, "11": 4, "12": 6}
+
+
+def minimal(**changes):
+    data = {"id": "mini", "name": "Mini", "version": "1", "rating_unit": "session",
+            "scale": {"min": 0, "max": 4, "anchors": {0: "never", 4: "always"}},
+            "subscales": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}],
+            "items": [{"id": "1", "label": "one", "subscale": "a"}, {"id": "2", "label": "two", "subscale": "a"},
+                      {"id": "3", "label": "three", "subscale": "b", "reverse": True},
+                      {"id": "4", "label": "four", "subscale": "b"}]}
+    data.update(changes)
+    return data
+
+
+def problems(data):
+    with pytest.raises(InstrumentError) as info:
+        parse(data, "x.yaml")
+    return info.value.problems
+
+
+def test_builtin_definitions_validate():
+    found = builtin()
+    assert {"wai-o-s", "rupture-markers"} <= set(found)
+    wai = found["wai-o-s"]
+    assert [len(wai.items_of(s)) for s in ("task", "bond", "goal")] == [4, 4, 4]
+    assert wai.scale.anchors[4] == "no evidence" and [i.id for i in wai.items if i.reverse] == ["4", "10"]
+    ruptures = found["rupture-markers"]
+    assert ruptures.rating_unit == "segment" and ruptures.segment_minutes == 5
+    assert {m.kind for m in ruptures.markers} == {"withdrawal", "confrontation", "resolution"}
+    assert (ruptures.salience.min, ruptures.salience.max) == (1, 5)
+    # what `coder instruments show` prints reads back as the same definition
+    assert parse(yaml.safe_load(yaml.safe_dump(to_data(wai)))) == wai
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"items": [{"id": "1", "label": "one", "subscale": "tsk"}]},
+     "items[0].subscale: unknown subscale 'tsk' (defined: a, b)"),
+    ({"items": minimal()["items"] + [{"id": "2", "label": "again", "subscale": "b"}]},
+     "items[4].id: duplicate item id '2' (also items[1])"),
+    ({"scale": {"min": 0, "max": 4, "anchors": {5: "beyond"}}},
+     "scale: anchor 5 is not a point of the scale 0–4 in steps of 1"),
+    ({"items": [{"id": "1", "label": "one", "subscale": "a", "anchors": {7: "x"}},
+                {"id": "2", "label": "two", "subscale": "b"}]},
+     "items[0].anchors.7: anchor outside the scale 0–4 in steps of 1"),
+    ({"scale": {"min": 1, "max": 7, "step": 4}}, "scale: step 4 does not divide the range 1–7"),
+    ({"scale": {"min": 3, "max": 3}}, "scale: max (3) must be greater than min (3)"),
+    ({"rating_unit": "hour"}, "rating_unit: Input should be 'session' or 'segment'"),
+    ({"colour": "blue"}, "colour: unknown field (a typo?)"),
+    ({"items": [{"id": "1", "subscale": "a"}, {"id": "2", "label": "b", "subscale": "b"}]},
+     "items[0].label: missing (required)"),
+    ({"subscales": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}, {"id": "c", "name": "C"}]},
+     "subscales[2]: subscale 'c' has no items"),
+    ({"markers": [{"id": "m", "label": "M", "kind": "withdrawal"}]}, "salience: markers need a salience scale"),
+    ({"scoring": {"method": "median"}}, "scoring.method: Input should be 'mean' or 'sum'"),
+])
+def test_malformed_definitions_name_the_field(change, expected):
+    assert expected in problems(minimal(**change))
+
+
+def test_every_problem_is_reported_at_once():
+    found = problems(minimal(items=[{"id": "1", "label": "one", "subscale": "x"},
+                                    {"id": "1", "label": "two", "subscale": "a"}]))
+    assert "items[0].subscale: unknown subscale 'x' (defined: a, b)" in found
+    assert "items[1].id: duplicate item id '1' (also items[0])" in found
+    assert "subscales[1]: subscale 'b' has no items" in found
+
+
+def test_files_that_are_not_definitions(tmp_path):
+    (tmp_path / "bad.yaml").write_text("id: x\nitems: [\n")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(InstrumentError, match=r"bad.yaml: line 3, column 1: not valid YAML"):
+        load(tmp_path / "bad.yaml")
+    with pytest.raises(InstrumentError, match="a definition is a mapping"):
+        load(tmp_path / "list.yaml")
+    with pytest.raises(InstrumentError, match="cannot read"):
+        load(tmp_path / "missing.yaml")
+
+
+# --- scoring: hand-computed ------------------------------------------------------------------------------
+
+def test_wai_scores_with_reverse_keys():
+    wai = builtin("wai-o-s")
+    s = score(wai, WAI)
+    # keyed: item 4 = 1 + 7 - 2 = 6, item 10 = 8 - 3 = 5
+    assert s.items["4"] == 6 and s.items["10"] == 5
+    assert s.subscales == {"task": pytest.approx((5 + 6 + 5 + 6) / 4),   # items 1, 2, 10, 12
+                           "bond": pytest.approx((7 + 5 + 6 + 7) / 4),   # items 3, 5, 7, 9
+                           "goal": pytest.approx((6 + 4 + 5 + 4) / 4)}   # items 4, 6, 8, 11
+    assert s.total == pytest.approx(66 / 12) and s.notes == []
+
+
+def test_missing_items_within_and_beyond_the_allowance():
+    wai = builtin("wai-o-s")
+    one_missing = score(wai, {**WAI, "2": None})
+    assert one_missing.subscales["task"] == pytest.approx((5 + 5 + 6) / 3)
+    assert one_missing.total == pytest.approx(60 / 11) and one_missing.missing["task"] == 1
+    two_missing = score(wai, {k: v for k, v in WAI.items() if k not in ("1", "2")})
+    assert two_missing.subscales["task"] is None
+    assert two_missing.notes == ["task: 2 items missing, at most 1 allowed"]
+    assert two_missing.total == pytest.approx(55 / 10)  # the total allows one per subscale: 3
+    four_missing = score(wai, {k: v for k, v in WAI.items() if k not in ("1", "2", "3", "4")})
+    assert four_missing.total is None and "total: 4 items missing, at most 3 allowed" in four_missing.notes
+
+
+def test_sums_prorated_or_withheld():
+    prorated = parse(minimal(scoring={"method": "sum", "max_missing": 1, "prorate": True}))
+    s = score(prorated, {"1": 4, "2": None, "3": 1, "4": 2})
+    # a: only item 1 answered -> 4 × 2 items = 8; b: item 3 reversed 0 + 4 - 1 = 3, + 2 = 5
+    assert s.subscales == {"a": 8, "b": 5}
+    assert s.total == pytest.approx((4 + 3 + 2) / 3 * 4)
+    kept = parse(minimal(scoring={"method": "sum", "max_missing": 1, "prorate": False}))
+    s = score(kept, {"1": 4, "2": None, "3": 1, "4": 2})
+    assert s.subscales == {"a": None, "b": 5} and s.total is None
+    assert "a: 1 items missing and sums are not prorated" in s.notes
+
+
+def test_fractional_allowance():
+    inst = parse(minimal(scoring={"method": "mean", "max_missing": 0.5}))
+    assert score(inst, {"1": 1, "3": 1, "4": 1}).subscales["a"] == 1  # 1 of 2 missing: 0.5 × 2 = 1 allowed
+    assert score(inst, {"3": 1, "4": 1}).subscales["a"] is None
+
+
+def test_responses_are_checked_before_saving_and_submitting():
+    wai = builtin("wai-o-s")
+    assert check_responses(wai, WAI) == []
+    draft = {"1": 5}
+    assert check_responses(wai, draft, submit=False) == []
+    assert "2: required" in check_responses(wai, draft)
+    bad = {**WAI, "3": 8, "5": 4.5, "6": "often", "99": 1}
+    assert check_responses(wai, bad) == [
+        "99: no such item in wai-o-s version 1",
+        "3: 8 is not on the scale 1–7 in steps of 1",
+        "5: 4.5 is not on the scale 1–7 in steps of 1",
+        "6: 'often' is not a number",
+    ]
+    with pytest.raises(ValueError, match="3: 8 is not on the scale"):
+        score(wai, bad)
+
+
+def test_unit_and_session_means_skip_missing_scores():
+    assert mean_of([5.5, None, 6.0]) == pytest.approx(5.75)
+    assert mean_of([None, None]) is None
+
+
+# --- command line -----------------------------------------------------------------------------------------
+
+def test_cli_list_show_validate(tmp_path):
+    cli = [sys.executable, "-m", "coder.cli", "instruments"]
+    listed = subprocess.run([*cli, "list"], capture_output=True, text=True, check=True).stdout
+    assert "wai-o-s\tversion 1\tsession\t12 items" in listed
+    shown = subprocess.run([*cli, "show", "wai-o-s"], capture_output=True, text=True, check=True).stdout
+    (tmp_path / "wai.yaml").write_text(shown)
+    bad = minimal(items=[{"id": "1", "label": "one", "subscale": "tsk"}, {"id": "2", "label": "b",
+                                                                          "subscale": "b"}])
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    proc = subprocess.run([*cli, "validate", str(tmp_path / "wai.yaml"), str(tmp_path / "bad.yaml")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert f"{tmp_path / 'wai.yaml'}: valid (wai-o-s version 1, 12 items)" in proc.stdout
+    assert proc.stderr.splitlines() == [f"{tmp_path / 'bad.yaml'}: invalid",
+                                        "  items[0].subscale: unknown subscale 'tsk' (defined: a, b)",
+                                        "  subscales[0]: subscale 'a' has no items"]
+    missing = subprocess.run([*cli, "show", "nope"], capture_output=True, text=True)
+    assert missing.returncode == 1 and "no built-in instrument 'nope'" in missing.stderr
