@@ -425,6 +425,79 @@ def therapists_enrol(ctx, study, therapist, audio_path, start, end):
 
 
 @main.group()
+def units():
+    """Rating units: the stretches of a recording that raters score."""
+
+
+@units.command("add")
+@click.argument("recording")
+@click.option("--whole", is_flag=True, help="The whole session.")
+@click.option("--window", "window_min", type=float, help="Fixed windows of this many minutes (e.g. 5, 10, 15), "
+                                                         "boundaries moved to a pause within 5 s.")
+@click.option("--range", "span", nargs=2, type=float, metavar="START END", help="A hand-picked range in seconds.")
+@click.option("--find", "pattern", help="Ranges where the transcript mentions PATTERN (e.g. 'homework').")
+@click.option("--context", type=float, default=120.0, show_default=True,
+              help="With --find: seconds kept after each mention.")
+@click.option("--label", default="", help="Label for a --range unit.")
+@click.pass_context
+def units_add(ctx, recording, whole, window_min, span, pattern, context, label):
+    """Add rating units to RECORDING (id or file name)."""
+    from . import units as u
+    from .models import RatingUnit
+    from .study import audit
+
+    chosen = [bool(whole), window_min is not None, bool(span), pattern is not None]
+    if sum(chosen) != 1:
+        fail("choose one of --whole, --window, --range or --find")
+    _s, database = _database(ctx.parent)
+    with database.session() as db:
+        rec = _recording(db, recording)
+        segments = rec.transcript.segments if rec.transcript else []
+        try:
+            if whole:
+                spans = u.whole_session(rec.duration_s)
+            elif window_min is not None:
+                spans = u.fixed_windows(rec.duration_s, window_min, segments)
+            elif span:
+                spans = [u.custom(span[0], span[1], rec.duration_s, label)]
+            else:
+                if not segments:
+                    fail(f"recording {rec.id} has no transcript to search; run 'coder process' first")
+                spans = [u.custom(a, b, rec.duration_s, f"'{pattern}' at {u._clock(a)}: {text[:80]}")
+                         for a, b, text in u.find(segments, pattern, context)]
+                if not spans:
+                    fail(f"the transcript of recording {rec.id} never mentions {pattern!r}")
+        except ValueError as exc:
+            fail(str(exc))
+        for sp in spans:
+            unit = RatingUnit(recording_id=rec.id, kind=sp.kind, start_s=sp.start_s, end_s=sp.end_s, label=sp.label)
+            db.add(unit)
+            db.flush()
+            audit(db, "create", unit, kind=sp.kind, start_s=sp.start_s, end_s=sp.end_s)
+            click.echo(f"unit {unit.id}\t{sp.kind}\t{sp.start_s:.1f}–{sp.end_s:.1f} s\t{sp.label}")
+
+
+@units.command("list")
+@click.argument("recording")
+@click.pass_context
+def units_list(ctx, recording):
+    """RECORDING's rating units, each with the start of its transcript excerpt."""
+    from . import units as u
+
+    _s, database = _database(ctx.parent)
+    with database.session() as db:
+        rec = _recording(db, recording)
+        roles = {s.label: s.role for s in rec.transcript.speakers} if rec.transcript else {}
+        for unit in rec.rating_units:
+            if unit.deleted_at is not None:
+                continue
+            part = u.excerpt(rec.transcript.segments, unit.start_s, unit.end_s, roles) if rec.transcript else []
+            first = f"{(part[0]['role'] or part[0]['speaker']).capitalize()}: {part[0]['text'][:60]}" if part else ""
+            click.echo(f"unit {unit.id}\t{unit.kind}\t{unit.start_s:.1f}–{unit.end_s:.1f} s\t{unit.label}"
+                       f"\t{len(part)} segments\t{first}")
+
+
+@main.group()
 def instruments():
     """Rating instruments: the built-in definitions, and checking your own."""
 
