@@ -548,6 +548,66 @@ def instruments_validate(paths):
     sys.exit(1 if bad else 0)
 
 
+def _instrument(ref):
+    from .instruments import InstrumentError, builtin, load
+
+    try:
+        return load(ref) if Path(ref).is_file() else builtin(ref)
+    except (InstrumentError, KeyError) as exc:
+        fail(str(exc).strip("'\""))
+
+
+@instruments.command("import")
+@click.argument("instrument")
+@click.argument("wording", type=click.Path(dir_okay=False))
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Write the new definition here (YAML).")
+@click.option("--version", "version", help="Version of the new definition (default: BASE-licensed).")
+@click.option("--store", "store_it", is_flag=True, help="Store it in the study database.")
+@click.pass_context
+def instruments_import(ctx, instrument, wording, out_path, version, store_it):
+    """Give INSTRUMENT (a built-in id or a definition file) the licensed item wording in WORDING
+    (CSV with columns item, text[, description, reverse, required, subscale], or YAML item: text)."""
+    import yaml
+
+    from .instruments import InstrumentError, import_wording, store, to_data
+
+    if not out_path and not store_it:
+        fail("say where the result goes: --out FILE, --store, or both")
+    try:
+        result = import_wording(_instrument(instrument), wording, version)
+    except InstrumentError as exc:
+        click.echo(f"error: {exc.source}: nothing imported", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(1)
+    if out_path:
+        from .export import atomic_write
+
+        atomic_write(Path(out_path), yaml.safe_dump(to_data(result), sort_keys=False, allow_unicode=True, width=100))
+        click.echo(f"wrote {result.id} version {result.version} to {out_path}")
+    if store_it:
+        _s, database = _database(ctx.parent.parent)
+        with database.session() as db:
+            row = store(db, result)
+            click.echo(f"stored {row.key} version {row.version}")
+
+
+@instruments.command("store")
+@click.argument("instrument")
+@click.pass_context
+def instruments_store(ctx, instrument):
+    """Store INSTRUMENT (a built-in id or a definition file) in the study database. A changed definition whose
+    version already has ratings is stored as a new version; the old ratings keep theirs."""
+    from .instruments import store
+
+    inst = _instrument(instrument)
+    _s, database = _database(ctx.parent.parent)
+    with database.session() as db:
+        row = store(db, inst)
+        click.echo(f"stored {row.key} version {row.version}" + (
+            f" (version {inst.version} has ratings and was left as it was)" if row.version != inst.version else ""))
+
+
 @main.group()
 def users():
     """Manage coordinator and rater accounts."""

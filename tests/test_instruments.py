@@ -5,7 +5,8 @@ import sys
 import pytest
 import yaml
 
-from coder.instruments import (InstrumentError, builtin, check_responses, load, mean_of, parse, score, to_data)
+from coder.instruments import (InstrumentError, builtin, check_responses, import_wording, load, mean_of, parse,
+                               score, to_data)
 
 WAI = {"1": 5, "2": 6, "3": 7, "4": 2, "5": 5, "6": 4, "7": 6, "8": 5, "9": 7, "10": 3, "11": 4, "12": 6}
 
@@ -171,3 +172,100 @@ def test_cli_list_show_validate(tmp_path):
                                         "  subscales[0]: subscale 'a' has no items"]
     missing = subprocess.run([*cli, "show", "nope"], capture_output=True, text=True)
     assert missing.returncode == 1 and "no built-in instrument 'nope'" in missing.stderr
+
+
+# --- licensed wording and versions in the database --------------------------------------------------------
+
+def wording_csv(tmp_path, rows, header="item,text,reverse"):
+    path = tmp_path / "wording.csv"
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_import_wording_replaces_labels_and_versions(tmp_path):
+    wai = builtin("wai-o-s")
+    rows = [f'{i},"Licensed text of item {i}",' for i in range(1, 13)]
+    rows[3] = '4,"Licensed text of item 4",no'  # the study's manual says item 4 is not reverse-keyed
+    result = import_wording(wai, wording_csv(tmp_path, rows))
+    assert result.version == "1-licensed" and result.item("1").label == "Licensed text of item 1"
+    assert result.item("4").reverse is False and result.item("10").reverse is True
+    assert result.item("1").description == wai.item("1").description  # kept where the file gives none
+    assert wai.item("1").label != result.item("1").label  # the base is untouched
+    yaml_path = tmp_path / "w.yaml"
+    yaml_path.write_text("\n".join(f'"{i}": Text {i}' for i in range(1, 13)))
+    assert import_wording(wai, yaml_path, version="2024").item("12").label == "Text 12"
+
+
+def test_a_bad_wording_file_imports_nothing(tmp_path):
+    wai = builtin("wai-o-s")
+    rows = [f"{i},Text {i}," for i in range(1, 12)] + ["13,Text 13,", "2,again,", "5,,", "6,x,maybe"]
+    with pytest.raises(InstrumentError) as info:
+        import_wording(wai, wording_csv(tmp_path, rows))
+    assert info.value.problems == [
+        "row 13: no item '13' in wai-o-s (items: 1, 10, 11, 12, 2, 3, 4, 5, 6, 7, 8, 9)",
+        "row 14: item '2' given twice",
+        "row 15: item '5' given twice",
+        "row 16: item '6' given twice",
+    ]
+    with pytest.raises(InstrumentError, match="no text for items 11, 12"):
+        import_wording(wai, wording_csv(tmp_path, [f"{i},Text {i}," for i in range(1, 11)]))
+    with pytest.raises(InstrumentError, match="the CSV needs the columns item and text"):
+        import_wording(wai, wording_csv(tmp_path, ["1,x"], header="number,wording"))
+    with pytest.raises(InstrumentError, match=r"row 2: reverse must be true or false, found 'maybe'"):
+        import_wording(wai, wording_csv(tmp_path, ["1,Text,maybe"] + [f"{i},T," for i in range(2, 13)]))
+
+
+def test_changing_a_rated_instrument_makes_a_new_version(database):
+    from sqlalchemy import select
+
+    from coder.accounts import create_user
+    from coder.instruments import store, stored
+    from coder.models import Assignment, Instrument as Row, Rating
+
+    from .test_data_model import build_tree
+
+    wai = builtin("wai-o-s")
+    with database.session() as db:
+        *_, unit, placeholder = build_tree(db)  # holds an empty wai-o-s version 1, not yet rated
+        row = store(db, wai)
+        assert row.id == placeholder.id and row.definition == to_data(wai)  # no ratings: updated in place
+        assert store(db, wai).id == row.id  # the same definition again: nothing new
+        renamed = parse({**to_data(wai), "name": "Alliance (renamed)"})
+        assert store(db, renamed).id == row.id and row.name == "Alliance (renamed)"
+        rater = create_user(db, "r1", "correct horse battery", "rater")
+        a = Assignment(rater_id=rater.id, rating_unit_id=unit.id, instrument_id=row.id)
+        db.add(a)
+        db.flush()
+        db.add(Rating(assignment_id=a.id, rater_id=rater.id, scores=WAI))
+        db.flush()
+        changed = parse({**to_data(wai), "scoring": {"method": "sum", "max_missing": 0}})
+        new = store(db, changed)
+        assert (new.key, new.version) == ("wai-o-s", "2") and new.id != row.id
+        rid = row.id
+    with database.session() as db:
+        old = db.get(Row, rid)
+        assert stored(old).scoring.method == "mean"  # the rated version is as it was
+        rating = db.scalar(select(Rating))
+        assert rating.assignment.instrument.version == "1"
+        assert score(stored(rating.assignment.instrument), rating.scores).total == pytest.approx(66 / 12)
+        assert sorted(r.version for r in db.scalars(select(Row).where(Row.key == "wai-o-s"))) == ["1", "2"]
+
+
+def test_import_and_store_from_the_command_line(tmp_path):
+    home = tmp_path / "home"
+    cli = [sys.executable, "-m", "coder.cli", "--home", str(home)]
+    subprocess.run([*cli, "init"], check=True, capture_output=True)
+    path = wording_csv(tmp_path, [f"{i},Licensed {i}," for i in range(1, 13)])
+    proc = subprocess.run([*cli, "instruments", "import", "wai-o-s", str(path), "--out", str(tmp_path / "l.yaml"),
+                           "--store"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"wrote wai-o-s version 1-licensed to {tmp_path / 'l.yaml'}",
+                                        "stored wai-o-s version 1-licensed"]
+    assert load(tmp_path / "l.yaml").item("3").label == "Licensed 3"
+    bad = wording_csv(tmp_path, ["1,x,"])
+    proc = subprocess.run([*cli, "instruments", "import", "wai-o-s", str(bad), "--store"], capture_output=True,
+                          text=True)
+    assert proc.returncode == 1 and proc.stderr.splitlines()[0] == f"error: {bad}: nothing imported"
+    stored_ = subprocess.run([*cli, "instruments", "store", "rupture-markers"], capture_output=True, text=True)
+    assert stored_.returncode == 0, stored_.stderr
+    assert stored_.stdout.strip() == "stored rupture-markers version 1"
