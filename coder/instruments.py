@@ -293,6 +293,9 @@ def builtin(instrument_id: str | None = None) -> dict[str, Instrument] | Instrum
 
 # --- responses and scores ---------------------------------------------------------------------------------
 
+MARKERS = "markers"  # the responses' key for event markers: {marker id: salience}
+
+
 @dataclass
 class Scores:
     items: dict[str, float | None]  # keyed values: reverse-keyed items reflected
@@ -300,6 +303,8 @@ class Scores:
     total: float | None
     missing: dict[str, int] = field(default_factory=dict)  # per subscale, and "total"
     notes: list[str] = field(default_factory=list)  # why a score was withheld
+    # per marker kind: how many were marked, the sum and the highest salience
+    markers: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def check_responses(instrument: Instrument, responses: dict[str, Any], submit: bool = True) -> list[str]:
@@ -307,7 +312,26 @@ def check_responses(instrument: Instrument, responses: dict[str, Any], submit: b
     submitting) required items left empty. An empty list means the responses can be saved or submitted."""
     problems = []
     known = {item.id for item in instrument.items}
+    markers = responses.get(MARKERS) or {}
+    if not isinstance(markers, dict):
+        problems.append(f"{MARKERS}: expected marker ids with their salience")
+        markers = {}
+    marker_ids = {m.id for m in instrument.markers}
+    for marker_id, salience in markers.items():
+        if marker_id not in marker_ids:
+            problems.append(f"{MARKERS}.{marker_id}: no such marker in {instrument.id} version {instrument.version}")
+            continue
+        try:
+            number = float(salience)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if instrument.salience is None or not math.isfinite(number) or not instrument.salience.allows(number):
+            sal = instrument.salience
+            problems.append(f"{MARKERS}.{marker_id}: salience {salience!r} is not on the scale "
+                            f"{_num(sal.min)}–{_num(sal.max)}" if sal else f"{MARKERS}.{marker_id}: no salience scale")
     for key in responses:
+        if key == MARKERS:
+            continue
         if key not in known:
             problems.append(f"{key}: no such item in {instrument.id} version {instrument.version}")
     for item in instrument.items:
@@ -386,7 +410,17 @@ def score(instrument: Instrument, responses: dict[str, Any]) -> Scores:
                    else allowances if instrument.subscales else _allowance(rules.max_missing, len(items)))
         total, missing["total"] = _combine(list(items.values()), allowed, rules.method, rules.prorate, "total",
                                            notes)
-    return Scores(items, subscales, total, missing, notes)
+    kinds: dict[str, dict[str, float]] = {m.kind: {"count": 0, "salience_sum": 0.0, "salience_max": 0.0}
+                                          for m in instrument.markers}
+    marked = responses.get(MARKERS) or {}
+    for marker in instrument.markers:
+        if marker.id in marked:
+            salience = float(marked[marker.id])
+            k = kinds[marker.kind]
+            k["count"] += 1
+            k["salience_sum"] += salience
+            k["salience_max"] = max(k["salience_max"], salience)
+    return Scores(items, subscales, total, missing, notes, kinds)
 
 
 def mean_of(scores: list[float | None]) -> float | None:

@@ -30,7 +30,14 @@ def problems(data):
 
 def test_builtin_definitions_validate():
     found = builtin()
-    assert {"wai-o-s", "rupture-markers"} <= set(found)
+    assert set(found) == {"wai-o-s", "wai-o", "homework-engagement", "homework-competence", "rupture-markers"}
+    full = found["wai-o"]
+    assert [len(full.items_of(s)) for s in ("task", "bond", "goal")] == [12, 12, 12]
+    assert (full.scale.min, full.scale.max, full.scale.anchors[4]) == (1, 7, "no evidence")
+    competence = found["homework-competence"]
+    assert [s.id for s in competence.subscales] == ["review", "assign"]  # rated separately by phase
+    engagement = found["homework-engagement"]
+    assert (engagement.scale.min, engagement.scale.max, len(engagement.items)) == (0, 4, 12)
     wai = found["wai-o-s"]
     assert [len(wai.items_of(s)) for s in ("task", "bond", "goal")] == [4, 4, 4]
     assert wai.scale.anchors[4] == "no evidence" and [i.id for i in wai.items if i.reverse] == ["4", "10"]
@@ -39,7 +46,8 @@ def test_builtin_definitions_validate():
     assert {m.kind for m in ruptures.markers} == {"withdrawal", "confrontation", "resolution"}
     assert (ruptures.salience.min, ruptures.salience.max) == (1, 5)
     # what `coder instruments show` prints reads back as the same definition
-    assert parse(yaml.safe_load(yaml.safe_dump(to_data(wai)))) == wai
+    for inst in found.values():
+        assert parse(yaml.safe_load(yaml.safe_dump(to_data(inst)))) == inst
 
 
 @pytest.mark.parametrize("change, expected", [
@@ -269,3 +277,19 @@ def test_import_and_store_from_the_command_line(tmp_path):
     stored_ = subprocess.run([*cli, "instruments", "store", "rupture-markers"], capture_output=True, text=True)
     assert stored_.returncode == 0, stored_.stderr
     assert stored_.stdout.strip() == "stored rupture-markers version 1"
+
+
+def test_event_markers_with_salience():
+    ruptures = builtin("rupture-markers")
+    responses = {"therapist_contribution": 2, "resolution": 4,
+                 "markers": {"minimal_response": 3, "deferential": 2, "complaint_activities": 5}}
+    assert check_responses(ruptures, responses) == []
+    s = score(ruptures, responses)
+    assert s.markers["withdrawal"] == {"count": 2, "salience_sum": 5.0, "salience_max": 3.0}
+    assert s.markers["confrontation"] == {"count": 1, "salience_sum": 5.0, "salience_max": 5.0}
+    assert s.markers["resolution"] == {"count": 0, "salience_sum": 0.0, "salience_max": 0.0}
+    assert s.total is None and s.subscales == {}  # this instrument has no total
+    bad = {**responses, "markers": {"shouting": 2, "denial": 6}}
+    assert check_responses(ruptures, bad) == [
+        "markers.shouting: no such marker in rupture-markers version 1",
+        "markers.denial: salience 6 is not on the scale 1–5"]
