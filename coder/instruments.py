@@ -242,24 +242,30 @@ def parse(data: Any, source: str = "definition") -> Instrument:
         raise InstrumentError(source, _messages(exc)) from None
 
 
-def load(path: str | Path) -> Instrument:
-    import yaml
-
-    path = Path(path)
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise InstrumentError(str(path), [f"cannot read: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError:
         raise InstrumentError(str(path), ["not a UTF-8 text file"]) from None
+
+
+def _yaml(text: str, path: Path) -> Any:
+    import yaml
+
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise InstrumentError(str(path), [f"{where}not valid YAML ({getattr(exc, 'problem', None) or exc})"]) \
             from None
-    return parse(data, str(path))
+
+
+def load(path: str | Path) -> Instrument:
+    path = Path(path)
+    return parse(_yaml(_read_text(path), path), str(path))
 
 
 def to_data(instrument: Instrument) -> dict[str, Any]:
@@ -502,19 +508,9 @@ def _boolean(value: Any) -> bool | None:
 def _wording_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
     import csv
 
-    import yaml
-
-    try:
-        raw = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise InstrumentError(str(path), [f"cannot read: {exc.strerror or exc}"]) from None
-    except UnicodeDecodeError:
-        raise InstrumentError(str(path), ["not a UTF-8 text file"]) from None
+    raw = _read_text(path)
     if path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            data = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            raise InstrumentError(str(path), [f"not valid YAML ({getattr(exc, 'problem', None) or exc})"]) from None
+        data = _yaml(raw, path)
         if not isinstance(data, dict):
             raise InstrumentError(str(path), ["expected a mapping of item id to its text"])
         return [(f"item {k}", {"item": k, **(v if isinstance(v, dict) else {"text": v})}) for k, v in data.items()]
