@@ -283,11 +283,13 @@ def roles():
 @click.pass_context
 def roles_show(ctx, recording):
     """Speakers of RECORDING (id or file name) with role, confidence and whether it was set by hand."""
+    from .speakers import speaking_time
+
     settings, database = _database(ctx.parent)
     with database.session() as db:
         transcript = _transcript(db, recording)
         for s in transcript.speakers:
-            speech = sum(seg["end"] - seg["start"] for seg in transcript.segments if seg.get("speaker") == s.label)
+            speech = speaking_time(transcript.segments, s.label)
             conf = "" if s.role_confidence is None else f"{s.role_confidence:.2f}"
             click.echo(f"{s.label}\t{s.role or '-'}\t{conf}\t{s.role_source}\t{speech:.1f} s")
 

@@ -25,6 +25,11 @@ class RoleError(ValueError):
     pass
 
 
+def speaking_time(segments: list[dict[str, Any]], label: str) -> float:
+    """Seconds of transcript segments attributed to the speaker ``label``."""
+    return sum(seg["end"] - seg["start"] for seg in segments if seg.get("speaker") == label)
+
+
 def therapist_of(db: Session, recording: Recording) -> Therapist | None:
     return db.scalar(select(Therapist).join(Dyad, Dyad.therapist_id == Therapist.id)
                      .join(TherapySession, TherapySession.dyad_id == Dyad.id)
@@ -158,7 +163,7 @@ def _enrol_from_session(db: Session, transcript: Transcript, actor: User | None)
     speaker = next((s for s in transcript.speakers if s.role == "therapist" and s.embedding), None)
     if speaker is None:
         return
-    speech = sum(seg["end"] - seg["start"] for seg in transcript.segments if seg.get("speaker") == speaker.label)
+    speech = speaking_time(transcript.segments, speaker.label)
     db.add(Voiceprint(therapist_id=therapist.id, embedding=speaker.embedding, source="session", detail=detail,
                       speech_s=round(speech, 2)))
     audit(db, "enrol_voice", therapist, actor, source="session", transcript_id=transcript.id)

@@ -49,8 +49,9 @@ def transcript(transcript_id: int):
     if transcript is None:
         abort(404)
     roles = {s.label: s.role for s in transcript.speakers}
-    speech = {s.label: sum(seg["end"] - seg["start"] for seg in transcript.segments if seg.get("speaker") == s.label)
-              for s in transcript.speakers}
+    from .speakers import speaking_time
+
+    speech = {s.label: speaking_time(transcript.segments, s.label) for s in transcript.speakers}
     return render_template("transcript.html", transcript=transcript, recording=transcript.recording, roles=roles,
                            speech=speech)
 
