@@ -16,6 +16,7 @@ from . import export
 from .asr import Engine
 from .diarize import DEFAULT_SPEAKERS, Turn
 from .pipeline import transcribe_file
+from .rttm import RTTMError, turns_for
 
 
 @dataclass
@@ -77,9 +78,10 @@ def transcribe_batch(paths: list[str], engine: Engine, out_dir: Path, diarizer: 
 
         turns = None
         if rttm:
-            turns = rttm.get(stem) or rttm.get(stem.replace(" ", "_"))
-            if turns is None and len(paths) == 1 and len(rttm) == 1:
-                turns = next(iter(rttm.values()))
+            try:
+                turns = turns_for(rttm, stem, only_uri_applies=len(paths) == 1)
+            except RTTMError:
+                pass  # no turns for this input: diarised automatically
         try:
             digest = audio_mod.sha256_file(path) if Path(path).is_file() else None
             method = "rttm" if turns is not None else diarizer

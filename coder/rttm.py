@@ -61,12 +61,14 @@ def read(path: str | Path) -> dict[str, list[Turn]]:
     return turns
 
 
-def turns_for(rttm: dict[str, list[Turn]], stem: str, source: str = "RTTM") -> list[Turn]:
-    """The turns for one recording: those under its stem, or the only URI in the file."""
+def turns_for(rttm: dict[str, list[Turn]], stem: str, source: str = "RTTM", only_uri_applies: bool = True
+              ) -> list[Turn]:
+    """The turns for one recording: those under its stem, or (with ``only_uri_applies``) the only URI in the
+    file whatever its name."""
     for uri in (stem, stem.replace(" ", "_")):
         if uri in rttm:
             return rttm[uri]
-    if len(rttm) == 1:
+    if only_uri_applies and len(rttm) == 1:
         return next(iter(rttm.values()))
     raise RTTMError(f"{source}: no turns for {stem!r} (URIs in the file: {', '.join(sorted(rttm))})")
 

@@ -110,6 +110,8 @@ def test_rttm_round_trip_and_other_line_types():
     with pytest.raises(RTTMError, match=r"no turns for 'other' \(URIs in the file: s1, s2\)"):
         turns_for(turns, "other")
     assert turns_for({"only": turns["s2"]}, "anything") == turns["s2"]
+    with pytest.raises(RTTMError, match="no turns for 'anything'"):  # a batch of several inputs asks this way
+        turns_for({"only": turns["s2"]}, "anything", only_uri_applies=False)
 
 
 @pytest.mark.parametrize("line, message", [
