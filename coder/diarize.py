@@ -55,6 +55,30 @@ class Diarization:
     def speakers(self) -> list[str]:
         return sorted({t.speaker for t in self.turns})
 
+    def record(self, method: str, num_speakers: int | None) -> dict[str, Any]:
+        """The transcript document's ``diarization`` object."""
+        return {
+            "method": method,
+            "num_speakers": num_speakers,  # requested; null: estimated
+            "speakers_found": len(self.speakers),
+            "warnings": self.warnings,
+            "turns": [[round(t.start, 3), round(t.end, 3), t.speaker] for t in self.turns],
+            "embeddings": {k: [round(float(x), 5) for x in v] for k, v in self.embeddings.items()},
+        }
+
+
+def turn_embeddings(samples: np.ndarray, turns: list[Turn]) -> dict[str, np.ndarray]:
+    """Each speaker's voice embedding over their turns (speakers with too little speech are left out)."""
+    from . import embed
+
+    out = {}
+    for label in sorted({t.speaker for t in turns}):
+        try:
+            out[label] = embed.voiceprint(samples, [(t.start, t.end) for t in turns if t.speaker == label])
+        except ValueError:
+            pass
+    return out
+
 
 def speaker_label(i: int) -> str:
     return f"SPEAKER_{i:02d}"
@@ -300,8 +324,6 @@ def diarize_channels(channels: np.ndarray, frame_s: float = 0.1, dominance_db: f
     merely active. Runs shorter than ``min_turn_s`` are absorbed by their
     neighbours. Channel i is SPEAKER_0i.
     """
-    from . import embed
-
     n, length = channels.shape
     mix = channels.mean(axis=0)
     duration = length / SAMPLE_RATE
@@ -346,13 +368,8 @@ def diarize_channels(channels: np.ndarray, frame_s: float = 0.1, dominance_db: f
                 i += 1
     turns.sort(key=lambda t: (t.start, t.end))
     embeddings = {}
-    for c in range(n):
-        own = [(t.start, t.end) for t in turns if t.speaker == speaker_label(c)]
-        if own:
-            try:
-                embeddings[speaker_label(c)] = embed.voiceprint(channels[c], own)
-            except ValueError:
-                pass
+    for c in range(n):  # each voice from its own microphone
+        embeddings.update(turn_embeddings(channels[c], [t for t in turns if t.speaker == speaker_label(c)]))
     warnings = [f"channel {c + 1} holds no speech of its own" for c in range(n)
                 if not any(t.speaker == speaker_label(c) for t in turns)]
     return Diarization(turns, embeddings, warnings, "channels")

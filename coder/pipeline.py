@@ -13,7 +13,8 @@ import numpy as np
 from . import audio as audio_mod
 from . import guards, vad
 from .asr import Engine
-from .diarize import DEFAULT_SPEAKERS, Diarization, Turn, attribute_words, diarize_channels, make_diarizer
+from .diarize import (DEFAULT_SPEAKERS, Diarization, Turn, attribute_words, diarize_channels, make_diarizer,
+                      turn_embeddings)
 from .roles import assign_roles
 
 Progress = Callable[[float], None]  # called with audio seconds of the recording done so far
@@ -80,30 +81,6 @@ def speakers_of(samples: np.ndarray, segments: list[dict[str, Any]], diarizer: s
     return result
 
 
-def turn_embeddings(samples: np.ndarray, turns: list[Turn]) -> dict[str, np.ndarray]:
-    """Each speaker's voice embedding over their turns (speakers with too little speech are left out)."""
-    from . import embed
-
-    out = {}
-    for label in sorted({t.speaker for t in turns}):
-        try:
-            out[label] = embed.voiceprint(samples, [(t.start, t.end) for t in turns if t.speaker == label])
-        except ValueError:
-            pass
-    return out
-
-
-def diarization_record(result: Diarization, method: str, num_speakers: int | None) -> dict[str, Any]:
-    return {
-        "method": method,
-        "num_speakers": num_speakers,  # requested; null: estimated
-        "speakers_found": len(result.speakers),
-        "warnings": result.warnings,
-        "turns": [[round(t.start, 3), round(t.end, 3), t.speaker] for t in result.turns],
-        "embeddings": {k: [round(float(x), 5) for x in v] for k, v in result.embeddings.items()},
-    }
-
-
 def _identity(duration: float) -> vad.TimeMap:
     tmap = vad.TimeMap()
     tmap.add(0.0, duration)
@@ -156,6 +133,6 @@ def transcribe_file(path: str | Path, engine: Engine, diarizer: str = "builtin",
         "speakers": speakers if segments else {},
         "segments": segments,
         "processing": notes,
-        "diarization": diarization_record(result, method, num_speakers),
+        "diarization": result.record(method, num_speakers),
         "timings": {"transcribe_s": round(t1 - t0, 3), "diarize_s": round(t2 - t1, 3)},
     }

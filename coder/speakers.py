@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import export
-from .diarize import Turn, attribute_words
+from .diarize import Diarization, Turn, attribute_words
 from .models import Dyad, Recording, Speaker, Therapist, TherapySession, Transcript, User, Voiceprint
 from .roles import ROLES, assign_roles
 from .study import audit
@@ -197,9 +197,7 @@ def import_turns(db: Session, recording: Recording, turns: list[Turn], source: s
         transcript.speakers = [Speaker(label=label, role=info["role"], role_confidence=info["confidence"],
                                        role_source="auto") for label, info in speakers.items()]
         notes = dict(transcript.notes or {})
-        notes["diarization"] = {"method": "rttm", "source": str(source), "num_speakers": None,
-                                "speakers_found": len(speakers), "warnings": [],
-                                "turns": recording.speaker_turns, "embeddings": {}}
+        notes["diarization"] = {**Diarization(turns, source="rttm").record("rttm", None), "source": str(source)}
         transcript.notes = notes
         db.flush()
         _refresh_exports(transcript, transcripts_dir)
