@@ -76,9 +76,7 @@ def speakers_of(samples: np.ndarray, segments: list[dict[str, Any]], diarizer: s
         return result
     if not segments:
         return Diarization([], source=diarizer)
-    result = make_diarizer(diarizer, **(options or {}))(samples, num_speakers)
-    result.source = diarizer
-    return result
+    return make_diarizer(diarizer, **(options or {}))(samples, num_speakers)  # each backend names its source
 
 
 def _identity(duration: float) -> vad.TimeMap:
