@@ -8,9 +8,9 @@ from __future__ import annotations
 import datetime as dt
 from importlib import resources
 
-from flask import Flask, g
+from flask import Flask, flash, g, redirect, request, url_for
 from flask_login import LoginManager
-from flask_wtf.csrf import CSRFProtect
+from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from .config import Settings, load_settings
 from .db import Database, is_initialised
@@ -31,6 +31,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         REMEMBER_COOKIE_HTTPONLY=True,
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
         MAX_CONTENT_LENGTH=4 * 1024**3,
+        # A CSRF token lasts as long as the login, so a rating page left open for hours still saves.
+        WTF_CSRF_TIME_LIMIT=None,
     )
     app.config.from_prefixed_env("CODER")  # e.g. CODER_SESSION_COOKIE_SECURE=true behind HTTPS
     if test_config:
@@ -47,6 +49,20 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     login.login_view = "auth.login"
     login.login_message = "Please log in."
 
+    @login.unauthorized_handler
+    def unauthorized():
+        if _wants_json():
+            return {"ok": False, "error": "you are logged out; log in again (your ratings are kept in this browser)",
+                    "login": url_for("auth.login")}, 401
+        flash(login.login_message)
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        if _wants_json():
+            return {"ok": False, "error": f"the page's security token was refused ({exc.description}); reload it"}, 400
+        return exc
+
     @login.user_loader
     def load_user(user_id: str):
         user = db_session().get(User, int(user_id))
@@ -58,6 +74,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         if session is not None:
             session.close()
 
+    app.add_template_filter(clock)
+
     @app.after_request
     def security_headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -66,11 +84,25 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    from . import auth, views
+    from . import auth, rate_views, views
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
+    app.register_blueprint(rate_views.bp)
     return app
+
+
+def clock(seconds: float | None) -> str:
+    """1:05, or 1:02:05 past the hour."""
+    if seconds is None:
+        return ""
+    m, s = divmod(int(round(float(seconds))), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _wants_json() -> bool:
+    return request.is_json or request.accept_mimetypes.best == "application/json"
 
 
 def db_session():

@@ -208,6 +208,7 @@ def process(ctx, engine, model, diarizer, num_speakers, diarizer_model, language
     ok, failed = process_recordings(
         database, asr, settings.transcripts_dir, diarizer=diarizer, num_speakers=_speaker_count(num_speakers),
         language=language, use_vad=not no_vad, diarizer_options=_diarizer_options(diarizer, diarizer_model),
+        playback_dir=settings.playback_dir,
         on_done=lambda rid, name, err: click.echo(f"{'error: ' if err else ''}{name}: {err or 'transcribed'}",
                                                   err=bool(err)),
         on_warning=lambda rid, name, warning: click.echo(f"warning: {name}: {warning}", err=True))

@@ -37,6 +37,11 @@ class Settings:
     def transcripts_dir(self) -> Path:
         return self.home / "transcripts"
 
+    @property
+    def playback_dir(self) -> Path:
+        """Listening copies and waveforms for the rating page (see coder.playback)."""
+        return self.home / "playback"
+
     def secret_key(self) -> str:
         """The app's signing key: generated on first use, kept outside the repository."""
         path = self.home / "secret_key"

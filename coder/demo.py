@@ -12,20 +12,15 @@ from .asr import load_engine
 from .config import SOURCE_ROOT, Settings, load_settings
 from .db import Database
 from .ingest import ingest_manifest
-from .models import Assignment, Instrument, RatingUnit, Recording, User
+from . import instruments
+from .models import Assignment, RatingUnit, Recording, User
 from .processing import pending_recordings, process_recordings
 
 DEMO_STUDY = "Demo study"
 DEMO_USERS = (("coordinator", "coordinator", "Demo coordinator"), ("rater1", "rater", "Rater One"),
               ("rater2", "rater", "Rater Two"))
-# A small stand-in scale so the demo raters have something in their queue.
-DEMO_INSTRUMENT = {
-    "key": "demo-alliance", "version": "1", "name": "Working alliance (demo, 3 items)",
-    "definition": {"unit": "session", "scale": {"min": 1, "max": 7, "step": 1},
-                   "items": [{"id": "task", "label": "Agreement on tasks"},
-                             {"id": "bond", "label": "Emotional bond"},
-                             {"id": "goal", "label": "Agreement on goals"}]},
-}
+# The demo raters rate the whole session on the built-in observer alliance short form.
+DEMO_INSTRUMENT = "wai-o-s"
 
 
 class DemoError(Exception):
@@ -66,7 +61,7 @@ def prepare_demo(home: Path, sample_dir: Path | None = None, engine: str = "open
         pending = pending_recordings(database, asr)
         echo(f"Transcribing {len(pending)} demo recording(s) with {asr.name} ({asr.model_label}) ...")
         ok, failed = process_recordings(
-            database, asr, settings.transcripts_dir,
+            database, asr, settings.transcripts_dir, playback_dir=settings.playback_dir,
             on_done=lambda rid, name, err: echo(f"  {name}: " + (f"failed: {err}" if err else "done")))
         if failed:
             raise DemoError(f"{failed} demo recording(s) failed to transcribe")
@@ -89,11 +84,7 @@ def _accounts_and_assignments(database: Database, result: DemoResult) -> None:
             result.credentials.append((username, role, password))
             if role == "rater":
                 raters.append(user)
-        instrument = db.scalar(select(Instrument).where(Instrument.key == DEMO_INSTRUMENT["key"],
-                                                        Instrument.version == DEMO_INSTRUMENT["version"]))
-        if instrument is None:
-            instrument = Instrument(**DEMO_INSTRUMENT)
-            db.add(instrument)
+        instrument = instruments.store(db, instruments.builtin(DEMO_INSTRUMENT))
         for recording in db.scalars(select(Recording).where(Recording.deleted_at.is_(None))):
             unit = db.scalar(select(RatingUnit).where(RatingUnit.recording_id == recording.id,
                                                       RatingUnit.kind == "whole_session"))

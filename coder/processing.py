@@ -6,7 +6,7 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from . import export
+from . import export, playback
 from .asr import Engine
 from .db import Database
 from .models import Recording, Speaker, Transcript
@@ -53,8 +53,11 @@ def process_recordings(database: Database, engine: Engine, out_dir: Path | None,
                        num_speakers: int | None = DEFAULT_SPEAKERS, language: str | None = None, use_vad: bool = True,
                        on_done: Callable[[int, str, str | None], None] | None = None,
                        on_warning: Callable[[int, str, str], None] | None = None,
-                       diarizer_options: dict | None = None) -> tuple[int, int]:
-    """Transcribe every pending recording; returns (succeeded, failed). Failures are stored on the recording."""
+                       diarizer_options: dict | None = None, playback_dir: Path | None = None) -> tuple[int, int]:
+    """Transcribe every pending recording; returns (succeeded, failed). Failures are stored on the recording.
+
+    With ``playback_dir``, each recording's listening copy for the rating page is made too (else on first play).
+    """
     ok = failed = 0
     for recording_id in pending_recordings(database, engine):
         with database.session() as db:
@@ -69,6 +72,10 @@ def process_recordings(database: Database, engine: Engine, out_dir: Path | None,
                                   audio_label=path, use_vad=use_vad, turns=turns, therapist_voiceprint=voiceprint,
                                   diarizer_options=diarizer_options)
             store_transcript(database, recording_id, doc)
+            if playback_dir is not None:
+                with database.session() as db:
+                    sha = db.get(Recording, recording_id).sha256
+                playback.prepare(path, sha, playback_dir)
             if out_dir is not None:
                 export.write_all(doc, out_dir, f"recording-{recording_id}")
             for warning in doc["diarization"]["warnings"]:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from .app import db_session
-from .models import Assignment, Dyad, Recording, Study, TherapySession, Transcript
+from .models import Dyad, Recording, Study, TherapySession, Transcript
 
 bp = Blueprint("views", __name__)
 
@@ -35,11 +35,12 @@ def index():
                 selectinload(Study.dyads).selectinload(Dyad.sessions).selectinload(TherapySession.recordings)
                 .selectinload(Recording.transcripts))).all()
         return render_template("studies.html", studies=studies)
-    # Raters see their queue and nothing that would unblind them (session number, arm, time-point).
-    assignments = db.scalars(
-        select(Assignment).where(Assignment.rater_id == current_user.id, Assignment.deleted_at.is_(None))
-        .order_by(Assignment.position, Assignment.id)).all()
-    return render_template("queue.html", assignments=assignments)
+    # Raters see their queue and nothing that would unblind them (see coder.rating).
+    from .rating import queue
+
+    entries = queue(db, current_user)
+    counts = {status: sum(e.status == status for e in entries) for status in ("to do", "draft", "submitted")}
+    return render_template("queue.html", entries=entries, counts=counts)
 
 
 @bp.route("/transcripts/<int:transcript_id>")
