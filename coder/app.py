@@ -60,7 +60,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     @app.errorhandler(CSRFError)
     def csrf_error(exc):
         if _wants_json():
-            return {"ok": False, "error": f"the page's security token was refused ({exc.description}); reload it"}, 400
+            from flask_login import current_user
+
+            if not current_user.is_authenticated:  # the login ran out, and the token with it
+                return unauthorized()
+            return {"ok": False, "csrf": True,
+                    "error": f"the page's security token was refused ({exc.description})"}, 400
         return exc
 
     @login.user_loader

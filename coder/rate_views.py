@@ -78,7 +78,7 @@ def page(assignment_id: int):
         "waveform": waveform,
         "urls": {"save": url_for("rate.save", assignment_id=assignment.id),
                  "submit": url_for("rate.submit", assignment_id=assignment.id),
-                 "queue": url_for("views.index")},
+                 "session": url_for("rate.session_token"), "queue": url_for("views.index")},
     }
     others = ratings.other_ratings(db, assignment, current_user)
     return render_template("rate.html", assignment=assignment, unit=ratings.unit_view(assignment),
@@ -110,6 +110,15 @@ def audio(assignment_id: int):
     if request.method == "HEAD":
         return Response(status=status, headers=headers)
     return Response(clip.read(start, stop), status=status, headers=headers, direct_passthrough=True)
+
+
+@bp.route("/session")
+@login_required
+def session_token():
+    """A fresh CSRF token for a page whose own went stale (after logging in again in another tab)."""
+    from flask_wtf.csrf import generate_csrf
+
+    return jsonify({"user": current_user.id, "csrf": generate_csrf()})
 
 
 def _json_body() -> dict:

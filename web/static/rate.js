@@ -267,6 +267,20 @@
     });
   }
 
+  function renewSession() {  // a stale token after logging in again elsewhere: fetch this login's token
+    return fetch(data.urls.session, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (body) {
+        if (!body) { return false; }
+        if (body.user !== data.user) {
+          setState("Logged in as someone else — reload the page", "error");
+          return false;
+        }
+        csrf = body.csrf;
+        return true;
+      }, function () { return false; });
+  }
+
   function flush() {
     if (locked || inFlight) { return inFlight; }
     var content = readForm();
@@ -292,10 +306,14 @@
   }
 
   function handleRefusal(body, content) {
-    if (body.httpStatus === 401) {
-      setState("Logged out — kept in this browser; log in again in another tab", "offline");
-      schedule(Math.max(retryMs, 5000));
-      retryMs = Math.min(retryMs * 2, 30000);
+    if (body.httpStatus === 401 || body.csrf) {
+      renewSession().then(function (renewed) {
+        if (!renewed) {
+          setState("Logged out — kept in this browser; log in again in another tab", "offline");
+        }
+        schedule(renewed ? 0 : Math.max(retryMs, 5000));
+        retryMs = Math.min(retryMs * 2, 30000);
+      });
     } else if (body.httpStatus === 409 && body.current) {
       // Saved elsewhere in the meantime: show what is stored, and offer this window's version.
       var mine = content;

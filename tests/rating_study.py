@@ -1,0 +1,94 @@
+"""A study ready for rating, shared by the rating and browser tests.
+
+The demo session (sample_audio/demo_session.ogg, a scripted two-speaker CBT
+session) with a transcript made from its script: the known turns, each turn's
+words spread evenly over it. (Transcription itself is tested elsewhere.)
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from coder import instruments
+from coder.accounts import create_user
+from coder.audio import probe, sha256_file
+from coder.db import Database
+from coder.models import Assignment, RatingUnit, Recording, Speaker, Transcript
+from coder.study import get_or_create_dyad, get_or_create_session, get_or_create_study
+
+ROOT = Path(__file__).resolve().parent.parent
+SESSION_AUDIO = ROOT / "sample_audio" / "demo_session.ogg"
+SESSION_TURNS = ROOT / "sample_audio" / "demo_session.turns.json"
+PASSWORD = "a long enough password"
+LABELS = {"therapist": "SPEAKER_00", "client": "SPEAKER_01"}
+
+
+def script_segments(turns_path: Path = SESSION_TURNS) -> list[dict]:
+    segments = []
+    for turn in json.loads(turns_path.read_text()):
+        words = turn["text"].split()
+        step = (turn["end"] - turn["start"]) / len(words)
+        label = LABELS[turn["speaker"]]
+        segments.append({
+            "start": turn["start"], "end": turn["end"], "speaker": label, "text": turn["text"],
+            "words": [{"start": round(turn["start"] + i * step, 3), "end": round(turn["start"] + (i + 0.8) * step, 3),
+                       "text": w, "speaker": label, "probability": 1.0} for i, w in enumerate(words)]})
+    return segments
+
+
+@dataclass
+class RatingStudy:
+    database: Database
+    recording_id: int
+    whole_unit: int
+    window_units: list[int]
+    assignments: dict[str, list[int]] = field(default_factory=dict)  # rater -> assignment ids
+    instrument_ids: dict[str, int] = field(default_factory=dict)
+
+
+def build(database: Database, audio: Path = SESSION_AUDIO, settings: dict | None = None,
+          raters: tuple[str, ...] = ("rater1", "rater2", "rater3")) -> RatingStudy:
+    """Study "Trial R": dyad D1 (therapist T1, client C1), session 3 (week 4, arm CBT) with the recording;
+    a whole-session unit on wai-o-s for every rater, and 1-minute windows on rupture-markers for rater1."""
+    info = probe(audio)
+    with database.session() as db:
+        study = get_or_create_study(db, "Trial R")
+        study.settings = settings or {}
+        dyad = get_or_create_dyad(db, study, "T1", "C1", "D1")
+        session = get_or_create_session(db, dyad, 3, time_point="week 4", treatment_arm="CBT")
+        rec = Recording(session_id=session.id, path=str(audio), original_name="D1_session3_week4.ogg",
+                        sha256=sha256_file(audio), size_bytes=audio.stat().st_size, duration_s=info.duration_s,
+                        sample_rate=info.sample_rate, channels=info.channels, status="transcribed")
+        db.add(rec)
+        db.flush()
+        db.add(Transcript(recording_id=rec.id, engine="script", model="turns", language="en",
+                          duration_s=info.duration_s, segments=script_segments(),
+                          speakers=[Speaker(label="SPEAKER_00", role="therapist"),
+                                    Speaker(label="SPEAKER_01", role="client")]))
+        whole = RatingUnit(recording_id=rec.id, kind="whole_session", start_s=0.0, end_s=info.duration_s,
+                           label="Whole session")
+        windows = [RatingUnit(recording_id=rec.id, kind="fixed_window", start_s=float(a), end_s=float(b),
+                              label=f"Minute {i + 1}")
+                   for i, (a, b) in enumerate([(0, 60), (60, 120)])]
+        db.add_all([whole, *windows])
+        wai = instruments.store(db, instruments.builtin("wai-o-s"))
+        markers = instruments.store(db, instruments.builtin("rupture-markers"))
+        create_user(db, "coord", PASSWORD, "coordinator", "Coordinator")
+        db.flush()
+        out = RatingStudy(database, rec.id, whole.id, [w.id for w in windows],
+                          instrument_ids={"wai-o-s": wai.id, "rupture-markers": markers.id})
+        for name in raters:
+            rater = create_user(db, name, PASSWORD, "rater", name.replace("rater", "Rater "))
+            db.flush()
+            a = Assignment(rater_id=rater.id, rating_unit_id=whole.id, instrument_id=wai.id)
+            db.add(a)
+            db.flush()
+            out.assignments[name] = [a.id]
+        first = db.get(Assignment, out.assignments[raters[0]][0]).rater_id
+        for w in windows:
+            a = Assignment(rater_id=first, rating_unit_id=w.id, instrument_id=markers.id)
+            db.add(a)
+            db.flush()
+            out.assignments[raters[0]].append(a.id)
+    return out
