@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # System packages the test suite needs: a PostgreSQL server (the tests start their own throwaway
-# cluster), ffmpeg (mp3/m4a decoding tests), espeak-ng and sox (synthesised voices in the diarisation tests).
+# cluster), ffmpeg (mp3/m4a decoding tests), espeak-ng and sox (synthesised voices in the diarisation tests),
+# chromium (the browser tests drive Debian's Chromium through Playwright).
 set -euo pipefail
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || missing+=(sox)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing ${missing[*]} (Debian packages) for the tests"

@@ -161,3 +161,45 @@ def real_models_dir() -> Path:
     need((path / "openai-whisper-base.pt").is_file() and (path / "faster-whisper-base" / "model.bin").is_file(),
          f"real Whisper base weights not in {path}; run 'make models'")
     return path
+
+
+# --- a real web server and a real browser ------------------------------------------------------
+
+CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--autoplay-policy=no-user-gesture-required", "--mute-audio"]
+
+
+@pytest.fixture
+def live_server():
+    """Serve a Flask app with waitress on a free loopback port: ``live_server(app) -> base URL``."""
+    import threading
+
+    from waitress.server import create_server
+
+    servers = []
+
+    def start(app, threads: int = 4) -> str:
+        server = create_server(app, host="127.0.0.1", port=0, threads=threads)
+        servers.append(server)
+        threading.Thread(target=server.run, daemon=True).start()
+        return f"http://127.0.0.1:{server.effective_port}"
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium, driven by Playwright (no browser download: the system's binary is used)."""
+    path = os.environ.get("CODER_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    need(path is not None, "Chromium not installed (Debian package chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        need(False, "playwright not installed (pip install -e .[test])")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
