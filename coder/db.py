@@ -6,6 +6,7 @@ is used through ``DATABASE_URL`` (``postgresql+psycopg://...``).
 """
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -85,6 +86,21 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold this process's SQLite write turn (nothing on PostgreSQL).
+
+        SQLite admits one writer at a time, and a writer that finds the lock
+        taken sleeps in growing steps (up to 100 ms) before it tries again.
+        Queueing the app's own writers on a lock hands the turn over at once.
+        """
+        if self._write_lock is None:
+            yield
+            return
+        with self._write_lock:
+            yield
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -10,9 +10,12 @@ downloading it, and a rater never receives audio outside the units assigned.
 """
 from __future__ import annotations
 
+import io
 import os
 import struct
 import tempfile
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -26,6 +29,7 @@ SAMPLE_BYTES = 2
 PEAKS_PER_S = 100  # waveform resolution kept on disk: one peak per 10 ms
 HEADER_BYTES = 44
 CHUNK = 1 << 16
+_thread_lock = threading.Lock()  # flock is per process; threads of one process queue here
 
 
 @dataclass(frozen=True)
@@ -74,16 +78,38 @@ def prepare(recording_path: str | Path, sha256: str, playback_dir: Path) -> List
     copy = paths(playback_dir, sha256)
     if copy.pcm.exists() and copy.peaks.exists():
         return copy
+    with _making(copy):
+        if copy.pcm.exists() and copy.peaks.exists():  # made by whoever held the lock before us
+            return copy
+        _make(recording_path, copy)
+    return copy
+
+
+@contextmanager
+def _making(copy: ListeningCopy) -> Iterator[None]:
+    """One maker per recording at a time, across threads and processes (the others wait, then reuse it)."""
+    copy.pcm.parent.mkdir(parents=True, exist_ok=True)
+    with _thread_lock, open(copy.pcm.with_suffix(".lock"), "a") as lock:
+        try:
+            import fcntl
+        except ImportError:  # not on POSIX: the thread lock alone
+            yield
+            return
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _make(recording_path: str | Path, copy: ListeningCopy) -> None:
     samples = audio.load(recording_path, RATE)
     samples = np.clip(samples, -1.0, 1.0)
     pcm = np.round(samples * 32767).astype("<i2")
-    import io
-
     buf = io.BytesIO()
     np.save(buf, peaks_of(samples))
     _write_atomic(copy.peaks, buf.getvalue())
     _write_atomic(copy.pcm, pcm.tobytes())
-    return copy
 
 
 def wav_header(n_bytes: int) -> bytes:

@@ -23,10 +23,10 @@ bp = Blueprint("rate", __name__)
 SPEEDS = (0.75, 1, 1.25, 1.5, 1.75, 2)
 
 
-def _own_assignment(assignment_id: int):
+def _own_assignment(assignment_id: int, load: bool = True):
     if current_user.role != "rater":
         abort(404)
-    assignment = ratings.assignment_for(db_session(), current_user, assignment_id)
+    assignment = ratings.assignment_for(db_session(), current_user, assignment_id, load)
     if assignment is None:
         abort(404)
     return assignment
@@ -141,15 +141,20 @@ def _refusal(exc: ratings.RatingError) -> tuple[Response, int]:
 
 def _write(assignment_id: int, submit: bool):
     db = db_session()
-    assignment = _own_assignment(assignment_id)
+    assignment = _own_assignment(assignment_id, load=False)
     body = _json_body()
+    action = ratings.submit if submit else ratings.save_draft
     try:
-        action = ratings.submit if submit else ratings.save_draft
-        saved = action(db, assignment, current_user, body.get("scores"), body.get("notes"), body.get("revision"))
-        db.commit()
+        with current_app.extensions["coder.db"].writing():
+            try:
+                saved = action(db, assignment, current_user, body.get("scores"), body.get("notes"),
+                               body.get("revision"))
+                db.commit()
+            except BaseException:
+                db.rollback()
+                raise
         return _answer(saved)
     except ratings.RatingError as exc:
-        db.rollback()
         return _refusal(exc)
 
 

@@ -81,7 +81,7 @@ def _live(stmt):
                       Dyad.deleted_at.is_(None), Study.deleted_at.is_(None), Instrument.deleted_at.is_(None))
 
 
-def _assignments(db: Session, rater: User, assignment_id: int | None = None) -> list[Assignment]:
+def _assignments(db: Session, rater: User, assignment_id: int | None = None, load: bool = True) -> list[Assignment]:
     stmt = (select(Assignment)
             .join(RatingUnit, Assignment.rating_unit_id == RatingUnit.id)
             .join(Recording, RatingUnit.recording_id == Recording.id)
@@ -90,17 +90,21 @@ def _assignments(db: Session, rater: User, assignment_id: int | None = None) -> 
             .join(Study, Dyad.study_id == Study.id)
             .join(Instrument, Assignment.instrument_id == Instrument.id)
             .where(Assignment.rater_id == rater.id)
-            .options(joinedload(Assignment.rating_unit).joinedload(RatingUnit.recording)
-                     .joinedload(Recording.session).joinedload(TherapySession.dyad).joinedload(Dyad.study),
-                     joinedload(Assignment.instrument)))
+            .options(joinedload(Assignment.instrument)))
+    if load:
+        stmt = stmt.options(joinedload(Assignment.rating_unit).joinedload(RatingUnit.recording)
+                            .joinedload(Recording.session).joinedload(TherapySession.dyad).joinedload(Dyad.study))
     if assignment_id is not None:
         stmt = stmt.where(Assignment.id == assignment_id)
     return list(db.scalars(_live(stmt)).unique())
 
 
-def assignment_for(db: Session, rater: User, assignment_id: int) -> Assignment | None:
-    """The rater's own, live assignment with this id; None for anyone else's (callers answer 404)."""
-    found = _assignments(db, rater, assignment_id)
+def assignment_for(db: Session, rater: User, assignment_id: int, load: bool = True) -> Assignment | None:
+    """The rater's own, live assignment with this id; None for anyone else's (callers answer 404).
+
+    ``load=False`` skips loading the unit's study tree (saving a rating needs only the instrument).
+    """
+    found = _assignments(db, rater, assignment_id, load)
     return found[0] if found else None
 
 
@@ -170,8 +174,17 @@ def unit_view(assignment: Assignment) -> dict[str, Any]:
     return view
 
 
+_parsed: dict[int, tuple[dict, instruments.Instrument]] = {}
+
+
 def definition(assignment: Assignment) -> instruments.Instrument:
-    return instruments.stored(assignment.instrument)
+    """The assignment's instrument, parsed once per stored definition (saves come several a second)."""
+    row = assignment.instrument
+    cached = _parsed.get(row.id)
+    if cached is None or cached[0] != row.definition:
+        cached = (row.definition, instruments.stored(row))
+        _parsed[row.id] = cached
+    return cached[1]
 
 
 def role_labels(transcript) -> dict[str, str]:

@@ -525,4 +525,5 @@
   render();
   window.coderRating = { flush: flush, read: readForm, server: function () { return server; } };
   root.dataset.ready = "1";
+  if (window.performance && performance.mark) { performance.mark("coder-ready"); }
 })();
