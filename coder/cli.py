@@ -611,6 +611,94 @@ def instruments_store(ctx, instrument):
             f" (version {inst.version} has ratings and was left as it was)" if row.version != inst.version else ""))
 
 
+@main.command("study")
+@click.argument("name")
+@click.option("--show", multiple=True, metavar="FIELD",
+              help="Let raters see FIELD: session_number, time_point, treatment_arm, dyad, other_ratings.")
+@click.option("--hide", multiple=True, metavar="FIELD", help="Hide FIELD from raters again (the default).")
+@click.option("--queue-order", type=click.Choice(["random", "assigned", "chronological"]),
+              help="The order of each rater's queue (default random).")
+@click.option("--queue-seed", type=int, help="Seed of the random queue order.")
+@click.pass_context
+def study_cmd(ctx, name, show, hide, queue_order, queue_seed):
+    """Show or change what raters of study NAME may see and how their queues are ordered."""
+    from sqlalchemy import select
+
+    from .models import Study
+    from .rating import BLINDING_FIELDS, blinding
+    from .study import audit
+
+    for field in (*show, *hide):
+        if field not in BLINDING_FIELDS:
+            fail(f"unknown field {field}; choose from {', '.join(BLINDING_FIELDS)}")
+    _s, database = _database(ctx)
+    with database.session() as db:
+        study = db.scalar(select(Study).where(Study.name == name, Study.deleted_at.is_(None)))
+        if study is None:
+            fail(f"no study named {name}")
+        settings = dict(study.settings or {})
+        shown = {k: v for k, v in blinding(study).items() if v}
+        shown.update({f: True for f in show})
+        for f in hide:
+            shown.pop(f, None)
+        settings["blinding"] = shown
+        if queue_order:
+            settings["queue_order"] = queue_order
+        if queue_seed is not None:
+            settings["queue_seed"] = queue_seed
+        if settings != (study.settings or {}):
+            audit(db, "settings", study, before=study.settings or {}, after=settings)
+            study.settings = settings
+        visible = [f for f, v in blinding(study).items() if v]
+        click.echo(f"study {study.name}: raters see {', '.join(visible) or 'no unblinding detail'}; "
+                   f"queue order {settings.get('queue_order', 'random')}"
+                   + (f" (seed {settings['queue_seed']})" if "queue_seed" in settings else ""))
+
+
+@main.command("assign")
+@click.argument("rater")
+@click.argument("unit_ids", nargs=-1, type=int, required=True)
+@click.option("--instrument", "instrument_ref", required=True,
+              help="Stored instrument id, optionally with :VERSION (default: its newest version).")
+@click.pass_context
+def assign_cmd(ctx, rater, unit_ids, instrument_ref):
+    """Assign rating units (ids from `coder units list`) to RATER on an instrument."""
+    from sqlalchemy import select
+
+    from .models import Assignment, Instrument, RatingUnit, User
+    from .study import audit
+
+    key, _, version = instrument_ref.partition(":")
+    _s, database = _database(ctx)
+    with database.session() as db:
+        user = db.scalar(select(User).where(User.username == rater))
+        if user is None or user.role != "rater" or not user.active:
+            fail(f"no active rater {rater}")
+        rows = db.scalars(select(Instrument).where(Instrument.key == key, Instrument.deleted_at.is_(None))).all()
+        rows = [r for r in rows if not version or r.version == version]
+        if not rows:
+            fail(f"instrument {instrument_ref} is not stored; store it with `coder instruments store`")
+        instrument = max(rows, key=lambda r: r.created_at)
+        last = db.scalar(select(Assignment.position).where(Assignment.rater_id == user.id)
+                         .order_by(Assignment.position.desc()).limit(1)) or 0
+        for unit_id in unit_ids:
+            unit = db.get(RatingUnit, unit_id)
+            if unit is None or unit.deleted_at is not None:
+                fail(f"no rating unit {unit_id}")
+            exists = db.scalar(select(Assignment).where(Assignment.rater_id == user.id,
+                                                        Assignment.rating_unit_id == unit_id,
+                                                        Assignment.instrument_id == instrument.id))
+            if exists is not None:
+                click.echo(f"unit {unit_id}: already assigned to {rater}")
+                continue
+            last += 1
+            a = Assignment(rater_id=user.id, rating_unit_id=unit_id, instrument_id=instrument.id, position=last)
+            db.add(a)
+            db.flush()
+            audit(db, "assign", a, rater=rater, unit=unit_id, instrument=f"{instrument.key}:{instrument.version}")
+            click.echo(f"unit {unit_id}: assigned to {rater} on {instrument.key} version {instrument.version}")
+
+
 @main.group()
 def users():
     """Manage coordinator and rater accounts."""

@@ -388,3 +388,44 @@ def test_listening_copy_and_waveform(tmp_path):
     mtime = copy.pcm.stat().st_mtime_ns
     playback.prepare(path, "abc", tmp_path / "pb")
     assert copy.pcm.stat().st_mtime_ns == mtime
+
+
+# --- the command line ---------------------------------------------------------------------------------
+
+def test_study_settings_and_assignments_from_the_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    from coder.db import Database
+
+    home = tmp_path / "home"
+    database = Database(f"sqlite:///{home / 'coder.db'}")
+    database.migrate()
+    study = build(database, raters=("rater1", "rater2"))
+    cli = [sys.executable, "-m", "coder.cli", "--home", str(home)]
+
+    def run(*args):
+        return subprocess.run([*cli, *args], capture_output=True, text=True, timeout=120)
+
+    shown = run("study", "Trial R", "--show", "time_point", "--show", "other_ratings", "--queue-order", "assigned")
+    assert shown.returncode == 0, shown.stderr
+    assert "raters see time_point, other_ratings; queue order assigned" in shown.stdout
+    hidden = run("study", "Trial R", "--hide", "other_ratings")
+    assert "raters see time_point;" in hidden.stdout
+    assert run("study", "Trial R", "--show", "diagnosis").returncode != 0
+    assert run("study", "No such study").returncode != 0
+
+    assigned = run("assign", "rater2", *map(str, study.window_units), "--instrument", "rupture-markers")
+    assert assigned.returncode == 0, assigned.stderr
+    again = run("assign", "rater2", str(study.window_units[0]), "--instrument", "rupture-markers:1")
+    assert "already assigned" in again.stdout
+    assert run("assign", "coord", str(study.window_units[0]), "--instrument", "wai-o-s").returncode != 0
+    assert run("assign", "rater2", "999", "--instrument", "wai-o-s").returncode != 0
+    assert run("assign", "rater2", str(study.whole_unit), "--instrument", "nope").returncode != 0
+    with database.session() as db:
+        rater2 = db.scalar(select(User).where(User.username == "rater2"))
+        entries = ratings.queue(db, rater2)
+        assert [e.unit["label"] for e in entries] == ["Whole session", "Minute 1", "Minute 2"]  # assigned order
+        assert entries[0].unit["time_point"] == "week 4" and "treatment_arm" not in entries[0].unit
+        assert db.scalar(select(Study)).settings["blinding"] == {"time_point": True}
+    database.dispose()
