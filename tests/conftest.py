@@ -191,6 +191,18 @@ def live_server():
 
 
 @pytest.fixture(scope="session")
+def listening_copy(tmp_path_factory):
+    """The demo session's listening copy (coder.playback), decoded once per run; copy it into a home."""
+    from coder import playback
+    from coder.audio import sha256_file
+
+    folder = tmp_path_factory.mktemp("playback")
+    audio = SAMPLE_DIR / "demo_session.ogg"
+    playback.prepare(audio, sha256_file(audio), folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def chromium():
     """Debian's Chromium, driven by Playwright (no browser download: the system's binary is used)."""
     path = os.environ.get("CODER_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")

@@ -10,11 +10,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import select
+
 from coder import instruments
 from coder.accounts import create_user
 from coder.audio import probe, sha256_file
 from coder.db import Database
-from coder.models import Assignment, RatingUnit, Recording, Speaker, Transcript
+from coder.models import Assignment, Rating, RatingUnit, Recording, Speaker, Transcript
 from coder.study import get_or_create_dyad, get_or_create_session, get_or_create_study
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,3 +94,9 @@ def build(database: Database, audio: Path = SESSION_AUDIO, settings: dict | None
             db.flush()
             out.assignments[raters[0]].append(a.id)
     return out
+
+
+def stored(database: Database, assignment_id: int) -> Rating | None:
+    """The rating stored for an assignment, read in a session of its own."""
+    with database.session() as db:
+        return db.scalar(select(Rating).where(Rating.assignment_id == assignment_id))

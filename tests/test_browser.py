@@ -8,23 +8,12 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from sqlalchemy import select
 
-from coder import playback
 from coder.app import create_app
-from coder.audio import sha256_file
 from coder.config import load_settings
 from coder.db import Database
-from coder.models import Rating
 
-from .rating_study import PASSWORD, SESSION_AUDIO, build
-
-
-@pytest.fixture(scope="module")
-def listening_copy(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("playback")
-    playback.prepare(SESSION_AUDIO, sha256_file(SESSION_AUDIO), folder)
-    return folder
+from .rating_study import PASSWORD, build, stored
 
 
 @pytest.fixture
@@ -59,6 +48,13 @@ def open_unit(page, url, assignment_id):
     page.wait_for_selector("#rate[data-ready='1']")
 
 
+def rater_page(context, url, assignment_id, username="rater1"):
+    page = context.new_page()
+    log_in(page, url, username)
+    open_unit(page, url, assignment_id)
+    return page
+
+
 def audio_time(page) -> float:
     return page.evaluate("document.getElementById('audio').currentTime")
 
@@ -69,11 +65,6 @@ def checked(page, item_id):
 
 def wait_saved(page):
     page.wait_for_selector("#rate[data-save-state='saved']", timeout=10000)
-
-
-def stored(database, assignment_id) -> Rating | None:
-    with database.session() as db:
-        return db.scalar(select(Rating).where(Rating.assignment_id == assignment_id))
 
 
 def test_rate_a_unit_from_login_to_the_coordinators_list(site, context, chromium):
@@ -166,9 +157,7 @@ def test_rate_a_unit_from_login_to_the_coordinators_list(site, context, chromium
 def test_a_lost_connection_loses_nothing(site, context):
     url, study, database = site
     aid = study.assignments["rater1"][0]
-    page = context.new_page()
-    log_in(page, url, "rater1")
-    open_unit(page, url, aid)
+    page = rater_page(context, url, aid)
     context.set_offline(True)
     page.locator("#item-1").focus()
     page.keyboard.press("3")
@@ -196,9 +185,7 @@ def test_a_lost_connection_loses_nothing(site, context):
 def test_two_windows_on_one_unit_do_not_overwrite_each_other(site, context):
     url, study, database = site
     aid = study.assignments["rater1"][0]
-    first = context.new_page()
-    log_in(first, url, "rater1")
-    open_unit(first, url, aid)
+    first = rater_page(context, url, aid)
     second = context.new_page()
     open_unit(second, url, aid)
     first.locator("#item-1").focus()
@@ -217,9 +204,7 @@ def test_two_windows_on_one_unit_do_not_overwrite_each_other(site, context):
 def test_marker_units_are_scored_with_salience(site, context):
     url, study, database = site
     aid = study.assignments["rater1"][1]  # rupture markers, minute 1
-    page = context.new_page()
-    log_in(page, url, "rater1")
-    open_unit(page, url, aid)
+    page = rater_page(context, url, aid)
     assert page.evaluate("document.getElementById('audio').duration") == pytest.approx(60, abs=0.1)
     page.locator("#item-therapist_contribution").focus()
     page.keyboard.press("2")

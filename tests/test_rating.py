@@ -17,21 +17,11 @@ from sqlalchemy import select
 from coder import playback, rating as ratings
 from coder.app import create_app
 from coder.config import load_settings
-from coder.models import Assignment, AuditEvent, Rating, Recording, Study, User, utcnow
+from coder.models import Assignment, AuditEvent, Recording, Study, User, utcnow
 
-from .rating_study import PASSWORD, SESSION_AUDIO, build
+from .rating_study import PASSWORD, build, stored
 
 WAI_FULL = {str(i): 5 for i in range(1, 13)}
-
-
-@pytest.fixture(scope="module")
-def listening_copy(tmp_path_factory):
-    """The demo session's listening copy, decoded once for the module."""
-    folder = tmp_path_factory.mktemp("playback")
-    from coder.audio import sha256_file
-
-    playback.prepare(SESSION_AUDIO, sha256_file(SESSION_AUDIO), folder)
-    return folder
 
 
 @pytest.fixture
@@ -60,11 +50,6 @@ def login(app, username):
 def save(client, assignment_id, scores, revision, notes="", action="save"):
     return client.post(f"/rate/{assignment_id}/{action}", json={"scores": scores, "notes": notes, "revision": revision},
                        headers={"X-CSRFToken": client.csrf})
-
-
-def stored(database, assignment_id):
-    with database.session() as db:
-        return db.scalar(select(Rating).where(Rating.assignment_id == assignment_id))
 
 
 # --- queue and blinding -------------------------------------------------------------------------------

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Screenshots of the rater's workspace for the docs, taken in Debian's Chromium from the demo study.
+
+    .venv/bin/coder --home /tmp/coder-shots demo --no-serve
+    .venv/bin/python scripts/screenshots.py /tmp/coder-shots/demo [--out docs/img]
+
+Sets known passwords on the demo accounts of that (throwaway) home, serves it
+on a free loopback port, and writes rater-queue.png, rating-page.png and
+ratings.png.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import select  # noqa: E402
+from waitress.server import create_server  # noqa: E402
+
+from coder.accounts import set_password  # noqa: E402
+from coder.app import create_app  # noqa: E402
+from coder.config import load_settings  # noqa: E402
+from coder.models import User  # noqa: E402
+from tests.conftest import CHROMIUM_ARGS  # noqa: E402
+
+PASSWORD = "screenshot password"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("home", type=Path, help="a demo home (coder --home H demo --no-serve makes H/demo)")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
+    args = parser.parse_args()
+
+    settings = load_settings(home=args.home, database_url=f"sqlite:///{args.home.resolve() / 'coder.db'}")
+    app = create_app(settings)
+    with app.extensions["coder.db"].session() as db:
+        for user in db.scalars(select(User)):
+            set_password(user, PASSWORD)
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    threading.Thread(target=server.run, daemon=True).start()
+    base = f"http://127.0.0.1:{server.effective_port}"
+
+    from playwright.sync_api import sync_playwright
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+
+        def log_in(username):
+            page = browser.new_context(viewport={"width": 1400, "height": 860}).new_page()
+            page.goto(f"{base}/login")
+            page.fill("input[name=username]", username)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{base}/")
+            return page
+
+        rater = log_in("rater1")
+        rater.screenshot(path=str(args.out / "rater-queue.png"))
+        rater.locator("a.button").first.click()
+        rater.wait_for_selector("#rate[data-ready='1']")
+        rater.locator("#item-1").focus()
+        for digit in "56564":
+            rater.keyboard.press(digit)
+        rater.wait_for_selector("#rate[data-save-state='saved']")
+        rater.evaluate("document.getElementById('audio').currentTime = 47.5")
+        rater.wait_for_function("document.querySelector('.transcript .w.now') !== null")
+        rater.locator("#item-6").focus()
+        rater.screenshot(path=str(args.out / "rating-page.png"))
+
+        other = log_in("rater2")
+        other.locator("a.button").first.click()
+        other.wait_for_selector("#rate[data-ready='1']")
+        other.locator("#item-1").focus()
+        for digit in "665656756547":
+            other.keyboard.press(digit)
+        other.keyboard.press("Control+Enter")
+        other.wait_for_selector("#rate[data-save-state='submitted']")
+
+        coordinator = log_in("coordinator")
+        coordinator.goto(f"{base}/ratings")
+        coordinator.screenshot(path=str(args.out / "ratings.png"))
+        browser.close()
+    server.close()
+    print(f"wrote {', '.join(n + '.png' for n in ('rater-queue', 'rating-page', 'ratings'))} to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
