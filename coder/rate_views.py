@@ -65,6 +65,7 @@ def page(assignment_id: int):
     markers = [{"id": m.id, "label": m.label, "kind": m.kind, "description": m.description}
                for m in instrument.markers]
     subscales = {s.id: s.name for s in instrument.subscales}
+    salience = _scale_view(instrument.salience) if instrument.salience else []
     data = {
         "assignment": assignment.id,
         "user": current_user.id,
@@ -73,7 +74,7 @@ def page(assignment_id: int):
         "items": [{"id": i["id"], "values": [p["value"] for p in i["points"]], "required": i["required"]}
                   for i in items],
         "markers": [m["id"] for m in markers],
-        "salience": [p["value"] for p in _scale_view(instrument.salience)] if instrument.salience else [],
+        "salience": [p["value"] for p in salience],
         "transcript": ratings.transcript_excerpt(assignment),
         "waveform": waveform,
         "urls": {"save": url_for("rate.save", assignment_id=assignment.id),
@@ -83,7 +84,7 @@ def page(assignment_id: int):
     others = ratings.other_ratings(db, assignment, current_user)
     return render_template("rate.html", assignment=assignment, unit=ratings.unit_view(assignment),
                            instrument=instrument, items=items, markers=markers, subscales=subscales,
-                           salience=_scale_view(instrument.salience) if instrument.salience else [],
+                           salience=salience,
                            data=data, rating=stored, audio_error=audio_error, speeds=SPEEDS, others=others,
                            markers_key=MARKERS)
 

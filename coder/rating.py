@@ -37,6 +37,7 @@ from . import instruments
 from .models import (Assignment, Dyad, Instrument, Rating, RatingUnit, Recording, Study, TherapySession, User,
                      utcnow)
 from .study import audit
+from .units import excerpt
 
 BLINDING_FIELDS = ("session_number", "time_point", "treatment_arm", "dyad", "other_ratings")
 QUEUE_ORDERS = ("random", "assigned", "chronological")
@@ -207,8 +208,6 @@ def transcript_excerpt(assignment: Assignment) -> list[dict[str, Any]]:
         return []
     names = role_labels(transcript)
     roles = {s.label: s.role for s in transcript.speakers}
-    from .units import excerpt
-
     out = []
     for seg in excerpt(transcript.segments, unit.start_s, unit.end_s):
         base = unit.start_s
