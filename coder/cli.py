@@ -611,6 +611,58 @@ def instruments_store(ctx, instrument):
             f" (version {inst.version} has ratings and was left as it was)" if row.version != inst.version else ""))
 
 
+@main.command("reliability")
+@click.argument("ratings_csv", type=click.Path(exists=True, dir_okay=False))
+@click.option("--target", required=True, help="Column naming the rated unit.")
+@click.option("--rater", required=True, help="Column naming the rater.")
+@click.option("--score", required=True, help="Column holding the score.")
+@click.option("--level", type=click.Choice(["nominal", "ordinal", "interval", "ratio"]), default="interval",
+              show_default=True, help="Level of measurement for Krippendorff's alpha (nominal adds Fleiss' kappa).")
+@click.option("--weights", type=click.Choice(["linear", "quadratic"]), help="Weights of Cohen's kappa (two raters).")
+@click.option("--bootstrap", "n_boot", default=1000, show_default=True, type=int,
+              help="Bootstrap samples for alpha's interval (0: none).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def reliability_cmd(ratings_csv, target, rater, score, level, weights, n_boot, seed, as_json):
+    """Inter-rater reliability of RATINGS_CSV (long format: one row per target × rater score)."""
+    import json
+
+    import pandas as pd
+
+    from .reliability import ReliabilityError, summary
+
+    try:
+        data = pd.read_csv(ratings_csv)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        fail(f"{ratings_csv}: not a readable CSV ({' '.join(str(exc).split())[:200]})")
+    try:
+        result = summary(data, target, rater, score, level, weights, n_boot, seed)
+    except ReliabilityError as exc:
+        fail(f"{ratings_csv}: {exc}")
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"{result['n_targets']} targets, {result['n_raters']} raters")
+    if result["icc"]:
+        for name, f in result["icc"].items():
+            click.echo(f"{name:9s} {f['value']:7.3f}  95% CI [{f['ci95'][0]:.3f}, {f['ci95'][1]:.3f}]  "
+                       f"F({f['df1']:g}, {f['df2']:g}) = {f['F']:.2f}, p = {f['p']:.4g}  "
+                       f"({f['model']}, {f['type']}, {f['definition']})")
+        click.echo(result["icc_estimator"])
+    else:
+        click.echo(f"ICC: {result['icc_error']}")
+    ka = result["krippendorff_alpha"]
+    if ka["value"] is None:
+        click.echo(f"Krippendorff's alpha: {ka['error']}")
+    else:
+        ci = f"  95% CI [{ka['ci95'][0]:.3f}, {ka['ci95'][1]:.3f}]" if ka.get("ci95") else ""
+        click.echo(f"Krippendorff's alpha ({level}) {ka['value']:.3f}{ci}")
+    for key, label in (("fleiss_kappa", "Fleiss' kappa"), ("weighted_kappa", "Cohen's kappa")):
+        if key in result:
+            value = result[key]["value"]
+            click.echo(f"{label} {value:.3f}" if value is not None else f"{label}: {result[key]['error']}")
+
+
 @main.command("study")
 @click.argument("name")
 @click.option("--show", multiple=True, metavar="FIELD",

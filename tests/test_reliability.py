@@ -1,0 +1,188 @@
+"""Reliability statistics against published worked examples and established packages.
+
+Sources named in each test: Shrout & Fleiss (1979) Table 2 with R psych::ICC's output for it;
+Krippendorff (2011) "Computing Krippendorff's Alpha-Reliability"; Fleiss (1971) as tabulated on
+Wikipedia's "Fleiss' kappa" page; pingouin.intraclass_corr, krippendorff.alpha,
+statsmodels.stats.inter_rater.fleiss_kappa and sklearn.metrics.cohen_kappa_score on random data.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from coder import reliability as rel
+
+# Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges.
+SHROUT_FLEISS = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]],
+                         dtype=float)
+
+# Krippendorff (2011), p. 3: 4 observers × 12 units, "." = missing.
+NA = np.nan
+KRIPPENDORFF = np.array([[1, 2, 3, 3, 2, 1, 4, 1, 2, NA, NA, NA],
+                         [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, NA, 3],
+                         [NA, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, NA],
+                         [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, NA]]).T  # units × observers
+
+# Fleiss (1971) example as on Wikipedia: 10 subjects, 14 raters each, counts per category 1-5.
+FLEISS = np.array([[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
+                   [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]])
+
+
+def long_format(matrix: np.ndarray) -> pd.DataFrame:
+    rows = [(f"u{i}", f"r{j}", matrix[i, j]) for i in range(matrix.shape[0]) for j in range(matrix.shape[1])
+            if not np.isnan(matrix[i, j])]
+    return pd.DataFrame(rows, columns=["unit", "rater", "score"])
+
+
+def test_icc_reproduces_shrout_and_fleiss_1979():
+    """Published: ICC(1,1) .17, (2,1) .29, (3,1) .71, (1,4) .44, (2,4) .62, (3,4) .91 (Shrout & Fleiss 1979,
+    Table 4); F, p and 95 % limits as R's psych::ICC prints them for the same table."""
+    result = rel.icc(SHROUT_FLEISS)
+    published = {"ICC(1,1)": 0.17, "ICC(A,1)": 0.29, "ICC(C,1)": 0.71, "ICC(1,k)": 0.44, "ICC(A,k)": 0.62,
+                 "ICC(C,k)": 0.91}
+    for form, value in published.items():
+        assert round(result[form].value, 2) == value
+    psych_limits = {"ICC(1,1)": (-0.133, 0.72), "ICC(A,1)": (0.019, 0.76), "ICC(C,1)": (0.342, 0.95),
+                    "ICC(1,k)": (-0.884, 0.91), "ICC(A,k)": (0.071, 0.93), "ICC(C,k)": (0.676, 0.99)}
+    for form, (lower, upper) in psych_limits.items():
+        assert round(result[form].ci95[0], 3) == lower and round(result[form].ci95[1], 2) == upper
+    assert round(result["ICC(1,1)"].F, 1) == 1.8 and (result["ICC(1,1)"].df1, result["ICC(1,1)"].df2) == (5, 18)
+    assert round(result["ICC(1,1)"].p, 5) == 0.16477
+    assert round(result["ICC(C,1)"].F, 1) == 11.0 and (result["ICC(C,1)"].df1, result["ICC(C,1)"].df2) == (5, 15)
+    assert round(result["ICC(A,1)"].p, 5) == 0.00013
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_icc_agrees_with_pingouin_on_random_data(seed):
+    pingouin = pytest.importorskip("pingouin")
+    rng = np.random.default_rng(seed)
+    n, k = rng.integers(5, 40), rng.integers(2, 7)
+    truth = rng.normal(0, 1, (n, 1))
+    matrix = truth + rng.normal(0, rng.uniform(0.3, 2), (n, k)) + rng.normal(0, 0.5, (1, k))
+    ours = rel.icc(matrix)
+    theirs = pingouin.intraclass_corr(long_format(matrix), "unit", "rater", "score").set_index("Type")
+    ci_column = "CI95" if "CI95" in theirs.columns else "CI95%"
+    for form in rel.ICC_FORMS:
+        row = theirs.loc[form]
+        assert ours[form].value == pytest.approx(row["ICC"], abs=1e-10)
+        assert ours[form].F == pytest.approx(row["F"], rel=1e-10)
+        assert ours[form].p == pytest.approx(row["pval"], rel=1e-8, abs=1e-300)
+        assert (ours[form].df1, ours[form].df2) == (row["df1"], row["df2"])
+        assert np.allclose(ours[form].ci95, row[ci_column], atol=0.005 + 1e-9)  # pingouin rounds to 2 places
+
+
+def test_icc_edge_cases_give_clear_errors():
+    with pytest.raises(rel.ReliabilityError, match="two raters"):
+        rel.icc(np.ones((5, 1)))
+    with pytest.raises(rel.ReliabilityError, match="at least two targets"):
+        rel.icc(np.array([[1.0, 2.0], [3.0, np.nan]]))
+    with pytest.raises(rel.ReliabilityError, match="no variance"):
+        rel.icc(np.full((4, 3), 5.0))
+    # perfect agreement: every form is 1, and the F test is infinite with p = 0
+    perfect = rel.icc(np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]))
+    assert all(f.value == 1.0 and f.ci95 == (1.0, 1.0) for f in perfect.values()) and perfect["ICC(C,1)"].p == 0.0
+
+
+def test_krippendorff_alpha_reproduces_krippendorff_2011():
+    """Published: nominal α = 0.743, interval α = 0.849 (Krippendorff 2011, pp. 3-5)."""
+    assert round(rel.krippendorff_alpha(KRIPPENDORFF, "nominal"), 3) == 0.743
+    assert round(rel.krippendorff_alpha(KRIPPENDORFF, "interval"), 3) == 0.849
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("level", rel.LEVELS)
+def test_krippendorff_alpha_agrees_with_the_krippendorff_package(seed, level):
+    krippendorff = pytest.importorskip("krippendorff")
+    rng = np.random.default_rng(seed)
+    units, raters = 30, 4
+    truth = rng.integers(1, 6, (units, 1))
+    matrix = np.clip(truth + rng.integers(-1, 2, (units, raters)), 1, 5).astype(float)
+    matrix[rng.random(matrix.shape) < 0.3] = np.nan
+    expected = krippendorff.alpha(reliability_data=matrix.T, level_of_measurement=level)
+    assert rel.krippendorff_alpha(matrix, level) == pytest.approx(expected, abs=1e-10)
+
+
+def test_krippendorff_alpha_edge_cases():
+    with pytest.raises(rel.ReliabilityError, match="pairable"):
+        rel.krippendorff_alpha(np.array([[1.0, np.nan], [np.nan, 2.0]]))
+    with pytest.raises(rel.ReliabilityError, match="same value"):
+        rel.krippendorff_alpha(np.full((3, 2), 4.0))
+    with pytest.raises(rel.ReliabilityError, match="level"):
+        rel.krippendorff_alpha(KRIPPENDORFF, "cardinal")
+    lo, hi = rel.bootstrap_alpha(KRIPPENDORFF, "interval", n_boot=300, seed=1)
+    assert lo < rel.krippendorff_alpha(KRIPPENDORFF, "interval") < hi <= 1
+    assert rel.bootstrap_alpha(KRIPPENDORFF, "interval", n_boot=300, seed=1) == (lo, hi)  # seeded
+
+
+def test_fleiss_kappa_reproduces_fleiss_1971_and_statsmodels():
+    statsmodels_kappa = pytest.importorskip("statsmodels.stats.inter_rater").fleiss_kappa
+    assert round(rel.fleiss_kappa_counts(FLEISS), 3) == 0.210
+    assert rel.fleiss_kappa_counts(FLEISS) == pytest.approx(statsmodels_kappa(FLEISS), abs=1e-12)
+    rng = np.random.default_rng(3)
+    ratings = rng.integers(0, 4, (25, 5)).astype(float)
+    counts = np.stack([(ratings == c).sum(axis=1) for c in range(4)], axis=1)
+    assert rel.fleiss_kappa(ratings) == pytest.approx(statsmodels_kappa(counts), abs=1e-12)
+    with pytest.raises(rel.ReliabilityError, match="same number"):
+        rel.fleiss_kappa_counts(np.array([[1, 2], [2, 2]]))
+
+
+@pytest.mark.parametrize("weights", [None, "linear", "quadratic"])
+def test_cohen_kappa_agrees_with_scikit_learn(weights):
+    from sklearn.metrics import cohen_kappa_score
+
+    rng = np.random.default_rng(7)
+    a = rng.integers(1, 6, 60)
+    b = np.clip(a + rng.integers(-2, 3, 60), 1, 5)
+    assert rel.cohen_kappa(a, b, weights) == pytest.approx(cohen_kappa_score(a, b, weights=weights), abs=1e-12)
+    with pytest.raises(rel.ReliabilityError, match="same category"):
+        rel.cohen_kappa([2, 2, 2], [2, 2, 2], weights)
+
+
+def test_long_format_is_checked():
+    data = long_format(SHROUT_FLEISS)
+    assert rel.to_matrix(data, "unit", "rater", "score").shape == (6, 4)
+    with pytest.raises(rel.ReliabilityError, match="no column 'judge'"):
+        rel.to_matrix(data, "unit", "judge", "score")
+    twice = pd.concat([data, data.iloc[[0]]])
+    with pytest.raises(rel.ReliabilityError, match="more than once"):
+        rel.to_matrix(twice, "unit", "rater", "score")
+    bad = data.astype({"score": object})
+    bad.loc[3, "score"] = "n/a?"
+    with pytest.raises(rel.ReliabilityError, match="row 3: score 'n/a\\?' in column 'score' is not a number"):
+        rel.to_matrix(bad, "unit", "rater", "score")
+
+
+def test_the_command_follows_the_contract(tmp_path):
+    path = tmp_path / "ratings.csv"
+    long_format(SHROUT_FLEISS).rename(columns={"unit": "target", "rater": "judge"}).to_csv(path, index=False)
+    cli = [sys.executable, "-m", "coder.cli", "reliability", str(path), "--target", "target", "--rater", "judge",
+           "--score", "score"]
+    out = subprocess.run([*cli, "--json", "--bootstrap", "200"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert (result["n_targets"], result["n_raters"]) == (6, 4)
+    assert set(result["icc"]) == set(rel.ICC_FORMS)
+    assert round(result["icc"]["ICC(C,1)"]["value"], 2) == 0.71
+    assert set(result["icc"]["ICC(A,1)"]) >= {"value", "F", "df1", "df2", "p", "ci95"}
+    assert result["krippendorff_alpha"]["level"] == "interval" and len(result["krippendorff_alpha"]["ci95"]) == 2
+    assert "fleiss_kappa" not in result and "weighted_kappa" not in result  # interval, four raters
+    nominal = json.loads(subprocess.run([*cli, "--json", "--level", "nominal", "--bootstrap", "0"],
+                                        capture_output=True, text=True, timeout=120).stdout)
+    assert nominal["fleiss_kappa"]["value"] == pytest.approx(rel.fleiss_kappa(SHROUT_FLEISS))
+    two = tmp_path / "two.csv"
+    long_format(SHROUT_FLEISS[:, :2]).to_csv(two, index=False)
+    pair = json.loads(subprocess.run([sys.executable, "-m", "coder.cli", "reliability", str(two), "--target", "unit",
+                                      "--rater", "rater", "--score", "score", "--weights", "quadratic", "--json",
+                                      "--bootstrap", "0"], capture_output=True, text=True, timeout=120).stdout)
+    assert pair["weighted_kappa"]["value"] == pytest.approx(
+        rel.cohen_kappa(SHROUT_FLEISS[:, 0], SHROUT_FLEISS[:, 1], "quadratic"))
+    text = subprocess.run(cli, capture_output=True, text=True, timeout=120)
+    assert "ICC(A,1)" in text.stdout and "two-way random effects, single rater, absolute agreement" in text.stdout
+    missing = subprocess.run([*cli[:-6], "--target", "nope", "--rater", "judge", "--score", "score"],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode != 0 and "no column 'nope'" in missing.stderr
