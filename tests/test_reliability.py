@@ -198,3 +198,31 @@ def test_the_command_follows_the_contract(tmp_path):
     missing = subprocess.run([*cli[:-6], "--target", "nope", "--rater", "judge", "--score", "score"],
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode != 0 and "no column 'nope'" in missing.stderr
+
+
+def test_limits_of_agreement_reproduce_bland_and_altman_1986():
+    """Published: mean difference −2.1 l/min, SD 38.8 (Bland & Altman 1986, Lancet i:307-310, first readings
+    of the Wright and mini Wright peak flow meters in 17 subjects)."""
+    wright = [494, 395, 516, 434, 476, 557, 413, 442, 650, 433, 417, 656, 267, 478, 178, 423, 427]
+    mini = [512, 430, 520, 428, 500, 600, 364, 380, 658, 445, 432, 626, 260, 477, 259, 350, 451]
+    ba = rel.bland_altman(wright, mini)
+    assert ba.n == 17 and round(ba.mean_difference, 1) == -2.1 and round(ba.sd_difference, 1) == 38.8
+    assert ba.limits == pytest.approx((-2.1176 - 1.96 * 38.7651, -2.1176 + 1.96 * 38.7651), abs=1e-3)
+    with pytest.raises(rel.ReliabilityError, match="at least two units"):
+        rel.bland_altman([1, np.nan], [2, 3])
+
+
+def test_pairwise_agreement_covers_every_pair_on_the_units_both_rated():
+    matrix = pd.DataFrame(SHROUT_FLEISS, columns=["A", "B", "C", "D"])
+    matrix.loc[0, "D"] = np.nan
+    table = rel.pairwise(matrix)
+    assert len(table) == 6 and list(table.columns[:3]) == ["rater_a", "rater_b", "n"]
+    ad = table[(table.rater_a == "A") & (table.rater_b == "D")].iloc[0]
+    assert ad["n"] == 5
+    pair = SHROUT_FLEISS[1:, [0, 3]]
+    assert ad["icc_a1"] == pytest.approx(rel.icc(pair)["ICC(A,1)"].value)
+    assert ad["kappa"] == pytest.approx(rel.cohen_kappa(pair[:, 0], pair[:, 1], "quadratic"))
+    assert ad["mean_difference"] == pytest.approx((pair[:, 0] - pair[:, 1]).mean())
+    one = pd.DataFrame({"A": [1.0, 2.0, np.nan], "B": [1.0, np.nan, 3.0]})
+    row = rel.pairwise(one).iloc[0]
+    assert row["n"] == 1 and row["icc_a1"] is None and "icc_a1:" in row["note"]
