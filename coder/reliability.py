@@ -147,20 +147,18 @@ def _icc_forms(n: int, k: int, msr: float, msc: float, mse: float, msw: float, q
     def ratio(num, den):
         return num / den if den != 0 else (math.inf if num > 0 else math.nan)
 
-    # one-way
-    f1 = ratio(msr, msw)
-    p1 = float(stats.f.sf(f1, df1, df_w)) if math.isfinite(f1) else 0.0
-    fl, fu = f1 / stats.f.ppf(q, df1, df_w), f1 * stats.f.ppf(q, df_w, df1)
-    out["ICC(1,1)"] = ICC("ICC(1,1)", (msr - msw) / (msr + (k - 1) * msw), f1, df1, df_w, p1,
+    def f_test_forms(single: str, average: str, error_ms: float, df2: int) -> tuple[float, float]:
+        """A pair of forms whose F test is MSR over an error mean square (one-way: MSW; consistency: MSE)."""
+        f = ratio(msr, error_ms)
+        p = float(stats.f.sf(f, df1, df2)) if math.isfinite(f) else 0.0
+        fl, fu = f / stats.f.ppf(q, df1, df2), f * stats.f.ppf(q, df2, df1)
+        out[single] = ICC(single, (msr - error_ms) / (msr + (k - 1) * error_ms), f, df1, df2, p,
                           ((fl - 1) / (fl + k - 1), (fu - 1) / (fu + k - 1)))
-    out["ICC(1,k)"] = ICC("ICC(1,k)", (msr - msw) / msr, f1, df1, df_w, p1, (1 - 1 / fl, 1 - 1 / fu))
-    # two-way, consistency
-    f3 = ratio(msr, mse)
-    p3 = float(stats.f.sf(f3, df1, df_e)) if math.isfinite(f3) else 0.0
-    fl, fu = f3 / stats.f.ppf(q, df1, df_e), f3 * stats.f.ppf(q, df_e, df1)
-    out["ICC(C,1)"] = ICC("ICC(C,1)", (msr - mse) / (msr + (k - 1) * mse), f3, df1, df_e, p3,
-                          ((fl - 1) / (fl + k - 1), (fu - 1) / (fu + k - 1)))
-    out["ICC(C,k)"] = ICC("ICC(C,k)", (msr - mse) / msr, f3, df1, df_e, p3, (1 - 1 / fl, 1 - 1 / fu))
+        out[average] = ICC(average, (msr - error_ms) / msr, f, df1, df2, p, (1 - 1 / fl, 1 - 1 / fu))
+        return f, p
+
+    f_test_forms("ICC(1,1)", "ICC(1,k)", msw, df_w)
+    f3, p3 = f_test_forms("ICC(C,1)", "ICC(C,k)", mse, df_e)
     # two-way, absolute agreement
     a1 = (msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n)
     fj = ratio(msc, mse)
