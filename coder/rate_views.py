@@ -81,7 +81,7 @@ def page(assignment_id: int):
                  "submit": url_for("rate.submit", assignment_id=assignment.id),
                  "session": url_for("rate.session_token"), "queue": url_for("views.index")},
     }
-    others = ratings.other_ratings(db, assignment, current_user)
+    others = ratings.other_ratings(db, assignment, stored)
     return render_template("rate.html", assignment=assignment, unit=ratings.unit_view(assignment),
                            instrument=instrument, items=items, markers=markers, subscales=subscales,
                            salience=salience,

@@ -221,12 +221,11 @@ def transcript_excerpt(assignment: Assignment) -> list[dict[str, Any]]:
     return out
 
 
-def other_ratings(db: Session, assignment: Assignment, rater: User) -> list[dict[str, Any]]:
+def other_ratings(db: Session, assignment: Assignment, own: Rating | None) -> list[dict[str, Any]]:
     """Other raters' submitted ratings of the same unit and instrument, where the study shows them to a rater
-    who has submitted their own; else nothing."""
+    whose own rating (``own``) is submitted; else nothing."""
     if not blinding(study_of(assignment))["other_ratings"]:
         return []
-    own = db.scalar(select(Rating).where(Rating.assignment_id == assignment.id))
     if own is None or own.status != "submitted":
         return []
     rows = db.scalars(select(Rating).join(Assignment, Rating.assignment_id == Assignment.id).where(
