@@ -30,6 +30,13 @@ def need(condition: bool, reason: str):
         pytest.skip(reason)
 
 
+def without_tokens(html: str) -> str:
+    """A page without its random CSRF tokens, which may by chance contain a code a test looks for."""
+    import re
+
+    return re.sub(r'(name="csrf[-_]token" (?:content|value)=)"[^"]*"', r'\1""', html)
+
+
 # --- PostgreSQL -----------------------------------------------------------------------------
 
 def _pg_bindir() -> Path | None:

@@ -19,6 +19,7 @@ from coder.app import create_app
 from coder.config import load_settings
 from coder.models import Assignment, AuditEvent, Recording, Study, User, utcnow
 
+from .conftest import without_tokens
 from .rating_study import PASSWORD, build, stored
 
 WAI_FULL = {str(i): 5 for i in range(1, 13)}
@@ -101,8 +102,8 @@ UNBLINDING = ("week 4", "CBT", "T1", "C1", "D1", "session3", "Trial R session 3"
 
 def test_rater_pages_reveal_nothing_the_study_hides(app, study):
     client = login(app, "rater1")
-    queue = client.get("/").get_data(as_text=True)
-    page = client.get(f"/rate/{study.assignments['rater1'][0]}").get_data(as_text=True)
+    queue = without_tokens(client.get("/").get_data(as_text=True))
+    page = without_tokens(client.get(f"/rate/{study.assignments['rater1'][0]}").get_data(as_text=True))
     for text in (queue, page):
         for secret in UNBLINDING:
             assert secret not in text
@@ -114,7 +115,7 @@ def test_rater_pages_reveal_nothing_the_study_hides(app, study):
 def test_blinding_settings_show_what_the_study_allows(app, database, study):
     _set_settings(database, blinding={"time_point": True, "session_number": True})
     client = login(app, "rater1")
-    page = client.get(f"/rate/{study.assignments['rater1'][0]}").get_data(as_text=True)
+    page = without_tokens(client.get(f"/rate/{study.assignments['rater1'][0]}").get_data(as_text=True))
     assert "time point week 4" in page and "session number 3" in page
     assert "CBT" not in page and "D1" not in page
 

@@ -10,6 +10,8 @@ from coder.config import load_settings
 from coder.models import Assignment, Instrument, RatingUnit, Recording, Speaker, Transcript, User
 from coder.study import get_or_create_dyad, get_or_create_session, get_or_create_study
 
+from .conftest import without_tokens
+
 PASSWORD = "a long enough password"
 
 
@@ -85,7 +87,7 @@ def test_coordinator_sees_sessions_and_transcripts(app):
 def test_rater_sees_only_their_queue_and_no_unblinding_details(app):
     client = app.test_client()
     login(client, "rater1")
-    page = client.get("/").get_data(as_text=True)
+    page = without_tokens(client.get("/").get_data(as_text=True))
     assert "Alliance demo" in page and "Whole session" in page and "to do" in page
     for secret in ("week 6", "CBT-TBI", "T07", "C13", "s4.wav", "D7"):
         assert secret not in page
