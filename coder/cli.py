@@ -645,9 +645,14 @@ def reliability_cmd(ratings_csv, target, rater, score, level, weights, n_boot, s
     click.echo(f"{result['n_targets']} targets, {result['n_raters']} raters")
     if result["icc"]:
         for name, f in result["icc"].items():
-            click.echo(f"{name:9s} {f['value']:7.3f}  95% CI [{f['ci95'][0]:.3f}, {f['ci95'][1]:.3f}]  "
-                       f"F({f['df1']:g}, {f['df2']:g}) = {f['F']:.2f}, p = {f['p']:.4g}  "
-                       f"({f['model']}, {f['type']}, {f['definition']})")
+            if f is None:
+                click.echo(f"{name:9s} not estimable in this design")
+                continue
+            test = (f"F({f['df1']:g}, {f['df2']:g}) = {f['F']:.2f}, p = {f['p']:.4g}  " if f["F"] is not None
+                    else "")
+            label = f"{f['name']} (k̂ = {f['k']:.2f})" if f.get("name") else name
+            click.echo(f"{label:9s} {f['value']:7.3f}  95% CI [{f['ci95'][0]:.3f}, {f['ci95'][1]:.3f}]  "
+                       f"{test}({f['model']}, {f['type']}, {f['definition']})")
         click.echo(result["icc_estimator"])
     else:
         click.echo(f"ICC: {result['icc_error']}")

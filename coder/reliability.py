@@ -17,6 +17,14 @@ References
 - Fleiss, J. L. (1971). Measuring nominal scale agreement among many raters.
   Psychological Bulletin, 76, 378–382.
 - Cohen, J. (1968). Weighted kappa. Psychological Bulletin, 70, 213–220.
+- ten Hove, D., Jorgensen, T. D., & van der Ark, L. A. (2022). Updated guidelines on selecting an
+  intraclass correlation coefficient for interrater reliability, with applications to incomplete
+  observational designs. Psychological Methods. (k̂, q and the ICC(A,k̂), ICC(Q,k̂) forms.)
+- ten Hove, D., Jorgensen, T. D., & van der Ark, L. A. (2025). How to estimate intraclass correlation
+  coefficients for interrater reliability from planned incomplete data. Multivariate Behavioral Research,
+  60, 1042–1061. (Maximum likelihood random-effects estimates with Monte-Carlo intervals.)
+- Putka, D. J., Le, H., McCloy, R. A., & Diaz, T. (2008). Ill-structured measurement designs in
+  organizational research. Journal of Applied Psychology, 93, 959–981. (q.)
 """
 from __future__ import annotations
 
@@ -39,6 +47,15 @@ ICC_DESCRIPTION = {
     "ICC(1,k)": ("one-way random effects", "mean of k raters", "absolute agreement"),
     "ICC(A,k)": ("two-way random effects", "mean of k raters", "absolute agreement"),
     "ICC(C,k)": ("two-way mixed effects", "mean of k raters", "consistency"),
+}
+
+
+# The forms of incomplete designs (ten Hove et al. 2022), reported under the contract's keys.
+INCOMPLETE_DESCRIPTION = {
+    "ICC(1,k̂)": ("one-way random effects", "mean of k̂ raters", "absolute agreement"),
+    "ICC(A,k̂)": ("two-way random effects", "mean of k̂ raters", "absolute agreement"),
+    "ICC(Q,k̂)": ("two-way random effects", "mean of k̂ raters",
+                 "consistency, with the share q of rater variance that differing raters leave in"),
 }
 
 
@@ -70,15 +87,17 @@ def to_matrix(data: pd.DataFrame, target: str, rater: str, score: str) -> pd.Dat
 class ICC:
     form: str
     value: float
-    F: float
-    df1: float
-    df2: float
-    p: float
+    F: float | None
+    df1: float | None
+    df2: float | None
+    p: float | None
     ci95: tuple[float, float]
+    name: str | None = None  # the form as ten Hove et al. (2022) name it, where it differs (ICC(Q,k̂))
+    k: float | None = None  # the number of raters an average form refers to (k̂ in incomplete designs)
 
     @property
     def description(self) -> tuple[str, str, str]:
-        return ICC_DESCRIPTION[self.form]
+        return INCOMPLETE_DESCRIPTION.get(self.name, ICC_DESCRIPTION[self.form])
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -174,7 +193,279 @@ def _icc_forms(n: int, k: int, msr: float, msc: float, mse: float, msw: float, q
     for form in out.values():  # no error variance at all: agreement is perfect, and so are its limits
         if math.isinf(form.F):
             form.ci95 = (1.0, 1.0)
+        form.k = 1 if form.form.endswith(",1)") else k
     return {form: out[form] for form in ICC_FORMS}
+
+
+# --- variance components: incomplete designs ------------------------------------------------------------
+
+@dataclass
+class Design:
+    """Who rated what: a targets × raters table of booleans and what ten Hove et al. derive from it."""
+
+    n_targets: int
+    n_raters: int
+    n_ratings: int
+    k_hat: float  # harmonic mean of the number of raters per target
+    q: float  # proportion of non-overlapping raters between targets (0 when every target has the same raters)
+    complete: bool
+    crossed: bool  # some rater rated several targets and some target had several raters
+
+
+def design(rated: np.ndarray) -> Design:
+    """k̂ = S / Σ 1/k_s and q = 1/k̂ − Σ_{s≠s'} k_ss' / (k_s k_s') / (S (S − 1)) (ten Hove et al. 2022,
+    Table 1 note; Putka et al. 2008), with k_s the raters of target s and k_ss' those shared by s and s'.
+
+    The double sum is Σ_r (Σ_s m_sr / k_s)² − Σ_s 1/k_s over the incidence matrix m, which costs
+    O(targets × raters) instead of a loop over pairs of targets.
+    """
+    m = np.asarray(rated, dtype=bool)
+    m = m[m.any(axis=1)]
+    k_s = m.sum(axis=1).astype(float)
+    n = len(k_s)
+    k_hat = n / (1 / k_s).sum()
+    if n > 1:
+        shared = ((m / k_s[:, None]).sum(axis=0) ** 2).sum() - (1 / k_s).sum()
+        q = max(0.0, 1 / k_hat - shared / (n * (n - 1)))
+    else:
+        q = 0.0
+    per_rater = m.sum(axis=0)
+    return Design(n, int((per_rater > 0).sum()), int(m.sum()), float(k_hat), float(q), bool(m.all()),
+                  bool((per_rater > 1).any() and (k_s > 1).any()))
+
+
+@dataclass
+class VarianceComponents:
+    """Restricted maximum likelihood (REML) estimates of y = μ + target + rater + residual."""
+
+    target: float
+    rater: float  # 0 in the one-way model, where rater variance is part of the residual
+    residual: float
+    sd_covariance: np.ndarray  # asymptotic covariance of the three standard deviations; zero rows for fixed ones
+    mean: float
+    deviance: float  # −2 × REML log-likelihood
+    twoway: bool
+
+
+class _Crossed:
+    """The REML deviance of the crossed random-effects model, computed from counts and sums only.
+
+    With Λ = diag(√γ_target, √γ_rater) (variances relative to the residual), H = I + Z Λ Λ Z' is the
+    scaled covariance of the scores and A = I + Λ Z'Z Λ gives H⁻¹ = I − Z Λ A⁻¹ Λ Z' (Woodbury) and
+    |H| = |A|. A's target block is diagonal, so it is absorbed and only a raters × raters system is
+    factorised: each evaluation costs O(targets × raters + raters³), whatever the number of scores.
+    """
+
+    def __init__(self, target: np.ndarray, rater: np.ndarray, y: np.ndarray, n: int, r: int):
+        self.target, self.rater, self.y = target, rater, y
+        self.n_obs = len(y)
+        self.k_s = np.bincount(target, minlength=n).astype(float)
+        self.n_r = np.bincount(rater, minlength=r).astype(float)
+        self.m = np.zeros((n, r))
+        np.add.at(self.m, (target, rater), 1.0)
+        self.y_s = np.bincount(target, weights=y, minlength=n)
+        self.y_r = np.bincount(rater, weights=y, minlength=r)
+
+    def _parts(self, g_s: float, g_r: float) -> tuple[float, float, float, float]:
+        """log|A|, X'H⁻¹X, X'H⁻¹y and y'H⁻¹y for variance ratios g_s, g_r.
+
+        The quadratic forms use v'H⁻¹w = (v − ZΛx_v)'(w − ZΛx_w) + x_v'x_w with x_v = A⁻¹ΛZ'v, sums of
+        squares that stay accurate when a variance ratio is large."""
+        a_s = 1 + g_s * self.k_s
+        rs, rr = math.sqrt(g_s), math.sqrt(g_r)
+        cross = rs * rr * self.m
+        schur = np.diag(1 + g_r * self.n_r) - cross.T @ (cross / a_s[:, None])
+        chol = np.linalg.cholesky(schur)
+        logdet = float(np.log(a_s).sum() + 2 * np.log(np.diag(chol)).sum())
+
+        def solve(top, bottom):
+            x_r = np.linalg.solve(schur, bottom - cross.T @ (top / a_s))
+            return (top - cross @ x_r) / a_s, x_r
+
+        s1, r1 = solve(rs * self.k_s, rr * self.n_r)
+        sy, ry = solve(rs * self.y_s, rr * self.y_r)
+        e1 = 1 - rs * s1[self.target] - rr * r1[self.rater]
+        ey = self.y - rs * sy[self.target] - rr * ry[self.rater]
+        xx = e1 @ e1 + s1 @ s1 + r1 @ r1
+        xy = e1 @ ey + s1 @ sy + r1 @ ry
+        yhy = ey @ ey + sy @ sy + ry @ ry
+        return logdet, float(xx), float(xy), float(yhy)
+
+    def profiled(self, theta: np.ndarray) -> float:
+        """−2 REML log-likelihood with the residual variance profiled out; theta = relative SDs."""
+        logdet, xx, xy, yhy = self._parts(theta[0] ** 2, theta[1] ** 2)
+        ypy = max(yhy - xy ** 2 / xx, 1e-300)
+        df = self.n_obs - 1
+        return df * (1 + math.log(2 * math.pi * ypy / df)) + logdet + math.log(xx)
+
+    def deviance(self, variances: np.ndarray) -> float:
+        """−2 REML log-likelihood at (target, rater, residual) variances."""
+        v_s, v_r, v_e = variances
+        logdet, xx, xy, yhy = self._parts(v_s / v_e, v_r / v_e)
+        ypy = yhy - xy ** 2 / xx
+        df = self.n_obs - 1
+        return df * math.log(2 * math.pi) + self.n_obs * math.log(v_e) + logdet + math.log(xx / v_e) + ypy / v_e
+
+    def estimates(self, theta: np.ndarray) -> tuple[float, float, float, float]:
+        logdet, xx, xy, yhy = self._parts(theta[0] ** 2, theta[1] ** 2)
+        v_e = (yhy - xy ** 2 / xx) / (self.n_obs - 1)
+        return theta[0] ** 2 * v_e, theta[1] ** 2 * v_e, v_e, xy / xx
+
+
+def variance_components(matrix: pd.DataFrame | np.ndarray, twoway: bool = True) -> VarianceComponents:
+    """REML estimates of the target, rater and residual variances from every score of a targets × raters
+    table with missing cells (the random-effects model ``score ~ 1 + (1|target) + (1|rater)`` of lme4, or
+    ``score ~ 1 + (1|target)`` when ``twoway`` is false), with the asymptotic covariance of their standard
+    deviations from the observed information. On complete data the estimates equal the ANOVA ones wherever those are positive.
+    """
+    from scipy import optimize
+
+    y = np.asarray(matrix, dtype=float)
+    rows, cols = np.nonzero(~np.isnan(y))
+    scores = y[rows, cols]
+    if len(scores) < 3:
+        raise ReliabilityError("variance components need at least three scores")
+    if np.ptp(scores) == 0:
+        raise ReliabilityError("every score is the same: there is no variance to apportion")
+    _, rows = np.unique(rows, return_inverse=True)
+    _, cols = np.unique(cols, return_inverse=True)
+    if not twoway:
+        cols = np.zeros_like(cols)
+    model = _Crossed(rows, cols, scores, int(rows.max()) + 1, int(cols.max()) + 1)
+    if not twoway:
+        def objective(t):
+            return model.profiled(np.array([t[0], 0.0]))
+        starts = [np.array([0.5]), np.array([2.0])]
+    else:
+        objective = model.profiled
+        starts = [np.array([0.5, 0.5]), np.array([2.0, 0.2]), np.array([0.2, 2.0])]
+    best = None
+    for start in starts:  # a few starts: the REML surface can be flat near a zero variance
+        fit = optimize.minimize(objective, start, method="L-BFGS-B", bounds=[(0, 1e4)] * len(start))
+        if best is None or fit.fun < best.fun:
+            best = fit
+    theta = np.array([best.x[0], best.x[1] if twoway else 0.0])
+    v_s, v_r, v_e, mean = model.estimates(theta)
+    est = np.array([v_s, v_r, v_e])
+    # Observed information on the standard-deviation scale: the deviance is symmetric about a zero SD, so
+    # central differences stay valid for components estimated at zero and squared draws are never negative.
+    free = [0, 1, 2] if twoway else [0, 2]
+    sds = np.sqrt(np.maximum(est, 0))
+    covariance = np.zeros((3, 3))
+    hessian = _hessian(lambda v: model.deviance(_fill(sds, free, v) ** 2), sds[free],
+                       1e-4 * math.sqrt(max(float(np.var(scores)), 1e-12)))
+    values, vectors = np.linalg.eigh(hessian)
+    if np.isfinite(values).all() and values.max() > 0:
+        values = np.maximum(values, values.max() * 1e-8)
+        covariance[np.ix_(free, free)] = 2 * (vectors / values) @ vectors.T
+    else:
+        covariance[np.ix_(free, free)] = np.nan
+    return VarianceComponents(float(v_s), float(v_r), float(v_e), covariance, float(mean),
+                              float(model.deviance(np.maximum(est, [0, 0, 1e-300]))), twoway)
+
+
+def _fill(est: np.ndarray, free: list[int], values: np.ndarray) -> np.ndarray:
+    out = est.copy()
+    out[free] = values
+    return out
+
+
+def _hessian(f, x: np.ndarray, floor: float) -> np.ndarray:
+    """Central second differences of a deviance, each step grown until the deviance rises by about one:
+    about one standard error, the range the normal approximation is used over. Exact for a quadratic, and
+    still sensible where the deviance is flat to second order (a standard deviation estimated at zero)."""
+    size = len(x)
+    h = np.full(size, float(floor))
+    out = np.zeros((size, size))
+
+    def at(*steps):
+        z = x.copy()
+        for i, di in steps:
+            z[i] += di * h[i]
+        return f(z)
+
+    f0 = f(x)
+    for i in range(size):
+        for _ in range(60):
+            if (at((i, 1)) + at((i, -1))) / 2 - f0 >= 0.5:
+                break
+            h[i] *= 2
+    for i in range(size):
+        for j in range(i, size):
+            if i == j:
+                value = (at((i, 1)) - 2 * f0 + at((i, -1))) / h[i] ** 2
+            else:
+                value = (at((i, 1), (j, 1)) - at((i, 1), (j, -1)) - at((i, -1), (j, 1))
+                         + at((i, -1), (j, -1))) / (4 * h[i] * h[j])
+            out[i, j] = out[j, i] = value
+    return out
+
+
+def icc_incomplete(matrix: pd.DataFrame | np.ndarray, alpha: float = 0.05, draws: int = 10000,
+                   seed: int = 0) -> dict[str, ICC]:
+    """ICCs from REML variance components, for designs where raters vary between targets.
+
+    With σ²_s, σ²_r, σ²_sr the target, rater and residual variances of the two-way model, σ²_w the
+    residual of the one-way model, k̂ the harmonic mean of raters per target and q the share of
+    non-overlapping raters (``design``), following ten Hove et al. (2022, Table 1):
+
+        ICC(1,1) = σ²_s / (σ²_s + σ²_w)               ICC(1,k̂) = σ²_s / (σ²_s + σ²_w / k̂)
+        ICC(A,1) = σ²_s / (σ²_s + σ²_r + σ²_sr)       ICC(A,k̂) = σ²_s / (σ²_s + (σ²_r + σ²_sr) / k̂)
+        ICC(C,1) = σ²_s / (σ²_s + σ²_sr)              ICC(Q,k̂) = σ²_s / (σ²_s + q σ²_r + σ²_sr / k̂)
+
+    The average forms are reported under the keys ICC(1,k), ICC(A,k) and ICC(C,k), with ``name`` and ``k``
+    saying which they are. Intervals are Monte-Carlo intervals (ten Hove et al. 2025): the components drawn
+    from their estimated joint normal distribution, the ICCs computed for each draw and their percentiles
+    taken. The draws are of standard deviations, squared, rather than of variances: that keeps them
+    non-negative and gives components estimated at zero an interval that reaches up to what the data allow. There is no F test; F, df1, df2 and p are None.
+
+    When no rater rated more than one target (a nested design) rater and residual variance cannot be told
+    apart and only the one-way forms are returned.
+    """
+    y = np.asarray(matrix, dtype=float)
+    y = y[~np.isnan(y).all(axis=1)][:, ~np.isnan(y).all(axis=0)]
+    d = design(~np.isnan(y))
+    if d.n_raters < 2:
+        raise ReliabilityError("ICCs need at least two raters")
+    if (~np.isnan(y)).sum(axis=1).max() < 2:
+        raise ReliabilityError("no target was rated by two raters: target and rater variance cannot be told apart")
+    rng = np.random.default_rng(seed)
+    q_lo, q_hi = 100 * alpha / 2, 100 * (1 - alpha / 2)
+
+    def sample(vc: VarianceComponents) -> np.ndarray:
+        sds = np.sqrt([vc.target, vc.rater, vc.residual])
+        if not np.isfinite(vc.sd_covariance).all():
+            return np.tile(sds ** 2, (draws, 1))
+        return rng.multivariate_normal(sds, vc.sd_covariance, size=draws, method="eigh") ** 2
+
+    def form(key, name, k, f, est, drawn):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = float(f(*est))
+            spread = f(drawn[:, 0], drawn[:, 1], drawn[:, 2])
+        spread = spread[np.isfinite(spread)]
+        ci = (float(np.percentile(spread, q_lo)), float(np.percentile(spread, q_hi))) if len(spread) else (
+            math.nan, math.nan)
+        return ICC(key, value, None, None, None, None, ci, name, k)
+
+    out: dict[str, ICC] = {}
+    one = variance_components(y, twoway=False)
+    est1 = (one.target, 0.0, one.residual)
+    drawn1 = sample(one)
+    out["ICC(1,1)"] = form("ICC(1,1)", None, 1, lambda s, r, e: s / (s + e), est1, drawn1)
+    out["ICC(1,k)"] = form("ICC(1,k)", None if d.complete else "ICC(1,k̂)", d.k_hat,
+                           lambda s, r, e: s / (s + e / d.k_hat), est1, drawn1)
+    if d.crossed:
+        two = variance_components(y, twoway=True)
+        est2 = (two.target, two.rater, two.residual)
+        drawn2 = sample(two)
+        kh, q = d.k_hat, d.q
+        out["ICC(A,1)"] = form("ICC(A,1)", None, 1, lambda s, r, e: s / (s + r + e), est2, drawn2)
+        out["ICC(C,1)"] = form("ICC(C,1)", None, 1, lambda s, r, e: s / (s + e), est2, drawn2)
+        out["ICC(A,k)"] = form("ICC(A,k)", None if d.complete else "ICC(A,k̂)", kh,
+                               lambda s, r, e: s / (s + (r + e) / kh), est2, drawn2)
+        out["ICC(C,k)"] = form("ICC(C,k)", None if d.complete else "ICC(Q,k̂)", kh,
+                               lambda s, r, e: s / (s + q * r + e / kh), est2, drawn2)
+    return {key: out[key] for key in ICC_FORMS if key in out}
 
 
 # --- Krippendorff's alpha -------------------------------------------------------------------------------
@@ -385,24 +676,50 @@ def pairwise(matrix: pd.DataFrame, level: str = "interval", weights: str | None 
 
 # --- the summary of the command line contract -----------------------------------------------------------
 
+def icc_summary(matrix: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
+    """The ICCs of a targets × raters table with the estimator chosen for its design, as JSON-ready
+    ``icc`` (the six forms; null where the design does not allow one), ``icc_estimator`` (which estimator
+    and why) and ``design`` (k̂, q, complete, crossed) keys; ``icc_error`` when none can be computed."""
+    y = np.asarray(matrix, dtype=float)
+    y = y[~np.isnan(y).all(axis=1)][:, ~np.isnan(y).all(axis=0)]
+    out: dict[str, Any] = {}
+    if y.size == 0:
+        return {"icc": None, "icc_error": "no scores", "design": None}
+    d = design(~np.isnan(y))
+    out["design"] = {"n_targets": d.n_targets, "n_raters": d.n_raters, "n_ratings": d.n_ratings,
+                     "k_hat": d.k_hat, "q": d.q, "complete": d.complete, "crossed": d.crossed}
+    try:
+        if d.complete:
+            forms = icc(y)
+            out["icc_estimator"] = (f"two-way ANOVA mean squares (Shrout & Fleiss 1979; McGraw & Wong 1996): "
+                                    f"every one of the {d.n_targets} targets was rated by all {d.n_raters} raters")
+        else:
+            forms = icc_incomplete(y, seed=seed)
+            missing = d.n_targets * d.n_raters - d.n_ratings
+            out["icc_estimator"] = (
+                f"REML variance components of the random-effects model on all {d.n_ratings} scores, because "
+                f"{missing} of the {d.n_targets} × {d.n_raters} target–rater pairs have no score and ANOVA "
+                f"mean squares need a complete table (ten Hove et al. 2022, 2025); average forms refer to "
+                f"k̂ = {d.k_hat:.2f} raters per target (harmonic mean), the consistency form adds q = {d.q:.3f} "
+                f"of the rater variance (ICC(Q,k̂)); 95 % Monte-Carlo intervals; no F tests"
+                + ("" if d.crossed else "; no rater rated two targets, so only the one-way forms exist"))
+    except ReliabilityError as exc:
+        out["icc"] = None
+        out["icc_error"] = str(exc)
+        return out
+    out["icc"] = {name: (forms[name].as_dict() if name in forms else None) for name in ICC_FORMS}
+    for value in out["icc"].values():
+        if value:
+            value.pop("form")
+    return out
+
+
 def summary(data: pd.DataFrame, target: str, rater: str, score: str, level: str = "interval",
             weights: str | None = None, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Every statistic the data allow, as the ``coder reliability --json`` object."""
     matrix = to_matrix(data, target, rater, score)
     out: dict[str, Any] = {"n_targets": int(matrix.shape[0]), "n_raters": int(matrix.shape[1])}
-    complete = int((~matrix.isna().any(axis=1)).sum())
-    try:
-        forms = icc(matrix)
-        out["icc"] = {name: {"value": f.value, "F": f.F, "df1": f.df1, "df2": f.df2, "p": f.p,
-                             "ci95": list(f.ci95), "model": f.description[0], "type": f.description[1],
-                             "definition": f.description[2]} for name, f in forms.items()}
-        out["icc_estimator"] = (f"two-way ANOVA mean squares on the {complete} targets rated by all "
-                                f"{matrix.shape[1]} raters" + (f" ({matrix.shape[0] - complete} targets with "
-                                                                "missing ratings left out)"
-                                                                if complete < matrix.shape[0] else ""))
-    except ReliabilityError as exc:
-        out["icc"] = None
-        out["icc_error"] = str(exc)
+    out.update(icc_summary(matrix, seed=seed))
     try:
         value = krippendorff_alpha(matrix, level)
         out["krippendorff_alpha"] = {"value": value, "level": level,

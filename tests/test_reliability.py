@@ -226,3 +226,120 @@ def test_pairwise_agreement_covers_every_pair_on_the_units_both_rated():
     one = pd.DataFrame({"A": [1.0, 2.0, np.nan], "B": [1.0, np.nan, 3.0]})
     row = rel.pairwise(one).iloc[0]
     assert row["n"] == 1 and row["icc_a1"] is None and "icc_a1:" in row["note"]
+
+
+# --- incomplete designs: variance components ------------------------------------------------------------
+
+def incomplete_design(seed: int, targets: int = 60, raters: int = 6, per_target: int = 3,
+                      v_target: float = 1.5, v_rater: float = 0.5, v_residual: float = 1.0) -> np.ndarray:
+    """Each target scored by `per_target` raters drawn at random from the pool (a planned missing design)."""
+    rng = np.random.default_rng(seed)
+    y = np.full((targets, raters), np.nan)
+    rater_effect = rng.normal(0, v_rater ** 0.5, raters)
+    for s in range(targets):
+        chosen = rng.choice(raters, per_target, replace=False)
+        y[s, chosen] = 3 + rng.normal(0, v_target ** 0.5) + rater_effect[chosen] + rng.normal(0, v_residual ** 0.5,
+                                                                                               per_target)
+    return y
+
+
+def test_variance_components_equal_anova_on_complete_data():
+    """On a complete table the REML components are the ANOVA ones: σ²_s = (MSR − MSE)/k, σ²_r = (MSC − MSE)/n,
+    σ²_e = MSE, so every ICC matches Shrout & Fleiss (1979) as computed by ``icc``."""
+    vc = rel.variance_components(SHROUT_FLEISS)
+    a = rel._anova(SHROUT_FLEISS)
+    assert vc.target == pytest.approx((a["msr"] - a["mse"]) / 4, rel=1e-5)
+    assert vc.rater == pytest.approx((a["msc"] - a["mse"]) / 6, rel=1e-5)
+    assert vc.residual == pytest.approx(a["mse"], rel=1e-5)
+    anova, mixed = rel.icc(SHROUT_FLEISS), rel.icc_incomplete(SHROUT_FLEISS)
+    for form in rel.ICC_FORMS:
+        assert mixed[form].value == pytest.approx(anova[form].value, abs=1e-5), form
+        assert mixed[form].name is None and mixed[form].k == anova[form].k
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_variance_components_agree_with_statsmodels_reml(seed):
+    """statsmodels MixedLM (REML) with crossed target and rater variance components on one group."""
+    sm = reference("statsmodels.formula.api")
+    y = incomplete_design(seed)
+    rows, cols = np.nonzero(~np.isnan(y))
+    data = pd.DataFrame({"s": rows, "r": cols, "y": y[rows, cols], "g": 1})
+    fit = sm.mixedlm("y ~ 1", data, groups="g", vc_formula={"s": "0 + C(s)", "r": "0 + C(r)"},
+                     re_formula="0").fit(reml=True)
+    expected = dict(zip(fit.model.exog_vc.names, fit.vcomp))
+    vc = rel.variance_components(y)
+    assert vc.target == pytest.approx(expected["s"], rel=1e-3)
+    assert vc.rater == pytest.approx(expected["r"], rel=1e-3, abs=1e-6)
+    assert vc.residual == pytest.approx(fit.scale, rel=1e-3)
+    assert vc.mean == pytest.approx(fit.fe_params.iloc[0], rel=1e-3)
+
+
+def test_k_hat_and_q_follow_their_definitions():
+    """k̂ is the harmonic mean of raters per target; q = 1/k̂ − Σ_{s≠s'} k_ss'/(k_s k_s') / (S(S−1))
+    (ten Hove et al. 2022, Table 1 note), here against a loop over every pair of targets."""
+    rated = ~np.isnan(incomplete_design(4, targets=25, raters=5, per_target=2))
+    rated[0, :] = True  # one target rated by everyone: unequal k_s
+    k = rated.sum(axis=1)
+    k_hat = len(k) / (1 / k).sum()
+    pairs = sum((rated[s] & rated[t]).sum() / (k[s] * k[t]) for s in range(len(k)) for t in range(len(k)) if s != t)
+    d = rel.design(rated)
+    assert d.k_hat == pytest.approx(k_hat)
+    assert d.q == pytest.approx(1 / k_hat - pairs / (len(k) * (len(k) - 1)))
+    assert (d.complete, d.crossed) == (False, True)
+    full = rel.design(np.ones((6, 4), dtype=bool))
+    assert (full.k_hat, full.q, full.complete) == (4, 0, True)
+
+
+def test_incomplete_design_intervals_cover_the_truth():
+    """Monte-Carlo intervals (ten Hove et al. 2025) on 200 simulated planned-missing data sets (60 targets,
+    3 of 6 raters each): the 95 % intervals of ICC(A,1) and ICC(C,1) cover the population values about 95 %
+    of the time, and the estimates are unbiased."""
+    truth = {"ICC(A,1)": 1.5 / 3.0, "ICC(C,1)": 1.5 / 2.5}
+    covered = {form: 0 for form in truth}
+    estimates = {form: [] for form in truth}
+    reps = 200
+    for seed in range(reps):
+        result = rel.icc_incomplete(incomplete_design(100 + seed), draws=2000, seed=seed)
+        for form, value in truth.items():
+            lo, hi = result[form].ci95
+            covered[form] += lo <= value <= hi
+            estimates[form].append(result[form].value)
+    for form, value in truth.items():
+        assert 0.90 <= covered[form] / reps <= 0.99, (form, covered[form])
+        assert np.mean(estimates[form]) == pytest.approx(value, abs=0.03)
+
+
+def test_the_estimator_follows_the_design():
+    complete = rel.icc_summary(pd.DataFrame(SHROUT_FLEISS))
+    assert complete["icc_estimator"].startswith("two-way ANOVA") and complete["design"]["complete"]
+    assert complete["icc"]["ICC(A,1)"]["F"] is not None
+    y = incomplete_design(7)
+    result = rel.icc_summary(pd.DataFrame(y))
+    assert result["icc_estimator"].startswith("REML") and "k̂ = 3.00" in result["icc_estimator"]
+    assert result["icc"]["ICC(C,k)"]["name"] == "ICC(Q,k̂)" and result["icc"]["ICC(A,k)"]["k"] == pytest.approx(3)
+    assert result["icc"]["ICC(A,1)"]["F"] is None
+    assert result["icc"]["ICC(A,1)"]["type"] == "single rater"
+    assert "mean of k̂ raters" == result["icc"]["ICC(A,k)"]["type"]
+    # the average forms gain what Spearman-Brown would predict from the single ones when q is zero
+    assert result["icc"]["ICC(A,k)"]["value"] > result["icc"]["ICC(A,1)"]["value"]
+
+
+def test_incomplete_design_edge_cases():
+    nested = np.full((6, 12), np.nan)  # every rater rated one target only
+    for s in range(6):
+        nested[s, 2 * s:2 * s + 2] = [s, s + 1.5]
+    result = rel.icc_summary(pd.DataFrame(nested))
+    assert result["icc"]["ICC(A,1)"] is None and result["icc"]["ICC(1,1)"]["value"] > 0.5
+    assert "only the one-way forms" in result["icc_estimator"]
+    once = np.full((5, 5), np.nan)
+    np.fill_diagonal(once, [1, 2, 3, 4, 5])
+    assert "no target was rated by two raters" in rel.icc_summary(pd.DataFrame(once))["icc_error"]
+    same = incomplete_design(1)
+    same[~np.isnan(same)] = 4
+    assert "every score is the same" in rel.icc_summary(pd.DataFrame(same))["icc_error"]
+    lone = incomplete_design(2)
+    lone = np.column_stack([lone, np.full(len(lone), np.nan)])
+    lone[0, -1] = 5  # a rater with a single rating, and an all-missing column removed
+    lone = np.column_stack([lone, np.full(len(lone), np.nan)])
+    result = rel.icc_summary(pd.DataFrame(lone))
+    assert result["design"]["n_raters"] == 7 and result["icc"]["ICC(A,1)"]["value"] is not None
