@@ -340,10 +340,12 @@ def variance_components(matrix: pd.DataFrame | np.ndarray, twoway: bool = True) 
         objective = model.profiled
         starts = [np.array([0.5, 0.5]), np.array([2.0, 0.2]), np.array([0.2, 2.0])]
     best = None
-    for start in starts:  # a few starts: the REML surface can be flat near a zero variance
+    for start in starts:  # more starts only where the first ends at a zero variance, where the surface is flat
         fit = optimize.minimize(objective, start, method="L-BFGS-B", bounds=[(0, 1e4)] * len(start))
         if best is None or fit.fun < best.fun:
             best = fit
+        if (best.x > 1e-3).all():
+            break
     theta = np.array([best.x[0], best.x[1] if twoway else 0.0])
     v_s, v_r, v_e, mean = model.estimates(theta)
     est = np.array([v_s, v_r, v_e])
@@ -353,7 +355,7 @@ def variance_components(matrix: pd.DataFrame | np.ndarray, twoway: bool = True) 
     sds = np.sqrt(np.maximum(est, 0))
     covariance = np.zeros((3, 3))
     hessian = _hessian(lambda v: model.deviance(_fill(sds, free, v) ** 2), sds[free],
-                       1e-4 * math.sqrt(max(float(np.var(scores)), 1e-12)))
+                       1e-2 * math.sqrt(max(float(np.var(scores)), 1e-12)))
     values, vectors = np.linalg.eigh(hessian)
     if np.isfinite(values).all() and values.max() > 0:
         values = np.maximum(values, values.max() * 1e-8)
@@ -470,20 +472,24 @@ def icc_incomplete(matrix: pd.DataFrame | np.ndarray, alpha: float = 0.05, draws
 
 # --- Krippendorff's alpha -------------------------------------------------------------------------------
 
+def _value_counts(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values and a units × values table of how often each unit received each value."""
+    present = ~np.isnan(matrix)
+    values, index = np.unique(matrix[present], return_inverse=True)
+    rows = np.nonzero(present)[0]
+    counts = np.zeros((matrix.shape[0], len(values)))
+    np.add.at(counts, (rows, index), 1.0)
+    return values, counts
+
+
 def _coincidences(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The coincidence matrix o[c, k] over the distinct values, from units (rows) with ≥ 2 values."""
-    values = np.unique(matrix[~np.isnan(matrix)])
-    index = {v: i for i, v in enumerate(values)}
-    o = np.zeros((len(values), len(values)))
-    for row in matrix:
-        present = row[~np.isnan(row)]
-        m = len(present)
-        if m < 2:
-            continue
-        counts = np.zeros(len(values))
-        for v in present:
-            counts[index[v]] += 1
-        o += (np.outer(counts, counts) - np.diag(counts)) / (m - 1)
+    """The coincidence matrix o[c, k] over the distinct values, from units (rows) with ≥ 2 values:
+    o = Σ_u (n_u n_u' − diag(n_u)) / (m_u − 1), n_u the unit's value counts and m_u their sum."""
+    values, counts = _value_counts(matrix)
+    m = counts.sum(axis=1)
+    keep = m >= 2
+    counts, w = counts[keep], 1 / (m[keep] - 1)
+    o = (counts * w[:, None]).T @ counts - np.diag((counts * w[:, None]).sum(axis=0))
     return values, o
 
 
@@ -532,15 +538,35 @@ def krippendorff_alpha(matrix: pd.DataFrame | np.ndarray, level: str = "interval
 def bootstrap_alpha(matrix: pd.DataFrame | np.ndarray, level: str = "interval", n_boot: int = 1000,
                     seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
     """A percentile bootstrap interval for Krippendorff's alpha, resampling units with replacement."""
+    if level not in LEVELS:
+        raise ReliabilityError(f"level must be one of {', '.join(LEVELS)}")
     y = np.asarray(matrix, dtype=float)
+    values, counts = _value_counts(y)
+    m = counts.sum(axis=1)
+    counts, m = counts[m >= 2], m[m >= 2]
+    if len(counts) == 0:
+        raise ReliabilityError("no unit has two or more ratings: alpha needs pairable values")
+    # Each unit's own coincidences; a bootstrap sample's matrix is their sum weighted by how often it drew them.
+    per_unit = (counts[:, :, None] * counts[:, None, :] - counts[:, :, None] * np.eye(len(values))) / (
+        m - 1)[:, None, None]
     rng = np.random.default_rng(seed)
     estimates = []
-    for _ in range(n_boot):
-        sample = y[rng.integers(0, len(y), len(y))]
-        try:
-            estimates.append(krippendorff_alpha(sample, level))
-        except ReliabilityError:
-            continue
+    flat = per_unit.reshape(len(counts), -1)
+    fixed = None if level == "ordinal" else _delta(values, np.ones(len(values)), level)
+    for start in range(0, n_boot, 250):
+        size = min(250, n_boot - start)
+        draws = rng.multinomial(len(y), np.full(len(y), 1 / len(y)), size=size)
+        # units with fewer than two ratings carry no coincidences; draws of them only add nothing
+        weights = draws[:, np.nonzero(np.asarray(~np.isnan(y)).sum(axis=1) >= 2)[0]]
+        for o in (weights @ flat).reshape(size, len(values), len(values)):
+            n_c = o.sum(axis=1)
+            n = n_c.sum()
+            if n == 0 or (n_c > 0).sum() < 2:
+                continue
+            d = fixed if fixed is not None else _delta(values, n_c, level)
+            expected = (np.outer(n_c, n_c) * d).sum()
+            if expected > 0:
+                estimates.append(1 - (n - 1) * (o * d).sum() / expected)
     if not estimates:
         raise ReliabilityError("no bootstrap sample allowed alpha to be computed")
     lo, hi = np.percentile(estimates, [100 * alpha / 2, 100 * (1 - alpha / 2)])
@@ -589,11 +615,11 @@ def cohen_kappa(a, b, weights: str | None = None, categories=None) -> float:
     a, b = a[keep], b[keep]
     if len(a) == 0:
         raise ReliabilityError("Cohen's kappa needs units rated by both raters")
-    cats = np.unique(np.concatenate([a, b])) if categories is None else np.asarray(categories, dtype=float)
-    index = {c: i for i, c in enumerate(cats)}
-    table = np.zeros((len(cats), len(cats)))
-    for x, y in zip(a, b):
-        table[index[x], index[y]] += 1
+    cats = np.unique(np.concatenate([a, b])) if categories is None else np.sort(np.asarray(categories, dtype=float))
+    ia, ib = np.searchsorted(cats, a), np.searchsorted(cats, b)
+    if (ia >= len(cats)).any() or (ib >= len(cats)).any() or (cats[ia] != a).any() or (cats[ib] != b).any():
+        raise ReliabilityError("a rating is not one of the categories")
+    table = np.bincount(ia * len(cats) + ib, minlength=len(cats) ** 2).reshape(len(cats), len(cats)).astype(float)
     observed = table / table.sum()
     expected = np.outer(observed.sum(axis=1), observed.sum(axis=0))
     i, j = np.meshgrid(np.arange(len(cats)), np.arange(len(cats)), indexing="ij")
