@@ -612,10 +612,10 @@ def instruments_store(ctx, instrument):
 
 
 @main.command("reliability")
-@click.argument("ratings_csv", type=click.Path(exists=True, dir_okay=False))
-@click.option("--target", required=True, help="Column naming the rated unit.")
-@click.option("--rater", required=True, help="Column naming the rater.")
-@click.option("--score", required=True, help="Column holding the score.")
+@click.argument("ratings_csv", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--target", help="Column naming the rated unit.")
+@click.option("--rater", help="Column naming the rater.")
+@click.option("--score", help="Column holding the score.")
 @click.option("--level", type=click.Choice(["nominal", "ordinal", "interval", "ratio"]), default="interval",
               show_default=True, help="Level of measurement for Krippendorff's alpha (nominal adds Fleiss' kappa).")
 @click.option("--weights", type=click.Choice(["linear", "quadratic"]), help="Weights of Cohen's kappa (two raters).")
@@ -623,14 +623,32 @@ def instruments_store(ctx, instrument):
               help="Bootstrap samples for alpha's interval (0: none).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def reliability_cmd(ratings_csv, target, rater, score, level, weights, n_boot, seed, as_json):
-    """Inter-rater reliability of RATINGS_CSV (long format: one row per target × rater score)."""
+@click.option("--study", help="Report on the stored ratings of this study instead of a CSV.")
+@click.option("--instrument", "instrument_key", help="With --study: the instrument's key[:version].")
+@click.option("--gold", help="With --study: the gold-standard rater (default: the study's, if set).")
+@click.option("--measure", default="total", show_default=True,
+              help="With --study: the measure for drift (total, subscale:ID or item:ID).")
+@click.option("--periods", default=4, show_default=True, type=int, help="With --study: periods for drift.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="With --study: write reliability.json and "
+              "reliability.csv here.")
+@click.pass_context
+def reliability_cmd(ctx, ratings_csv, target, rater, score, level, weights, n_boot, seed, as_json, study,
+                    instrument_key, gold, measure, periods, out_dir):
+    """Inter-rater reliability of RATINGS_CSV (long format: one row per target × rater score), or with
+    --study and --instrument the full report on a study's submitted ratings."""
     import json
 
     import pandas as pd
 
     from .reliability import ReliabilityError, summary
 
+    if study:
+        if ratings_csv:
+            fail("give either RATINGS_CSV or --study, not both")
+        _study_report(ctx, study, instrument_key, level, gold, measure, periods, n_boot, seed, as_json, out_dir)
+        return
+    if not ratings_csv or not (target and rater and score):
+        fail("give RATINGS_CSV with --target, --rater and --score (or --study with --instrument)")
     try:
         data = pd.read_csv(ratings_csv)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -668,6 +686,50 @@ def reliability_cmd(ratings_csv, target, rater, score, level, weights, n_boot, s
             click.echo(f"{label} {value:.3f}" if value is not None else f"{label}: {result[key]['error']}")
 
 
+def _study_report(ctx, study_name, instrument_key, level, gold, measure, periods, n_boot, seed, as_json, out_dir):
+    import json
+
+    from sqlalchemy import select
+
+    from . import reliability_report as rr
+    from .models import Study
+
+    if not instrument_key:
+        fail("--study needs --instrument KEY[:VERSION]")
+    key, _, version = instrument_key.partition(":")
+    _s, database = _database(ctx)
+    with database.session() as db:
+        study = db.scalar(select(Study).where(Study.name == study_name, Study.deleted_at.is_(None)))
+        if study is None:
+            fail(f"no study named {study_name}")
+        try:
+            definition, table = rr.ratings_table(db, study, key, version or None)
+        except rr.ReportError as exc:
+            fail(str(exc))
+        gold = gold or (study.settings or {}).get("gold_standard")
+    if gold and gold not in set(table["rater"]):
+        fail(f"gold-standard rater {gold} has no submitted ratings on {key} in {study_name}")
+    report = rr.build(table, definition, study_name, level, gold, measure, periods, n_boot, seed)
+    if out_dir:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "reliability.json").write_text(json.dumps(rr.json_safe(report), indent=1, default=str))
+        rr.to_rows(report).to_csv(out / "reliability.csv", index=False)
+    if as_json:
+        click.echo(json.dumps(rr.json_safe(report), indent=1, default=str))
+        return
+    click.echo(f"{study_name} · {definition.name} v{definition.version}: {report['n_ratings']} ratings of "
+               f"{report['n_units']} units by {len(report['raters'])} raters")
+    for m in report["measures"]:
+        a1 = (m.get("icc") or {}).get("ICC(A,1)")
+        ka = m["krippendorff_alpha"]
+        click.echo(f"{m['label'][:40]:40s} ICC(A,1) " + (f"{a1['value']:.3f} [{a1['ci95'][0]:.2f}, {a1['ci95'][1]:.2f}] "
+                                                        f"{a1['interpretation']}" if a1 else "–")
+                   + "  alpha " + (f"{ka['value']:.3f}" if ka["value"] is not None else "–"))
+    if out_dir:
+        click.echo(f"wrote {Path(out_dir) / 'reliability.json'} and {Path(out_dir) / 'reliability.csv'}")
+
+
 @main.command("study")
 @click.argument("name")
 @click.option("--show", multiple=True, metavar="FIELD",
@@ -676,12 +738,14 @@ def reliability_cmd(ratings_csv, target, rater, score, level, weights, n_boot, s
 @click.option("--queue-order", type=click.Choice(["random", "assigned", "chronological"]),
               help="The order of each rater's queue (default random).")
 @click.option("--queue-seed", type=int, help="Seed of the random queue order.")
+@click.option("--gold-standard", "gold", metavar="RATER", help="The rater whose ratings are the gold standard in "
+              "reliability reports (\"\" to clear).")
 @click.pass_context
-def study_cmd(ctx, name, show, hide, queue_order, queue_seed):
+def study_cmd(ctx, name, show, hide, queue_order, queue_seed, gold):
     """Show or change what raters of study NAME may see and how their queues are ordered."""
     from sqlalchemy import select
 
-    from .models import Study
+    from .models import Study, User
     from .rating import BLINDING_FIELDS, blinding
     from .study import audit
 
@@ -703,13 +767,21 @@ def study_cmd(ctx, name, show, hide, queue_order, queue_seed):
             settings["queue_order"] = queue_order
         if queue_seed is not None:
             settings["queue_seed"] = queue_seed
+        if gold is not None:
+            if gold and db.scalar(select(User).where(User.username == gold, User.role == "rater")) is None:
+                fail(f"no rater named {gold}")
+            if gold:
+                settings["gold_standard"] = gold
+            else:
+                settings.pop("gold_standard", None)
         if settings != (study.settings or {}):
             audit(db, "settings", study, before=study.settings or {}, after=settings)
             study.settings = settings
         visible = [f for f, v in blinding(study).items() if v]
         click.echo(f"study {study.name}: raters see {', '.join(visible) or 'no unblinding detail'}; "
                    f"queue order {settings.get('queue_order', 'random')}"
-                   + (f" (seed {settings['queue_seed']})" if "queue_seed" in settings else ""))
+                   + (f" (seed {settings['queue_seed']})" if "queue_seed" in settings else "")
+                   + (f"; gold standard {settings['gold_standard']}" if settings.get("gold_standard") else ""))
 
 
 @main.command("assign")
