@@ -723,8 +723,9 @@ def _study_report(ctx, study_name, instrument_key, level, gold, measure, periods
     for m in report["measures"]:
         a1 = (m.get("icc") or {}).get("ICC(A,1)")
         ka = m["krippendorff_alpha"]
-        click.echo(f"{m['label'][:40]:40s} ICC(A,1) " + (f"{a1['value']:.3f} [{a1['ci95'][0]:.2f}, {a1['ci95'][1]:.2f}] "
-                                                        f"{a1['interpretation']}" if a1 else "–")
+        icc_text = (f"{a1['value']:.3f} [{a1['ci95'][0]:.2f}, {a1['ci95'][1]:.2f}] {a1['interpretation']}"
+                    if a1 else "–")
+        click.echo(f"{m['label'][:40]:40s} ICC(A,1) {icc_text}"
                    + "  alpha " + (f"{ka['value']:.3f}" if ka["value"] is not None else "–"))
     if out_dir:
         click.echo(f"wrote {Path(out_dir) / 'reliability.json'} and {Path(out_dir) / 'reliability.csv'}")

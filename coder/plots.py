@@ -49,7 +49,8 @@ def bland_altman(means: Sequence[float], differences: Sequence[float], mean_diff
         parts.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{_fmt(py(t))}" y2="{_fmt(py(t))}"/>'
                      f'<text class="tick" x="{left - 4}" y="{_fmt(py(t) + 3)}" text-anchor="end">{t:g}</text>')
     for t in _ticks(x_lo, x_hi, 4):
-        parts.append(f'<text class="tick" x="{_fmt(px(t))}" y="{height - bottom + 14}" text-anchor="middle">{t:g}</text>')
+        parts.append(f'<text class="tick" x="{_fmt(px(t))}" y="{height - bottom + 14}" '
+                     f'text-anchor="middle">{t:g}</text>')
     for value, cls, label in ((mean_difference, "mean", "mean"), (limits[0], "limit", "−1.96 SD"),
                               (limits[1], "limit", "+1.96 SD")):
         parts.append(f'<line class="{cls}" x1="{left}" x2="{width - right}" y1="{_fmt(py(value))}" '
@@ -85,7 +86,8 @@ def heatmap(units: Sequence[str], raters: Sequence[str], values: Sequence[Sequen
              f'<text x="0" y="14" class="plot-title">{escape(title)}</text>']
     for j, rater in enumerate(raters):
         x = left + j * cell + cell / 2
-        parts.append(f'<text class="tick" transform="translate({_fmt(x + 3)},{top - 4}) rotate(-60)">{escape(rater)}</text>')
+        parts.append(f'<text class="tick" transform="translate({_fmt(x + 3)},{top - 4}) rotate(-60)">'
+                     f'{escape(rater)}</text>')
     for i, (unit, row) in enumerate(zip(units, values)):
         y = top + i * cell
         parts.append(f'<text class="tick" x="{left - 3}" y="{y + cell - 3}" text-anchor="end">{i + 1}</text>')

@@ -316,7 +316,8 @@ def variance_components(matrix: pd.DataFrame | np.ndarray, twoway: bool = True) 
     """REML estimates of the target, rater and residual variances from every score of a targets × raters
     table with missing cells (the random-effects model ``score ~ 1 + (1|target) + (1|rater)`` of lme4, or
     ``score ~ 1 + (1|target)`` when ``twoway`` is false), with the asymptotic covariance of their standard
-    deviations from the observed information. On complete data the estimates equal the ANOVA ones wherever those are positive.
+    deviations from the observed information. On complete data the estimates equal the ANOVA ones wherever
+    those are positive.
     """
     from scipy import optimize
 
@@ -419,7 +420,8 @@ def icc_incomplete(matrix: pd.DataFrame | np.ndarray, alpha: float = 0.05, draws
     saying which they are. Intervals are Monte-Carlo intervals (ten Hove et al. 2025): the components drawn
     from their estimated joint normal distribution, the ICCs computed for each draw and their percentiles
     taken. The draws are of standard deviations, squared, rather than of variances: that keeps them
-    non-negative and gives components estimated at zero an interval that reaches up to what the data allow. There is no F test; F, df1, df2 and p are None.
+    non-negative and gives components estimated at zero an interval that reaches up to what the data allow.
+    There is no F test; F, df1, df2 and p are None.
 
     When no rater rated more than one target (a nested design) rater and residual variance cannot be told
     apart and only the one-way forms are returned.

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from . import instruments, reliability as rel
-from .models import Assignment, Dyad, Instrument, Rating, RatingUnit, Recording, Study, TherapySession, User
+from .models import Assignment, Dyad, Instrument, Rating, RatingUnit, Recording, Study, TherapySession
 
 ICC_BANDS = ((0.5, "poor"), (0.75, "moderate"), (0.9, "good"), (math.inf, "excellent"))
 ALPHA_BANDS = ((0.667, "unreliable"), (0.8, "tentative"), (math.inf, "reliable"))
