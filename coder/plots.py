@@ -31,6 +31,8 @@ def bland_altman(means: Sequence[float], differences: Sequence[float], mean_diff
     x_lo, x_hi = min(xs), max(xs)
     if x_hi == x_lo:
         x_lo, x_hi = x_lo - 1, x_hi + 1
+    x_pad = (x_hi - x_lo) * 0.05
+    x_lo, x_hi = x_lo - x_pad, x_hi + x_pad
     y_lo = min([*ys, limits[0]])
     y_hi = max([*ys, limits[1]])
     pad = (y_hi - y_lo) * 0.1 or 1
@@ -120,7 +122,8 @@ def interval_chart(rows: Sequence[tuple[str, float | None, Sequence[float] | Non
     def px(x):
         return left + (min(max(x, lo_axis), 1.0) - lo_axis) / (1.0 - lo_axis) * (width - left - right)
 
-    parts = [f'<svg class="plot" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
+    parts = [f'<svg class="plot" viewBox="0 0 {width} {height}" width="{round(width * 1.3)}" role="img" '
+             f'aria-label="{escape(title)}">',
              f"<title>{escape(title)}</title>", f'<text x="0" y="14" class="plot-title">{escape(title)}</text>']
     start = lo_axis
     for k, (limit, label) in enumerate(bands):
