@@ -73,12 +73,10 @@ def table(items: dict[str, pd.DataFrame], definition: instruments.Instrument) ->
             if np.isnan(first.loc[u, rater]):
                 continue
             responses = {item: items[item].loc[u, rater] for item in items}
-            s = instruments.score(definition, responses)
             rows.append({"rating_id": len(rows), "unit_id": u, "unit": "Whole session", "session_id": u,
                          "session": 1, "dyad": f"D{u // 5}", "rater": rater,
                          "submitted_at": start + pd.Timedelta(hours=4 * u),
-                         "total": s.total, **{f"subscale:{k}": v for k, v in s.subscales.items()},
-                         **{f"item:{k}": v for k, v in s.items.items()}})
+                         **rr.measure_values(definition, responses)})
     return pd.DataFrame(rows)
 
 

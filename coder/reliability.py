@@ -243,7 +243,6 @@ class VarianceComponents:
     residual: float
     sd_covariance: np.ndarray  # asymptotic covariance of the three standard deviations; zero rows for fixed ones
     mean: float
-    deviance: float  # −2 × REML log-likelihood
     twoway: bool
 
 
@@ -363,8 +362,7 @@ def variance_components(matrix: pd.DataFrame | np.ndarray, twoway: bool = True) 
         covariance[np.ix_(free, free)] = 2 * (vectors / values) @ vectors.T
     else:
         covariance[np.ix_(free, free)] = np.nan
-    return VarianceComponents(float(v_s), float(v_r), float(v_e), covariance, float(mean),
-                              float(model.deviance(np.maximum(est, [0, 0, 1e-300]))), twoway)
+    return VarianceComponents(float(v_s), float(v_r), float(v_e), covariance, float(mean), twoway)
 
 
 def _fill(est: np.ndarray, free: list[int], values: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from . import instruments, reliability as rel
@@ -75,20 +75,23 @@ def measures_of(instrument: instruments.Instrument) -> list[Measure]:
 
 # --- the ratings ----------------------------------------------------------------------------------------
 
-def instruments_with_ratings(db: Session, study: Study) -> list[tuple[Instrument, int]]:
-    """The instrument versions with submitted ratings in a study, and how many."""
-    stmt = (select(Instrument, Rating.id).join(Assignment, Assignment.instrument_id == Instrument.id)
-            .join(Rating, Rating.assignment_id == Assignment.id)
+def _submitted_in(stmt, study: Study):
+    """Restrict a statement over ratings to the live, submitted ratings of a study's live assignments."""
+    return (stmt.join(Assignment, Rating.assignment_id == Assignment.id)
             .join(RatingUnit, Assignment.rating_unit_id == RatingUnit.id)
             .join(Recording, RatingUnit.recording_id == Recording.id)
             .join(TherapySession, Recording.session_id == TherapySession.id)
             .join(Dyad, TherapySession.dyad_id == Dyad.id)
             .where(Dyad.study_id == study.id, Rating.status == "submitted", Rating.deleted_at.is_(None),
                    Assignment.deleted_at.is_(None), RatingUnit.deleted_at.is_(None)))
-    counts: dict[int, list] = {}
-    for instrument, _rating_id in db.execute(stmt):
-        counts.setdefault(instrument.id, [instrument, 0])[1] += 1
-    return sorted(((i, n) for i, n in counts.values()), key=lambda x: (x[0].key, x[0].version))
+
+
+def instruments_with_ratings(db: Session, study: Study) -> list[tuple[Instrument, int]]:
+    """The instrument versions with submitted ratings in a study, and how many."""
+    counts = dict(db.execute(_submitted_in(select(Assignment.instrument_id, func.count(Rating.id)).select_from(Rating),
+                                           study).group_by(Assignment.instrument_id)).all())
+    rows = db.scalars(select(Instrument).where(Instrument.id.in_(counts))).all() if counts else []
+    return sorted(((row, counts[row.id]) for row in rows), key=lambda x: (x[0].key, x[0].version))
 
 
 def ratings_table(db: Session, study: Study, instrument_key: str,
@@ -103,32 +106,27 @@ def ratings_table(db: Session, study: Study, instrument_key: str,
                           + (f" version {version}" if version else ""))
     row = max(versions, key=lambda x: (x[1], x[0].version))[0]
     definition = instruments.stored(row)
-    stmt = (select(Rating).join(Assignment, Rating.assignment_id == Assignment.id)
-            .join(RatingUnit, Assignment.rating_unit_id == RatingUnit.id)
-            .join(Recording, RatingUnit.recording_id == Recording.id)
-            .join(TherapySession, Recording.session_id == TherapySession.id)
-            .join(Dyad, TherapySession.dyad_id == Dyad.id)
-            .where(Dyad.study_id == study.id, Assignment.instrument_id == row.id, Rating.status == "submitted",
-                   Rating.deleted_at.is_(None), Assignment.deleted_at.is_(None), RatingUnit.deleted_at.is_(None))
+    stmt = (_submitted_in(select(Rating), study).where(Assignment.instrument_id == row.id)
             .options(joinedload(Rating.assignment).joinedload(Assignment.rating_unit).joinedload(RatingUnit.recording)
                      .joinedload(Recording.session).joinedload(TherapySession.dyad), joinedload(Rating.rater)))
     records = []
     for rating in db.scalars(stmt).unique():
         unit = rating.assignment.rating_unit
         session = unit.recording.session
-        scores = instruments.score(definition, rating.scores or {})
-        record: dict[str, Any] = {
+        records.append({
             "rating_id": rating.id, "unit_id": unit.id, "unit": unit.label or f"Unit {unit.id}",
             "session_id": session.id, "session": session.number, "dyad": session.dyad.code,
-            "rater": rating.rater.username, "submitted_at": _aware(rating.submitted_at)}
-        record["total"] = scores.total
-        for sub, value in scores.subscales.items():
-            record[f"subscale:{sub}"] = value
-        for item, value in scores.items.items():
-            record[f"item:{item}"] = value
-        records.append(record)
+            "rater": rating.rater.username, "submitted_at": _aware(rating.submitted_at),
+            **measure_values(definition, rating.scores or {})})
     table = pd.DataFrame.from_records(records)
     return definition, table
+
+
+def measure_values(definition: instruments.Instrument, responses: dict[str, Any]) -> dict[str, float | None]:
+    """One rating's value of every measure, under the keys of ``measures_of``: items keyed."""
+    scores = instruments.score(definition, responses)
+    return {"total": scores.total, **{f"subscale:{k}": v for k, v in scores.subscales.items()},
+            **{f"item:{k}": v for k, v in scores.items.items()}}
 
 
 def _aware(moment: dt.datetime | None) -> dt.datetime | None:
@@ -185,40 +183,30 @@ def pairs(matrix: pd.DataFrame, level: str) -> list[dict[str, Any]]:
     return rows
 
 
-def against_gold(matrix: pd.DataFrame, gold: str, scale_step: float | None = None) -> list[dict[str, Any]]:
+def against_gold(matrix: pd.DataFrame, gold: str, scale_step: float | None = None,
+                 pair_rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Each rater's scores against the gold-standard rater's on the units both rated: ICC(A,1), bias
     (rater − gold), mean absolute difference, exact agreement and agreement within one scale step,
-    quadratic-weighted kappa."""
+    quadratic-weighted kappa. ICC(A,1) and kappa are those of the rater pair (``pairs``; pass its rows when
+    they are at hand)."""
     if gold not in matrix.columns:
         return []
+    by_pair = {frozenset((p["rater_a"], p["rater_b"])): p for p in (pair_rows or pairs(matrix, "interval"))}
     out = []
     for rater in matrix.columns:
         if rater == gold:
             continue
         both = matrix[[rater, gold]].dropna()
         row: dict[str, Any] = {"rater": rater, "gold": gold, "n": len(both)}
-        notes = []
         diff = (both[rater] - both[gold]).to_numpy()
         row["bias"] = float(diff.mean()) if len(diff) else None
         row["mean_absolute_difference"] = float(np.abs(diff).mean()) if len(diff) else None
         row["exact_agreement"] = float((np.abs(diff) < 1e-9).mean()) if len(diff) else None
         if scale_step:
             row["within_one_step"] = float((np.abs(diff) <= scale_step + 1e-9).mean()) if len(diff) else None
-        for name, compute in (("icc_a1", lambda: rel.icc(both.to_numpy())["ICC(A,1)"]),
-                              ("kappa", lambda: rel.cohen_kappa(both[rater], both[gold], "quadratic"))):
-            try:
-                value = compute()
-            except rel.ReliabilityError as exc:
-                notes.append(f"{name}: {exc}")
-                value = None
-            if name == "icc_a1":
-                row["icc_a1"] = value.value if value else None
-                row["icc_a1_ci95"] = list(value.ci95) if value else None
-                row["icc_a1_interpretation"] = band(row["icc_a1"], ICC_BANDS)
-            else:
-                row["kappa"] = value
-                row["kappa_interpretation"] = band(value, KAPPA_BANDS)
-        row["note"] = "; ".join(notes)
+        pair = by_pair[frozenset((rater, gold))]
+        row.update({key: pair.get(key) for key in ("icc_a1", "icc_a1_ci95", "icc_a1_interpretation", "kappa",
+                                                   "kappa_interpretation", "note")})
         out.append(row)
     return out
 
@@ -241,13 +229,8 @@ def drift(table: pd.DataFrame, measure: str, periods: int = 4, seed: int = 0) ->
             matrix = part.pivot(index="unit_id", columns="rater", values=measure).astype(float)
             block: dict[str, Any] = {"period": number, "from": double.loc[chunk, "last"].min().isoformat(),
                                      "to": double.loc[chunk, "last"].max().isoformat(), "n_units": len(chunk)}
-            try:
-                forms = rel.icc_summary(matrix, seed=seed)
-                block["icc_a1"] = forms["icc"]["ICC(A,1)"]["value"] if forms.get("icc") and forms["icc"][
-                    "ICC(A,1)"] else None
-                block["icc_a1_ci95"] = forms["icc"]["ICC(A,1)"]["ci95"] if block["icc_a1"] is not None else None
-            except rel.ReliabilityError:
-                block["icc_a1"], block["icc_a1_ci95"] = None, None
+            a1 = (rel.icc_summary(matrix, seed=seed).get("icc") or {}).get("ICC(A,1)")
+            block["icc_a1"], block["icc_a1_ci95"] = (a1["value"], a1["ci95"]) if a1 else (None, None)
             try:
                 block["alpha"] = rel.krippendorff_alpha(matrix)
             except rel.ReliabilityError:
@@ -299,9 +282,10 @@ def build(table: pd.DataFrame, instrument: instruments.Instrument, study: str = 
         summary = {"measure": m.key, "kind": m.kind, "label": m.label,
                    **measure_summary(matrix, level, n_boot, seed)}
         report["measures"].append(summary)
-        report["pairs"] += [{"measure": m.key, **row} for row in pairs(matrix, level)]
+        pair_rows = pairs(matrix, level)
+        report["pairs"] += [{"measure": m.key, **row} for row in pair_rows]
         if gold:
-            report["gold"] += [{"measure": m.key, **row} for row in against_gold(matrix, gold, step)]
+            report["gold"] += [{"measure": m.key, **row} for row in against_gold(matrix, gold, step, pair_rows)]
     report["drift"] = drift(table, focus, periods, seed)
     return report
 

@@ -15,17 +15,15 @@ import argparse
 import shutil
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from waitress.server import create_server  # noqa: E402
-
 from coder.app import create_app  # noqa: E402
 from coder.config import load_settings  # noqa: E402
 from coder.db import Database  # noqa: E402
+from scripts.screenshots import log_in, serve  # noqa: E402
 from tests.conftest import CHROMIUM_ARGS  # noqa: E402
 from tests.reliability_study import PASSWORD, build_rated  # noqa: E402
 
@@ -40,24 +38,16 @@ def main() -> None:
     database.migrate()
     rated = build_rated(database, units=24, seed=3)
     app = create_app(load_settings(home=home, database_url=url), database)
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    threading.Thread(target=server.run, daemon=True).start()
-    base = f"http://127.0.0.1:{server.effective_port}"
+    server, base = serve(app)
 
     from playwright.sync_api import sync_playwright
 
     args.out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-        page.goto(f"{base}/login")
-        page.fill("input[name=username]", "coord")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{base}/")
+        page = log_in(browser, base, "coord", PASSWORD, height=1000)
         page.goto(f"{base}/reliability/{rated.study_id}/wai-o-s?gold=gold")
         page.screenshot(path=str(args.out / "reliability.png"))
-        page.locator("#pairs").scroll_into_view_if_needed()
         page.evaluate("document.getElementById('pairs').scrollIntoView()")
         page.screenshot(path=str(args.out / "reliability-plots.png"))
         browser.close()

@@ -31,6 +31,24 @@ from tests.conftest import CHROMIUM_ARGS  # noqa: E402
 PASSWORD = "screenshot password"
 
 
+def serve(app):
+    """Serve the app on a free loopback port from a thread; the server and its base URL."""
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    threading.Thread(target=server.run, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.effective_port}"
+
+
+def log_in(browser, base: str, username: str, password: str = PASSWORD, height: int = 860):
+    """A new browser context logged in as username, on its landing page."""
+    page = browser.new_context(viewport={"width": 1400, "height": height}).new_page()
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    return page
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("home", type=Path, help="a demo home (coder --home H demo --no-serve makes H/demo)")
@@ -42,9 +60,7 @@ def main() -> None:
     with app.extensions["coder.db"].session() as db:
         for user in db.scalars(select(User)):
             set_password(user, PASSWORD)
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    threading.Thread(target=server.run, daemon=True).start()
-    base = f"http://127.0.0.1:{server.effective_port}"
+    server, base = serve(app)
 
     from playwright.sync_api import sync_playwright
 
@@ -52,16 +68,7 @@ def main() -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
 
-        def log_in(username):
-            page = browser.new_context(viewport={"width": 1400, "height": 860}).new_page()
-            page.goto(f"{base}/login")
-            page.fill("input[name=username]", username)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url(f"{base}/")
-            return page
-
-        rater = log_in("rater1")
+        rater = log_in(browser, base, "rater1")
         rater.screenshot(path=str(args.out / "rater-queue.png"))
         rater.locator("a.button").first.click()
         rater.wait_for_selector("#rate[data-ready='1']")
@@ -74,7 +81,7 @@ def main() -> None:
         rater.locator("#item-6").focus()
         rater.screenshot(path=str(args.out / "rating-page.png"))
 
-        other = log_in("rater2")
+        other = log_in(browser, base, "rater2")
         other.locator("a.button").first.click()
         other.wait_for_selector("#rate[data-ready='1']")
         other.locator("#item-1").focus()
@@ -83,7 +90,7 @@ def main() -> None:
         other.keyboard.press("Control+Enter")
         other.wait_for_selector("#rate[data-save-state='submitted']")
 
-        coordinator = log_in("coordinator")
+        coordinator = log_in(browser, base, "coordinator")
         coordinator.goto(f"{base}/ratings")
         coordinator.screenshot(path=str(args.out / "ratings.png"))
         browser.close()

@@ -20,7 +20,8 @@ from coder.db import Database
 from coder.models import Assignment, Rating, RatingUnit, Recording
 from coder.study import get_or_create_dyad, get_or_create_session, get_or_create_study
 
-PASSWORD = "a long enough password"
+from .rating_study import PASSWORD
+
 START = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.timezone.utc)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import subprocess
 import sys
 
@@ -20,6 +19,7 @@ from coder.config import load_settings
 from coder.models import Study
 
 from .reliability_study import PASSWORD, build_rated
+from .test_web import login
 
 
 @pytest.fixture
@@ -122,20 +122,14 @@ def app(database, rated, tmp_path):
     return create_app(load_settings(home=tmp_path / "home", database_url=database.url), database, {"TESTING": True})
 
 
-def _login(client, username):
-    html = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-    client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
-
-
 def test_the_report_page_and_its_exports(app, rated):
     client = app.test_client()
     url = f"/reliability/{rated.study_id}/wai-o-s"
     assert client.get(url).status_code == 302  # login first
-    _login(client, "ana")
+    login(client, "ana", PASSWORD)
     assert client.get(url).status_code == 403 and client.get("/reliability").status_code == 403  # raters: no
     client = app.test_client()
-    _login(client, "coord")
+    login(client, "coord", PASSWORD)
     index = client.get("/reliability").get_data(as_text=True)
     assert "Trial Q" in index and "Working alliance" in index
     page = client.get(url + "?gold=gold&measure=subscale:bond&bootstrap=100")
