@@ -2,7 +2,8 @@
 
 study → therapist, client → dyad → session → recording → transcript (speakers)
 recording → rating unit; instrument; user (rater or coordinator);
-assignment (rater × rating unit × instrument) → rating; audit events.
+assignment (rater × rating unit × instrument) → rating; consensus rating (rating unit × instrument);
+client → client variables (outcomes, covariates); study → analyses; audit events.
 
 Integrity lives in the database, not only in Python: a rating references its
 assignment together with the assignment's rater, so a rating by anyone but
@@ -343,4 +344,67 @@ class AuditEvent(Base):
     entity: Mapped[str] = mapped_column(String(100))
     entity_id: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    actor: Mapped[User | None] = relationship()
+
+
+class ConsensusRating(SoftDelete, Base):
+    """The scores two or more raters agreed on after discussing their discrepant ratings of a unit.
+
+    Kept alongside the independent ratings, never in their place: reliability uses only the independent
+    ones; aggregation may use the consensus (see coder.aggregate).
+    """
+
+    __tablename__ = "consensus_ratings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rating_unit_id: Mapped[int] = mapped_column(ForeignKey("rating_units.id", ondelete="RESTRICT"), index=True)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id", ondelete="RESTRICT"), index=True)
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    scores: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    rating_ids: Mapped[list[Any]] = mapped_column(default=list)  # the independent ratings discussed
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    rating_unit: Mapped[RatingUnit] = relationship()
+    instrument: Mapped[Instrument] = relationship()
+    recorder: Mapped[User] = relationship()
+    __table_args__ = (UniqueConstraint("rating_unit_id", "instrument_id"),)
+
+
+class ClientVariable(Base):
+    """One value of a client-level variable: an outcome (e.g. anxiety before and after treatment) or a
+    covariate (age, months since injury). Numeric values in ``value``, categorical ones in ``text``."""
+
+    __tablename__ = "client_variables"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    value: Mapped[float | None] = mapped_column(Float)
+    text: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(500), default="")  # the imported file and its SHA-256
+    imported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    client: Mapped[Client] = relationship()
+    __table_args__ = (UniqueConstraint("client_id", "name"),
+                      CheckConstraint("value IS NULL OR text IS NULL", name="one_kind"))
+
+
+class Analysis(Base):
+    """A stored analysis run: its specification, the model formulas, the data it was fitted to (a
+    snapshot and its SHA-256) and the results, so that it can be reproduced and audited."""
+
+    __tablename__ = "analyses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    title: Mapped[str] = mapped_column(String(300), default="")
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    formulas: Mapped[list[Any]] = mapped_column(default=list)
+    data_sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)  # table name -> records
+    results: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    versions: Mapped[dict[str, Any]] = mapped_column(default=dict)  # coder, statsmodels, pandas, numpy
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    study: Mapped[Study] = relationship()
     actor: Mapped[User | None] = relationship()

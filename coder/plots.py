@@ -1,5 +1,5 @@
-"""Small SVG plots for the reliability report, drawn on the server: no script, nothing fetched from
-elsewhere, and they print and save with the page."""
+"""Small SVG plots for the reliability and analysis pages, drawn on the server: no script, nothing fetched
+from elsewhere, and they print and save with the page."""
 from __future__ import annotations
 
 import math
@@ -22,50 +22,100 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
 
 
+class _Axes:
+    """A plotting area with x and y scales, grid lines and tick labels."""
+
+    def __init__(self, xs: Sequence[float], ys: Sequence[float], title: str, width: int, height: int,
+                 x_label: str, y_label: str = "", pad_x: float = 0.05, pad_y: float = 0.1):
+        self.left, self.right, self.top, self.bottom = 48, 12, 26, 34
+        self.width, self.height = width, height
+        x_lo, x_hi = (min(xs), max(xs)) if xs else (0.0, 1.0)
+        if x_hi == x_lo:
+            x_lo, x_hi = x_lo - 1, x_hi + 1
+        y_lo, y_hi = (min(ys), max(ys)) if ys else (0.0, 1.0)
+        if y_hi == y_lo:
+            y_lo, y_hi = y_lo - 1, y_hi + 1
+        dx, dy = (x_hi - x_lo) * pad_x, (y_hi - y_lo) * pad_y
+        self.x_lo, self.x_hi, self.y_lo, self.y_hi = x_lo - dx, x_hi + dx, y_lo - dy, y_hi + dy
+        self.parts = [f'<svg class="plot" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
+                      f"<title>{escape(title)}</title>",
+                      f'<text x="{self.left}" y="16" class="plot-title">{escape(title)}</text>']
+        for t in _ticks(self.y_lo, self.y_hi, 4):
+            self.parts.append(f'<line class="grid" x1="{self.left}" x2="{width - self.right}" y1="{_fmt(self.py(t))}" '
+                              f'y2="{_fmt(self.py(t))}"/><text class="tick" x="{self.left - 4}" '
+                              f'y="{_fmt(self.py(t) + 3)}" text-anchor="end">{t:g}</text>')
+        for t in _ticks(self.x_lo, self.x_hi, 4):
+            self.parts.append(f'<text class="tick" x="{_fmt(self.px(t))}" y="{height - self.bottom + 14}" '
+                              f'text-anchor="middle">{t:g}</text>')
+        self.parts.append(f'<text class="axis" x="{(self.left + width - self.right) / 2}" y="{height - 4}" '
+                          f'text-anchor="middle">{escape(x_label)}</text>')
+        if y_label:
+            self.parts.append(f'<text class="axis" transform="translate(11,{(self.top + height - self.bottom) / 2}) '
+                              f'rotate(-90)" text-anchor="middle">{escape(y_label)}</text>')
+
+    def px(self, x: float) -> float:
+        return self.left + (x - self.x_lo) / (self.x_hi - self.x_lo) * (self.width - self.left - self.right)
+
+    def py(self, y: float) -> float:
+        return self.top + (self.y_hi - y) / (self.y_hi - self.y_lo) * (self.height - self.top - self.bottom)
+
+    def hline(self, value: float, cls: str, label: str) -> None:
+        self.parts.append(f'<line class="{cls}" x1="{self.left}" x2="{self.width - self.right}" '
+                          f'y1="{_fmt(self.py(value))}" y2="{_fmt(self.py(value))}"><title>{label}: {value:.2f}'
+                          f'</title></line><text class="tick" x="{self.width - self.right}" '
+                          f'y="{_fmt(self.py(value) - 3)}" text-anchor="end">{label} {value:.2f}</text>')
+
+    def point(self, x: float, y: float, tip: str) -> None:
+        self.parts.append(f'<circle cx="{_fmt(self.px(x))}" cy="{_fmt(self.py(y))}" r="3"><title>{escape(tip)}'
+                          f'</title></circle>')
+
+    def svg(self) -> Markup:
+        return Markup("".join(self.parts) + "</svg>")
+
+
 def bland_altman(means: Sequence[float], differences: Sequence[float], mean_difference: float,
                  limits: Sequence[float], title: str, width: int = 360, height: int = 240) -> Markup:
     """Differences against means of two raters' scores, with the mean difference and the 95 % limits of
     agreement as lines (Bland & Altman 1986)."""
-    left, right, top, bottom = 44, 12, 26, 34
-    xs, ys = list(means), list(differences)
-    x_lo, x_hi = min(xs), max(xs)
-    if x_hi == x_lo:
-        x_lo, x_hi = x_lo - 1, x_hi + 1
-    x_pad = (x_hi - x_lo) * 0.05
-    x_lo, x_hi = x_lo - x_pad, x_hi + x_pad
-    y_lo = min([*ys, limits[0]])
-    y_hi = max([*ys, limits[1]])
-    pad = (y_hi - y_lo) * 0.1 or 1
-    y_lo, y_hi = y_lo - pad, y_hi + pad
-
-    def px(x):
-        return left + (x - x_lo) / (x_hi - x_lo) * (width - left - right)
-
-    def py(y):
-        return top + (y_hi - y) / (y_hi - y_lo) * (height - top - bottom)
-
-    parts = [f'<svg class="plot" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
-             f"<title>{escape(title)}</title>",
-             f'<text x="{left}" y="16" class="plot-title">{escape(title)}</text>']
-    for t in _ticks(y_lo, y_hi, 4):
-        parts.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{_fmt(py(t))}" y2="{_fmt(py(t))}"/>'
-                     f'<text class="tick" x="{left - 4}" y="{_fmt(py(t) + 3)}" text-anchor="end">{t:g}</text>')
-    for t in _ticks(x_lo, x_hi, 4):
-        parts.append(f'<text class="tick" x="{_fmt(px(t))}" y="{height - bottom + 14}" '
-                     f'text-anchor="middle">{t:g}</text>')
+    ys = list(differences)
+    axes = _Axes(list(means), [*ys, limits[0], limits[1]], title, width, height, "mean of the two raters")
     for value, cls, label in ((mean_difference, "mean", "mean"), (limits[0], "limit", "−1.96 SD"),
                               (limits[1], "limit", "+1.96 SD")):
-        parts.append(f'<line class="{cls}" x1="{left}" x2="{width - right}" y1="{_fmt(py(value))}" '
-                     f'y2="{_fmt(py(value))}"><title>{label}: {value:.2f}</title></line>'
-                     f'<text class="tick" x="{width - right}" y="{_fmt(py(value) - 3)}" text-anchor="end">'
-                     f'{label} {value:.2f}</text>')
-    for x, y in zip(xs, ys):
-        parts.append(f'<circle cx="{_fmt(px(x))}" cy="{_fmt(py(y))}" r="3"><title>mean {x:.2f}, difference {y:+.2f}'
-                     f'</title></circle>')
-    parts.append(f'<text class="axis" x="{(left + width - right) / 2}" y="{height - 4}" text-anchor="middle">'
-                 f'mean of the two raters</text>')
-    parts.append("</svg>")
-    return Markup("".join(parts))
+        axes.hline(value, cls, label)
+    for x, y in zip(means, ys):
+        axes.point(x, y, f"mean {x:.2f}, difference {y:+.2f}")
+    return axes.svg()
+
+
+def partial_regression(x: Sequence[float], y: Sequence[float], slope: float, title: str, x_label: str,
+                       y_label: str, width: int = 360, height: int = 260) -> Markup:
+    """An added-variable plot: the outcome and a predictor, each freed of the model's other terms, with the
+    predictor's coefficient as the line through the origin (Frisch–Waugh–Lovell)."""
+    axes = _Axes(list(x), list(y), title, width, height, x_label, y_label)
+    if len(x):
+        lo, hi = min(x), max(x)
+        axes.parts.append(f'<line class="fit" x1="{_fmt(axes.px(lo))}" y1="{_fmt(axes.py(slope * lo))}" '
+                          f'x2="{_fmt(axes.px(hi))}" y2="{_fmt(axes.py(slope * hi))}"><title>slope {slope:.3f}'
+                          f'</title></line>')
+    for a, b in zip(x, y):
+        axes.point(a, b, f"{x_label} {a:+.2f}, {y_label} {b:+.2f}")
+    return axes.svg()
+
+
+def trajectories(series: dict[str, Sequence[tuple[float, float]]], title: str, x_label: str, y_label: str,
+                 width: int = 560, height: int = 300) -> Markup:
+    """One line per dyad: its session scores over session numbers."""
+    xs = [x for points in series.values() for x, _ in points]
+    ys = [y for points in series.values() for _, y in points]
+    axes = _Axes(xs, ys, title, width, height, x_label, y_label, pad_y=0.08)
+    for k, (name, points) in enumerate(series.items()):
+        points = sorted(points)
+        path = " ".join(f"{'M' if i == 0 else 'L'}{_fmt(axes.px(x))},{_fmt(axes.py(y))}"
+                        for i, (x, y) in enumerate(points))
+        axes.parts.append(f'<path class="trajectory t{k % 8}" d="{path}"><title>{escape(name)}</title></path>')
+        for x, y in points:
+            axes.point(x, y, f"{name} · session {x:g}: {y:.2f}")
+    return axes.svg()
 
 
 def _colour(value: float, lo: float, hi: float) -> str:

@@ -1,0 +1,121 @@
+"""Studies with known ratings for the aggregation and analysis tests.
+
+``build_planned`` stores the ratings of a plan: (dyad, session, unit, rater, responses). A response of a
+single number means every item of homework-engagement (0–4, no reverse-keyed items) gets that value, so
+the total and every subscale equal it; a dict gives the items one by one.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import numpy as np
+from sqlalchemy import select
+
+from coder import instruments
+from coder.accounts import create_user
+from coder.db import Database
+from coder.models import Assignment, Rating, RatingUnit, Recording, Study, User
+from coder.study import get_or_create_dyad, get_or_create_session, get_or_create_study
+
+from .rating_study import PASSWORD
+
+KEY = "homework-engagement"
+START = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.timezone.utc)
+
+
+def _unit(db, study: Study, dyad_code: str, session_number: int, label: str, units: dict) -> RatingUnit:
+    if (dyad_code, session_number, label) in units:
+        return units[(dyad_code, session_number, label)]
+    n = dyad_code[1:]
+    dyad = get_or_create_dyad(db, study, f"T{n}", f"C{n}", dyad_code)
+    session = get_or_create_session(db, dyad, session_number, time_point=f"week {session_number * 2}")
+    path = f"{study.name}/{dyad_code}/{session_number}/{label}"
+    rec = Recording(session_id=session.id, path=f"/nonexistent/{path}.wav", original_name=f"{label}.wav",
+                    sha256=hashlib.sha256(path.encode()).hexdigest(), size_bytes=1, duration_s=3000.0,
+                    sample_rate=16000, channels=1, status="transcribed")
+    db.add(rec)
+    db.flush()
+    start = 600.0 * (ord(label[-1]) % 5)
+    unit = RatingUnit(recording_id=rec.id, kind="custom", start_s=start, end_s=start + 600.0, label=label)
+    db.add(unit)
+    db.flush()
+    units[(dyad_code, session_number, label)] = unit
+    return unit
+
+
+def responses_for(definition, value) -> dict:
+    if isinstance(value, dict):
+        return dict(value)
+    return {item.id: value for item in definition.items}
+
+
+def build_planned(database: Database, plan: list[tuple], study_name: str = "Trial A",
+                  extra_dyads: tuple[str, ...] = (), empty_sessions: tuple[tuple[str, int], ...] = ()) -> dict:
+    """Store the plan's ratings; returns {(dyad, session, unit): unit id} and the rating ids by
+    (dyad, session, unit, rater)."""
+    definition = instruments.builtin(KEY)
+    units: dict = {}
+    ratings: dict = {}
+    with database.session() as db:
+        study = get_or_create_study(db, study_name)
+        row = instruments.store(db, definition)
+        if db.scalar(select(User).where(User.username == "coord")) is None:
+            create_user(db, "coord", PASSWORD, "coordinator", "Coordinator")
+        users = {u.username: u for u in db.scalars(select(User))}
+        for k, (dyad_code, session_number, label, rater, value) in enumerate(plan):
+            unit = _unit(db, study, dyad_code, session_number, label, units)
+            if rater not in users:
+                users[rater] = create_user(db, rater, PASSWORD, "rater", rater.title())
+                db.flush()
+            a = Assignment(rater_id=users[rater].id, rating_unit_id=unit.id, instrument_id=row.id)
+            db.add(a)
+            db.flush()
+            when = START + dt.timedelta(hours=k)
+            rating = Rating(assignment_id=a.id, rater_id=users[rater].id, scores=responses_for(definition, value),
+                            status="submitted", submitted_at=when, created_at=when, updated_at=when)
+            db.add(rating)
+            db.flush()
+            ratings[(dyad_code, session_number, label, rater)] = rating.id
+        for code in extra_dyads:
+            get_or_create_dyad(db, study, f"T{code[1:]}", f"C{code[1:]}", code)
+        for code, number in empty_sessions:
+            _unit(db, study, code, number, "unrated", units)
+        return {"units": {k: u.id for k, u in units.items()}, "ratings": ratings, "study_id": study.id,
+                "instrument_id": row.id}
+
+
+def build_trial(database: Database, dyads: int = 30, sessions: int = 5, seed: int = 3,
+                study_name: str = "Trial S") -> dict:
+    """A simulated trial: per dyad a homework-engagement level that drifts over sessions, two raters per
+    session (one missing at random), and client outcomes that depend on engagement. Returns the clients'
+    variables as written to CSV rows."""
+    rng = np.random.default_rng(seed)
+    plan = []
+    level = {}
+    for d in range(1, dyads + 1):
+        base = rng.normal(2.0, 0.6)
+        trend = rng.normal(0.1, 0.1)
+        level[f"D{d}"] = base
+        for s in range(1, sessions + 1):
+            if rng.random() < 0.15 and s > 1:
+                continue  # a session not rated
+            true = base + trend * s
+            for rater in ("ana", "ben"):
+                if rater == "ben" and rng.random() < 0.4:
+                    continue
+                value = int(np.clip(np.round(true + rng.normal(0, 0.5)), 0, 4))
+                plan.append((f"D{d}", s, "Whole session", rater, value))
+    build_planned(database, plan, study_name=study_name)
+    rows = []
+    for d in range(1, dyads + 1):
+        pre = float(np.round(rng.normal(11, 3)))
+        age = float(rng.integers(19, 65))
+        post = float(np.round(pre * 0.6 + 2 - 1.5 * level[f"D{d}"] + 0.03 * age + rng.normal(0, 1.5)))
+        rows.append({"client": f"C{d}", "hads_anx_pre": pre, "hads_anx_post": post, "age": age,
+                     "sex": "f" if rng.random() < 0.5 else "m"})
+    return {"clients": rows, "plan": plan}
+
+
+def study_of(db, name: str) -> Study:
+    return db.scalar(select(Study).where(Study.name == name))
