@@ -207,10 +207,24 @@ def centre(frame: pd.DataFrame, variables: list[str], group: str = "dyad") -> pd
 
 
 def _mixed(formula: str, frame: pd.DataFrame, group: str):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence notes are reported from the fit itself
-        model = smf.mixedlm(formula, frame, groups=frame[group])
-        return model.fit(reml=True, method=["lbfgs", "powell"])
+    """Fit by REML with statsmodels' default optimiser (BFGS), trying others in turn when one fails or does
+    not converge (near a dyad variance of zero the gradient can turn singular)."""
+    failures = []
+    fallback = None
+    for method in ("bfgs", "lbfgs", "cg", "powell", "nm"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence is reported from the fit itself
+            try:
+                result = smf.mixedlm(formula, frame, groups=frame[group]).fit(reml=True, method=[method])
+            except (np.linalg.LinAlgError, ValueError) as exc:
+                failures.append(f"{method}: {exc}")
+                continue
+        if result.converged:
+            return result
+        fallback = fallback or result
+    if fallback is not None:
+        return fallback
+    raise AnalysisError(f"{formula}: the two-level model could not be fitted ({'; '.join(failures)})")
 
 
 def multilevel(sessions: pd.DataFrame, model: SessionModel, group: str = "dyad") -> dict[str, Any]:
@@ -259,9 +273,13 @@ def _jsonable(value: Any) -> Any:
 
 
 def snapshot(tables: aggregate.Tables) -> dict[str, list[dict[str, Any]]]:
-    """The data an analysis is fitted to, as JSON-ready records (floats exact): the dyad and session tables."""
-    return {level: [{k: _jsonable(v) for k, v in record.items()} for record in tables.table(level).to_dict("records")]
-            for level in ("dyads", "sessions")}
+    """The data an analysis is fitted to, as JSON-ready records (floats exact): the dyad and session tables,
+    and which of their variables are rating scales and which client variables."""
+    data: dict[str, Any] = {level: [{k: _jsonable(v) for k, v in record.items()}
+                                    for record in tables.table(level).to_dict("records")]
+                            for level in ("dyads", "sessions")}
+    data["variables"] = {"scales": tables.scales, "client": tables.client_variables}
+    return data
 
 
 def digest(data: dict[str, Any]) -> str:

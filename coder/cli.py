@@ -921,3 +921,7 @@ def demo(ctx, engine, model, sample_dir, host, port, no_serve):
 
 if __name__ == "__main__":
     main()
+
+
+# Aggregation and analysis commands register themselves on main.
+from . import analysis_cli  # noqa: E402,F401

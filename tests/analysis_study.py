@@ -22,6 +22,8 @@ from .rating_study import PASSWORD
 
 KEY = "homework-engagement"
 START = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.timezone.utc)
+ITEMS = [item.id for item in instruments.builtin(KEY).items]
+COMPLETION = {item.id for item in instruments.builtin(KEY).items if item.subscale == "completion"}
 
 
 def _unit(db, study: Study, dyad_code: str, session_number: int, label: str, units: dict) -> RatingUnit:
@@ -87,8 +89,9 @@ def build_planned(database: Database, plan: list[tuple], study_name: str = "Tria
 
 def build_trial(database: Database, dyads: int = 30, sessions: int = 5, seed: int = 3,
                 study_name: str = "Trial S") -> dict:
-    """A simulated trial: per dyad a homework-engagement level that drifts over sessions, two raters per
-    session (one missing at random), and client outcomes that depend on engagement. Returns the clients'
+    """A simulated trial: per dyad a homework-engagement level that drifts over sessions, item scores
+    around it, two raters per session (the second missing at random), some sessions unrated, and client
+    outcomes that depend on engagement and age. Returns the clients'
     variables as written to CSV rows."""
     rng = np.random.default_rng(seed)
     plan = []
@@ -97,6 +100,8 @@ def build_trial(database: Database, dyads: int = 30, sessions: int = 5, seed: in
         base = rng.normal(2.0, 0.6)
         trend = rng.normal(0.1, 0.1)
         level[f"D{d}"] = base
+        # the dyad's own offset on the completion items: completion varies between dyads beyond engagement
+        offset = np.array([rng.normal(0, 0.5) if item in COMPLETION else 0.0 for item in ITEMS])
         for s in range(1, sessions + 1):
             if rng.random() < 0.15 and s > 1:
                 continue  # a session not rated
@@ -104,8 +109,8 @@ def build_trial(database: Database, dyads: int = 30, sessions: int = 5, seed: in
             for rater in ("ana", "ben"):
                 if rater == "ben" and rng.random() < 0.4:
                     continue
-                value = int(np.clip(np.round(true + rng.normal(0, 0.5)), 0, 4))
-                plan.append((f"D{d}", s, "Whole session", rater, value))
+                values = np.clip(np.round(true + offset + rng.normal(0, 0.5) + rng.normal(0, 0.7, len(ITEMS))), 0, 4)
+                plan.append((f"D{d}", s, "Whole session", rater, dict(zip(ITEMS, values.astype(int).tolist()))))
     build_planned(database, plan, study_name=study_name)
     rows = []
     for d in range(1, dyads + 1):
