@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from .cli import _database, fail, main
+from .cli_common import _database, fail
 
 
 def _study(db, name: str):
@@ -44,7 +44,7 @@ def _rule_options(f):
     return f
 
 
-@main.group()
+@click.group()
 def outcomes():
     """Client-level outcomes and covariates (e.g. anxiety before and after treatment, age)."""
 
@@ -106,7 +106,7 @@ def outcomes_show(ctx, study_name):
         click.echo(client_table(db, _study(db, study_name)).to_csv(index=False), nl=False)
 
 
-@main.command("aggregate")
+@click.command("aggregate")
 @click.option("--study", "study_name", required=True)
 @_rule_options
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
@@ -142,7 +142,7 @@ def _change(text: str):
     return Change(name, pre, post)
 
 
-@main.command("analyze")
+@click.command("analyze")
 @click.option("--study", "study_name", help="The study (not needed with --rerun).")
 @click.option("--spec", "spec_path", type=click.Path(exists=True, dir_okay=False),
               help="A JSON or YAML analysis specification (see docs/analysis.md) instead of the options below.")

@@ -7,12 +7,9 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .analysis_cli import aggregate_cmd, analyze_cmd, outcomes
+from .cli_common import _database, _settings, fail
 from .config import load_settings
-
-
-def fail(message: str, code: int = 1):
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,18 +22,8 @@ def main(ctx: click.Context, home: str | None):
     ctx.obj = {"home": home}
 
 
-def _settings(ctx: click.Context):
-    return load_settings(home=ctx.obj.get("home"))
-
-
-def _database(ctx: click.Context, must_exist: bool = True):
-    from .db import Database, is_initialised
-
-    settings = _settings(ctx)
-    database = Database(settings.database_url)
-    if must_exist and not is_initialised(database.engine):
-        fail(f"no coder database at {settings.database_url}; run 'coder init' first")
-    return settings, database
+for command in (outcomes, aggregate_cmd, analyze_cmd):
+    main.add_command(command)
 
 
 @main.command()
@@ -922,6 +909,3 @@ def demo(ctx, engine, model, sample_dir, host, port, no_serve):
 if __name__ == "__main__":
     main()
 
-
-# Aggregation and analysis commands register themselves on main.
-from . import analysis_cli  # noqa: E402,F401
