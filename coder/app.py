@@ -96,12 +96,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    from . import auth, rate_views, reliability_views, views
+    from . import analysis_views, auth, rate_views, reliability_views, views
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(rate_views.bp)
     app.register_blueprint(reliability_views.bp)
+    app.register_blueprint(analysis_views.bp)
     return app
 
 

@@ -1,0 +1,193 @@
+"""Aggregation and analysis in the web app (coordinators only): client variables, the analysis tables,
+running models and reading stored analyses."""
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from . import aggregate, analysis, analysis_report, outcomes
+from .app import db_session
+from .models import Analysis, Study
+from .views import coordinator_required
+
+bp = Blueprint("analysis", __name__)
+MIME = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "sav": "application/x-spss-sav", "dta": "application/x-stata-dta"}
+
+
+@bp.app_template_filter("fmt")
+def _fmt(value, digits: int = 3):
+    return analysis_report.fmt(value, digits)
+
+
+@bp.app_template_filter("fmt_p")
+def _fmt_p(value):
+    return analysis_report.fmt_p(value)
+
+
+def _study(study_id: int) -> Study:
+    study = db_session().get(Study, study_id)
+    if study is None or study.deleted_at is not None:
+        abort(404)
+    return study
+
+
+def _rule(args) -> aggregate.Rule:
+    try:
+        return aggregate.Rule(unit=args.get("unit", "mean") or "mean", dyad=args.get("dyad", "mean") or "mean")
+    except aggregate.AggregationError as exc:
+        abort(400, str(exc))
+
+
+def _tables(study: Study, rule: aggregate.Rule) -> aggregate.Tables | None:
+    try:
+        return aggregate.aggregate(db_session(), study, rule)
+    except aggregate.AggregationError:
+        return None
+
+
+@bp.route("/analysis")
+@coordinator_required
+def index():
+    studies = db_session().scalars(select(Study).where(Study.deleted_at.is_(None)).order_by(Study.name)).all()
+    return render_template("analysis_index.html", studies=studies)
+
+
+@bp.route("/analysis/<int:study_id>")
+@coordinator_required
+def study_page(study_id: int):
+    study = _study(study_id)
+    rule = _rule(request.args)
+    db = db_session()
+    tables = _tables(study, rule)
+    clients = outcomes.client_table(db, study)
+    analyses = db.scalars(select(Analysis).where(Analysis.study_id == study.id)
+                          .order_by(Analysis.created_at.desc())).all()
+    numeric = [c for c in clients.columns if c != "client" and outcomes.variable_kinds(clients)[c] == "numeric"]
+    return render_template("analysis_study.html", study=study, rule=rule, tables=tables, clients=clients,
+                           kinds=outcomes.variable_kinds(clients), numeric=numeric, analyses=analyses,
+                           formats=aggregate.FORMATS, levels=aggregate.LEVELS)
+
+
+@bp.route("/analysis/<int:study_id>/outcomes", methods=["POST"])
+@coordinator_required
+def import_outcomes(study_id: int):
+    study = _study(study_id)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash("Choose a CSV file of client variables.", "error")
+        return redirect(url_for("analysis.study_page", study_id=study.id))
+    db = db_session()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(upload.filename).name
+        upload.save(path)
+        try:
+            report = outcomes.import_csv(db, study, path, actor=current_user)
+        except outcomes.OutcomeError as exc:
+            db.rollback()
+            flash(f"{exc.source}: nothing imported. " + " · ".join(exc.problems[:12])
+                  + (f" · and {len(exc.problems) - 12} more" if len(exc.problems) > 12 else ""), "error")
+            return redirect(url_for("analysis.study_page", study_id=study.id))
+    db.commit()
+    flash(f"Imported {report.values} values of {report.clients} clients ({', '.join(report.variables)}).", "ok")
+    return redirect(url_for("analysis.study_page", study_id=study.id))
+
+
+@bp.route("/analysis/<int:study_id>/tables/<name>.<fmt>")
+@coordinator_required
+def table_file(study_id: int, name: str, fmt: str):
+    """One table (long, units, sessions, dyads, codebook) as CSV, SPSS or Stata, or every table as Excel."""
+    study = _study(study_id)
+    if fmt not in aggregate.FORMATS or (name not in (*aggregate.LEVELS, "codebook", "tables")) \
+            or (name == "tables") != (fmt == "xlsx") or (name == "codebook" and fmt != "csv"):
+        abort(404)
+    tables = _tables(study, _rule(request.args))
+    if tables is None:
+        abort(404)
+    with tempfile.TemporaryDirectory() as tmp:
+        written = aggregate.write(tables, tmp, (fmt,))
+        path = next(p for p in written if p.name == f"{name}.{fmt}")
+        body = path.read_bytes()
+    filename = f"{study.name}-{name}.{fmt}".replace(" ", "_")
+    return Response(body, mimetype=MIME[fmt], headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _spec_from_form(form) -> analysis.Spec:
+    changes = []
+    for i in range(3):
+        pre, post = form.get(f"pre{i}", ""), form.get(f"post{i}", "")
+        if pre and post:
+            changes.append(analysis.Change(form.get(f"name{i}") or f"outcome{i + 1}", pre, post))
+    session_models = [analysis.SessionModel(o, form.getlist("session_predictors"), form.getlist("session_covariates"))
+                      for o in form.getlist("session_outcomes")]
+    return analysis.Spec(changes=changes, predictors=form.getlist("predictors"), covariates=form.getlist("covariates"),
+                         session_models=session_models, rule=_rule(form), title=form.get("title", "").strip())
+
+
+@bp.route("/analysis/<int:study_id>/run", methods=["POST"])
+@coordinator_required
+def run(study_id: int):
+    study = _study(study_id)
+    spec = _spec_from_form(request.form)
+    db = db_session()
+    try:
+        row, _results, _tables = analysis.run(db, study, spec, actor=current_user)
+    except (analysis.AnalysisError, aggregate.AggregationError) as exc:
+        db.rollback()
+        flash(f"The analysis did not run: {exc}", "error")
+        return redirect(url_for("analysis.study_page", study_id=study.id, unit=spec.rule.unit, dyad=spec.rule.dyad))
+    db.commit()
+    return redirect(url_for("analysis.result", analysis_id=row.id))
+
+
+def _analysis(analysis_id: int) -> Analysis:
+    row = db_session().get(Analysis, analysis_id)
+    if row is None or row.study.deleted_at is not None:
+        abort(404)
+    return row
+
+
+def _meta(row: Analysis) -> dict:
+    return {**analysis_report.record(row), "study": row.study.name,
+            "aggregation": analysis.Spec.from_dict(row.spec).rule.describe()}
+
+
+@bp.route("/analysis/result/<int:analysis_id>")
+@coordinator_required
+def result(analysis_id: int):
+    row = _analysis(analysis_id)
+    results = analysis.rerun(row)  # the fits for the plots, from the stored snapshot
+    _dyads, sessions = analysis.frames(row.data)
+    figures = analysis_report.figures(results, sessions, row.data["variables"]["scales"])
+    return render_template("analysis.html", row=row, study=row.study, results=row.results, meta=_meta(row),
+                           figures=figures, same=analysis.public(results) == row.results)
+
+
+@bp.route("/analysis/result/<int:analysis_id>/<name>.<fmt>")
+@coordinator_required
+def result_file(analysis_id: int, name: str, fmt: str):
+    row = _analysis(analysis_id)
+    filename = f"analysis-{row.id}-{name}.{fmt}"
+    if (name, fmt) == ("results", "csv"):
+        body, mime = analysis_report.rows_csv(row.results), "text/csv"
+    elif (name, fmt) == ("results", "json"):
+        body, mime = json.dumps({**_meta(row), "results": row.results}, indent=1, default=str), "application/json"
+    elif (name, fmt) == ("results", "html"):
+        results = analysis.rerun(row)
+        _dyads, sessions = analysis.frames(row.data)
+        body = analysis_report.render(results, _meta(row), analysis_report.figures(
+            results, sessions, row.data["variables"]["scales"]))
+        mime = "text/html"
+    elif name in ("dyads", "sessions") and fmt == "csv":
+        buffer = io.StringIO()
+        analysis.frames(row.data)[0 if name == "dyads" else 1].to_csv(buffer, index=False)
+        body, mime = buffer.getvalue(), "text/csv"
+    else:
+        abort(404)
+    return Response(body, mimetype=mime, headers={"Content-Disposition": f'attachment; filename="{filename}"'})

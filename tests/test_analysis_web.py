@@ -1,0 +1,96 @@
+"""The analysis pages: coordinators only; importing outcomes, downloading tables, running and reading an
+analysis, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pandas as pd
+import pytest
+import pyreadstat
+
+from coder.app import create_app
+from coder.config import load_settings
+
+from .analysis_study import build_trial
+from .conftest import without_tokens
+from .rating_study import PASSWORD
+from .test_web import csrf_token, login
+
+
+@pytest.fixture
+def app(tmp_path, database):
+    built = build_trial(database, dyads=12, sessions=4, seed=11, study_name="Trial W")
+    settings = load_settings(home=tmp_path / "home", database_url=database.url)
+    app = create_app(settings, database, {"TESTING": True})
+    app.clients_rows = built["clients"]
+    return app
+
+
+def _csv(rows) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode()
+
+
+def test_analysis_pages(app, tmp_path):
+    client = app.test_client()
+    login(client, "ana", PASSWORD)
+    assert client.get("/analysis").status_code == 403 and client.get("/analysis/1").status_code == 403
+    client = app.test_client()
+    login(client, "coord", PASSWORD)
+    html = client.get("/analysis").get_data(as_text=True)
+    study_url = re.search(r'href="(/analysis/\d+)">Trial W', html).group(1)
+    page = client.get(study_url).get_data(as_text=True)
+    assert "mean over the unit&#39;s raters" in page and "→ 12 dyads" in page
+
+    token = csrf_token(client, study_url)
+    bad = client.post(study_url + "/outcomes", data={"csrf_token": token, "file": (io.BytesIO(
+        b"client,hads_anx_pre\nC1,12\nC2,high\n"), "bad.csv")}, content_type="multipart/form-data",
+        follow_redirects=True).get_data(as_text=True)
+    assert "nothing imported" in bad and "row 3, column hads_anx_pre: &#39;high&#39; is not a number" in bad
+    good = client.post(study_url + "/outcomes", data={"csrf_token": token, "file": (io.BytesIO(
+        _csv(app.clients_rows)), "outcomes.csv")}, content_type="multipart/form-data",
+        follow_redirects=True).get_data(as_text=True)
+    assert "Imported 48 values of 12 clients" in good and "<code>sex</code> (text)" in good
+
+    dyads = client.get(study_url + "/tables/dyads.csv?dyad=slope")
+    assert dyads.status_code == 200 and dyads.mimetype == "text/csv"
+    frame = pd.read_csv(io.StringIO(dyads.get_data(as_text=True)))
+    assert len(frame) == 12 and "least-squares slope" in frame["aggregation"][0] and "hads_anx_pre" in frame
+    sav = client.get(study_url + "/tables/sessions.sav")
+    path = tmp_path / "sessions.sav"
+    path.write_bytes(sav.get_data())
+    sessions, meta = pyreadstat.read_sav(str(path))
+    assert meta.file_label == "coder: unit=mean, session=mean" and len(sessions) > 12
+    assert client.get(study_url + "/tables/tables.xlsx").status_code == 200
+    assert client.get(study_url + "/tables/dyads.xlsx").status_code == 404
+    assert client.get(study_url + "/tables/dyads.csv?unit=median").status_code == 400
+
+    form = {"csrf_token": token, "title": "Engagement and anxiety", "name0": "anxiety",
+            "pre0": "hads_anx_pre", "post0": "hads_anx_post", "predictors": "homework_engagement_total",
+            "covariates": "age", "session_outcomes": "homework_engagement_completion",
+            "session_predictors": "homework_engagement_determinants", "unit": "mean", "dyad": "mean"}
+    done = client.post(study_url + "/run", data=form)
+    assert done.status_code == 302
+    result_url = done.headers["Location"]
+    result = without_tokens(client.get(result_url).get_data(as_text=True))
+    assert "Engagement and anxiety" in result and "anxiety: residualised change" in result
+    assert "homework_engagement_determinants_within" in result and "<svg" in result
+    assert "the results are identical to those stored" in result
+    assert "Lord" in result or "No predictor correlates" in result
+    table = pd.read_csv(io.StringIO(client.get(result_url + "/results.csv").get_data(as_text=True)))
+    assert {"difference", "residualised", "multilevel"} == set(table["kind"])
+    data = client.get(result_url + "/results.json").get_json()
+    assert data["formulas"][0].startswith("anxiety_change ~") and len(data["data_sha256"]) == 64
+    assert "<svg" in client.get(result_url + "/results.html").get_data(as_text=True)
+    assert client.get(result_url + "/secrets.txt").status_code == 404
+    listing = client.get(study_url).get_data(as_text=True)
+    assert "Engagement and anxiety" in listing and data["data_sha256"][:12] in listing
+
+    failed = client.post(study_url + "/run", data={"csrf_token": token, "unit": "mean", "dyad": "mean"},
+                         follow_redirects=True).get_data(as_text=True)
+    assert "The analysis did not run: nothing to fit" in failed
