@@ -105,7 +105,8 @@ def rows_csv(results: dict[str, Any]) -> str:
 
 def record(row) -> dict[str, Any]:
     """What a stored analysis says about itself: id, time, spec, formulas, data SHA-256, versions."""
-    return {"analysis_id": row.id, "created_at": row.created_at.isoformat() if row.created_at else None,
+    created = row.created_at.isoformat(sep=" ", timespec="seconds") if row.created_at else None
+    return {"analysis_id": row.id, "created_at": created,
             "title": row.title, "spec": row.spec, "formulas": row.formulas, "data_sha256": row.data_sha256,
             "versions": row.versions}
 

@@ -94,3 +94,36 @@ def test_analysis_pages(app, tmp_path):
     failed = client.post(study_url + "/run", data={"csrf_token": token, "unit": "mean", "dyad": "mean"},
                          follow_redirects=True).get_data(as_text=True)
     assert "The analysis did not run: nothing to fit" in failed
+
+
+def test_an_analysis_in_a_real_browser(sqlite_database, tmp_path, live_server, chromium):
+    """Upload outcomes, fill in the form, run, read the result: Chromium against the served app."""
+    built = build_trial(sqlite_database, dyads=10, sessions=4, seed=2, study_name="Trial B")
+    outcomes_csv = tmp_path / "outcomes.csv"
+    outcomes_csv.write_bytes(_csv(built["clients"]))
+    base = live_server(create_app(load_settings(home=tmp_path / "home", database_url=sqlite_database.url),
+                                  sqlite_database))
+    page = chromium.new_context().new_page()
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", "coord")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.click("text=Analysis")
+    page.click("text=Trial B")
+    page.set_input_files("#outcomes-form input[type=file]", str(outcomes_csv))
+    page.click("#outcomes-form button")
+    assert "Imported 40 values of 10 clients" in page.inner_text(".flash")
+    page.fill("input[name=name0]", "anxiety")
+    page.select_option("select[name=pre0]", "hads_anx_pre")
+    page.select_option("select[name=post0]", "hads_anx_post")
+    page.check("input[name=predictors][value=homework_engagement_total]")
+    page.click("#analysis-form button[type=submit]")
+    page.wait_for_selector("#reproduced")
+    text = page.inner_text("main")
+    assert "anxiety: residualised change (hads_anx_post adjusted for hads_anx_pre)" in text
+    assert "identical to those stored" in text
+    assert page.locator("svg.plot").count() >= 3  # two partial regression plots and the trajectories
+    with page.expect_download() as download:
+        page.click("text=results CSV")
+    rows = pd.read_csv(download.value.path())
+    assert set(rows["kind"]) == {"difference", "residualised"} and rows["n"].iloc[0] == 10

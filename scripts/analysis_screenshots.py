@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""A screenshot of an analysis result for the docs, taken in Debian's Chromium through the web pages.
+
+    .venv/bin/python scripts/analysis_screenshots.py [--out docs/img]
+
+Builds the simulated trial of the analysis tests (tests/analysis_study.py: 30 dyads, up to five rated
+sessions each, homework engagement on two raters) in a throwaway SQLite database, serves it on a free
+loopback port, and as the coordinator uploads the clients' outcomes, fills in the analysis form, runs it
+and writes analysis.png (the result page).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from coder.app import create_app  # noqa: E402
+from coder.config import load_settings  # noqa: E402
+from coder.db import Database  # noqa: E402
+from scripts.screenshots import log_in, serve  # noqa: E402
+from tests.analysis_study import build_trial  # noqa: E402
+from tests.conftest import CHROMIUM_ARGS  # noqa: E402
+from tests.rating_study import PASSWORD  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="coder-analysis-"))
+    url = f"sqlite:///{home / 'coder.db'}"
+    database = Database(url)
+    database.migrate()
+    built = build_trial(database)
+    outcomes_csv = home / "outcomes.csv"
+    with open(outcomes_csv, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(built["clients"][0]))
+        writer.writeheader()
+        writer.writerows(built["clients"])
+    server, base = serve(create_app(load_settings(home=home, database_url=url), database))
+
+    from playwright.sync_api import sync_playwright
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        page = log_in(browser, base, "coord", PASSWORD, height=1100)
+        page.click("text=Analysis")
+        page.click("text=Trial S")
+        page.set_input_files("#outcomes-form input[type=file]", str(outcomes_csv))
+        page.click("#outcomes-form button")
+        page.wait_for_selector("#variables")
+        page.fill("input[name=title]", "Homework engagement and anxiety")
+        page.fill("input[name=name0]", "anxiety")
+        page.select_option("select[name=pre0]", "hads_anx_pre")
+        page.select_option("select[name=post0]", "hads_anx_post")
+        page.check("input[name=predictors][value=homework_engagement_total]")
+        page.check("input[name=covariates][value=age]")
+        page.check("input[name=session_outcomes][value=homework_engagement_completion]")
+        page.check("input[name=session_predictors][value=homework_engagement_determinants]")
+        page.click("#analysis-form button[type=submit]")
+        page.wait_for_selector("#reproduced")
+        page.screenshot(path=str(args.out / "analysis.png"), full_page=False)
+        browser.close()
+    server.close()
+    shutil.rmtree(home, ignore_errors=True)
+    print(f"wrote analysis.png to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
