@@ -24,7 +24,7 @@ from coder.app import create_app  # noqa: E402
 from coder.config import load_settings  # noqa: E402
 from coder.db import Database  # noqa: E402
 from scripts.screenshots import log_in, serve  # noqa: E402
-from tests.analysis_study import build_trial  # noqa: E402
+from tests.analysis_study import build_trial, run_in_browser  # noqa: E402
 from tests.conftest import CHROMIUM_ARGS  # noqa: E402
 from tests.rating_study import PASSWORD  # noqa: E402
 
@@ -51,21 +51,7 @@ def main() -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
         page = log_in(browser, base, "coord", PASSWORD, height=1100)
-        page.click("text=Analysis")
-        page.click("text=Trial S")
-        page.set_input_files("#outcomes-form input[type=file]", str(outcomes_csv))
-        page.click("#outcomes-form button")
-        page.wait_for_selector("#variables")
-        page.fill("input[name=title]", "Homework engagement and anxiety")
-        page.fill("input[name=name0]", "anxiety")
-        page.select_option("select[name=pre0]", "hads_anx_pre")
-        page.select_option("select[name=post0]", "hads_anx_post")
-        page.check("input[name=predictors][value=homework_engagement_total]")
-        page.check("input[name=covariates][value=age]")
-        page.check("input[name=session_outcomes][value=homework_engagement_completion]")
-        page.check("input[name=session_predictors][value=homework_engagement_determinants]")
-        page.click("#analysis-form button[type=submit]")
-        page.wait_for_selector("#reproduced")
+        run_in_browser(page, "Trial S", outcomes_csv, "Homework engagement and anxiety", session_model=True)
         page.screenshot(path=str(args.out / "analysis.png"), full_page=False)
         browser.close()
     server.close()

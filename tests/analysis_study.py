@@ -124,3 +124,24 @@ def build_trial(database: Database, dyads: int = 30, sessions: int = 5, seed: in
 
 def study_of(db, name: str) -> Study:
     return db.scalar(select(Study).where(Study.name == name))
+
+
+def run_in_browser(page, study_name: str, outcomes_csv, title: str = "", session_model: bool = False) -> None:
+    """As the logged-in coordinator: open the study's analysis page, upload the outcomes, fill in the
+    anxiety change model on homework engagement (with age, and a session-level model if asked) and run it."""
+    page.click("text=Analysis")
+    page.click(f"text={study_name}")
+    page.set_input_files("#outcomes-form input[type=file]", str(outcomes_csv))
+    page.click("#outcomes-form button")
+    page.wait_for_selector("#variables")
+    page.fill("input[name=title]", title)
+    page.fill("input[name=name0]", "anxiety")
+    page.select_option("select[name=pre0]", "hads_anx_pre")
+    page.select_option("select[name=post0]", "hads_anx_post")
+    page.check("input[name=predictors][value=homework_engagement_total]")
+    page.check("input[name=covariates][value=age]")
+    if session_model:
+        page.check("input[name=session_outcomes][value=homework_engagement_completion]")
+        page.check("input[name=session_predictors][value=homework_engagement_determinants]")
+    page.click("#analysis-form button[type=submit]")
+    page.wait_for_selector("#reproduced")
