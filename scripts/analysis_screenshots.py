@@ -12,50 +12,36 @@ from __future__ import annotations
 
 import argparse
 import csv
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from coder.app import create_app  # noqa: E402
-from coder.config import load_settings  # noqa: E402
-from coder.db import Database  # noqa: E402
-from scripts.screenshots import log_in, serve  # noqa: E402
+from scripts.screenshots import log_in, scratch_site  # noqa: E402
 from tests.analysis_study import build_trial, run_in_browser  # noqa: E402
-from tests.conftest import CHROMIUM_ARGS  # noqa: E402
 from tests.rating_study import PASSWORD  # noqa: E402
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
-    args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="coder-analysis-"))
-    url = f"sqlite:///{home / 'coder.db'}"
-    database = Database(url)
-    database.migrate()
+def build(database, home: Path):
     built = build_trial(database)
     outcomes_csv = home / "outcomes.csv"
     with open(outcomes_csv, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(built["clients"][0]))
         writer.writeheader()
         writer.writerows(built["clients"])
-    server, base = serve(create_app(load_settings(home=home, database_url=url), database))
+    return outcomes_csv
 
-    from playwright.sync_api import sync_playwright
 
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
+    args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+    with scratch_site("coder-analysis-", build) as (browser, base, outcomes_csv):
         page = log_in(browser, base, "coord", PASSWORD, height=1100)
         run_in_browser(page, "Trial S", outcomes_csv, "Homework engagement and anxiety", session_model=True)
         page.screenshot(path=str(args.out / "analysis.png"), full_page=False)
-        browser.close()
-    server.close()
-    shutil.rmtree(home, ignore_errors=True)
     print(f"wrote analysis.png to {args.out}")
 
 

@@ -11,8 +11,10 @@ ratings.png.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -36,6 +38,30 @@ def serve(app):
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     threading.Thread(target=server.run, daemon=True).start()
     return server, f"http://127.0.0.1:{server.effective_port}"
+
+
+@contextlib.contextmanager
+def scratch_site(prefix: str, build):
+    """A throwaway SQLite study built by ``build(database)``, served on loopback, and Chromium:
+    yields (browser, base URL, what build returned); everything is removed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    from coder.db import Database
+
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    url = f"sqlite:///{home / 'coder.db'}"
+    database = Database(url)
+    database.migrate()
+    built = build(database, home)
+    server, base = serve(create_app(load_settings(home=home, database_url=url), database))
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+            yield browser, base, built
+            browser.close()
+    finally:
+        server.close()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def log_in(browser, base: str, username: str, password: str = PASSWORD, height: int = 860):
