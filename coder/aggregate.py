@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session, joinedload
 from . import instruments, outcomes
 from .models import (Assignment, ConsensusRating, Dyad, Instrument, Rating, RatingUnit, Recording, Study,
                      TherapySession)
-from .reliability_report import _aware, _submitted_in
+from .reliability_report import _aware, _submitted_in, instruments_with_ratings
 
 LEVELS = ("long", "units", "sessions", "dyads")
 FORMATS = ("csv", "xlsx", "sav", "dta")
@@ -160,8 +160,6 @@ _LOAD = (joinedload(RatingUnit.recording).joinedload(Recording.session).joinedlo
 
 
 def _instrument_rows(db: Session, study: Study, keys: list[str] | None) -> list[Instrument]:
-    from .reliability_report import instruments_with_ratings
-
     rows = [row for row, _ in instruments_with_ratings(db, study)]
     if keys:
         unknown = set(keys) - {r.key for r in rows}
@@ -173,17 +171,20 @@ def _instrument_rows(db: Session, study: Study, keys: list[str] | None) -> list[
     return rows
 
 
-def long_table(db: Session, study: Study, keys: list[str] | None = None):
+def _definitions(db: Session, study: Study, keys: list[str] | None) -> dict[int, tuple[Instrument, Any]]:
+    """Instrument row id -> (row, parsed definition), for the instruments with submitted ratings."""
+    return {row.id: (row, instruments.stored(row)) for row in _instrument_rows(db, study, keys)}
+
+
+def long_table(db: Session, study: Study, keys: list[str] | None = None, definitions: dict | None = None):
     """One row per submitted rating of the study: who rated what, when, and every score (items keyed).
 
     Returns (table, labels, {key: versions}, {key: scale variable names}).
     """
-    rows = _instrument_rows(db, study, keys)
-    definitions = {row.id: instruments.stored(row) for row in rows}
+    definitions = definitions or _definitions(db, study, keys)
     labels: dict[str, str] = {}
     scales: dict[str, list[str]] = {}
-    for row in rows:
-        d = definitions[row.id]
+    for row, d in definitions.values():
         for score, label in _scale_columns(d).items():
             labels.setdefault(_name(row.key, score), label)
             scales.setdefault(row.key, [])
@@ -204,7 +205,7 @@ def long_table(db: Session, study: Study, keys: list[str] | None = None):
             **_session_facts(unit.recording.session), **_unit_facts(unit), "rater": rating.rater.username,
             "submitted_at": _aware(rating.submitted_at),
             **{_name(a.instrument.key, k): v
-               for k, v in _scores(definitions[a.instrument_id], rating.scores or {}).items()}})
+               for k, v in _scores(definitions[a.instrument_id][1], rating.scores or {}).items()}})
     table = pd.DataFrame.from_records(records)
     table = table.sort_values(["instrument", "dyad", "session", "unit_start_s", "unit_id", "rater"],
                               kind="stable").reset_index(drop=True)
@@ -212,9 +213,8 @@ def long_table(db: Session, study: Study, keys: list[str] | None = None):
     return table, labels, versions, scales
 
 
-def consensus_table(db: Session, study: Study, rows: list[Instrument]) -> pd.DataFrame:
-    """The study's consensus ratings: unit id, instrument and scale scores."""
-    definitions = {row.id: instruments.stored(row) for row in rows}
+def consensus_table(db: Session, study: Study, definitions: dict) -> pd.DataFrame:
+    """The study's consensus ratings on these instruments (``_definitions``): unit id, instrument, scale scores."""
     stmt = (select(ConsensusRating).join(RatingUnit, ConsensusRating.rating_unit_id == RatingUnit.id)
             .join(Recording).join(TherapySession).join(Dyad)
             .where(Dyad.study_id == study.id, ConsensusRating.deleted_at.is_(None), RatingUnit.deleted_at.is_(None),
@@ -223,7 +223,7 @@ def consensus_table(db: Session, study: Study, rows: list[Instrument]) -> pd.Dat
     records = []
     for c in db.scalars(stmt):
         key = c.instrument.key
-        scores = _scores(definitions[c.instrument_id], c.scores or {})
+        scores = _scores(definitions[c.instrument_id][1], c.scores or {})
         records.append({"unit_id": c.rating_unit_id, "instrument": key,
                         **{_name(key, k): v for k, v in scores.items() if not k.startswith("item")}})
     return pd.DataFrame.from_records(records)
@@ -306,11 +306,11 @@ def _dyads(db: Session, study: Study, sessions: pd.DataFrame, scales: dict[str, 
 def aggregate(db: Session, study: Study, rule: Rule = Rule(), keys: list[str] | None = None) -> Tables:
     """The long, unit, session and dyad tables of a study's submitted ratings under ``rule``, with the
     client variables (outcomes and covariates) joined to sessions and dyads."""
-    long, labels, versions, scales = long_table(db, study, keys)
+    definitions = _definitions(db, study, keys)
+    long, labels, versions, scales = long_table(db, study, keys, definitions)
     if rule.unit.startswith("rater:") and rule.unit[6:] not in set(long["rater"]):
         raise AggregationError(f"rater {rule.unit[6:]!r} has no submitted ratings in study {study.name!r}")
-    consensus = (consensus_table(db, study, _instrument_rows(db, study, keys)) if rule.unit == "consensus"
-                 else pd.DataFrame())
+    consensus = consensus_table(db, study, definitions) if rule.unit == "consensus" else pd.DataFrame()
     units = _units(long, consensus, scales, rule)
     sessions = _sessions(units, scales)
     dyads = _dyads(db, study, sessions, scales, rule)

@@ -39,6 +39,7 @@ import scipy.stats
 import statsmodels.formula.api as smf
 
 from . import aggregate
+from .reliability_report import json_safe
 
 STRONG_BASELINE_R = 0.3
 
@@ -127,7 +128,7 @@ def ols(data: pd.DataFrame, outcome: str, terms: list[str], label: str = "") -> 
             "n": int(fit.nobs), "dropped": int(len(data) - len(frame)), "r2": float(fit.rsquared),
             "adj_r2": float(fit.rsquared_adj), "f": _num(fit.fvalue), "f_p": _num(fit.f_pvalue),
             "df_model": float(fit.df_model), "df_resid": float(fit.df_resid), "rmse": float(math.sqrt(fit.scale)),
-            "coefficients": coefficients, "_fit": fit, "_frame": frame}
+            "coefficients": coefficients, "_fit": fit}
 
 
 def _num(x: Any) -> float | None:
@@ -192,7 +193,7 @@ def change_models(dyads: pd.DataFrame, change: Change, predictors: list[str], co
              if strong else f"No predictor correlates with baseline {change.pre} at |r| ≥ {STRONG_BASELINE_R}.")
     return {"outcome": change.name, "pre": change.pre, "post": change.post, "n": len(sample),
             "excluded": int(len(dyads) - len(sample)), "models": models,
-            "baseline_correlations": correlations, "note": note, "_sample": sample}
+            "baseline_correlations": correlations, "note": note}
 
 
 # --- multilevel -------------------------------------------------------------------------------------------
@@ -257,7 +258,7 @@ def multilevel(sessions: pd.DataFrame, model: SessionModel, group: str = "dyad")
             "coefficients": coefficients, "group_variance": float(fit.cov_re.iloc[0, 0]),
             "residual_variance": float(fit.scale),
             "icc_null": between_null / (between_null + residual_null) if between_null + residual_null > 0 else None,
-            "converged": bool(fit.converged), "loglik_reml": float(fit.llf), "_fit": fit, "_frame": frame}
+            "converged": bool(fit.converged), "loglik_reml": float(fit.llf), "_fit": fit}
 
 
 # --- a whole analysis ------------------------------------------------------------------------------------
@@ -316,17 +317,11 @@ def fit(spec: Spec, dyads: pd.DataFrame, sessions: pd.DataFrame) -> dict[str, An
 
 def public(results: dict[str, Any]) -> dict[str, Any]:
     """The results without the statsmodels objects, JSON-ready."""
-    def clean(x):
+    def strip(x):
         if isinstance(x, dict):
-            return {k: clean(v) for k, v in x.items() if not k.startswith("_")}
-        if isinstance(x, list):
-            return [clean(v) for v in x]
-        if isinstance(x, float) and not math.isfinite(x):
-            return None
-        if isinstance(x, (np.floating, np.integer)):
-            return clean(x.item())
-        return x
-    return clean(results)
+            return {k: strip(v) for k, v in x.items() if not k.startswith("_")}
+        return [strip(v) for v in x] if isinstance(x, list) else x
+    return json_safe(strip(results))
 
 
 def formulas(results: dict[str, Any]) -> list[str]:

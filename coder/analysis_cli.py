@@ -184,8 +184,7 @@ def analyze_cmd(ctx, study_name, spec_path, changes, predictors, covariates, ses
                 results = analysis.rerun(row)
             except analysis.AnalysisError as exc:
                 fail(str(exc))
-            meta = {**analysis_report.record(row), "study": row.study.name,
-                    "aggregation": analysis.Spec.from_dict(row.spec).rule.describe()}
+            meta = analysis_report.record(row)
             same = analysis.public(results) == row.results
             _report(results, meta, row.data, out_dir, as_json)
             click.echo(f"analysis {row.id} refitted from its snapshot: results "
@@ -211,11 +210,10 @@ def analyze_cmd(ctx, study_name, spec_path, changes, predictors, covariates, ses
         except (analysis.AnalysisError, AggregationError) as exc:
             fail(str(exc))
         data = analysis.snapshot(tables)
-        meta = {**(analysis_report.record(row) if row else {"spec": spec.as_dict(),
-                                                           "formulas": analysis.formulas(results),
-                                                           "data_sha256": analysis.digest(data),
-                                                           "versions": analysis.versions()}),
-                "study": study.name, "aggregation": spec.rule.describe()}
+        meta = analysis_report.record(row) if row else {
+            "study": study.name, "spec": spec.as_dict(), "aggregation": spec.rule.describe(),
+            "formulas": analysis.formulas(results), "data_sha256": analysis.digest(data),
+            "versions": analysis.versions()}
         db.commit()
     _report(results, meta, data, out_dir, as_json)
     if row is not None:

@@ -17,7 +17,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from . import analysis, plots
@@ -60,9 +59,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^0-9A-Za-z]+", "-", text).strip("-").lower()[:80]
 
 
-def figures(results: dict[str, Any], sessions: pd.DataFrame, scales: list[str]) -> list[dict[str, Any]]:
+def figures(results: dict[str, Any], data: dict[str, Any]) -> list[dict[str, Any]]:
     """Partial regression plots of each numeric predictor in every change model, and per-dyad trajectories
-    of each rating scale the analysis uses. Needs results with their fits (``analysis.fit``)."""
+    of each rating scale the analysis uses, from the data snapshot. Needs results with their fits
+    (``analysis.fit``)."""
+    _dyads, sessions = analysis.frames(data)
+    scales = data["variables"]["scales"]
     out = []
     for change in results["changes"]:
         for model in change["models"]:
@@ -104,11 +106,12 @@ def rows_csv(results: dict[str, Any]) -> str:
 
 
 def record(row) -> dict[str, Any]:
-    """What a stored analysis says about itself: id, time, spec, formulas, data SHA-256, versions."""
+    """What a stored analysis says about itself: id, time, study, spec and its aggregation rule, formulas,
+    data SHA-256, versions."""
     created = row.created_at.isoformat(sep=" ", timespec="seconds") if row.created_at else None
-    return {"analysis_id": row.id, "created_at": created,
-            "title": row.title, "spec": row.spec, "formulas": row.formulas, "data_sha256": row.data_sha256,
-            "versions": row.versions}
+    return {"analysis_id": row.id, "created_at": created, "study": row.study.name, "title": row.title,
+            "spec": row.spec, "aggregation": analysis.Spec.from_dict(row.spec).rule.describe(),
+            "formulas": row.formulas, "data_sha256": row.data_sha256, "versions": row.versions}
 
 
 def render(results: dict[str, Any], meta: dict[str, Any], figs: list[dict[str, Any]], standalone: bool = True) -> str:
@@ -123,7 +126,7 @@ def write(out_dir: str | Path, results: dict[str, Any], meta: dict[str, Any], da
     (out / "data").mkdir(parents=True, exist_ok=True)
     (out / "plots").mkdir(exist_ok=True)
     dyads, sessions = analysis.frames(data)
-    figs = figures(results, sessions, data["variables"]["scales"])
+    figs = figures(results, data)
     written = []
 
     def put(name: str, text: str) -> None:

@@ -69,9 +69,10 @@ def study_page(study_id: int):
     clients = outcomes.client_table(db, study)
     analyses = db.scalars(select(Analysis).where(Analysis.study_id == study.id)
                           .order_by(Analysis.created_at.desc())).all()
-    numeric = [c for c in clients.columns if c != "client" and outcomes.variable_kinds(clients)[c] == "numeric"]
+    kinds = outcomes.variable_kinds(clients)
+    numeric = [c for c, kind in kinds.items() if kind == "numeric"]
     return render_template("analysis_study.html", study=study, rule=rule, tables=tables, clients=clients,
-                           kinds=outcomes.variable_kinds(clients), numeric=numeric, analyses=analyses,
+                           kinds=kinds, numeric=numeric, analyses=analyses,
                            formats=aggregate.FORMATS, levels=aggregate.LEVELS)
 
 
@@ -153,20 +154,14 @@ def _analysis(analysis_id: int) -> Analysis:
     return row
 
 
-def _meta(row: Analysis) -> dict:
-    return {**analysis_report.record(row), "study": row.study.name,
-            "aggregation": analysis.Spec.from_dict(row.spec).rule.describe()}
-
-
 @bp.route("/analysis/result/<int:analysis_id>")
 @coordinator_required
 def result(analysis_id: int):
     row = _analysis(analysis_id)
     results = analysis.rerun(row)  # the fits for the plots, from the stored snapshot
-    _dyads, sessions = analysis.frames(row.data)
-    figures = analysis_report.figures(results, sessions, row.data["variables"]["scales"])
-    return render_template("analysis.html", row=row, study=row.study, results=row.results, meta=_meta(row),
-                           figures=figures, same=analysis.public(results) == row.results)
+    return render_template("analysis.html", row=row, study=row.study, results=row.results,
+                           meta=analysis_report.record(row), figures=analysis_report.figures(results, row.data),
+                           same=analysis.public(results) == row.results)
 
 
 @bp.route("/analysis/result/<int:analysis_id>/<name>.<fmt>")
@@ -177,12 +172,12 @@ def result_file(analysis_id: int, name: str, fmt: str):
     if (name, fmt) == ("results", "csv"):
         body, mime = analysis_report.rows_csv(row.results), "text/csv"
     elif (name, fmt) == ("results", "json"):
-        body, mime = json.dumps({**_meta(row), "results": row.results}, indent=1, default=str), "application/json"
+        body = json.dumps({**analysis_report.record(row), "results": row.results}, indent=1, default=str)
+        mime = "application/json"
     elif (name, fmt) == ("results", "html"):
         results = analysis.rerun(row)
-        _dyads, sessions = analysis.frames(row.data)
-        body = analysis_report.render(results, _meta(row), analysis_report.figures(
-            results, sessions, row.data["variables"]["scales"]))
+        body = analysis_report.render(results, analysis_report.record(row),
+                                      analysis_report.figures(results, row.data))
         mime = "text/html"
     elif name in ("dyads", "sessions") and fmt == "csv":
         buffer = io.StringIO()

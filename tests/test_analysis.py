@@ -123,7 +123,11 @@ def test_baseline_correlations_and_the_note(fitted):
     assert set(got) == {"homework_engagement_total", "age"}  # sex is categorical
     r = np.corrcoef(sample["homework_engagement_total"], sample["hads_anx_pre"])[0, 1]
     assert got["homework_engagement_total"]["r"] == pytest.approx(r, rel=1e-10)
-    assert "Lord's paradox" in change["note"] or "No predictor correlates" in change["note"]
+    strong = [c["variable"] for c in change["baseline_correlations"] if abs(c["r"]) >= 0.3]
+    if strong:
+        assert f"{', '.join(strong)} correlate" in change["note"] and "Lord's paradox" in change["note"]
+    else:
+        assert "No predictor correlates with baseline hads_anx_pre" in change["note"]
 
 
 def test_partial_regression_slope_is_the_coefficient(fitted):
@@ -199,7 +203,8 @@ def test_report_files(fitted, trial, tmp_path):
     analysis_id, results, _ = fitted
     with database.session() as db:
         row = db.get(Analysis, analysis_id)
-        meta = {**analysis_report.record(row), "study": "Trial S", "aggregation": "mean"}
+        meta = analysis_report.record(row)
+        assert meta["study"] == "Trial S" and "mean over the dyad's rated sessions" in meta["aggregation"]
         written = analysis_report.write(tmp_path, results, meta, row.data)
     names = {p.relative_to(tmp_path).as_posix() for p in written}
     assert {"results.csv", "results.json", "results.html", "data/dyads.csv", "data/sessions.csv"} <= names
