@@ -17,7 +17,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey,
-                        ForeignKeyConstraint, Integer, MetaData, String, Text, UniqueConstraint)
+                        ForeignKeyConstraint, Integer, MetaData, String, Text, UniqueConstraint, false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -33,6 +33,7 @@ USER_ROLES = ("coordinator", "rater")
 UNIT_KINDS = ("whole_session", "fixed_window", "custom")
 RATING_STATUSES = ("draft", "submitted")
 RECORDING_STATUSES = ("registered", "queued", "transcribing", "transcribed", "failed")
+DESIGN_KINDS = ("crossed", "overlap", "calibration")
 
 
 def utcnow() -> dt.datetime:
@@ -165,6 +166,8 @@ class Recording(SoftDelete, Base):
     # Speaker turns a user supplied (an RTTM): [[start, end, label], ...]; they override automatic diarisation.
     speaker_turns: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     speaker_turns_source: Mapped[str | None] = mapped_column(String(500))
+    progress_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # audio seconds transcribed
+    queued_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     session: Mapped[TherapySession] = relationship(back_populates="recordings")
@@ -235,6 +238,10 @@ class RatingUnit(SoftDelete, Base):
     start_s: Mapped[float] = mapped_column(Float)
     end_s: Mapped[float] = mapped_column(Float)
     label: Mapped[str] = mapped_column(String(200), default="")
+    # The instruments (keys) this unit is to be rated on; None: any.
+    instrument_keys: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    # A calibration unit: rated by the study's master (gold-standard) rater and by raters for calibration.
+    calibration: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     recording: Mapped[Recording] = relationship(back_populates="rating_units")
@@ -293,6 +300,8 @@ class Assignment(SoftDelete, Base):
     rating_unit_id: Mapped[int] = mapped_column(ForeignKey("rating_units.id", ondelete="CASCADE"), index=True)
     instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id", ondelete="RESTRICT"), index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)  # order in the rater's queue
+    due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    design_id: Mapped[int | None] = mapped_column(ForeignKey("assignment_designs.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     rater: Mapped[User] = relationship()
@@ -305,6 +314,28 @@ class Assignment(SoftDelete, Base):
         UniqueConstraint("rater_id", "rating_unit_id", "instrument_id"),
         UniqueConstraint("id", "rater_id"),  # target of the rating's (assignment, rater) key
     )
+
+
+class AssignmentDesign(Base):
+    """How a set of assignments was made (fully crossed, or single coding with a double-coded fraction), with
+    its seed, so that the same units and raters give the same plan again (see coder.designs)."""
+
+    __tablename__ = "assignment_designs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id", ondelete="RESTRICT"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(20))
+    raters: Mapped[list[Any]] = mapped_column(default=list)  # usernames
+    overlap: Mapped[float] = mapped_column(Float, default=0.0)  # fraction of units coded by more than one rater
+    coders: Mapped[int] = mapped_column(Integer, default=1)  # raters per multiply-coded unit
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    study: Mapped[Study] = relationship()
+    instrument: Mapped[Instrument] = relationship()
+    __table_args__ = (CheckConstraint(_in("kind", DESIGN_KINDS), name="kind"),)
 
 
 class Rating(SoftDelete, Base):
