@@ -44,6 +44,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         database.migrate()
     app.extensions["coder.db"] = database
     app.extensions["coder.settings"] = settings
+    from .jobs import Processor
+
+    app.extensions["coder.processor"] = Processor(settings, database)
 
     csrf.init_app(app)
     login = LoginManager(app)
@@ -96,13 +99,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    from . import analysis_views, auth, rate_views, reliability_views, views
+    from . import analysis_views, auth, coordinate_views, rate_views, reliability_views, views
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(rate_views.bp)
     app.register_blueprint(reliability_views.bp)
     app.register_blueprint(analysis_views.bp)
+    app.register_blueprint(coordinate_views.bp)
     return app
 
 

@@ -429,42 +429,28 @@ def units():
 @click.option("--context", type=float, default=120.0, show_default=True,
               help="With --find: seconds kept after each mention.")
 @click.option("--label", default="", help="Label for a --range unit.")
+@click.option("--instrument", "instrument_keys", multiple=True,
+              help="An instrument the units are for (repeatable; default: any).")
+@click.option("--calibration", is_flag=True, help="Calibration units, rated by the master rater and all raters.")
 @click.pass_context
-def units_add(ctx, recording, whole, window_min, span, pattern, context, label):
+def units_add(ctx, recording, whole, window_min, span, pattern, context, label, instrument_keys, calibration):
     """Add rating units to RECORDING (id or file name)."""
     from . import units as u
-    from .models import RatingUnit
-    from .study import audit
 
     chosen = [bool(whole), window_min is not None, bool(span), pattern is not None]
     if sum(chosen) != 1:
         fail("choose one of --whole, --window, --range or --find")
+    how = ("whole", "window", "range", "find")[chosen.index(True)]
     _s, database = _database(ctx.parent)
     with database.session() as db:
         rec = _recording(db, recording)
-        segments = rec.transcript.segments if rec.transcript else []
         try:
-            if whole:
-                spans = u.whole_session(rec.duration_s)
-            elif window_min is not None:
-                spans = u.fixed_windows(rec.duration_s, window_min, segments)
-            elif span:
-                spans = [u.custom(span[0], span[1], rec.duration_s, label)]
-            else:
-                if not segments:
-                    fail(f"recording {rec.id} has no transcript to search; run 'coder process' first")
-                spans = [u.custom(a, b, rec.duration_s, f"'{pattern}' at {u._clock(a)}: {text[:80]}")
-                         for a, b, text in u.find(segments, pattern, context)]
-                if not spans:
-                    fail(f"the transcript of recording {rec.id} never mentions {pattern!r}")
+            spans = u.plan(rec, how, window_min, pattern, context, tuple(span) if span else None, label)
         except ValueError as exc:
             fail(str(exc))
-        for sp in spans:
-            unit = RatingUnit(recording_id=rec.id, kind=sp.kind, start_s=sp.start_s, end_s=sp.end_s, label=sp.label)
-            db.add(unit)
-            db.flush()
-            audit(db, "create", unit, kind=sp.kind, start_s=sp.start_s, end_s=sp.end_s)
-            click.echo(f"unit {unit.id}\t{sp.kind}\t{sp.start_s:.1f}–{sp.end_s:.1f} s\t{sp.label}")
+        for unit in u.add(db, rec, spans, instrument_keys=list(instrument_keys), calibration=calibration):
+            click.echo(f"unit {unit.id}\t{unit.kind}\t{unit.start_s:.1f}–{unit.end_s:.1f} s\t{unit.label}"
+                       + ("\tcalibration" if calibration else ""))
 
 
 @units.command("list")
@@ -860,6 +846,7 @@ def _serve(app, host: str, port: int):
     from waitress import serve as waitress_serve
 
     click.echo(f"Serving coder on http://{host}:{port}  (Ctrl+C to stop)")
+    app.extensions["coder.processor"].resume()  # recordings queued in the browser, or left half done
     waitress_serve(app, host=host, port=port, threads=8, ident="coder")
 
 

@@ -49,6 +49,41 @@ def store_transcript(database: Database, recording_id: int, doc: dict) -> int:
         return transcript.id
 
 
+def process_one(database: Database, recording_id: int, engine: Engine, out_dir: Path | None,
+                diarizer: str = "builtin", num_speakers: int | None = DEFAULT_SPEAKERS, language: str | None = None,
+                use_vad: bool = True, diarizer_options: dict | None = None, playback_dir: Path | None = None,
+                progress: Callable[[float], None] | None = None) -> tuple[str, str | None, list[str]]:
+    """Transcribe one recording and store its transcript; returns (name, error or None, warnings).
+
+    The recording is marked ``transcribing`` while it runs, then ``transcribed``, or ``failed`` with the error
+    (one bad recording never stops a batch). ``progress`` gets the audio seconds done.
+    """
+    with database.session() as db:
+        recording = db.get(Recording, recording_id)
+        recording.status, recording.progress_s, recording.error = "transcribing", 0.0, None
+        path, name = recording.path, recording.original_name
+        turns = [Turn(float(a), float(b), str(c)) for a, b, c in recording.speaker_turns] \
+            if recording.speaker_turns else None
+        voiceprint = therapist_voiceprint(db, therapist_of(db, recording))
+    try:
+        doc = transcribe_file(path, engine, diarizer=diarizer, num_speakers=num_speakers, language=language,
+                              audio_label=path, use_vad=use_vad, turns=turns, therapist_voiceprint=voiceprint,
+                              diarizer_options=diarizer_options, progress=progress)
+        store_transcript(database, recording_id, doc)
+        if playback_dir is not None:
+            with database.session() as db:
+                sha = db.get(Recording, recording_id).sha256
+            playback.prepare(path, sha, playback_dir)
+        if out_dir is not None:
+            export.write_all(doc, out_dir, f"recording-{recording_id}")
+        return name, None, list(doc["diarization"]["warnings"])
+    except Exception as exc:  # recorded for the coordinator, then the next recording
+        with database.session() as db:
+            recording = db.get(Recording, recording_id)
+            recording.status, recording.error = "failed", " ".join(str(exc).split())[:1000]
+        return name, str(exc), []
+
+
 def process_recordings(database: Database, engine: Engine, out_dir: Path | None, diarizer: str = "builtin",
                        num_speakers: int | None = DEFAULT_SPEAKERS, language: str | None = None, use_vad: bool = True,
                        on_done: Callable[[int, str, str | None], None] | None = None,
@@ -60,35 +95,15 @@ def process_recordings(database: Database, engine: Engine, out_dir: Path | None,
     """
     ok = failed = 0
     for recording_id in pending_recordings(database, engine):
-        with database.session() as db:
-            recording = db.get(Recording, recording_id)
-            recording.status = "transcribing"
-            path, name = recording.path, recording.original_name
-            turns = [Turn(float(a), float(b), str(c)) for a, b, c in recording.speaker_turns] \
-                if recording.speaker_turns else None
-            voiceprint = therapist_voiceprint(db, therapist_of(db, recording))
-        try:
-            doc = transcribe_file(path, engine, diarizer=diarizer, num_speakers=num_speakers, language=language,
-                                  audio_label=path, use_vad=use_vad, turns=turns, therapist_voiceprint=voiceprint,
-                                  diarizer_options=diarizer_options)
-            store_transcript(database, recording_id, doc)
-            if playback_dir is not None:
-                with database.session() as db:
-                    sha = db.get(Recording, recording_id).sha256
-                playback.prepare(path, sha, playback_dir)
-            if out_dir is not None:
-                export.write_all(doc, out_dir, f"recording-{recording_id}")
-            for warning in doc["diarization"]["warnings"]:
-                if on_warning:
-                    on_warning(recording_id, name, warning)
+        name, error, warnings = process_one(database, recording_id, engine, out_dir, diarizer, num_speakers,
+                                            language, use_vad, diarizer_options, playback_dir)
+        for warning in warnings:
+            if on_warning:
+                on_warning(recording_id, name, warning)
+        if error is None:
             ok += 1
-            if on_done:
-                on_done(recording_id, name, None)
-        except Exception as exc:  # recorded for the coordinator, then the next recording
+        else:
             failed += 1
-            with database.session() as db:
-                recording = db.get(Recording, recording_id)
-                recording.status, recording.error = "failed", " ".join(str(exc).split())[:1000]
-            if on_done:
-                on_done(recording_id, name, str(exc))
+        if on_done:
+            on_done(recording_id, name, error)
     return ok, failed

@@ -117,3 +117,50 @@ def excerpt(segments: list[dict[str, Any]], start_s: float, end_s: float,
 def _clock(seconds: float) -> str:
     m, s = divmod(int(round(seconds)), 60)
     return f"{m}:{s:02d}"
+
+
+def plan(recording, how: str, minutes: float | None = None, pattern: str | None = None, context_s: float = 120.0,
+         span: tuple[float, float] | None = None, label: str = "") -> list[UnitSpan]:
+    """The spans of one way of cutting a recording into units: ``whole``, ``window`` (``minutes`` long),
+    ``range`` (``span``) or ``find`` (where the transcript mentions ``pattern``). ValueError says why not."""
+    segments = recording.transcript.segments if recording.transcript else []
+    if how == "whole":
+        return whole_session(recording.duration_s)
+    if how == "window":
+        if not minutes:
+            raise ValueError("give the window length in minutes")
+        return fixed_windows(recording.duration_s, minutes, segments)
+    if how == "range":
+        if span is None:
+            raise ValueError("give the range's start and end")
+        return [custom(span[0], span[1], recording.duration_s, label)]
+    if how == "find":
+        if not pattern:
+            raise ValueError("give the words to find")
+        if not segments:
+            raise ValueError(f"recording {recording.id} has no transcript to search; process it first")
+        spans = [custom(a, b, recording.duration_s, f"'{pattern}' at {_clock(a)}: {text[:80]}")
+                 for a, b, text in find(segments, pattern, context_s)]
+        if not spans:
+            raise ValueError(f"the transcript of recording {recording.id} never mentions {pattern!r}")
+        return spans
+    raise ValueError(f"unknown kind of unit {how}")
+
+
+def add(db, recording, spans: list[UnitSpan], actor=None, instrument_keys: list[str] | None = None,
+        calibration: bool = False) -> list:
+    """Store the spans as rating units of the recording (audited)."""
+    from .models import RatingUnit
+    from .study import audit
+
+    out = []
+    for sp in spans:
+        unit = RatingUnit(recording_id=recording.id, kind=sp.kind, start_s=sp.start_s, end_s=sp.end_s,
+                          label=sp.label, instrument_keys=sorted(instrument_keys) if instrument_keys else None,
+                          calibration=calibration)
+        db.add(unit)
+        db.flush()
+        audit(db, "create", unit, actor, kind=sp.kind, start_s=sp.start_s, end_s=sp.end_s,
+              instruments=unit.instrument_keys, calibration=calibration)
+        out.append(unit)
+    return out
