@@ -9,6 +9,7 @@ import click
 from . import __version__
 from .analysis_cli import aggregate_cmd, analyze_cmd, outcomes
 from .cli_common import _database, _settings, fail
+from .coordinate_cli import COMMANDS as COORDINATION
 from .config import load_settings
 
 
@@ -22,7 +23,7 @@ def main(ctx: click.Context, home: str | None):
     ctx.obj = {"home": home}
 
 
-for command in (outcomes, aggregate_cmd, analyze_cmd):
+for command in (outcomes, aggregate_cmd, analyze_cmd, *COORDINATION):
     main.add_command(command)
 
 
@@ -470,7 +471,9 @@ def units_list(ctx, recording):
             part = u.excerpt(rec.transcript.segments, unit.start_s, unit.end_s, roles) if rec.transcript else []
             first = f"{(part[0]['role'] or part[0]['speaker']).capitalize()}: {part[0]['text'][:60]}" if part else ""
             click.echo(f"unit {unit.id}\t{unit.kind}\t{unit.start_s:.1f}–{unit.end_s:.1f} s\t{unit.label}"
-                       f"\t{len(part)} segments\t{first}")
+                       f"\t{len(part)} segments\t{first}"
+                       + (f"\tfor {','.join(unit.instrument_keys)}" if unit.instrument_keys else "")
+                       + ("\tcalibration" if unit.calibration else ""))
 
 
 @main.group()
