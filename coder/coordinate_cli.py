@@ -118,8 +118,8 @@ def progress_cmd(ctx, study, as_json):
     if as_json:
         click.echo(json.dumps(json_safe(out), default=str, indent=1))
         return
-    click.echo(f"study {out['study']}: recordings " + (", ".join(f"{n} {k}" for k, n in sorted(out["processing"].items()))
-                                                      or "none"))
+    recordings = ", ".join(f"{n} {k}" for k, n in sorted(out["processing"].items())) or "none"
+    click.echo(f"study {out['study']}: recordings {recordings}")
     click.echo("rater\tinstrument\tassigned\tto do\tdraft\tsubmitted\toverdue")
     for r in out["work"]:
         click.echo(f"{r['rater']}\t{r['instrument']}\t{r['assigned']}\t{r['to do']}\t{r['draft']}\t{r['submitted']}"

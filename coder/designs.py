@@ -144,7 +144,8 @@ def plan_overlap(units: list[Unit], raters: list[str], overlap: float = 0.2, cod
         sure = [r for r in ranked if (load[r], multi_load[r]) < cut]
         tied = [r for r in ranked if (load[r], multi_load[r]) == cut]
         best = min(itertools.combinations(tied, coders - len(sure)),
-                   key=lambda extra: (sum(pair_count[frozenset(p)] for p in itertools.combinations(sure + list(extra), 2)),
+                   key=lambda extra: (sum(pair_count[frozenset(p)]
+                                          for p in itertools.combinations(sure + list(extra), 2)),
                                       sum(with_dyad[r, u.dyad] + with_time[r, u.time_point] for r in extra),
                                       sum(tiebreak[r] for r in extra)))
         group = sure + list(best)

@@ -133,4 +133,5 @@ def raters_workload(db: Session) -> list[dict[str, Any]]:
 
 def instrument_keys(db: Session, study: Study) -> list[str]:
     keys = {a.instrument.key for a, _r in assignments(db, study)}
-    return sorted(keys) or sorted({i.key for i in db.scalars(select(Instrument).where(Instrument.deleted_at.is_(None)))})
+    stored = db.scalars(select(Instrument.key).where(Instrument.deleted_at.is_(None)))
+    return sorted(keys) or sorted(set(stored))
