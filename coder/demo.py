@@ -15,6 +15,7 @@ from .ingest import ingest_manifest
 from . import instruments
 from .models import Assignment, RatingUnit, Recording, User
 from .processing import pending_recordings, process_recordings
+from .study import audit
 
 DEMO_STUDY = "Demo study"
 DEMO_USERS = (("coordinator", "coordinator", "Demo coordinator"), ("rater1", "rater", "Rater One"),
@@ -98,4 +99,8 @@ def _accounts_and_assignments(database: Database, result: DemoResult) -> None:
                                                             Assignment.rating_unit_id == unit.id,
                                                             Assignment.instrument_id == instrument.id))
                 if exists is None:
-                    db.add(Assignment(rater_id=rater.id, rating_unit_id=unit.id, instrument_id=instrument.id))
+                    a = Assignment(rater_id=rater.id, rating_unit_id=unit.id, instrument_id=instrument.id)
+                    db.add(a)
+                    db.flush()
+                    audit(db, "assign", a, None, rater=rater.username, unit=unit.id,
+                          instrument=f"{instrument.key}:{instrument.version}", reason="demo")
