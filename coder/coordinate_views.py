@@ -19,7 +19,7 @@ from .consensus import ConsensusError
 from .consensus import record as record_consensus
 from .instruments import MARKERS, stored
 from .models import (Assignment, AssignmentDesign, AuditEvent, Client, ConsensusRating, Dyad, Instrument, Rating,
-                     RatingUnit, Recording, Study, Therapist, TherapySession, User, utcnow)
+                     RatingUnit, Recording, Speaker, Study, Therapist, TherapySession, Transcript, User, utcnow)
 from .study import StudyError, audit, get_or_create_dyad, get_or_create_study
 from .views import coordinator_required
 
@@ -39,7 +39,11 @@ def _recordings(db, study: Study) -> list[Recording]:
         .join(Dyad, TherapySession.dyad_id == Dyad.id)
         .where(Dyad.study_id == study.id, Recording.deleted_at.is_(None), TherapySession.deleted_at.is_(None),
                Dyad.deleted_at.is_(None))
-        .options(selectinload(Recording.transcripts), selectinload(Recording.rating_units),
+        # a transcript's id and speakers, not its segments: a study holds hundreds of long transcripts
+        .options(selectinload(Recording.transcripts).load_only(Transcript.id, Transcript.recording_id,
+                                                                Transcript.created_at)
+                 .selectinload(Transcript.speakers).load_only(Speaker.id, Speaker.label),
+                 selectinload(Recording.rating_units),
                  selectinload(Recording.session).selectinload(TherapySession.dyad))
         .order_by(Dyad.code, TherapySession.number, Recording.id)))
 
@@ -312,7 +316,7 @@ def add_units(study_id: int):
 @bp.route("/units/<int:unit_id>", methods=["POST"])
 @coordinator_required
 def edit_unit(unit_id: int):
-    """Mark or unmark a calibration unit, or withdraw a unit."""
+    """Mark or unmark a calibration unit."""
     db = db_session()
     unit = db.get(RatingUnit, unit_id)
     if unit is None or unit.deleted_at is not None:
@@ -323,12 +327,6 @@ def edit_unit(unit_id: int):
         unit.calibration = not unit.calibration
         audit(db, "calibration" if unit.calibration else "not_calibration", unit, current_user, reason=_reason())
         flash(f"Unit {unit.id} is {'now' if unit.calibration else 'no longer'} a calibration unit.")
-    elif action == "delete":
-        from .study import delete
-
-        how = delete(db, unit, current_user, _reason())
-        flash(f"Unit {unit_id} deleted" + (" (kept for its ratings, hidden from raters)" if how == "soft" else "")
-              + ".")
     else:
         abort(400)
     db.commit()

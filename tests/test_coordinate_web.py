@@ -3,6 +3,7 @@ their refusals, manifests, processing in the background, units, designs, raters,
 calibration and the audit trail."""
 from __future__ import annotations
 
+import html
 import io
 import re
 from pathlib import Path
@@ -24,7 +25,7 @@ from .test_web import csrf_token, login
 
 
 def flashes(response) -> list[str]:
-    return [re.sub(r"\s+", " ", m).strip() for m in
+    return [html.unescape(re.sub(r"\s+", " ", m).strip()) for m in
             re.findall(r'<p class="flash[^"]*" role="alert">(.*?)</p>', response.get_data(as_text=True), re.S)]
 
 
@@ -288,3 +289,39 @@ def test_coordinator_pages_are_closed_to_raters_and_need_csrf(site, tmp_path, da
     assert c.post("/studies/new", data={"name": "No token"}).status_code == 400
     token = csrf_token(c, "/studies/new")
     assert c.post("/studies/new", data={"name": "With token", "csrf_token": token}).status_code == 302
+
+
+def test_calibration_units_and_the_calibration_design(site):
+    app, client, database, settings = site
+    _study(client)
+    study_id, unit_ids = _units(database, dyads=3, sessions=2)
+    url = f"/studies/{study_id}/designs"
+    response = client.post(url, data={"instrument": "wai-o-s", "kind": "calibration", "rater": ["ana", "ben"]},
+                           follow_redirects=True)
+    assert "set the study's master (gold-standard) rater first" in flashes(response)[0]
+    response = client.post(f"/studies/{study_id}/calibration", data={"master": "cem", "statistic": "within_one",
+                                                                     "threshold": "0.8", "window": "5"},
+                           follow_redirects=True)
+    assert flashes(response) == ["Calibration settings saved."]
+    response = client.post(url, data={"instrument": "wai-o-s", "kind": "calibration", "rater": ["ana", "ben"]},
+                           follow_redirects=True)
+    assert "mark calibration units first" in flashes(response)[0]
+    for unit_id in unit_ids[:2]:
+        response = client.post(f"/units/{unit_id}", data={"action": "calibration"}, follow_redirects=True)
+        assert flashes(response) == [f"Unit {unit_id} is now a calibration unit."]
+    response = client.post(url, data={"instrument": "wai-o-s", "kind": "calibration", "rater": ["ana", "ben"],
+                                      "seed": "3"}, follow_redirects=True)
+    assert "6 assignment(s) over 2 unit(s)" in flashes(response)[0]  # both units to ana, ben and the master
+    # the ordinary units are still free for the study's main design, which leaves calibration units out
+    response = client.post(url, data={"instrument": "wai-o-s", "kind": "overlap", "overlap": "0",
+                                      "rater": ["ana", "ben"]}, follow_redirects=True)
+    assert "4 assignment(s) over 4 unit(s), 0 coded by more than one rater" in flashes(response)[0]
+    with database.session() as db:
+        got = db.execute(select(Assignment.rating_unit_id, User.username).join(User, Assignment.rater_id == User.id)
+                         .where(Assignment.rating_unit_id.in_(unit_ids[:2]))).all()
+        assert sorted(got) == sorted((u, r) for u in unit_ids[:2] for r in ("ana", "ben", "cem"))
+        marks = db.scalars(select(AuditEvent).where(AuditEvent.action == "calibration")).all()
+        assert sorted(e.entity_id for e in marks) == unit_ids[:2]
+    client.post(f"/units/{unit_ids[0]}", data={"action": "calibration"})
+    with database.session() as db:
+        assert not db.get(RatingUnit, unit_ids[0]).calibration
