@@ -44,9 +44,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         database.migrate()
     app.extensions["coder.db"] = database
     app.extensions["coder.settings"] = settings
-    from .jobs import Processor
+    from .tasks import make_huey
 
-    app.extensions["coder.processor"] = Processor(settings, database)
+    app.extensions["coder.huey"] = make_huey(settings)  # where processing jobs are queued (coder.tasks)
 
     csrf.init_app(app)
     login = LoginManager(app)

@@ -845,24 +845,39 @@ def users_list(ctx):
             click.echo(f"{user.username}\t{user.role}\t{'active' if user.active else 'inactive'}")
 
 
-def _serve(app, host: str, port: int):
+def _serve(app, host: str, port: int, worker: bool = True):
     from waitress import serve as waitress_serve
 
+    from . import tasks
+
+    embedded = None
+    if worker:  # an embedded worker for the recordings queued in the browser (coder worker adds more)
+        embedded = tasks.start_embedded(app.extensions["coder.settings"], app.extensions["coder.db"])
+        click.echo(f"Processing jobs from {tasks.queue_url(app.extensions['coder.settings'])} in this process "
+                   "(--no-worker to leave them to `coder worker`)")
     click.echo(f"Serving coder on http://{host}:{port}  (Ctrl+C to stop)")
-    app.extensions["coder.processor"].resume()  # recordings queued in the browser, or left half done
-    waitress_serve(app, host=host, port=port, threads=8, ident="coder")
+    try:
+        waitress_serve(app, host=host, port=port, threads=8, ident="coder")
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+NO_WORKER = click.option("--no-worker", is_flag=True,
+                         help="Do not process queued recordings in this process (run `coder worker` instead).")
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
+@NO_WORKER
 @click.pass_context
-def serve(ctx, host, port):
+def serve(ctx, host, port, no_worker):
     """Serve the web app for the configured database (SQLite by default, PostgreSQL via DATABASE_URL)."""
     from .app import create_app
 
     settings, database = _database(ctx)
-    _serve(create_app(settings, database), host, port)
+    _serve(create_app(settings, database), host, port, worker=not no_worker)
 
 
 @main.command()
@@ -873,8 +888,9 @@ def serve(ctx, host, port):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--no-serve", is_flag=True, help="Set up the demo and exit without serving.")
+@NO_WORKER
 @click.pass_context
-def demo(ctx, engine, model, sample_dir, host, port, no_serve):
+def demo(ctx, engine, model, sample_dir, host, port, no_serve, no_worker):
     """Set up a demo study from sample_audio/, transcribe it, create accounts and serve the app."""
     from .app import create_app
     from .asr import ModelUnavailable
@@ -893,7 +909,7 @@ def demo(ctx, engine, model, sample_dir, host, port, no_serve):
         click.echo(f"  {role:<12} user {username:<12} password {password}")
     if no_serve:
         return
-    _serve(create_app(result.settings, result.database), host, port)
+    _serve(create_app(result.settings, result.database), host, port, worker=not no_worker)
 
 
 if __name__ == "__main__":

@@ -188,3 +188,103 @@ def calibration_cmd(ctx, study, instrument_keys, master, statistic, threshold, w
 
 
 COMMANDS = (design_cmd, reassign_cmd, progress_cmd, calibration_cmd)
+
+
+@click.command("worker")
+@click.option("--workers", default=1, show_default=True, type=int, help="Jobs run at once in this process.")
+@click.option("--processes", is_flag=True, help="Run them in processes instead of threads.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), help="Where the engine runs (default: CUDA when "
+              "available). Env: CODER_DEVICE.")
+@click.pass_context
+def worker_cmd(ctx, workers, processes, device):
+    """Process queued recordings (transcription and diarisation) until interrupted.
+
+    Jobs come from CODER_QUEUE_URL (default: the embedded SQLite queue in CODER_HOME); run as many workers,
+    on as many machines, as you like against one queue and one DATABASE_URL.
+    """
+    import logging
+    import os
+
+    from . import tasks
+    from .cli_common import _settings
+
+    if device:
+        os.environ["CODER_DEVICE"] = device
+    settings, database = _database(ctx.parent)
+    tasks.configure(settings, database)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    click.echo(f"coder worker {tasks.worker_name()}: {workers} {'process' if processes else 'thread'}(s) on "
+               f"{tasks.queue_url(_settings(ctx.parent))}")
+    tasks.run_worker(workers, "process" if processes else "thread")
+
+
+@click.group("jobs", invoke_without_command=True)
+@click.option("--study", help="Only this study's recordings.")
+@click.pass_context
+def jobs_cmd(ctx, study):
+    """Processing jobs: their status and progress; `coder jobs submit|cancel` to add or stop them."""
+    ctx.ensure_object(dict)
+    ctx.obj["jobs_study"] = study
+    if ctx.invoked_subcommand is None:
+        _list_jobs(ctx, study)
+
+
+def _recordings(db, study: str | None, ids: tuple[int, ...] = ()):
+    from .models import Dyad, Recording, TherapySession
+
+    stmt = (select(Recording).join(TherapySession, Recording.session_id == TherapySession.id)
+            .join(Dyad, TherapySession.dyad_id == Dyad.id).where(Recording.deleted_at.is_(None))
+            .order_by(Recording.id))
+    if study:
+        stmt = stmt.where(Dyad.study_id == _study(db, study).id)
+    if ids:
+        stmt = stmt.where(Recording.id.in_(ids))
+    return list(db.scalars(stmt))
+
+
+def _list_jobs(ctx, study):
+    _s, database = _database(ctx.parent)
+    with database.session() as db:
+        click.echo("recording\tstatus\tprogress\tattempts\tworker\terror")
+        for r in _recordings(db, study):
+            share = f"{100 * r.progress_s / r.duration_s:.0f} %" if r.duration_s else "-"
+            click.echo(f"{r.id} {r.original_name}\t{r.status}\t{share} ({r.progress_s:.0f}/{r.duration_s:.0f} s)"
+                       f"\t{r.attempts}\t{r.worker or ''}\t{r.error or ''}")
+
+
+@jobs_cmd.command("submit")
+@click.argument("recording_ids", nargs=-1, type=int)
+@click.option("--all", "everything", is_flag=True, help="Every recording not yet transcribed (or failed).")
+@click.option("--reason", default="")
+@click.pass_context
+def jobs_submit(ctx, recording_ids, everything, reason):
+    """Queue recordings for `coder worker` (or the server's embedded worker)."""
+    from . import tasks
+
+    if not recording_ids and not everything:
+        fail("name recordings, or --all")
+    settings, database = _database(ctx.parent.parent)
+    with database.session() as db:
+        chosen = _recordings(db, ctx.obj.get("jobs_study"), recording_ids)
+        if everything and not recording_ids:
+            chosen = [r for r in chosen if r.status in ("registered", "failed", "cancelled")]
+        queued = tasks.submit(db, chosen, None, reason)
+    tasks.enqueue(queued, tasks.make_huey(settings))
+    click.echo(f"{len(queued)} recording(s) queued")
+
+
+@jobs_cmd.command("cancel")
+@click.argument("recording_ids", nargs=-1, type=int, required=True)
+@click.option("--reason", default="")
+@click.pass_context
+def jobs_cancel(ctx, recording_ids, reason):
+    """Cancel queued or running jobs (a running one stops at its next progress report)."""
+    from . import tasks
+
+    _s, database = _database(ctx.parent.parent)
+    with database.session() as db:
+        done = tasks.cancel(db, _recordings(db, ctx.obj.get("jobs_study"), recording_ids), None, reason)
+    click.echo(f"{len(done)} job(s) cancelled")
+
+
+COMMANDS = (*COMMANDS, worker_cmd, jobs_cmd)

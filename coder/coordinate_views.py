@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from . import calibration as cal
-from . import designs, jobs, progress, units, uploads
+from . import designs, jobs, progress, tasks, units, uploads
 from .accounts import AccountError, create_user, generate_password
 from .app import db_session
 from .consensus import ConsensusError
@@ -113,8 +113,7 @@ def study(study_id: int):
     return render_template("study.html", study=s, therapists=therapists, clients=clients, dyads=dyads,
                            recordings=recs, instruments=_instruments(db), designs=designs_made, raters=raters,
                            processing=jobs.options_of(s), engines=("openai-whisper", "faster-whisper"),
-                           diarizers=jobs.DIARIZERS, extensions=sorted(uploads.EXTENSIONS),
-                           busy=current_app.extensions["coder.processor"].busy())
+                           diarizers=jobs.DIARIZERS, extensions=sorted(uploads.EXTENSIONS))
 
 
 @bp.route("/studies/<int:study_id>/participants", methods=["POST"])
@@ -239,9 +238,10 @@ def manifest(study_id: int):
 def recordings_json(study_id: int):
     db = db_session()
     s = _study(study_id)
-    return jsonify({"busy": current_app.extensions["coder.processor"].busy(), "recordings": [
+    return jsonify({"recordings": [
         {"id": r.id, "status": r.status, "progress_s": r.progress_s, "duration_s": r.duration_s,
-         "error": r.error, "transcript": r.transcript.id if r.transcript else None,
+         "error": r.error, "attempts": r.attempts, "worker": r.worker,
+         "transcript": r.transcript.id if r.transcript else None,
          "transcript_url": url_for("views.transcript", transcript_id=r.transcript.id) if r.transcript else None}
         for r in _recordings(db, s)]})
 
@@ -261,18 +261,30 @@ def process(study_id: int):
         return _back(s, "recordings")
     chosen = _chosen_recordings(db, s)
     if form.get("all") and not form.get("again"):
-        chosen = [r for r in chosen if r.status in ("registered", "failed")]
+        chosen = [r for r in chosen if r.status in ("registered", "failed", "cancelled")]
     if not chosen:
         flash("Choose recordings to process (or Process all).", "error")
         return _back(s, "recordings")
     if options != jobs.options_of(s):
         audit(db, "settings", s, current_user, processing=options)
         s.settings = {**(s.settings or {}), "processing": options}
-    queued = jobs.queue(db, chosen, current_user, _reason())
+    queued = tasks.submit(db, chosen, current_user, _reason())
     db.commit()
-    current_app.extensions["coder.processor"].wake()
+    tasks.enqueue(queued, current_app.extensions["coder.huey"])
     flash(f"{len(queued)} recording(s) queued for transcription and diarisation"
           + (f" ({len(chosen) - len(queued)} already queued or running)" if len(queued) < len(chosen) else "") + ".")
+    return _back(s, "recordings")
+
+
+@bp.route("/studies/<int:study_id>/cancel", methods=["POST"])
+@coordinator_required
+def cancel(study_id: int):
+    db = db_session()
+    s = _study(study_id)
+    done = tasks.cancel(db, _chosen_recordings(db, s), current_user, _reason())
+    db.commit()
+    flash(f"{len(done)} processing job(s) cancelled." if done else "None of the selected recordings was queued or "
+          "being processed.", "message" if done else "error")
     return _back(s, "recordings")
 
 

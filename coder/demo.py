@@ -67,6 +67,14 @@ def prepare_demo(home: Path, sample_dir: Path | None = None, engine: str = "open
         if failed:
             raise DemoError(f"{failed} demo recording(s) failed to transcribe")
         result.transcribed = ok
+    # recordings uploaded to the demo study in the browser are processed with the same engine and model
+    with database.session() as db:
+        from .models import Study
+
+        study = db.scalar(select(Study).where(Study.name == DEMO_STUDY))
+        processing = {"engine": engine, **({"model": str(model)} if model else {})}
+        if (study.settings or {}).get("processing", {}) != processing:
+            study.settings = {**(study.settings or {}), "processing": processing}
     _accounts_and_assignments(database, result)
     return result
 

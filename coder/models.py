@@ -32,7 +32,7 @@ ROLES = ("therapist", "client")
 USER_ROLES = ("coordinator", "rater")
 UNIT_KINDS = ("whole_session", "fixed_window", "custom")
 RATING_STATUSES = ("draft", "submitted")
-RECORDING_STATUSES = ("registered", "queued", "transcribing", "transcribed", "failed")
+RECORDING_STATUSES = ("registered", "queued", "transcribing", "retrying", "transcribed", "failed", "cancelled")
 DESIGN_KINDS = ("crossed", "overlap", "calibration")
 
 
@@ -168,6 +168,10 @@ class Recording(SoftDelete, Base):
     speaker_turns_source: Mapped[str | None] = mapped_column(String(500))
     progress_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # audio seconds transcribed
     queued_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The processing job's lease (see coder.tasks): tries so far, the running worker and its last sign of life.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    worker: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     session: Mapped[TherapySession] = relationship(back_populates="recordings")

@@ -44,7 +44,7 @@ def store_transcript(database: Database, recording_id: int, doc: dict) -> int:
                                for label, info in doc["speakers"].items()]
         db.add(transcript)
         recording = db.get(Recording, recording_id)
-        recording.status, recording.error = "transcribed", None
+        recording.status, recording.error, recording.progress_s = "transcribed", None, recording.duration_s
         db.flush()
         return transcript.id
 
@@ -52,15 +52,18 @@ def store_transcript(database: Database, recording_id: int, doc: dict) -> int:
 def process_one(database: Database, recording_id: int, engine: Engine, out_dir: Path | None,
                 diarizer: str = "builtin", num_speakers: int | None = DEFAULT_SPEAKERS, language: str | None = None,
                 use_vad: bool = True, diarizer_options: dict | None = None, playback_dir: Path | None = None,
-                progress: Callable[[float], None] | None = None) -> tuple[str, str | None, list[str]]:
-    """Transcribe one recording and store its transcript; returns (name, error or None, warnings).
+                progress: Callable[[float], None] | None = None, raise_on: tuple[type[BaseException], ...] = (),
+                mark_failed: bool = True) -> tuple[str, Exception | None, list[str]]:
+    """Transcribe one recording and store its transcript; returns (name, the error or None, warnings).
 
     The recording is marked ``transcribing`` while it runs, then ``transcribed``, or ``failed`` with the error
-    (one bad recording never stops a batch). ``progress`` gets the audio seconds done.
+    (one bad recording never stops a batch) unless ``mark_failed`` is false (the job queue decides on
+    retries). ``progress`` gets the audio seconds done; exceptions of the ``raise_on`` types propagate.
     """
     with database.session() as db:
         recording = db.get(Recording, recording_id)
-        recording.status, recording.progress_s, recording.error = "transcribing", 0.0, None
+        if recording.status != "transcribing":
+            recording.status, recording.progress_s, recording.error = "transcribing", 0.0, None
         path, name = recording.path, recording.original_name
         turns = [Turn(float(a), float(b), str(c)) for a, b, c in recording.speaker_turns] \
             if recording.speaker_turns else None
@@ -77,11 +80,14 @@ def process_one(database: Database, recording_id: int, engine: Engine, out_dir: 
         if out_dir is not None:
             export.write_all(doc, out_dir, f"recording-{recording_id}")
         return name, None, list(doc["diarization"]["warnings"])
+    except raise_on:
+        raise
     except Exception as exc:  # recorded for the coordinator, then the next recording
-        with database.session() as db:
-            recording = db.get(Recording, recording_id)
-            recording.status, recording.error = "failed", " ".join(str(exc).split())[:1000]
-        return name, str(exc), []
+        if mark_failed:
+            with database.session() as db:
+                recording = db.get(Recording, recording_id)
+                recording.status, recording.error = "failed", " ".join(str(exc).split())[:1000]
+        return name, exc, []
 
 
 def process_recordings(database: Database, engine: Engine, out_dir: Path | None, diarizer: str = "builtin",
@@ -105,5 +111,5 @@ def process_recordings(database: Database, engine: Engine, out_dir: Path | None,
         else:
             failed += 1
         if on_done:
-            on_done(recording_id, name, error)
+            on_done(recording_id, name, None if error is None else str(error))
     return ok, failed

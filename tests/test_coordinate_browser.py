@@ -7,7 +7,7 @@ import re
 
 from sqlalchemy import select
 
-from coder import instruments
+from coder import instruments, tasks
 from coder.accounts import create_user
 from coder.app import create_app
 from coder.config import load_settings
@@ -34,7 +34,17 @@ def test_create_upload_process_assign_rate_and_follow_progress(tmp_path, live_se
             create_user(db, name, PASSWORD, "rater", name.title())
         instruments.store(db, instruments.builtin("wai-o-s"))
     files = [_excerpt(tmp_path, 10, f"D1 session {n}.wav", offset=15 * n) for n in (1, 2)]
-    url = live_server(create_app(load_settings(home=tmp_path / "home", database_url=database.url), database))
+    settings = load_settings(home=tmp_path / "home", database_url=database.url)
+    url = live_server(create_app(settings, database))
+    worker = tasks.start_embedded(settings, database)  # as `coder serve` does
+    try:
+        _main_path(url, database, files, chromium, tiny_whisper)
+    finally:
+        worker.stop()
+        database.dispose()
+
+
+def _main_path(url, database, files, chromium, tiny_whisper):
     context = chromium.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     errors = []
@@ -119,4 +129,3 @@ def test_create_upload_process_assign_rate_and_follow_progress(tmp_path, live_se
         assert len(submitted) == 1
     assert errors == []
     context.close()
-    database.dispose()

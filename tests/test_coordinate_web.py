@@ -133,7 +133,19 @@ def test_manifest_fills_the_upload_table(site, tmp_path):
     assert not broken["ok"] and "missing column(s) file, therapist, client, session" in broken["error"]
 
 
-def test_processing_runs_in_the_background_with_progress(site, tmp_path, tiny_whisper):
+@pytest.fixture
+def embedded_worker(site):
+    from coder import tasks
+
+    app, client, database, settings = site
+    worker = tasks.start_embedded(settings, database)
+    yield worker
+    worker.stop()
+
+
+def test_processing_runs_in_the_background_with_progress(site, tmp_path, tiny_whisper, embedded_worker):
+    from coder import tasks
+
     app, client, database, settings = site
     study_id = _study(client)
     for n in (1, 2):
@@ -142,7 +154,7 @@ def test_processing_runs_in_the_background_with_progress(site, tmp_path, tiny_wh
                            data={"all": "1", "engine": "openai-whisper", "model": str(tiny_whisper),
                                  "diarizer": "builtin", "num_speakers": "2"}, follow_redirects=True)
     assert "2 recording(s) queued for transcription and diarisation." in flashes(response)
-    app.extensions["coder.processor"].wait(600)
+    tasks.wait_idle(database)
     status = client.get(f"/studies/{study_id}/recordings.json").json
     assert [r["status"] for r in status["recordings"]] == ["transcribed", "transcribed"], status
     assert all(r["progress_s"] == r["duration_s"] and r["transcript_url"] for r in status["recordings"])
@@ -158,7 +170,7 @@ def test_processing_runs_in_the_background_with_progress(site, tmp_path, tiny_wh
     # a model that cannot be loaded fails the recording with the reason, and the next one still runs
     response = client.post(f"/studies/{study_id}/process", data={"recording": ["1"], "model": "/no/such/model.pt"},
                            follow_redirects=True)
-    app.extensions["coder.processor"].wait(600)
+    tasks.wait_idle(database)
     first = client.get(f"/studies/{study_id}/recordings.json").json["recordings"][0]
     assert first["status"] == "failed" and first["error"].startswith("model not loaded")
 

@@ -191,17 +191,18 @@
         ? `transcribing ${Math.round(100 * r.progress_s / Math.max(r.duration_s, 1e-9))} %` : r.status;
       const bar = status.querySelector("progress");
       bar.value = r.progress_s;
-      bar.hidden = !(r.status === "queued" || r.status === "transcribing");
+      const active = r.status === "queued" || r.status === "transcribing" || r.status === "retrying";
+      bar.hidden = !active;
       status.querySelector(".error").textContent = r.error || "";
       if (r.transcript_url && !tr.querySelector(".transcript-link a")) {
         tr.querySelector(".transcript-link").innerHTML = `<a href="${r.transcript_url}">review speakers</a>`;
       }
-      running = running || r.status === "queued" || r.status === "transcribing";
+      running = running || active;
     }
     document.getElementById("processing-state").textContent = running ? "processing…" : "";
     if (!running && timer) { clearInterval(timer); timer = null; }
   }
-  if (list.querySelector("td.status.queued, td.status.transcribing")) {
+  if (list.querySelector("td.status.queued, td.status.transcribing, td.status.retrying")) {
     timer = setInterval(poll, 1500);
     poll();
   }
