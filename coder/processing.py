@@ -53,16 +53,17 @@ def process_one(database: Database, recording_id: int, engine: Engine, out_dir: 
                 diarizer: str = "builtin", num_speakers: int | None = DEFAULT_SPEAKERS, language: str | None = None,
                 use_vad: bool = True, diarizer_options: dict | None = None, playback_dir: Path | None = None,
                 progress: Callable[[float], None] | None = None, raise_on: tuple[type[BaseException], ...] = (),
-                mark_failed: bool = True) -> tuple[str, Exception | None, list[str]]:
+                job: bool = False) -> tuple[str, Exception | None, list[str]]:
     """Transcribe one recording and store its transcript; returns (name, the error or None, warnings).
 
     The recording is marked ``transcribing`` while it runs, then ``transcribed``, or ``failed`` with the error
-    (one bad recording never stops a batch) unless ``mark_failed`` is false (the job queue decides on
-    retries). ``progress`` gets the audio seconds done; exceptions of the ``raise_on`` types propagate.
+    (one bad recording never stops a batch). As a ``job`` of the queue (coder.tasks) it leaves the status to
+    the job, which has claimed the recording and decides on retries. ``progress`` gets the audio seconds
+    done; exceptions of the ``raise_on`` types propagate.
     """
     with database.session() as db:
         recording = db.get(Recording, recording_id)
-        if recording.status != "transcribing":
+        if not job:
             recording.status, recording.progress_s, recording.error = "transcribing", 0.0, None
         path, name = recording.path, recording.original_name
         turns = [Turn(float(a), float(b), str(c)) for a, b, c in recording.speaker_turns] \
@@ -83,7 +84,7 @@ def process_one(database: Database, recording_id: int, engine: Engine, out_dir: 
     except raise_on:
         raise
     except Exception as exc:  # recorded for the coordinator, then the next recording
-        if mark_failed:
+        if not job:
             with database.session() as db:
                 recording = db.get(Recording, recording_id)
                 recording.status, recording.error = "failed", " ".join(str(exc).split())[:1000]

@@ -225,8 +225,13 @@ def run_job(recording_id: int) -> str:
     heart = _Heartbeat(database, recording_id, worker)
     heart.start()
 
+    last_check = [time.monotonic()]
+
     def progress(seconds: float) -> None:
         heart.progress_s = float(seconds)
+        if time.monotonic() - last_check[0] > 0.5:  # a cancellation is noticed within half a second of work
+            last_check[0] = time.monotonic()
+            heart.beat()
         if heart.cancelled:
             raise Cancelled()
 
@@ -242,7 +247,7 @@ def run_job(recording_id: int) -> str:
         name, error, _warnings = process_one(
             database, recording_id, engine, settings.transcripts_dir, diarizer=options["diarizer"],
             num_speakers=options["num_speakers"], language=options["language"],
-            playback_dir=settings.playback_dir, progress=progress, raise_on=(Cancelled,), mark_failed=False)
+            playback_dir=settings.playback_dir, progress=progress, raise_on=(Cancelled,), job=True)
         if error is None:
             return "transcribed"
         permanent = isinstance(error, audio.AudioError)
