@@ -67,6 +67,12 @@ class Diarization:
         }
 
 
+def _default_device() -> str:
+    from .embed import default_device
+
+    return default_device()
+
+
 def turn_embeddings(samples: np.ndarray, turns: list[Turn]) -> dict[str, np.ndarray]:
     """Each speaker's voice embedding over their turns (speakers with too little speech are left out)."""
     from . import embed
@@ -99,7 +105,7 @@ class BuiltinDiarizer:
     same_speaker_similarity: float = 0.93  # centroids closer than this are taken to be one voice
     min_share: float = 0.03  # a "speaker" with less of the speech windows than this is noise or overlap
     max_speakers: int = 8
-    device: str = "cpu"
+    device: str = field(default_factory=lambda: _default_device())  # CODER_DEVICE, else CUDA if present
 
     def speech(self, audio: np.ndarray) -> list[tuple[float, float]]:
         duration = len(audio) / SAMPLE_RATE

@@ -61,6 +61,15 @@ def _network():
 
 
 @lru_cache(maxsize=2)
+def default_device() -> str:
+    """``CODER_DEVICE`` (cpu or cuda) if set, else CUDA where PyTorch sees a GPU."""
+    import os
+
+    import torch
+
+    return os.environ.get("CODER_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def encoder(device: str = "cpu"):
     return _network().to(device)
 

@@ -337,3 +337,22 @@ def test_calibration_units_and_the_calibration_design(site):
     client.post(f"/units/{unit_ids[0]}", data={"action": "calibration"})
     with database.session() as db:
         assert not db.get(RatingUnit, unit_ids[0]).calibration
+
+
+def test_cancelling_queued_recordings_from_the_study_page(site, tmp_path):
+    app, client, database, settings = site  # no worker runs: the jobs stay queued
+    study_id = _study(client)
+    assert _upload(client, study_id, _excerpt(tmp_path, 5, "s1.wav"), 1).status_code == 200
+    response = client.post(f"/studies/{study_id}/process", data={"recording": ["1"]}, follow_redirects=True)
+    assert flashes(response) == ["1 recording(s) queued for transcription and diarisation."]
+    assert client.get(f"/studies/{study_id}/recordings.json").json["recordings"][0]["status"] == "queued"
+    response = client.post(f"/studies/{study_id}/cancel", data={"recording": ["1"], "reason": "wrong session"},
+                           follow_redirects=True)
+    assert flashes(response) == ["1 processing job(s) cancelled."]
+    first = client.get(f"/studies/{study_id}/recordings.json").json["recordings"][0]
+    assert first["status"] == "cancelled" and first["error"] == "cancelled: wrong session"
+    response = client.post(f"/studies/{study_id}/cancel", data={"recording": ["1"]}, follow_redirects=True)
+    assert "None of the selected recordings" in flashes(response)[0]
+    # a cancelled recording can be processed again
+    response = client.post(f"/studies/{study_id}/process", data={"all": "1"}, follow_redirects=True)
+    assert flashes(response) == ["1 recording(s) queued for transcription and diarisation."]

@@ -50,3 +50,60 @@ def test_serve(tmp_path, backend, request):
         server.wait(timeout=30)
     if backend == "postgresql":
         assert not (tmp_path / "home" / "coder.db").exists()
+
+
+def _wait_for(base, server):
+    for _ in range(150):
+        try:
+            return urllib.request.urlopen(f"{base}/login", timeout=5)
+        except OSError:
+            assert server.poll() is None, server.stdout.read().decode()
+            time.sleep(0.2)
+    raise AssertionError("the server did not start")
+
+
+def test_serve_processes_queued_recordings_with_its_embedded_worker(tmp_path, tiny_whisper):
+    """`coder serve` runs an embedded worker; `coder serve --no-worker` leaves the queue to `coder worker`."""
+    import soundfile as sf
+
+    from .rating_study import SESSION_AUDIO
+
+    audio, rate = sf.read(SESSION_AUDIO, dtype="float32")
+    sf.write(tmp_path / "s1.wav", audio[: 6 * rate], rate)
+    (tmp_path / "manifest.csv").write_text("file,therapist,client,session\ns1.wav,T1,C1,1\n")
+    env = {**os.environ, "CODER_HOME": str(tmp_path / "home"), "CODER_WHISPER_MODEL": str(tiny_whisper)}
+    env.pop("DATABASE_URL", None)
+    env.pop("CODER_QUEUE_URL", None)
+    cli = [sys.executable, "-m", "coder.cli"]
+    subprocess.run([*cli, "init"], env=env, check=True, capture_output=True)
+    subprocess.run([*cli, "ingest", str(tmp_path / "manifest.csv"), "--study", "S"], env=env, check=True,
+                   capture_output=True)
+
+    def jobs() -> str:
+        return subprocess.run([*cli, "jobs"], env=env, check=True, capture_output=True, text=True).stdout
+
+    port = free_port()
+    server = subprocess.Popen([*cli, "serve", "--port", str(port), "--no-worker"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}", server)
+        out = subprocess.run([*cli, "jobs", "submit", "--all"], env=env, capture_output=True, text=True)
+        assert "1 recording(s) queued" in out.stdout, out.stderr
+        time.sleep(3)
+        assert "\tqueued\t" in jobs()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    server = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}", server)
+        for _ in range(600):
+            if "\ttranscribed\t100 %" in jobs():
+                break
+            time.sleep(0.5)
+        assert "\ttranscribed\t100 %" in jobs()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert b"Processing jobs from sqlite:///" in server.stdout.read()
