@@ -3,9 +3,9 @@ import http.cookiejar
 import json
 import os
 import re
-import select
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -89,12 +89,14 @@ def test_demo_serves_and_the_coordinator_logs_in(demo, tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               env={**os.environ, **env})
     try:
-        output, deadline = "", time.time() + 300
-        while "Serving coder on" not in output:
-            assert server.poll() is None and time.time() < deadline, output
-            ready, _, _ = select.select([server.stdout], [], [], 1)
-            if ready:
-                output += server.stdout.readline()
+        lines: list[str] = []
+        # a thread reads the output: select() on the pipe misses lines already in the reader's buffer
+        threading.Thread(target=lambda: lines.extend(server.stdout), daemon=True).start()
+        deadline = time.time() + 300
+        while "Serving coder on" not in "".join(lines):
+            assert server.poll() is None and time.time() < deadline, "".join(lines)
+            time.sleep(0.2)
+        output = "".join(lines)
         assert "Transcribing" not in output  # a rerun reuses the stored transcript
         creds = credentials(output)
         base = f"http://127.0.0.1:{port}"
