@@ -60,7 +60,6 @@ def _network():
     return net.eval()
 
 
-@lru_cache(maxsize=2)
 def default_device() -> str:
     """``CODER_DEVICE`` (cpu or cuda) if set, else CUDA where PyTorch sees a GPU."""
     import os
@@ -70,6 +69,7 @@ def default_device() -> str:
     return os.environ.get("CODER_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
+@lru_cache(maxsize=2)
 def encoder(device: str = "cpu"):
     return _network().to(device)
 
