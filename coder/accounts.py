@@ -45,6 +45,15 @@ def set_password(user: User, password: str) -> None:
     user.password_hash = generate_password_hash(password)
 
 
+def set_active(db: Session, user: User, active: bool, actor: User | None, reason: str = "") -> None:
+    """Deactivate an account (it can no longer log in; everything it made stays) or reactivate it; audited."""
+    from .models import utcnow
+    from .study import audit
+
+    user.active, user.deactivated_at = active, None if active else utcnow()
+    audit(db, "activate" if active else "deactivate", user, actor, reason=reason)
+
+
 def authenticate(db: Session, username: str, password: str) -> User | None:
     user = db.scalar(select(User).where(User.username == username))
     if user is None:

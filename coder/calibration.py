@@ -23,8 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import reliability as rel
-from .models import RatingUnit, Study
+from .models import RatingUnit, Study, User
 from .reliability_report import ReportError, ratings_table
+from .study import audit
 
 STATISTICS = ("within_one", "icc")
 DEFAULTS: dict[str, Any] = {"statistic": "within_one", "threshold": 0.8, "window": 5}
@@ -48,6 +49,23 @@ def check_settings(statistic: str, threshold: float, window: int) -> dict[str, A
     if statistic == "icc" and window < 3:
         raise CalibrationError("ICC(A,1) needs a window of at least 3 ratings")
     return {"statistic": statistic, "threshold": float(threshold), "window": int(window)}
+
+
+def save_settings(db: Session, study: Study, actor: User | None, statistic: str, threshold: float, window: int,
+                  master: str | None = None, reason: str = "") -> None:
+    """Check and store the study's calibration settings (audited); ``master`` a rater's user name, "" to
+    clear it, None to keep it."""
+    conf = check_settings(statistic, threshold, window)
+    settings = {**(study.settings or {}), "calibration": conf}
+    if master:
+        if db.scalar(select(User).where(User.username == master, User.role == "rater")) is None:
+            raise CalibrationError(f"no rater named {master}")
+        settings["gold_standard"] = master
+    elif master == "":
+        settings.pop("gold_standard", None)
+    audit(db, "settings", study, actor, before=study.settings or {}, after=settings, reason=reason)
+    study.settings = settings
+    db.flush()
 
 
 @dataclass

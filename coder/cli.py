@@ -771,20 +771,16 @@ def assign_cmd(ctx, rater, unit_ids, instrument_ref):
     """Assign rating units (ids from `coder units list`) to RATER on an instrument."""
     from sqlalchemy import select
 
-    from .models import Assignment, Instrument, RatingUnit, User
+    from .coordinate_cli import stored_instrument
+    from .models import Assignment, RatingUnit, User
     from .study import audit
 
-    key, _, version = instrument_ref.partition(":")
     _s, database = _database(ctx)
     with database.session() as db:
         user = db.scalar(select(User).where(User.username == rater))
         if user is None or user.role != "rater" or not user.active:
             fail(f"no active rater {rater}")
-        rows = db.scalars(select(Instrument).where(Instrument.key == key, Instrument.deleted_at.is_(None))).all()
-        rows = [r for r in rows if not version or r.version == version]
-        if not rows:
-            fail(f"instrument {instrument_ref} is not stored; store it with `coder instruments store`")
-        instrument = max(rows, key=lambda r: r.created_at)
+        instrument = stored_instrument(db, instrument_ref)
         last = db.scalar(select(Assignment.position).where(Assignment.rater_id == user.id)
                          .order_by(Assignment.position.desc()).limit(1)) or 0
         for unit_id in unit_ids:

@@ -2,7 +2,6 @@
 ``coder calibration`` (the study page, dashboard and calibration page in the browser do the same)."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import click
@@ -21,7 +20,8 @@ def _user(db, username: str):
     return user
 
 
-def _instrument(db, ref: str):
+def stored_instrument(db, ref: str):
+    """The stored instrument KEY[:VERSION] (its newest version by default), or exit with the reason."""
     from .models import Instrument
 
     key, _, version = ref.partition(":")
@@ -53,8 +53,8 @@ def design_cmd(ctx, study, instrument_ref, kind, raters, overlap, coders, seed, 
     _s, database = _database(ctx.parent)
     with database.session() as db:
         s = _study(db, study)
-        instrument = _instrument(db, instrument_ref)
-        due_at = dt.datetime.combine(due.date(), dt.time(23, 59), dt.timezone.utc) if due else None
+        instrument = stored_instrument(db, instrument_ref)
+        due_at = designs.due_end_of(due.date()) if due else None
         try:
             d = designs.create(db, s, instrument, kind, list(raters), None, overlap=overlap, coders=coders,
                                seed=seed, due=due_at, reason=reason)
@@ -81,8 +81,7 @@ def design_cmd(ctx, study, instrument_ref, kind, raters, overlap, coders, seed, 
 def reassign_cmd(ctx, rater, reason, to, study, deactivate):
     """Move RATER's unrated assignments to other raters (a rater who leaves)."""
     from . import designs
-    from .models import utcnow
-    from .study import audit
+    from .accounts import set_active
 
     _s, database = _database(ctx.parent)
     with database.session() as db:
@@ -94,8 +93,7 @@ def reassign_cmd(ctx, rater, reason, to, study, deactivate):
         for unit_id, new in moved:
             click.echo(f"unit {unit_id}: {rater} -> {new}")
         if deactivate:
-            user.active, user.deactivated_at = False, utcnow()
-            audit(db, "deactivate", user, None, reason=reason)
+            set_active(db, user, False, None, reason)
         click.echo(f"{len(moved)} assignment(s) moved" + (f"; {rater} deactivated" if deactivate else ""))
 
 
@@ -150,7 +148,6 @@ def calibration_cmd(ctx, study, instrument_keys, master, statistic, threshold, w
     from . import calibration as cal
     from . import progress
     from .reliability_report import json_safe
-    from .study import audit
 
     _s, database = _database(ctx.parent)
     with database.session() as db:
@@ -158,21 +155,11 @@ def calibration_cmd(ctx, study, instrument_keys, master, statistic, threshold, w
         if any(v is not None for v in (master, statistic, threshold, window)):
             conf = cal.settings_of(s)
             try:
-                conf = cal.check_settings(statistic or conf["statistic"],
-                                          conf["threshold"] if threshold is None else threshold,
-                                          window or conf["window"])
+                cal.save_settings(db, s, None, statistic or conf["statistic"],
+                                  conf["threshold"] if threshold is None else threshold, window or conf["window"],
+                                  master)
             except cal.CalibrationError as exc:
                 fail(str(exc))
-            settings = {**(s.settings or {}), "calibration": conf}
-            if master is not None:
-                if master:
-                    _user(db, master)
-                    settings["gold_standard"] = master
-                else:
-                    settings.pop("gold_standard", None)
-            audit(db, "settings", s, None, before=s.settings or {}, after=settings)
-            s.settings = settings
-            db.flush()
         reports = [cal.agreement(db, s, key) for key in (instrument_keys or progress.instrument_keys(db, s))]
     if as_json:
         click.echo(json.dumps(json_safe(reports), default=str, indent=1))

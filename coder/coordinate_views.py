@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from . import calibration as cal
 from . import designs, jobs, progress, tasks, units, uploads
-from .accounts import AccountError, create_user, generate_password
+from .accounts import AccountError, create_user, generate_password, set_active
 from .app import db_session
 from .consensus import ConsensusError
 from .consensus import record as record_consensus
@@ -364,8 +364,7 @@ def raters():
             db.rollback()
             flash(f"Not created: {exc}", "error")
         return redirect(url_for("coordinate.raters"))
-    others = db.scalars(select(User).where(User.role == "rater", User.active.is_(True)).order_by(User.username)).all()
-    return render_template("raters.html", workload=progress.raters_workload(db), active_raters=others)
+    return render_template("raters.html", workload=progress.raters_workload(db))
 
 
 @bp.route("/raters/<int:user_id>", methods=["POST"])
@@ -384,14 +383,12 @@ def rater(user_id: int):
             moved = designs.reassign(db, user, current_user, reason, request.form.getlist("to") or None) \
                 if action == "reassign" or request.form.get("reassign") else []
             if action == "deactivate":
-                user.active, user.deactivated_at = False, utcnow()
-                audit(db, "deactivate", user, current_user, reason=reason)
+                set_active(db, user, False, current_user, reason)
             flash((f"{user.username} deactivated; their ratings stay. " if action == "deactivate" else "")
                   + (f"{len(moved)} unrated assignment(s) moved to "
                      f"{', '.join(sorted({r for _u, r in moved}))}." if moved else ""))
         elif action == "activate":
-            user.active, user.deactivated_at = True, None
-            audit(db, "activate", user, current_user, reason=reason)
+            set_active(db, user, True, current_user, reason)
             flash(f"{user.username} can log in again.")
         else:
             abort(400)
@@ -418,8 +415,7 @@ def make_design(study_id: int):
         overlap = float(form.get("overlap") or 0) / 100
         coders = int(form.get("coders") or 2)
         seed = int(form.get("seed") or 0)
-        due = (dt.datetime.combine(dt.date.fromisoformat(form["due"]), dt.time(23, 59), dt.timezone.utc)
-               if form.get("due") else None)
+        due = designs.due_end_of(dt.date.fromisoformat(form["due"])) if form.get("due") else None
     except ValueError:
         flash("The fraction, raters per unit and seed must be numbers, and the due date YYYY-MM-DD.", "error")
         return _back(s, "assign")
@@ -460,21 +456,13 @@ def calibration(study_id: int):
     if request.method == "POST":
         form = request.form
         try:
-            conf = cal.check_settings(form.get("statistic", "within_one"), float(form.get("threshold", 0.8)),
-                                      int(form.get("window", 5)))
-            master = form.get("master", "").strip()
-            if master and db.scalar(select(User).where(User.username == master, User.role == "rater")) is None:
-                raise cal.CalibrationError(f"no rater named {master}")
+            cal.save_settings(db, s, current_user, form.get("statistic", "within_one"),
+                              float(form.get("threshold", 0.8)), int(form.get("window", 5)),
+                              form.get("master", "").strip(), _reason())
         except (ValueError, cal.CalibrationError) as exc:
+            db.rollback()
             flash(f"Not saved: {exc}", "error")
             return redirect(url_for("coordinate.calibration", study_id=s.id))
-        settings = {**(s.settings or {}), "calibration": conf}
-        if master:
-            settings["gold_standard"] = master
-        else:
-            settings.pop("gold_standard", None)
-        audit(db, "settings", s, current_user, before=s.settings or {}, after=settings, reason=_reason())
-        s.settings = settings
         db.commit()
         flash("Calibration settings saved.")
         return redirect(url_for("coordinate.calibration", study_id=s.id))
@@ -499,12 +487,15 @@ def _multi_rated(db, s: Study) -> list[dict[str, Any]]:
             by_key[(a.rating_unit_id, a.instrument_id)].append((a, rating))
     consensus = {(c.rating_unit_id, c.instrument_id): c for c in db.scalars(
         select(ConsensusRating).where(ConsensusRating.deleted_at.is_(None)))}
+    definitions: dict[int, Any] = {}
     out = []
     for (unit_id, instrument_id), pairs in by_key.items():
         if len({a.rater_id for a, _r in pairs}) < 2:
             continue
         a0 = pairs[0][0]
-        definition = stored(a0.instrument)
+        if instrument_id not in definitions:
+            definitions[instrument_id] = stored(a0.instrument)
+        definition = definitions[instrument_id]
         diffs = 0
         largest = 0.0
         for item in definition.items:
@@ -516,7 +507,8 @@ def _multi_rated(db, s: Study) -> list[dict[str, Any]]:
         session = a0.rating_unit.recording.session
         out.append({"unit": a0.rating_unit, "instrument": a0.instrument, "dyad": session.dyad.code,
                     "session": session.number, "raters": sorted(a.rater.username for a, _r in pairs),
-                    "items_differing": diffs, "largest": largest, "consensus": consensus.get((unit_id, instrument_id))})
+                    "items_differing": diffs, "largest": largest, "consensus": consensus.get((unit_id, instrument_id)),
+                    "ratings": pairs, "definition": definition})
     return sorted(out, key=lambda e: (e["consensus"] is not None, -e["largest"], -e["items_differing"],
                                       e["unit"].id))
 
@@ -545,10 +537,7 @@ def consensus_unit(study_id: int, unit_id: int, instrument_id: int):
                  None)
     if entry is None:
         abort(404)
-    instrument = entry["instrument"]
-    definition = stored(instrument)
-    ratings = [(a, r) for a, r in progress.assignments(db, s) if a.rating_unit_id == unit_id
-               and a.instrument_id == instrument_id and r is not None and r.status == "submitted"]
+    instrument, definition, ratings = entry["instrument"], entry["definition"], entry["ratings"]
     existing = entry["consensus"]
     if request.method == "POST":
         responses: dict[str, Any] = {}

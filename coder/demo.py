@@ -13,7 +13,7 @@ from .config import SOURCE_ROOT, Settings, load_settings
 from .db import Database
 from .ingest import ingest_manifest
 from . import instruments
-from .models import Assignment, RatingUnit, Recording, User
+from .models import Assignment, RatingUnit, Recording, Study, User
 from .processing import pending_recordings, process_recordings
 from .study import audit
 
@@ -69,8 +69,6 @@ def prepare_demo(home: Path, sample_dir: Path | None = None, engine: str = "open
         result.transcribed = ok
     # recordings uploaded to the demo study in the browser are processed with the same engine and model
     with database.session() as db:
-        from .models import Study
-
         study = db.scalar(select(Study).where(Study.name == DEMO_STUDY))
         processing = {"engine": engine, **({"model": str(model)} if model else {})}
         if (study.settings or {}).get("processing", {}) != processing:

@@ -30,7 +30,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .models import (Assignment, AssignmentDesign, Dyad, Instrument, Rating, RatingUnit, Recording, Study,
@@ -231,6 +231,12 @@ def _assigned(db: Session, instrument: Instrument, unit_ids: list[int]) -> dict[
     return out
 
 
+def _last_positions(db: Session) -> dict[int, int]:
+    """Each rater's last queue position, so that new assignments go after it."""
+    return dict(db.execute(select(Assignment.rater_id, func.max(Assignment.position))
+                           .group_by(Assignment.rater_id)).all())
+
+
 def create(db: Session, study: Study, instrument: Instrument, kind: str, raters: list[str], actor: User | None,
            overlap: float = 0.2, coders: int = 2, seed: int = 0, due: dt.datetime | None = None,
            reason: str = "") -> AssignmentDesign:
@@ -268,7 +274,7 @@ def create(db: Session, study: Study, instrument: Instrument, kind: str, raters:
                               len(set(raters)), seed=seed, summary=plan.summary())
     db.add(design)
     db.flush()
-    last = dict(db.execute(select(Assignment.rater_id, Assignment.position).order_by(Assignment.position)).all())
+    last = _last_positions(db)
     added = 0
     for unit_id, rater in plan.pairs:
         user = users[rater]
@@ -292,6 +298,11 @@ def create(db: Session, study: Study, instrument: Instrument, kind: str, raters:
           due=due.isoformat() if due else None, reason=reason, summary=design.summary)
     db.flush()
     return design
+
+
+def due_end_of(day: dt.date) -> dt.datetime:
+    """A due date's deadline: the end of that day (UTC)."""
+    return dt.datetime.combine(day, dt.time(23, 59), dt.timezone.utc)
 
 
 def open_assignments(db: Session, rater: User, study: Study | None = None) -> list[Assignment]:
@@ -328,7 +339,7 @@ def reassign(db: Session, leaving: User, actor: User | None, reason: str, to: li
         raise DesignError("no other active rater to take the units")
     todo = open_assignments(db, leaving, study)
     load = Counter({u.id: len(open_assignments(db, u)) for u in candidates})
-    last = dict(db.execute(select(Assignment.rater_id, Assignment.position).order_by(Assignment.position)).all())
+    last = _last_positions(db)
     moved = []
     for old in todo:
         have = _assigned(db, old.instrument, [old.rating_unit_id])[old.rating_unit_id]

@@ -105,7 +105,7 @@ class BuiltinDiarizer:
     same_speaker_similarity: float = 0.93  # centroids closer than this are taken to be one voice
     min_share: float = 0.03  # a "speaker" with less of the speech windows than this is noise or overlap
     max_speakers: int = 8
-    device: str = field(default_factory=lambda: _default_device())  # CODER_DEVICE, else CUDA if present
+    device: str = field(default_factory=_default_device)  # CODER_DEVICE, else CUDA if present
 
     def speech(self, audio: np.ndarray) -> list[tuple[float, float]]:
         duration = len(audio) / SAMPLE_RATE

@@ -19,16 +19,20 @@ def _aware(moment: dt.datetime | None) -> dt.datetime | None:
     return moment.replace(tzinfo=dt.timezone.utc) if moment is not None and moment.tzinfo is None else moment
 
 
-def assignments(db: Session, study: Study) -> list[tuple[Assignment, Rating | None]]:
-    """The study's live assignments with their live ratings."""
-    stmt = (select(Assignment, Rating)
-            .outerjoin(Rating, (Rating.assignment_id == Assignment.id) & Rating.deleted_at.is_(None))
-            .join(RatingUnit, Assignment.rating_unit_id == RatingUnit.id)
+def _live_in(stmt, study: Study):
+    """Restrict a statement over assignments to the study's live assignments."""
+    return (stmt.join(RatingUnit, Assignment.rating_unit_id == RatingUnit.id)
             .join(Recording, RatingUnit.recording_id == Recording.id)
             .join(TherapySession, Recording.session_id == TherapySession.id)
             .join(Dyad, TherapySession.dyad_id == Dyad.id)
             .where(Dyad.study_id == study.id, Assignment.deleted_at.is_(None), RatingUnit.deleted_at.is_(None),
-                   Recording.deleted_at.is_(None))
+                   Recording.deleted_at.is_(None)))
+
+
+def assignments(db: Session, study: Study) -> list[tuple[Assignment, Rating | None]]:
+    """The study's live assignments with their live ratings."""
+    stmt = (_live_in(select(Assignment, Rating)
+                     .outerjoin(Rating, (Rating.assignment_id == Assignment.id) & Rating.deleted_at.is_(None)), study)
             .options(joinedload(Assignment.rater), joinedload(Assignment.instrument),
                      joinedload(Assignment.rating_unit).joinedload(RatingUnit.recording)
                      .joinedload(Recording.session).joinedload(TherapySession.dyad))
@@ -132,6 +136,8 @@ def raters_workload(db: Session) -> list[dict[str, Any]]:
 
 
 def instrument_keys(db: Session, study: Study) -> list[str]:
-    keys = {a.instrument.key for a, _r in assignments(db, study)}
+    """The keys of the instruments the study assigns (else of every stored instrument)."""
+    keys = db.scalars(_live_in(select(Instrument.key).distinct()
+                               .join(Assignment, Assignment.instrument_id == Instrument.id), study)).all()
     stored = db.scalars(select(Instrument.key).where(Instrument.deleted_at.is_(None)))
     return sorted(keys) or sorted(set(stored))

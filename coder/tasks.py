@@ -19,6 +19,7 @@ Backends (``CODER_QUEUE_URL``):
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import socket
@@ -284,10 +285,7 @@ def reap(database: Database | None = None, stale_s: float | None = None) -> tupl
     """Jobs whose worker stopped renewing its claim: queued again while attempts remain, else failed.
     Returns (requeued, failed) recording ids."""
     database = database or _database()
-    cutoff = utcnow().timestamp() - (STALE_S if stale_s is None else stale_s)
-    import datetime as dt
-
-    cutoff_at = dt.datetime.fromtimestamp(cutoff, dt.timezone.utc)
+    cutoff_at = utcnow() - dt.timedelta(seconds=STALE_S if stale_s is None else stale_s)
     requeued, failed = [], []
     with database.session() as db:
         stale = db.scalars(select(Recording).where(Recording.status == "transcribing",

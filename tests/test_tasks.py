@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from coder import tasks
 from coder.config import load_settings
 from coder.db import Database
-from coder.models import AuditEvent, Recording, Study, Transcript
+from coder.models import AuditEvent, Recording, Transcript
 from coder.study import get_or_create_dyad, get_or_create_session, get_or_create_study
 
 from .conftest import free_port, need
@@ -232,4 +232,3 @@ def test_cancelling_a_running_job(job_db, tmp_path, tiny_whisper):
         assert rec.status == "cancelled" and rec.error == "cancelled: wrong file" and rec.transcript is None
         assert db.scalar(select(AuditEvent).where(AuditEvent.action == "cancel_processing")).detail["reason"] == \
             "wrong file"
-        assert db.scalar(select(Study)) is not None
