@@ -11,10 +11,10 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user
 from sqlalchemy import select
 
-from . import aggregate, analysis, analysis_report, outcomes
+from . import access, aggregate, analysis, analysis_report, outcomes
 from .app import db_session
 from .models import Analysis, Study
-from .views import coordinator_required
+from .views import coordinated_study, coordinator_required
 
 bp = Blueprint("analysis", __name__)
 MIME = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -32,10 +32,7 @@ def _fmt_p(value):
 
 
 def _study(study_id: int) -> Study:
-    study = db_session().get(Study, study_id)
-    if study is None or study.deleted_at is not None:
-        abort(404)
-    return study
+    return coordinated_study(study_id)
 
 
 def _rule(args) -> aggregate.Rule:
@@ -55,7 +52,7 @@ def _tables(study: Study, rule: aggregate.Rule) -> aggregate.Tables | None:
 @bp.route("/analysis")
 @coordinator_required
 def index():
-    studies = db_session().scalars(select(Study).where(Study.deleted_at.is_(None)).order_by(Study.name)).all()
+    studies = access.visible_studies(db_session(), current_user)
     return render_template("analysis_index.html", studies=studies)
 
 
@@ -149,8 +146,9 @@ def run(study_id: int):
 
 def _analysis(analysis_id: int) -> Analysis:
     row = db_session().get(Analysis, analysis_id)
-    if row is None or row.study.deleted_at is not None:
+    if row is None:
         abort(404)
+    coordinated_study(row.study_id)
     return row
 
 

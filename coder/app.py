@@ -15,9 +15,11 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from .config import Settings, load_settings
 from .db import Database, is_initialised
-from .models import User
 
 csrf = CSRFProtect()
+# Scripts and styles from the app only (inline styles for the plots' SVG); nothing may frame the app.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None,
@@ -34,6 +36,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         MAX_CONTENT_LENGTH=4 * 1024**3,
         # A CSRF token lasts as long as the login, so a rating page left open for hours still saves.
         WTF_CSRF_TIME_LIMIT=None,
+        # failed logins allowed per user name and per client address within the window (coder.accounts)
+        LOGIN_FAILURES_PER_ACCOUNT=5,
+        LOGIN_FAILURES_PER_ADDRESS=20,
+        LOGIN_WINDOW_S=900,
     )
     app.config.from_prefixed_env("CODER")  # e.g. CODER_SESSION_COOKIE_SECURE=true behind HTTPS
     if test_config:
@@ -73,9 +79,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return exc
 
     @login.user_loader
-    def load_user(user_id: str):
-        user = db_session().get(User, int(user_id))
-        return user if user is not None and user.active else None
+    def load_user(value: str):
+        from .accounts import user_of_session
+
+        return user_of_session(db_session(), value)
 
     @app.teardown_appcontext
     def close_db(_exc):
@@ -97,6 +104,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
 
     from . import analysis_views, auth, coordinate_views, rate_views, reliability_views, views

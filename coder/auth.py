@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
 
-from .accounts import authenticate
+from .accounts import LoginLimit, TooManyFailures
+from .accounts import login as check_login
+from .models import User
 from .app import db_session
 from .study import audit
 
@@ -25,8 +28,22 @@ def login():
         return redirect(url_for("views.index"))
     if request.method == "POST":
         db = db_session()
-        user = authenticate(db, request.form.get("username", "").strip(), request.form.get("password", ""))
+        config = current_app.config
+        limit = LoginLimit(config["LOGIN_FAILURES_PER_ACCOUNT"], config["LOGIN_FAILURES_PER_ADDRESS"],
+                           config["LOGIN_WINDOW_S"])
+        username = request.form.get("username", "").strip()
+        try:
+            user = check_login(db, username, request.form.get("password", ""), request.remote_addr or "", limit)
+        except TooManyFailures as exc:
+            flash(f"{str(exc).capitalize()}.", "error")
+            response = current_app.make_response((render_template("login.html"), 429))
+            response.headers["Retry-After"] = str(int(exc.wait_s))
+            return response
         if user is None:
+            account = db.scalar(select(User).where(User.username == username))
+            if account is not None:
+                audit(db, "login_failed", account, None, address=request.remote_addr)
+            db.commit()
             flash("Unknown user name or wrong password.", "error")
             return render_template("login.html"), 401
         login_user(user)

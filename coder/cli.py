@@ -717,11 +717,16 @@ def _study_report(ctx, study_name, instrument_key, level, gold, measure, periods
 @click.option("--queue-seed", type=int, help="Seed of the random queue order.")
 @click.option("--gold-standard", "gold", metavar="RATER", help="The rater whose ratings are the gold standard in "
               "reliability reports (\"\" to clear).")
+@click.option("--add-coordinator", "add_coordinators", multiple=True, metavar="USER",
+              help="Let coordinator USER see and run the study.")
+@click.option("--remove-coordinator", "remove_coordinators", multiple=True, metavar="USER",
+              help="Take the study away from coordinator USER (not its last coordinator).")
 @click.pass_context
-def study_cmd(ctx, name, show, hide, queue_order, queue_seed, gold):
-    """Show or change what raters of study NAME may see and how their queues are ordered."""
+def study_cmd(ctx, name, show, hide, queue_order, queue_seed, gold, add_coordinators, remove_coordinators):
+    """Show or change what raters of study NAME may see, how their queues are ordered, and who coordinates it."""
     from sqlalchemy import select
 
+    from . import access
     from .models import Study, User
     from .rating import BLINDING_FIELDS, blinding
     from .study import audit
@@ -754,8 +759,17 @@ def study_cmd(ctx, name, show, hide, queue_order, queue_seed, gold):
         if settings != (study.settings or {}):
             audit(db, "settings", study, before=study.settings or {}, after=settings)
             study.settings = settings
+        for username in (*add_coordinators, *remove_coordinators):
+            user = db.scalar(select(User).where(User.username == username))
+            if user is None:
+                fail(f"no user named {username}")
+            try:
+                (access.grant if username in add_coordinators else access.revoke)(db, study, user, None)
+            except access.AccessError as exc:
+                fail(str(exc))
         visible = [f for f, v in blinding(study).items() if v]
-        click.echo(f"study {study.name}: raters see {', '.join(visible) or 'no unblinding detail'}; "
+        coordinators = ", ".join(u.username for u in access.coordinators_of(db, study)) or "none"
+        click.echo(f"study {study.name}: coordinators {coordinators}; raters see {', '.join(visible) or 'no unblinding detail'}; "
                    f"queue order {settings.get('queue_order', 'random')}"
                    + (f" (seed {settings['queue_seed']})" if "queue_seed" in settings else "")
                    + (f"; gold standard {settings['gold_standard']}" if settings.get("gold_standard") else ""))
@@ -811,18 +825,28 @@ def users():
 @click.option("--role", type=click.Choice(["coordinator", "rater"]), required=True)
 @click.option("--name", "display_name", default="", help="Display name.")
 @click.option("--password", help="Password (prompted when omitted; at least 10 characters).")
+@click.option("--study", "studies", multiple=True, metavar="NAME", help="A study the coordinator coordinates.")
 @click.pass_context
-def users_add(ctx, username, role, display_name, password):
+def users_add(ctx, username, role, display_name, password, studies):
     """Create an account."""
+    from sqlalchemy import select
+
+    from . import access
     from .accounts import AccountError, create_user
+    from .models import Study
 
     _s, database = _database(ctx.parent)
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         with database.session() as db:
-            create_user(db, username, password, role, display_name)
-    except AccountError as exc:
+            user = create_user(db, username, password, role, display_name)
+            for name in studies:
+                study = db.scalar(select(Study).where(Study.name == name, Study.deleted_at.is_(None)))
+                if study is None:
+                    raise AccountError(f"no study named {name}")
+                access.grant(db, study, user, None)
+    except (AccountError, access.AccessError) as exc:
         fail(str(exc))
     click.echo(f"created {role} {username}")
 

@@ -87,7 +87,8 @@ def reassign_cmd(ctx, rater, reason, to, study, deactivate):
     with database.session() as db:
         user = _user(db, rater)
         try:
-            moved = designs.reassign(db, user, None, reason, list(to) or None, _study(db, study) if study else None)
+            moved = designs.reassign(db, user, None, reason, list(to) or None,
+                                     [_study(db, study).id] if study else None)
         except designs.DesignError as exc:
             fail(str(exc))
         for unit_id, new in moved:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from . import calibration as cal
-from . import designs, jobs, progress, tasks, units, uploads
+from . import access, designs, jobs, progress, tasks, units, uploads
 from .accounts import AccountError, create_user, generate_password, set_active
 from .app import db_session
 from .consensus import ConsensusError
@@ -21,16 +21,13 @@ from .instruments import MARKERS, stored
 from .models import (Assignment, AssignmentDesign, AuditEvent, Client, ConsensusRating, Dyad, Instrument, Rating,
                      RatingUnit, Recording, Speaker, Study, Therapist, TherapySession, Transcript, User, utcnow)
 from .study import StudyError, audit, get_or_create_dyad, get_or_create_study
-from .views import coordinator_required
+from .views import check_row, coordinated_study, coordinator_required
 
 bp = Blueprint("coordinate", __name__)
 
 
 def _study(study_id: int) -> Study:
-    study = db_session().get(Study, study_id)
-    if study is None or study.deleted_at is not None:
-        abort(404)
-    return study
+    return coordinated_study(study_id)
 
 
 def _recordings(db, study: Study) -> list[Recording]:
@@ -90,6 +87,7 @@ def new_study():
         study = get_or_create_study(db, name)
         study.description = request.form.get("description", "").strip()[:5000]
         audit(db, "create", study, current_user, name=name)
+        access.grant(db, study, current_user, current_user, "created the study")
         db.commit()
         flash(f"Study {name} created.")
         return redirect(url_for("coordinate.study", study_id=study.id))
@@ -110,10 +108,42 @@ def study(study_id: int):
     designs_made = db.scalars(select(AssignmentDesign).where(AssignmentDesign.study_id == s.id)
                               .order_by(AssignmentDesign.id.desc())).all()
     raters = db.scalars(select(User).where(User.role == "rater", User.active.is_(True)).order_by(User.username)).all()
-    return render_template("study.html", study=s, therapists=therapists, clients=clients, dyads=dyads,
+    coordinators = access.coordinators_of(db, s)
+    others = db.scalars(select(User).where(User.role == "coordinator", User.active.is_(True),
+                                           User.id.not_in([c.id for c in coordinators])).order_by(User.username)).all()
+    return render_template("study.html", study=s, coordinators=coordinators, other_coordinators=others, therapists=therapists, clients=clients, dyads=dyads,
                            recordings=recs, instruments=_instruments(db), designs=designs_made, raters=raters,
                            processing=jobs.options_of(s), engines=("openai-whisper", "faster-whisper"),
                            diarizers=jobs.DIARIZERS, extensions=sorted(uploads.EXTENSIONS))
+
+
+@bp.route("/studies/<int:study_id>/coordinators", methods=["POST"])
+@coordinator_required
+def coordinators(study_id: int):
+    """Add a coordinator to the study, or remove one (not the last)."""
+    db = db_session()
+    s = _study(study_id)
+    action = request.form.get("action")
+    name = request.form.get("new" if action == "add" else "username", "").strip()
+    user = db.scalar(select(User).where(User.username == name, User.role == "coordinator"))
+    if action not in ("add", "remove"):
+        abort(400)
+    if user is None:
+        flash("Choose a coordinator.", "error")
+        return _back(s, "coordinators")
+    try:
+        changed = (access.grant if action == "add" else access.revoke)(db, s, user, current_user, _reason())
+        db.commit()
+    except access.AccessError as exc:
+        db.rollback()
+        flash(f"Not done: {exc}", "error")
+        return _back(s, "coordinators")
+    if user.id == current_user.id and action == "remove":
+        flash(f"You no longer coordinate {s.name}.")
+        return redirect(url_for("views.index"))
+    flash(f"{user.username} {'now coordinates' if action == 'add' else 'no longer coordinates'} {s.name}."
+          if changed else f"Nothing to change for {user.username}.")
+    return _back(s, "coordinators")
 
 
 @bp.route("/studies/<int:study_id>/participants", methods=["POST"])
@@ -333,7 +363,7 @@ def edit_unit(unit_id: int):
     unit = db.get(RatingUnit, unit_id)
     if unit is None or unit.deleted_at is not None:
         abort(404)
-    s = unit.recording.session.dyad.study
+    s = check_row("rating_units", unit.id)
     action = request.form.get("action")
     if action == "calibration":
         unit.calibration = not unit.calibration
@@ -364,7 +394,7 @@ def raters():
             db.rollback()
             flash(f"Not created: {exc}", "error")
         return redirect(url_for("coordinate.raters"))
-    return render_template("raters.html", workload=progress.raters_workload(db))
+    return render_template("raters.html", workload=progress.raters_workload(db, access.study_ids(db, current_user)))
 
 
 @bp.route("/raters/<int:user_id>", methods=["POST"])
@@ -380,9 +410,14 @@ def rater(user_id: int):
         if action in ("deactivate", "reassign"):
             if not reason:
                 raise designs.DesignError("give a reason (it goes to the audit trail)")
-            moved = designs.reassign(db, user, current_user, reason, request.form.getlist("to") or None) \
+            mine = access.study_ids(db, current_user)
+            moved = designs.reassign(db, user, current_user, reason, request.form.getlist("to") or None, mine) \
                 if action == "reassign" or request.form.get("reassign") else []
             if action == "deactivate":
+                elsewhere = len(designs.open_assignments(db, user)) - len(designs.open_assignments(db, user, mine))
+                if elsewhere:
+                    raise designs.DesignError(f"{user.username} has {elsewhere} unrated assignment(s) in studies "
+                                              "you do not coordinate; their coordinators must move them first")
                 set_active(db, user, False, current_user, reason)
             flash((f"{user.username} deactivated; their ratings stay. " if action == "deactivate" else "")
                   + (f"{len(moved)} unrated assignment(s) moved to "
@@ -572,7 +607,10 @@ AUDIT_PAGE = 200
 @coordinator_required
 def audit_trail():
     db = db_session()
-    stmt = select(AuditEvent).options(selectinload(AuditEvent.actor)).order_by(AuditEvent.id.desc())
+    # a coordinator's studies' events, account events (raters serve every study), and their own actions
+    mine = (AuditEvent.study_id.in_(access.study_ids(db, current_user)) | (AuditEvent.entity == "users")
+            | ((AuditEvent.study_id.is_(None)) & (AuditEvent.actor_id == current_user.id)))
+    stmt = select(AuditEvent).where(mine).options(selectinload(AuditEvent.actor)).order_by(AuditEvent.id.desc())
     entity, action, actor = request.args.get("entity"), request.args.get("action"), request.args.get("actor")
     if entity:
         stmt = stmt.where(AuditEvent.entity == entity)
@@ -586,8 +624,8 @@ def audit_trail():
     events = db.scalars(stmt.limit(AUDIT_PAGE)).all()
     if request.args.get("format") == "csv":
         return _audit_csv(db, stmt)
-    entities = sorted(db.scalars(select(AuditEvent.entity).distinct()))
-    actions = sorted(db.scalars(select(AuditEvent.action).distinct()))
+    entities = sorted(db.scalars(select(AuditEvent.entity).where(mine).distinct()))
+    actions = sorted(db.scalars(select(AuditEvent.action).where(mine).distinct()))
     return render_template("audit.html", events=events, entities=entities, actions=actions,
                            args=request.args, page=AUDIT_PAGE)
 

@@ -12,7 +12,7 @@ from .asr import load_engine
 from .config import SOURCE_ROOT, Settings, load_settings
 from .db import Database
 from .ingest import ingest_manifest
-from . import instruments
+from . import access, instruments
 from .models import Assignment, RatingUnit, Recording, Study, User
 from .processing import pending_recordings, process_recordings
 from .study import audit
@@ -91,6 +91,8 @@ def _accounts_and_assignments(database: Database, result: DemoResult) -> None:
             result.credentials.append((username, role, password))
             if role == "rater":
                 raters.append(user)
+            else:
+                access.grant(db, db.scalar(select(Study).where(Study.name == DEMO_STUDY)), user, None)
         instrument = instruments.store(db, instruments.builtin(DEMO_INSTRUMENT))
         for recording in db.scalars(select(Recording).where(Recording.deleted_at.is_(None))):
             unit = db.scalar(select(RatingUnit).where(RatingUnit.recording_id == recording.id,

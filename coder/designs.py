@@ -27,6 +27,7 @@ import datetime as dt
 import itertools
 import random
 from collections import Counter, defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -305,22 +306,23 @@ def due_end_of(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(23, 59), dt.timezone.utc)
 
 
-def open_assignments(db: Session, rater: User, study: Study | None = None) -> list[Assignment]:
-    """The rater's live assignments without a submitted rating."""
+def open_assignments(db: Session, rater: User, study_ids: Collection[int] | None = None) -> list[Assignment]:
+    """The rater's live assignments without a submitted rating (in the given studies, by default in any)."""
     stmt = (select(Assignment).outerjoin(Rating, (Rating.assignment_id == Assignment.id) & Rating.deleted_at.is_(None))
             .where(Assignment.rater_id == rater.id, Assignment.deleted_at.is_(None),
                    (Rating.id.is_(None)) | (Rating.status != "submitted")).order_by(Assignment.id))
-    if study is not None:
+    if study_ids is not None:
         stmt = (stmt.join(RatingUnit, Assignment.rating_unit_id == RatingUnit.id)
                 .join(Recording, RatingUnit.recording_id == Recording.id)
                 .join(TherapySession, Recording.session_id == TherapySession.id)
-                .join(Dyad, TherapySession.dyad_id == Dyad.id).where(Dyad.study_id == study.id))
+                .join(Dyad, TherapySession.dyad_id == Dyad.id).where(Dyad.study_id.in_(list(study_ids))))
     return list(db.scalars(stmt))
 
 
 def reassign(db: Session, leaving: User, actor: User | None, reason: str, to: list[str] | None = None,
-             study: Study | None = None) -> list[tuple[int, str]]:
-    """Move the leaving rater's unrated assignments to other active raters; returns (unit id, new rater).
+             study_ids: Collection[int] | None = None) -> list[tuple[int, str]]:
+    """Move the leaving rater's unrated assignments (in the given studies, by default in any) to other active
+    raters; returns (unit id, new rater).
 
     Each goes to the least-loaded of ``to`` (default: every other active rater) who does not already rate
     that unit on that instrument, so a double-coded unit stays coded by two different raters. The old
@@ -337,7 +339,7 @@ def reassign(db: Session, leaving: User, actor: User | None, reason: str, to: li
             raise DesignError(f"no active rater {', '.join(sorted(missing))}")
     if not candidates:
         raise DesignError("no other active rater to take the units")
-    todo = open_assignments(db, leaving, study)
+    todo = open_assignments(db, leaving, study_ids)
     load = Counter({u.id: len(open_assignments(db, u)) for u in candidates})
     last = _last_positions(db)
     moved = []

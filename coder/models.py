@@ -292,7 +292,9 @@ class User(Base):
     is_anonymous = False
 
     def get_id(self) -> str:
-        return str(self.id)
+        from .accounts import session_id  # the id and a stamp of the password (a new password logs out)
+
+        return session_id(self)
 
 
 class Assignment(SoftDelete, Base):
@@ -378,8 +380,33 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(100))
     entity: Mapped[str] = mapped_column(String(100))
     entity_id: Mapped[int | None] = mapped_column(Integer)
+    # the study the entity belongs to (coder.access.study_of), so that coordinators see only their studies' events
+    study_id: Mapped[int | None] = mapped_column(Integer, index=True)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     actor: Mapped[User | None] = relationship()
+
+
+class StudyCoordinator(Base):
+    """A coordinator of a study: who may see and change it (coder.access)."""
+
+    __tablename__ = "study_coordinators"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    study: Mapped[Study] = relationship()
+    user: Mapped[User] = relationship()
+    __table_args__ = (UniqueConstraint("study_id", "user_id"),)
+
+
+class LoginFailure(Base):
+    """A failed login, kept for a while to limit guessing (coder.auth)."""
+
+    __tablename__ = "login_failures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class ConsensusRating(SoftDelete, Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import select
@@ -113,14 +114,18 @@ def reliability(db: Session, study: Study) -> list[dict[str, Any]]:
     return out
 
 
-def raters_workload(db: Session) -> list[dict[str, Any]]:
-    """Every rater's open and finished assignments over all studies."""
+def raters_workload(db: Session, study_ids: Collection[int] | None = None) -> list[dict[str, Any]]:
+    """Every rater's open and finished assignments in the given studies (by default in all)."""
     counts: dict[int, Counter] = defaultdict(Counter)
     now = utcnow()
     stmt = (select(Assignment.rater_id, Rating.status, Assignment.due_at)
             .outerjoin(Rating, (Rating.assignment_id == Assignment.id) & Rating.deleted_at.is_(None))
             .join(RatingUnit, Assignment.rating_unit_id == RatingUnit.id)
             .where(Assignment.deleted_at.is_(None), RatingUnit.deleted_at.is_(None)))
+    if study_ids is not None:
+        stmt = (stmt.join(Recording, RatingUnit.recording_id == Recording.id)
+                .join(TherapySession, Recording.session_id == TherapySession.id)
+                .join(Dyad, TherapySession.dyad_id == Dyad.id).where(Dyad.study_id.in_(list(study_ids))))
     for rater_id, status, due in db.execute(stmt):
         c = counts[rater_id]
         c["assigned"] += 1

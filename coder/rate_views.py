@@ -11,12 +11,12 @@ from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redi
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from . import playback, rating as ratings
+from . import access, playback, rating as ratings
 from .app import db_session
 from .audio import AudioError
 from .instruments import MARKERS
 from .models import AuditEvent, Rating
-from .views import coordinator_required
+from .views import check_row, coordinator_required
 
 bp = Blueprint("rate", __name__)
 
@@ -179,14 +179,17 @@ def overview():
     status = request.args.get("status") or None
     if status not in (None, "draft", "submitted"):
         abort(400)
-    return render_template("ratings.html", rows=ratings.ratings_overview(db_session(), status), status=status)
+    db = db_session()
+    return render_template("ratings.html", status=status,
+                           rows=ratings.ratings_overview(db, status, study_ids=access.study_ids(db, current_user)))
 
 
 @bp.route("/ratings/<int:rating_id>")
 @coordinator_required
 def detail(rating_id: int):
     db = db_session()
-    row = next(iter(ratings.ratings_overview(db, rating_id=rating_id)), None)
+    row = next(iter(ratings.ratings_overview(db, rating_id=rating_id, study_ids=access.study_ids(db, current_user))),
+               None)
     if row is None:
         abort(404)
     instrument = ratings.definition(row.assignment)
@@ -202,6 +205,7 @@ def reopen(rating_id: int):
     rating = db.get(Rating, rating_id)
     if rating is None or rating.deleted_at is not None:
         abort(404)
+    check_row("ratings", rating.id)
     try:
         ratings.reopen(db, rating, current_user, request.form.get("reason", ""))
         db.commit()

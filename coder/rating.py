@@ -26,6 +26,7 @@ Every change is written to the audit trail with the items it changed.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -364,7 +365,9 @@ class RatingRow:
     problems: list[str] = field(default_factory=list)
 
 
-def ratings_overview(db: Session, status: str | None = None, rating_id: int | None = None) -> list[RatingRow]:
+def ratings_overview(db: Session, status: str | None = None, rating_id: int | None = None,
+                     study_ids: Collection[int] | None = None) -> list[RatingRow]:
+    """The live ratings (of the given studies, by default of all) with their scores, newest first."""
     stmt = (select(Rating).where(Rating.deleted_at.is_(None))
             .options(joinedload(Rating.assignment).joinedload(Assignment.rating_unit).joinedload(RatingUnit.recording)
                      .joinedload(Recording.session).joinedload(TherapySession.dyad).joinedload(Dyad.study),
@@ -374,6 +377,12 @@ def ratings_overview(db: Session, status: str | None = None, rating_id: int | No
         stmt = stmt.where(Rating.status == status)
     if rating_id is not None:
         stmt = stmt.where(Rating.id == rating_id)
+    if study_ids is not None:
+        stmt = (stmt.join(Assignment, Rating.assignment_id == Assignment.id)
+                .join(RatingUnit, Assignment.rating_unit_id == RatingUnit.id)
+                .join(Recording, RatingUnit.recording_id == Recording.id)
+                .join(TherapySession, Recording.session_id == TherapySession.id)
+                .join(Dyad, TherapySession.dyad_id == Dyad.id).where(Dyad.study_id.in_(list(study_ids))))
     rows = []
     for rating in db.scalars(stmt).unique():
         a = rating.assignment

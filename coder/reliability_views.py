@@ -8,12 +8,12 @@ from collections import OrderedDict
 
 import pandas as pd
 from flask import Blueprint, Response, abort, render_template, request, url_for
-from sqlalchemy import select
+from flask_login import current_user
 
-from . import plots, reliability as rel, reliability_report as report_mod
+from . import access, plots, reliability as rel, reliability_report as report_mod
 from .app import db_session
 from .models import Study
-from .views import coordinator_required
+from .views import coordinated_study, coordinator_required
 
 bp = Blueprint("reliability", __name__)
 
@@ -24,10 +24,7 @@ CACHE_SIZE = 16
 
 
 def _study(study_id: int) -> Study:
-    study = db_session().get(Study, study_id)
-    if study is None or study.deleted_at is not None:
-        abort(404)
-    return study
+    return coordinated_study(study_id)
 
 
 def _options(study: Study) -> dict:
@@ -69,7 +66,7 @@ def _report(study: Study, key: str, options: dict):
 @coordinator_required
 def index():
     db = db_session()
-    studies = db.scalars(select(Study).where(Study.deleted_at.is_(None)).order_by(Study.name)).all()
+    studies = access.visible_studies(db, current_user)
     listing = [(study, report_mod.instruments_with_ratings(db, study)) for study in studies]
     return render_template("reliability_index.html", listing=listing)
 

@@ -16,9 +16,11 @@ class StudyError(Exception):
 
 
 def audit(db: Session, action: str, entity: Any, actor: User | None = None, **detail: Any) -> AuditEvent:
+    from .access import study_of_entity
+
     event = AuditEvent(action=action, entity=type(entity).__tablename__ if not isinstance(entity, str) else entity,
                        entity_id=getattr(entity, "id", None), actor_id=actor.id if actor else None,
-                       detail=detail)
+                       study_id=None if isinstance(entity, str) else study_of_entity(db, entity), detail=detail)
     db.add(event)
     return event
 

@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from . import access
 from .app import db_session
 from .models import Dyad, Recording, Study, TherapySession, Transcript
 
@@ -25,13 +26,28 @@ def coordinator_required(view):
     return wrapper
 
 
+def coordinated_study(study_id: int | None) -> Study:
+    """The live study, when the current user coordinates it; 404 otherwise (coder.access)."""
+    db = db_session()
+    study = db.get(Study, study_id) if study_id is not None else None
+    if study is None or study.deleted_at is not None or not access.coordinates(db, current_user, study.id):
+        abort(404)
+    return study
+
+
+def check_row(table: str, ident: int) -> Study:
+    """The study of a row (a transcript, a unit, a rating ...) that the current user must coordinate."""
+    return coordinated_study(access.study_of(db_session(), table, ident))
+
+
 @bp.route("/")
 @login_required
 def index():
     db = db_session()
     if current_user.role == "coordinator":
         studies = db.scalars(
-            select(Study).where(Study.deleted_at.is_(None)).order_by(Study.name).options(
+            select(Study).where(Study.deleted_at.is_(None), Study.id.in_(access.study_ids(db, current_user)))
+            .order_by(Study.name).options(
                 selectinload(Study.dyads).selectinload(Dyad.sessions).selectinload(TherapySession.recordings)
                 .selectinload(Recording.transcripts))).all()
         return render_template("studies.html", studies=studies)
@@ -49,6 +65,7 @@ def transcript(transcript_id: int):
     transcript = db_session().get(Transcript, transcript_id)
     if transcript is None:
         abort(404)
+    check_row("transcripts", transcript.id)
     roles = {s.label: s.role for s in transcript.speakers}
     from .speakers import speaking_time
 
@@ -67,6 +84,7 @@ def transcript_roles(transcript_id: int):
     transcript = db.get(Transcript, transcript_id)
     if transcript is None:
         abort(404)
+    check_row("transcripts", transcript.id)
     reason = request.form.get("reason", "").strip()[:500]
     out_dir = current_app.extensions["coder.settings"].transcripts_dir
     try:

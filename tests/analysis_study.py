@@ -13,6 +13,7 @@ import numpy as np
 from sqlalchemy import select
 
 from coder import instruments
+from coder.access import grant
 from coder.accounts import create_user
 from coder.db import Database
 from coder.models import Assignment, Rating, RatingUnit, Recording, Study, User
@@ -62,8 +63,9 @@ def build_planned(database: Database, plan: list[tuple], study_name: str = "Tria
     with database.session() as db:
         study = get_or_create_study(db, study_name)
         row = instruments.store(db, definition)
-        if db.scalar(select(User).where(User.username == "coord")) is None:
-            create_user(db, "coord", PASSWORD, "coordinator", "Coordinator")
+        coord = db.scalar(select(User).where(User.username == "coord")) \
+            or create_user(db, "coord", PASSWORD, "coordinator", "Coordinator")
+        grant(db, study, coord, None)
         users = {u.username: u for u in db.scalars(select(User))}
         for k, (dyad_code, session_number, label, rater, value) in enumerate(plan):
             unit = _unit(db, study, dyad_code, session_number, label, units)

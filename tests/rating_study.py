@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from coder import instruments
+from coder.access import grant
 from coder.accounts import create_user
 from coder.audio import probe, sha256_file
 from coder.db import Database
@@ -76,7 +77,7 @@ def build(database: Database, audio: Path = SESSION_AUDIO, settings: dict | None
         db.add_all([whole, *windows])
         wai = instruments.store(db, instruments.builtin("wai-o-s"))
         markers = instruments.store(db, instruments.builtin("rupture-markers"))
-        create_user(db, "coord", PASSWORD, "coordinator", "Coordinator")
+        grant(db, study, create_user(db, "coord", PASSWORD, "coordinator", "Coordinator"), None)
         db.flush()
         out = RatingStudy(database, rec.id, whole.id, [w.id for w in windows],
                           instrument_ids={"wai-o-s": wai.id, "rupture-markers": markers.id})

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from coder import instruments
+from coder.access import grant
 from coder.accounts import create_user
 from coder.db import Database
 from coder.models import Assignment, Rating, RatingUnit, Recording
@@ -43,7 +44,7 @@ def build_rated(database: Database, units: int = 24, raters: tuple[str, ...] = (
     with database.session() as db:
         study = get_or_create_study(db, study_name)
         row = instruments.store(db, definition)
-        create_user(db, "coord", PASSWORD, "coordinator", "Coordinator")
+        grant(db, study, create_user(db, "coord", PASSWORD, "coordinator", "Coordinator"), None)
         users = {name: create_user(db, name, PASSWORD, "rater", name.title()) for name in raters}
         db.flush()
         unit_ids = []

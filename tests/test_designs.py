@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from coder import designs, instruments
+from coder.access import grant
 from coder.accounts import create_user
 from coder.designs import DesignError, Unit, plan_crossed, plan_overlap
 from coder.models import Assignment, AssignmentDesign, AuditEvent, Rating, User
@@ -137,7 +138,7 @@ def _study(database, dyads=6, sessions=4, raters=("ana", "ben", "cem")):
         for d in range(1, dyads + 1):
             for s in range(1, sessions + 1):
                 _unit(db, study, f"D{d}", s, "Whole session", units)
-        create_user(db, "coord", PASSWORD, "coordinator", "Coordinator")
+        grant(db, study, create_user(db, "coord", PASSWORD, "coordinator", "Coordinator"), None)
         for r in raters:
             create_user(db, r, PASSWORD, "rater", r.title())
         instruments.store(db, instruments.builtin("wai-o-s"))

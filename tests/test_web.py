@@ -4,6 +4,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from coder.access import grant
 from coder.accounts import create_user
 from coder.app import create_app
 from coder.config import load_settings
@@ -33,7 +34,7 @@ def app(tmp_path, database):
         unit = RatingUnit(recording_id=rec.id, kind="whole_session", start_s=0, end_s=125, label="Whole session")
         instrument = Instrument(key="demo", version="1", name="Alliance demo")
         db.add_all([unit, instrument])
-        create_user(db, "coord", PASSWORD, "coordinator")
+        grant(db, study, create_user(db, "coord", PASSWORD, "coordinator"), None)
         rater = create_user(db, "rater1", PASSWORD, "rater")
         create_user(db, "rater2", PASSWORD, "rater")
         db.flush()

@@ -18,6 +18,7 @@
   var followEl = document.getElementById("follow");
   var transcriptEl = document.getElementById("transcript");
   var form = document.getElementById("rating-form");
+  form.addEventListener("submit", function (ev) { ev.preventDefault(); });  // saving is the script's job
   var notesEl = document.getElementById("notes");
   var stateEl = document.getElementById("save-state");
   var problemsEl = document.getElementById("problems");
