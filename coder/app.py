@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         SESSION_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_HTTPONLY=True,
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
-        MAX_CONTENT_LENGTH=4 * 1024**3,
+        MAX_UPLOAD_BYTES=4 << 30,  # one recording (CODER_MAX_UPLOAD_BYTES); see coder.uploads
         # A CSRF token lasts as long as the login, so a rating page left open for hours still saves.
         WTF_CSRF_TIME_LIMIT=None,
         # failed logins allowed per user name and per client address within the window (coder.accounts)
@@ -44,6 +44,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.config.from_prefixed_env("CODER")  # e.g. CODER_SESSION_COOKIE_SECURE=true behind HTTPS
     if test_config:
         app.config.update(test_config)
+    # a request is one recording and its form fields
+    app.config.setdefault("MAX_CONTENT_LENGTH", app.config["MAX_UPLOAD_BYTES"] + (1 << 20))
 
     database = database or Database(settings.database_url)
     if not is_initialised(database.engine):
@@ -77,6 +79,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             return {"ok": False, "csrf": True,
                     "error": f"the page's security token was refused ({exc.description})"}, 400
         return exc
+
+    @app.errorhandler(413)
+    def too_large(exc):
+        limit = app.config["MAX_UPLOAD_BYTES"] / 1e9
+        message = f"the file is larger than the upload limit of {limit:.1f} GB (CODER_MAX_UPLOAD_BYTES)"
+        if _wants_json() or request.path.endswith("/upload"):
+            return {"ok": False, "error": message}, 413
+        return message, 413
 
     @login.user_loader
     def load_user(value: str):

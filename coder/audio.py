@@ -178,3 +178,97 @@ def _reason(exc: BaseException) -> str:
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:200]
+
+
+# --- uploads: what a file is by its content, and decoding away from the web process ---------------------
+
+# (format, extension, test of the first 64 bytes); the name a file arrives with is not evidence.
+_SIGNATURES = (
+    ("wav", ".wav", lambda h: h[:4] in (b"RIFF", b"RF64") and h[8:12] == b"WAVE"),
+    ("flac", ".flac", lambda h: h[:4] == b"fLaC"),
+    ("ogg", ".ogg", lambda h: h[:4] == b"OggS"),
+    ("aiff", ".aiff", lambda h: h[:4] == b"FORM" and h[8:12] in (b"AIFF", b"AIFC")),
+    ("webm", ".webm", lambda h: h[:4] == b"\x1a\x45\xdf\xa3"),
+    ("mp4", ".m4a", lambda h: h[4:8] == b"ftyp"),
+    ("mp3", ".mp3", lambda h: h[:3] == b"ID3" or (len(h) > 1 and h[0] == 0xFF and h[1] & 0xE0 == 0xE0
+                                                  and h[1] & 0x06 != 0)),
+    ("aac", ".aac", lambda h: len(h) > 1 and h[0] == 0xFF and h[1] & 0xF6 == 0xF0),
+)
+SNIFF_BYTES = 64
+
+
+def sniff(head: bytes) -> tuple[str, str] | None:
+    """The container format and its extension from a file's first bytes, or None if it is no audio format
+    this tool reads."""
+    for name, ext, test in _SIGNATURES:
+        if len(head) >= 12 and test(head):
+            return name, ext
+    return None
+
+
+def describe(head: bytes) -> str:
+    """A short guess at what a non-audio file is, for the refusal message."""
+    known = ((b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP archive or Office document"),
+             (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"MZ", "a program"),
+             (b"\x7fELF", "a program"), (b"GIF8", "a GIF image"))
+    for magic, what in known:
+        if head.startswith(magic):
+            return what
+    text = head.decode("utf-8", errors="ignore")  # a character cut at the end is ignored
+    if text and len(text.encode()) >= len(head) - 3 and all(c.isprintable() or c in "\r\n\t" for c in text):
+        return "text"
+    return "unknown binary data"
+
+
+def probe_isolated(path: str | Path, timeout_s: float | None = None, memory_bytes: int = 4 << 30) -> AudioInfo:
+    """``probe`` in a child process with a time and memory limit, so that a file that crashes or hangs a
+    decoder cannot take the web process with it. Raises AudioError with the reason."""
+    import json
+    import subprocess
+    import sys
+
+    path = Path(path)
+    _check_file(path)
+    if timeout_s is None:  # decoding runs at well over 20x real time; allow for a slow, shared machine
+        timeout_s = 60 + path.stat().st_size / 1e6 * 2
+
+    def limits():  # in the child, before it runs
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+    try:
+        done = subprocess.run([sys.executable, "-m", "coder.audio", str(path)], capture_output=True, text=True,
+                              timeout=timeout_s, preexec_fn=limits)
+    except subprocess.TimeoutExpired:
+        raise AudioError(f"decoding took longer than {timeout_s:.0f} s; the file may be damaged") from None
+    if done.returncode < 0:
+        raise AudioError(f"the decoder crashed on this file (signal {-done.returncode}); it is damaged or not audio")
+    try:
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
+        raise AudioError(f"the decoder failed ({tail})") from None
+    if "error" in answer:
+        raise AudioError(answer["error"])
+    return AudioInfo(**answer)
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m coder.audio FILE``: probe FILE and print one JSON line (used by probe_isolated)."""
+    import dataclasses
+    import json
+
+    try:
+        print(json.dumps(dataclasses.asdict(probe(argv[0]))))
+    except AudioError as exc:
+        print(json.dumps({"error": str(exc)}))
+    except MemoryError:
+        print(json.dumps({"error": "decoding needed more memory than allowed; the file may be damaged"}))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(_main(sys.argv[1:]))

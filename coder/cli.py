@@ -769,7 +769,8 @@ def study_cmd(ctx, name, show, hide, queue_order, queue_seed, gold, add_coordina
                 fail(str(exc))
         visible = [f for f, v in blinding(study).items() if v]
         coordinators = ", ".join(u.username for u in access.coordinators_of(db, study)) or "none"
-        click.echo(f"study {study.name}: coordinators {coordinators}; raters see {', '.join(visible) or 'no unblinding detail'}; "
+        click.echo(f"study {study.name}: coordinators {coordinators}; "
+                   f"raters see {', '.join(visible) or 'no unblinding detail'}; "
                    f"queue order {settings.get('queue_order', 'random')}"
                    + (f" (seed {settings['queue_seed']})" if "queue_seed" in settings else "")
                    + (f"; gold standard {settings['gold_standard']}" if settings.get("gold_standard") else ""))
@@ -863,6 +864,41 @@ def users_list(ctx):
     with database.session() as db:
         for user in db.scalars(select(User).order_by(User.role, User.username)):
             click.echo(f"{user.username}\t{user.role}\t{'active' if user.active else 'inactive'}")
+
+
+@main.command("backup")
+@click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--allow-missing", is_flag=True, help="Back up even when recording files are missing (listed in "
+              "the manifest).")
+@click.pass_context
+def backup_cmd(ctx, archive, allow_missing):
+    """Write the database and the recordings to ARCHIVE (a tar file; see docs/security.md#backups)."""
+    from .backup import BackupError, backup
+
+    settings, database = _database(ctx)
+    try:
+        summary = backup(settings, database, archive, allow_missing)
+    except BackupError as exc:
+        fail(str(exc))
+    rows = sum(summary.tables.values())
+    click.echo(f"wrote {summary.path}: {rows} rows in {len(summary.tables)} tables, {summary.files} recording "
+               f"file(s) ({summary.bytes / 1e6:.1f} MB), schema revision {summary.revision}")
+
+
+@main.command("restore")
+@click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def restore_cmd(ctx, archive):
+    """Restore ARCHIVE (from coder backup) into the configured, empty database and CODER_HOME."""
+    from .backup import BackupError, restore
+
+    settings, database = _database(ctx, must_exist=False)
+    try:
+        summary = restore(archive, settings, database)
+    except BackupError as exc:
+        fail(str(exc))
+    click.echo(f"restored {sum(summary.tables.values())} rows in {len(summary.tables)} tables and "
+               f"{summary.files} recording file(s) into {settings.home}; schema revision {summary.revision}")
 
 
 def _serve(app, host: str, port: int, worker: bool = True):

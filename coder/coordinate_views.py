@@ -219,7 +219,8 @@ def upload(study_id: int):
         rec = uploads.store(db, settings.recordings_dir, f.stream, f.filename, dyad, number, current_user,
                             time_point=form.get("time_point", "").strip() or None,
                             treatment_arm=form.get("arm", "").strip() or None, date=date,
-                            client_sha256=form.get("sha256") or None)
+                            client_sha256=form.get("sha256") or None,
+                            max_bytes=current_app.config["MAX_UPLOAD_BYTES"])
         db.commit()
     except uploads.UploadError as exc:
         db.rollback()

@@ -1,14 +1,19 @@
 """Recordings uploaded through the browser: streamed to disk with their SHA-256, checked, registered.
 
-The upload is written to a temporary name under the recordings folder while it is hashed, then decoded
-once (``audio.probe``: corrupt, truncated, empty and silent files are refused with the reason), compared
+The upload is written to a temporary name under the recordings folder while it is hashed and its size
+held to the limit; what it is comes from its first bytes, never from its name (``audio.sniff``: a PDF
+called session.wav is refused, and a WAV called session.mp3 is stored as .wav); it is decoded once in a
+child process with time and memory limits (``audio.probe_isolated``: corrupt, truncated, empty and silent
+files are refused with the reason, and a file that crashes the decoder cannot crash the web app); compared
 with the SHA-256 the browser computed where it sent one (a mismatch means a damaged transfer), checked
 against every registered recording (the same audio twice is refused, naming the first), and only then
-renamed to ``recordings/<sha256>.<ext>`` and registered in its session.
+renamed to ``recordings/<sha256>.<ext>`` and registered in its session. The name the file came with is
+kept only as a label, cleaned of folder parts and odd characters (``safe_name``).
 """
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import os
 import re
@@ -24,6 +29,8 @@ from .models import Dyad, Recording, User
 from .study import StudyError, audit, get_or_create_session
 
 EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".mp4", ".aac", ".webm", ".aiff", ".aif"}
+MAX_BYTES = 4 << 30  # the default upload limit (CODER_MAX_UPLOAD_BYTES)
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class UploadError(ValueError):
@@ -39,26 +46,41 @@ def safe_name(filename: str) -> str:
 
 def store(db: Session, recordings_dir: Path, stream: IO[bytes], filename: str, dyad: Dyad, number: int,
           actor: User | None, time_point: str | None = None, treatment_arm: str | None = None,
-          date: dt.date | None = None, client_sha256: str | None = None) -> Recording:
+          date: dt.date | None = None, client_sha256: str | None = None, max_bytes: int = MAX_BYTES) -> Recording:
     name = safe_name(filename)
-    ext = Path(name).suffix.lower()
-    if ext not in EXTENSIONS:
-        raise UploadError(f"{name}: not an audio file this tool reads (use one of {', '.join(sorted(EXTENSIONS))})")
     if number < 0:
         raise UploadError(f"{name}: the session number must be 0 or more")
     incoming = recordings_dir / ".incoming"
     incoming.mkdir(parents=True, exist_ok=True)
-    part = incoming / f"{uuid.uuid4().hex}{ext}"
+    part = incoming / f"{uuid.uuid4().hex}.part"
     digest = hashlib.sha256()
     size = 0
+    head = b""
     try:
-        with open(part, "wb") as out:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
-                out.write(block)
-                size += len(block)
-            out.flush()
-            os.fsync(out.fileno())
+        try:
+            with open(part, "wb") as out:
+                for block in iter(lambda: stream.read(1 << 20), b""):
+                    size += len(block)
+                    if size > max_bytes:
+                        raise UploadError(f"{name}: larger than the upload limit of {max_bytes / 1e9:.1f} GB")
+                    if len(head) < audio.SNIFF_BYTES:
+                        head += block[:audio.SNIFF_BYTES - len(head)]
+                    digest.update(block)
+                    out.write(block)
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            if exc.errno in _DISK_FULL:
+                raise UploadError(f"{name}: no space left on the disk for recordings; nothing of the file was "
+                                  "kept (free space, then upload it again)") from None
+            raise UploadError(f"{name}: could not be stored ({exc.strerror or exc})") from None
+        if size == 0:
+            raise UploadError(f"{name}: the file is empty")
+        kind = audio.sniff(head)
+        if kind is None:
+            raise UploadError(f"{name}: not an audio file (its content is {audio.describe(head)}); upload WAV, "
+                              "FLAC, Ogg, MP3, M4A/MP4, AAC, WebM or AIFF recordings")
+        ext = kind[1]
         sha = digest.hexdigest()
         if client_sha256 and client_sha256.lower() != sha:
             raise UploadError(f"{name}: the file arrived damaged (its SHA-256 differs from the browser's); "
@@ -69,7 +91,7 @@ def store(db: Session, recordings_dir: Path, stream: IO[bytes], filename: str, d
             raise UploadError(f"{name}: duplicate of {existing.original_name} (recording {existing.id}, dyad "
                               f"{where.dyad.code}, session {where.number}); the same audio is registered already")
         try:
-            info = audio.probe(part)
+            info = audio.probe_isolated(part)
         except audio.AudioError as exc:
             raise UploadError(f"{name}: {exc}") from None
         try:
@@ -77,6 +99,8 @@ def store(db: Session, recordings_dir: Path, stream: IO[bytes], filename: str, d
         except StudyError as exc:
             raise UploadError(f"{name}: {exc}") from None
         final = recordings_dir / f"{sha}{ext}"
+        if final.resolve().parent != recordings_dir.resolve():  # the name is ours, but make sure
+            raise UploadError(f"{name}: refused storage path")
         os.replace(part, final)
         recording = Recording(session_id=session.id, path=str(final), original_name=name, sha256=sha,
                               size_bytes=size, duration_s=info.duration_s, sample_rate=info.sample_rate,

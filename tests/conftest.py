@@ -30,6 +30,18 @@ def need(condition: bool, reason: str):
         pytest.skip(reason)
 
 
+def wait_until(page, expression: str, timeout: float = 30.0, every: float = 0.1) -> None:
+    """Poll a JavaScript expression in the page until it is true. (Playwright's wait_for_function builds a
+    function from a string, which the app's Content-Security-Policy forbids; evaluate is not affected.)"""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after {timeout} s: {expression}")
+        time.sleep(every)
+
+
 def without_tokens(html: str) -> str:
     """A page without its random CSRF tokens, which may by chance contain a code a test looks for."""
     import re

@@ -13,6 +13,7 @@ from coder.app import create_app
 from coder.config import load_settings
 from coder.db import Database
 
+from .conftest import wait_until
 from .rating_study import PASSWORD, build, stored
 
 
@@ -81,11 +82,11 @@ def test_rate_a_unit_from_login_to_the_coordinators_list(site, context, chromium
 
     # play and seek
     page.keyboard.press("Space")
-    page.wait_for_function("document.getElementById('audio').currentTime > 0.8", timeout=10000)
+    wait_until(page, "document.getElementById('audio').currentTime > 0.8", timeout=10)
     assert page.inner_text("#play") == "Pause"
     before = audio_time(page)
     page.keyboard.press("ArrowRight")
-    page.wait_for_function(f"document.getElementById('audio').currentTime > {before + 4.5}")
+    wait_until(page, f"document.getElementById('audio').currentTime > {before + 4.5}")
     page.keyboard.press("Space")
     assert page.evaluate("document.getElementById('audio').paused")
     page.keyboard.press("]")

@@ -14,6 +14,7 @@ from coder.config import load_settings
 from coder.db import Database
 from coder.models import Assignment, Rating, User
 
+from .conftest import wait_until
 from .rating_study import PASSWORD
 from .test_coordinate_web import _excerpt
 
@@ -85,7 +86,7 @@ def _main_path(url, database, files, chromium, tiny_whisper):
     page.fill("input[name=model]", str(tiny_whisper))
     page.click("button:has-text('Process all not yet processed')")
     assert "2 recording(s) queued" in page.inner_text(".flash")
-    page.wait_for_function("document.querySelectorAll('td.status.transcribed').length === 2", timeout=300000)
+    wait_until(page, "document.querySelectorAll('td.status.transcribed').length === 2", timeout=300)
     assert page.locator(".transcript-link a").count() == 2
 
     # whole-session units for the alliance scale, then the design: half the units double-coded
