@@ -9,9 +9,10 @@ import datetime as dt
 import time
 from importlib import resources
 
-from flask import Flask, flash, g, redirect, request, url_for
+from flask import Flask, flash, g, redirect, render_template, request, url_for
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import OperationalError
 
 from .config import Settings, load_settings
 from .db import Database, is_initialised
@@ -79,6 +80,24 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             return {"ok": False, "csrf": True,
                     "error": f"the page's security token was refused ({exc.description})"}, 400
         return exc
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(exc):
+        """A database that cannot be written (read-only, disk full) or reached: a clear 503, never a trace."""
+        db_session().rollback()
+        text = str(exc.orig if getattr(exc, "orig", None) is not None else exc).lower()
+        if "readonly" in text or "read-only" in text or "read only" in text:
+            why = "the database is read-only"
+        elif "full" in text or "no space" in text:
+            why = "the disk holding the database is full"
+        else:
+            why = "the database cannot be reached"
+        app.logger.error("database error on %s %s: %s", request.method, request.path, text[:300])
+        message = f"Not saved: {why}. Nothing was changed; tell the study's coordinator."
+        if _wants_json() or request.path.startswith("/rate/"):
+            return {"ok": False, "error": message + " Your ratings are kept in this browser until it can save.",
+                    "unavailable": True}, 503
+        return render_template("unavailable.html", message=message), 503
 
     @app.errorhandler(413)
     def too_large(exc):

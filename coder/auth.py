@@ -6,11 +6,12 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
-from .accounts import LoginLimit, TooManyFailures
+from .accounts import LoginLimit, TooManyFailures, authenticate
 from .accounts import login as check_login
-from .models import User
 from .app import db_session
+from .models import User
 from .study import audit
 
 bp = Blueprint("auth", __name__)
@@ -20,6 +21,15 @@ def _safe_next(target: str | None) -> str:
     if target and not urlsplit(target).netloc and target.startswith("/") and not target.startswith("//"):
         return target
     return url_for("views.index")
+
+
+def _commit_if_possible(db) -> None:
+    """Record a login's audit event, unless the database cannot be written just now."""
+    try:
+        db.commit()
+    except OperationalError as exc:
+        db.rollback()
+        current_app.logger.warning("login not audited: %s", exc.orig if exc.orig is not None else exc)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -32,23 +42,27 @@ def login():
         limit = LoginLimit(config["LOGIN_FAILURES_PER_ACCOUNT"], config["LOGIN_FAILURES_PER_ADDRESS"],
                            config["LOGIN_WINDOW_S"])
         username = request.form.get("username", "").strip()
+        password = request.form.get("password", "")
         try:
-            user = check_login(db, username, request.form.get("password", ""), request.remote_addr or "", limit)
+            user = check_login(db, username, password, request.remote_addr or "", limit)
         except TooManyFailures as exc:
             flash(f"{str(exc).capitalize()}.", "error")
             response = current_app.make_response((render_template("login.html"), 429))
             response.headers["Retry-After"] = str(int(exc.wait_s))
             return response
+        except OperationalError:  # a read-only database: people may still log in and read; saves say why not
+            db.rollback()
+            user = authenticate(db, username, password)
         if user is None:
             account = db.scalar(select(User).where(User.username == username))
             if account is not None:
                 audit(db, "login_failed", account, None, address=request.remote_addr)
-            db.commit()
+            _commit_if_possible(db)
             flash("Unknown user name or wrong password.", "error")
             return render_template("login.html"), 401
         login_user(user)
         audit(db, "login", user, user)
-        db.commit()
+        _commit_if_possible(db)
         return redirect(_safe_next(request.args.get("next")))
     return render_template("login.html")
 

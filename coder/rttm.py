@@ -28,7 +28,7 @@ def parse(text: str, source: str = "RTTM") -> dict[str, list[Turn]]:
         where = f"{source}, line {number}"
         if len(fields) < 8:
             raise RTTMError(f"{where}: a SPEAKER line needs at least 8 fields "
-                            "(SPEAKER uri channel onset duration <NA> <NA> speaker), found {len(fields)}")
+                            f"(SPEAKER uri channel onset duration <NA> <NA> speaker), found {len(fields)}")
         try:
             onset, duration = float(fields[3]), float(fields[4])
         except ValueError:
