@@ -48,6 +48,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # a request is one recording and its form fields
     app.config.setdefault("MAX_CONTENT_LENGTH", app.config["MAX_UPLOAD_BYTES"] + (1 << 20))
 
+    # Behind N reverse proxies (CODER_TRUSTED_PROXIES=N) the client's address and scheme come from their
+    # X-Forwarded-* headers, so that login limits count per client, not per proxy.
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+
     database = database or Database(settings.database_url)
     if not is_initialised(database.engine):
         database.migrate()

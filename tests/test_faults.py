@@ -70,8 +70,8 @@ class Server:
 class Browser:
     """A rater's browser: cookies, the rating page's CSRF token, and what the server last acknowledged."""
 
-    def __init__(self, port: int, username: str, assignment: int):
-        self.port, self.username, self.assignment = port, username, assignment
+    def __init__(self, port: int, username: str, assignment: int, password: str = PASSWORD):
+        self.port, self.username, self.assignment, self.password = port, username, assignment, password
         self.cookies: dict[str, str] = {}
         self.acked: dict | None = None
         self.revision = 0
@@ -100,7 +100,7 @@ class Browser:
         self.cookies = {}
         _, page = self.request("GET", "/login")
         token = re.search(rb'name="csrf_token" value="([^"]+)"', page).group(1).decode()
-        form = f"username={self.username}&password={PASSWORD.replace(' ', '+')}&csrf_token={token}".encode()
+        form = f"username={self.username}&password={self.password.replace(' ', '+')}&csrf_token={token}".encode()
         status, _ = self.request("POST", "/login", form, {"Content-Type": "application/x-www-form-urlencoded"})
         assert status == 302, status
         status, page = self.request("GET", f"/rate/{self.assignment}")

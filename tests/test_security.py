@@ -72,6 +72,17 @@ def test_an_address_is_limited_across_accounts(site):
     assert response.status_code == 302
 
 
+def test_behind_a_trusted_proxy_the_client_address_counts(site, monkeypatch):
+    app, database = site
+    monkeypatch.setenv("CODER_TRUSTED_PROXIES", "1")
+    proxied = create_app(app.extensions["coder.settings"], database, {"TESTING": True})
+    client = proxied.test_client()
+    client.post("/login", data={"username": "rater1", "password": "wrong password!",
+                                "csrf_token": csrf_token(client)}, headers={"X-Forwarded-For": "203.0.113.9"})
+    with database.session() as db:
+        assert db.scalar(select(LoginFailure.address)) == "203.0.113.9"
+
+
 def test_a_new_password_ends_other_logins(site):
     app, database = site
     client = app.test_client()

@@ -1,0 +1,13 @@
+"""A short run of the load benchmark (bench/load.py) as a test: raters working at once through the real
+server lose nothing. The figures come from the full run (docs/benchmarks.md); here only correctness."""
+from __future__ import annotations
+
+from bench.load import run
+
+
+def test_raters_at_once_lose_nothing(tmp_path):
+    result = run(f"sqlite:///{tmp_path / 'coder.db'}", tmp_path, raters=10, seconds=20, units=2, pace_s=0.25)
+    assert result["errors"] == 0, result["error_examples"]
+    assert result["ratings_checked"] >= 10 and result["submitted"] >= 5
+    assert result["lost_or_wrong"] == 0, result["examples"]
+    assert result["latency_ms"]["autosave"]["n"] > 100
