@@ -46,7 +46,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     if test_config:
         app.config.update(test_config)
     # a request is one recording and its form fields
-    app.config.setdefault("MAX_CONTENT_LENGTH", app.config["MAX_UPLOAD_BYTES"] + (1 << 20))
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_BYTES"] + (1 << 20)
 
     # Behind N reverse proxies (CODER_TRUSTED_PROXIES=N) the client's address and scheme come from their
     # X-Forwarded-* headers, so that login limits count per client, not per proxy.

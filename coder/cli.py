@@ -913,7 +913,9 @@ def _serve(app, host: str, port: int, worker: bool = True):
                    "(--no-worker to leave them to `coder worker`)")
     click.echo(f"Serving coder on http://{host}:{port}  (Ctrl+C to stop)")
     try:
-        waitress_serve(app, host=host, port=port, threads=8, ident="coder")
+        # waitress refuses bodies over 1 GiB by default; the app's own limit (CODER_MAX_UPLOAD_BYTES) governs
+        waitress_serve(app, host=host, port=port, threads=8, ident="coder",
+                       max_request_body_size=app.config["MAX_CONTENT_LENGTH"])
     finally:
         if embedded is not None:
             embedded.stop()

@@ -102,8 +102,9 @@ def test_the_web_app_answers_an_oversized_request_with_the_limit(sqlite_database
         grant(db, study, create_user(db, "coord", PASSWORD, "coordinator"), None)
         study_id = study.id
     app = create_app(load_settings(home=tmp_path / "home", database_url=sqlite_database.url), sqlite_database,
-                     {"TESTING": True, "WTF_CSRF_ENABLED": False, "MAX_UPLOAD_BYTES": 10_000,
-                      "MAX_CONTENT_LENGTH": 20_000})
+                     {"TESTING": True, "WTF_CSRF_ENABLED": False, "MAX_UPLOAD_BYTES": 10_000})
+    assert app.config["MAX_CONTENT_LENGTH"] == 10_000 + (1 << 20)  # the upload and its form fields
+    app.config["MAX_CONTENT_LENGTH"] = 20_000
     client = app.test_client()
     login(client, "coord")
     tone = write_tone(tmp_path / "tone.wav", 5.0).read_bytes()
