@@ -193,8 +193,7 @@ def run(url: str, home: Path, raters: int, seconds: float, units: int, pace_s: f
 
     assignments = set_up(url, raters, units)
     prepare_listening_copy(home)
-    os.environ["DATABASE_URL"] = url
-    proc, port = start_server(home)
+    proc, port = start_server(home, url)
     try:
         workers = [Worker(port, name, ids, seed=i) for i, (name, ids) in enumerate(assignments.items())]
         stop_at = time.perf_counter() + seconds

@@ -143,9 +143,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(home: Path) -> tuple[subprocess.Popen, int]:
+def start_server(home: Path, database_url: str | None = None) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    env = {**os.environ, "CODER_HOME": str(home)}
+    env = {**os.environ, "CODER_HOME": str(home), **({"DATABASE_URL": database_url} if database_url else {})}
     log = open(home / "server.log", "wb")  # a file, not a pipe: a full pipe would stall the server's logging
     proc = subprocess.Popen([sys.executable, "-m", "coder.cli", "serve", "--port", str(port)], env=env,
                             stdout=log, stderr=subprocess.STDOUT)
