@@ -42,9 +42,9 @@ from coder import instruments  # noqa: E402
 from coder.accounts import create_user  # noqa: E402
 from coder.audio import probe, sha256_file  # noqa: E402
 from coder.db import Database  # noqa: E402
-from coder.models import Assignment, Rating, RatingUnit, Recording, Speaker, Transcript  # noqa: E402
+from coder.models import Assignment, Rating, RatingUnit  # noqa: E402
 from coder.study import get_or_create_dyad, get_or_create_session, get_or_create_study  # noqa: E402
-from tests.rating_study import SESSION_AUDIO, script_segments  # noqa: E402
+from tests.rating_study import SESSION_AUDIO, transcribed_recording  # noqa: E402
 
 
 def set_up(url: str, raters: int, units: int) -> dict[str, list[int]]:
@@ -56,17 +56,7 @@ def set_up(url: str, raters: int, units: int) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {}
     with database.session() as db:
         study = get_or_create_study(db, "Load")
-        session = get_or_create_session(db, get_or_create_dyad(db, study, "T1", "C1", "D1"), 1)
-        rec = Recording(session_id=session.id, path=str(SESSION_AUDIO), original_name=SESSION_AUDIO.name,
-                        sha256=sha256_file(SESSION_AUDIO), size_bytes=SESSION_AUDIO.stat().st_size,
-                        duration_s=info.duration_s, sample_rate=info.sample_rate, channels=info.channels,
-                        status="transcribed")
-        db.add(rec)
-        db.flush()
-        db.add(Transcript(recording_id=rec.id, engine="script", model="turns", language="en",
-                          duration_s=info.duration_s, segments=script_segments(),
-                          speakers=[Speaker(label="SPEAKER_00", role="therapist"),
-                                    Speaker(label="SPEAKER_01", role="client")]))
+        rec = transcribed_recording(db, get_or_create_session(db, get_or_create_dyad(db, study, "T1", "C1", "D1"), 1))
         wai = instruments.store(db, instruments.builtin("wai-o-s"))
         for i in range(raters):
             user = create_user(db, f"rater{i:02d}", PASSWORD, "rater")

@@ -50,6 +50,21 @@ class RatingStudy:
     instrument_ids: dict[str, int] = field(default_factory=dict)
 
 
+def transcribed_recording(db, session, audio: Path = SESSION_AUDIO, name: str | None = None) -> Recording:
+    """The demo session's audio registered in ``session`` with its scripted transcript (roles set)."""
+    info = probe(audio)
+    rec = Recording(session_id=session.id, path=str(audio), original_name=name or audio.name,
+                    sha256=sha256_file(audio), size_bytes=audio.stat().st_size, duration_s=info.duration_s,
+                    sample_rate=info.sample_rate, channels=info.channels, status="transcribed")
+    db.add(rec)
+    db.flush()
+    db.add(Transcript(recording_id=rec.id, engine="script", model="turns", language="en",
+                      duration_s=info.duration_s, segments=script_segments(),
+                      speakers=[Speaker(label="SPEAKER_00", role="therapist"),
+                                Speaker(label="SPEAKER_01", role="client")]))
+    return rec
+
+
 def build(database: Database, audio: Path = SESSION_AUDIO, settings: dict | None = None,
           raters: tuple[str, ...] = ("rater1", "rater2", "rater3")) -> RatingStudy:
     """Study "Trial R": dyad D1 (therapist T1, client C1), session 3 (week 4, arm CBT) with the recording;
@@ -60,15 +75,7 @@ def build(database: Database, audio: Path = SESSION_AUDIO, settings: dict | None
         study.settings = settings or {}
         dyad = get_or_create_dyad(db, study, "T1", "C1", "D1")
         session = get_or_create_session(db, dyad, 3, time_point="week 4", treatment_arm="CBT")
-        rec = Recording(session_id=session.id, path=str(audio), original_name="D1_session3_week4.ogg",
-                        sha256=sha256_file(audio), size_bytes=audio.stat().st_size, duration_s=info.duration_s,
-                        sample_rate=info.sample_rate, channels=info.channels, status="transcribed")
-        db.add(rec)
-        db.flush()
-        db.add(Transcript(recording_id=rec.id, engine="script", model="turns", language="en",
-                          duration_s=info.duration_s, segments=script_segments(),
-                          speakers=[Speaker(label="SPEAKER_00", role="therapist"),
-                                    Speaker(label="SPEAKER_01", role="client")]))
+        rec = transcribed_recording(db, session, audio, "D1_session3_week4.ogg")
         whole = RatingUnit(recording_id=rec.id, kind="whole_session", start_s=0.0, end_s=info.duration_s,
                            label="Whole session")
         windows = [RatingUnit(recording_id=rec.id, kind="fixed_window", start_s=float(a), end_s=float(b),
