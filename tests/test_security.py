@@ -96,6 +96,20 @@ def test_a_new_password_ends_other_logins(site):
     assert client.get("/").status_code == 200
 
 
+def test_a_login_expires(site):
+    """The signed cookie carries its time; the server refuses it after PERMANENT_SESSION_LIFETIME (12 h)."""
+    import datetime as dt
+
+    app, _database = site
+    app.permanent_session_lifetime = dt.timedelta(seconds=2)
+    client = app.test_client()
+    login(client, "rater1")
+    assert client.get("/").status_code == 200
+    time.sleep(3.1)
+    response = client.get("/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
 def test_a_deactivated_account_is_logged_out(site):
     app, database = site
     client = app.test_client()
