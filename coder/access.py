@@ -7,19 +7,20 @@
   recordings, transcripts, units, assignments, ratings, consensus, reliability, analyses and the audit
   events of those studies. A coordinator who creates a study coordinates it, and may add other coordinators.
 - The **command line** runs with the rights of whoever can read the data directory and the database; it is
-  the administrator's tool (``coder study coordinators``).
+  the administrator's tool (``coder study NAME --add-coordinator USER``).
 
-Views ask ``study_for`` / ``check_study`` and answer 404 for anything outside the user's reach, so that
-ids of other studies reveal nothing.
+Views ask ``views.coordinated_study`` / ``views.check_row`` and answer 404 for anything outside the user's
+reach, so that ids of other studies reveal nothing.
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Select, select, text
 from sqlalchemy.orm import Session
 
-from .models import Study, StudyCoordinator, User
+from .models import Dyad, RatingUnit, Recording, Study, StudyCoordinator, TherapySession, User
 
 _RECORDING = ("SELECT d.study_id FROM recordings r JOIN sessions s ON s.id = r.session_id "
               "JOIN dyads d ON d.id = s.dyad_id WHERE r.id = ({})")
@@ -63,16 +64,26 @@ def study_of_entity(db: Session, entity: Any) -> int | None:
     return study_of(db, table, getattr(entity, "id", None)) if table else None
 
 
+def _is_coordinator(user: User | None) -> bool:
+    return user is not None and getattr(user, "is_authenticated", False) and user.role == "coordinator"
+
+
 def study_ids(db: Session, user: User | None) -> set[int]:
     """The studies the user coordinates (none for raters and for the logged-out)."""
-    if user is None or not getattr(user, "is_authenticated", False) or user.role != "coordinator":
+    if not _is_coordinator(user):
         return set()
     return set(db.scalars(select(StudyCoordinator.study_id).where(StudyCoordinator.user_id == user.id)))
 
 
+def units_in(study_ids: Collection[int]) -> Select:
+    """The ids of the rating units of the given studies, for ``RatingUnit.id.in_(...)``."""
+    return (select(RatingUnit.id).join(Recording, RatingUnit.recording_id == Recording.id)
+            .join(TherapySession, Recording.session_id == TherapySession.id)
+            .join(Dyad, TherapySession.dyad_id == Dyad.id).where(Dyad.study_id.in_(list(study_ids))))
+
+
 def coordinates(db: Session, user: User | None, study_id: int | None) -> bool:
-    if study_id is None or user is None or not getattr(user, "is_authenticated", False) \
-            or user.role != "coordinator":
+    if study_id is None or not _is_coordinator(user):
         return False
     return db.scalar(select(StudyCoordinator.id).where(StudyCoordinator.user_id == user.id,
                                                        StudyCoordinator.study_id == study_id)) is not None

@@ -80,7 +80,7 @@ def session_id(user: User) -> str:
 
 
 def user_of_session(db: Session, value: str) -> User | None:
-    ident, _, stamp = value.partition(".")
+    ident = value.partition(".")[0]
     user = db.get(User, int(ident)) if ident.isdigit() else None
     if user is None or not user.active or not secrets.compare_digest(session_id(user), value):
         return None

@@ -273,7 +273,7 @@ def restore(archive: Path, settings: Settings, database: Database) -> Summary:
                     summary.tables[table.name] = _load_table(conn, tar, table, recording_paths)
                 if conn.dialect.name == "postgresql":
                     _reset_sequences(conn, meta)
-            expected = {k: v for k, v in manifest["tables"].items()}
+            expected = manifest["tables"]
             if {k: v for k, v in summary.tables.items() if k in expected} != expected:
                 raise BackupError("the archive's tables do not match its manifest")
         migrate(database.engine)

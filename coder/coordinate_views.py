@@ -111,7 +111,8 @@ def study(study_id: int):
     coordinators = access.coordinators_of(db, s)
     others = db.scalars(select(User).where(User.role == "coordinator", User.active.is_(True),
                                            User.id.not_in([c.id for c in coordinators])).order_by(User.username)).all()
-    return render_template("study.html", study=s, coordinators=coordinators, other_coordinators=others, therapists=therapists, clients=clients, dyads=dyads,
+    return render_template("study.html", study=s, coordinators=coordinators, other_coordinators=others,
+                           therapists=therapists, clients=clients, dyads=dyads,
                            recordings=recs, instruments=_instruments(db), designs=designs_made, raters=raters,
                            processing=jobs.options_of(s), engines=("openai-whisper", "faster-whisper"),
                            diarizers=jobs.DIARIZERS, extensions=sorted(uploads.EXTENSIONS))

@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from .access import units_in
 from .models import (Assignment, AssignmentDesign, Dyad, Instrument, Rating, RatingUnit, Recording, Study,
                      TherapySession, User)
 from .study import audit
@@ -312,10 +313,7 @@ def open_assignments(db: Session, rater: User, study_ids: Collection[int] | None
             .where(Assignment.rater_id == rater.id, Assignment.deleted_at.is_(None),
                    (Rating.id.is_(None)) | (Rating.status != "submitted")).order_by(Assignment.id))
     if study_ids is not None:
-        stmt = (stmt.join(RatingUnit, Assignment.rating_unit_id == RatingUnit.id)
-                .join(Recording, RatingUnit.recording_id == Recording.id)
-                .join(TherapySession, Recording.session_id == TherapySession.id)
-                .join(Dyad, TherapySession.dyad_id == Dyad.id).where(Dyad.study_id.in_(list(study_ids))))
+        stmt = stmt.where(Assignment.rating_unit_id.in_(units_in(study_ids)))
     return list(db.scalars(stmt))
 
 

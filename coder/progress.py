@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from . import reliability as rel
+from .access import units_in
 from .models import (Assignment, Dyad, Instrument, Rating, RatingUnit, Recording, Study, TherapySession, User,
                      utcnow)
 from .reliability_report import ReportError, instruments_with_ratings, measures_of, ratings_table
@@ -123,9 +124,7 @@ def raters_workload(db: Session, study_ids: Collection[int] | None = None) -> li
             .join(RatingUnit, Assignment.rating_unit_id == RatingUnit.id)
             .where(Assignment.deleted_at.is_(None), RatingUnit.deleted_at.is_(None)))
     if study_ids is not None:
-        stmt = (stmt.join(Recording, RatingUnit.recording_id == Recording.id)
-                .join(TherapySession, Recording.session_id == TherapySession.id)
-                .join(Dyad, TherapySession.dyad_id == Dyad.id).where(Dyad.study_id.in_(list(study_ids))))
+        stmt = stmt.where(RatingUnit.id.in_(units_in(study_ids)))
     for rater_id, status, due in db.execute(stmt):
         c = counts[rater_id]
         c["assigned"] += 1

@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from . import instruments
+from .access import units_in
 from .models import (Assignment, Dyad, Instrument, Rating, RatingUnit, Recording, Study, TherapySession, User,
                      utcnow)
 from .study import audit
@@ -379,10 +380,7 @@ def ratings_overview(db: Session, status: str | None = None, rating_id: int | No
         stmt = stmt.where(Rating.id == rating_id)
     if study_ids is not None:
         stmt = (stmt.join(Assignment, Rating.assignment_id == Assignment.id)
-                .join(RatingUnit, Assignment.rating_unit_id == RatingUnit.id)
-                .join(Recording, RatingUnit.recording_id == Recording.id)
-                .join(TherapySession, Recording.session_id == TherapySession.id)
-                .join(Dyad, TherapySession.dyad_id == Dyad.id).where(Dyad.study_id.in_(list(study_ids))))
+                .where(Assignment.rating_unit_id.in_(units_in(study_ids))))
     rows = []
     for rating in db.scalars(stmt).unique():
         a = rating.assignment
