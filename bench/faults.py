@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import shutil
 import signal
 import sys
@@ -36,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from bench.load import set_up  # noqa: E402
 from bench.rating import PASSWORD as BENCH_PASSWORD  # noqa: E402
 from coder.db import Database  # noqa: E402
-from tests.test_faults import Browser, Server, _integrity, _stored  # noqa: E402
+from tests.test_faults import Browser, Server, _integrity, _stored, keep_saving  # noqa: E402
 
 
 def main() -> None:
@@ -61,28 +60,19 @@ def main() -> None:
         counts = {"acknowledged": 0, "unanswered": 0, "conflict_after_cut": 0, "other": 0}
         lock = threading.Lock()
 
-        def rate(b: Browser):
-            rng = random.Random(b.username)
-            n = 0
-            while not stop.is_set():
-                n += 1
-                status = b.save(n, rng)
-                with lock:
-                    if status == 200:
-                        counts["acknowledged"] += 1
-                        acked_at[b.username].append(time.perf_counter())
-                    elif status == 0:
-                        counts["unanswered"] += 1
-                    elif status == 409:
-                        counts["conflict_after_cut"] += 1
-                    else:
-                        counts["other"] += 1
-                if status == 0:
-                    time.sleep(0.05)
+        def record(b: Browser, status: int) -> None:
+            with lock:
+                if status == 200:
+                    counts["acknowledged"] += 1
+                    acked_at[b.username].append(time.perf_counter())
+                elif status == 0:
+                    counts["unanswered"] += 1
+                elif status == 409:
+                    counts["conflict_after_cut"] += 1
+                else:
+                    counts["other"] += 1
 
-        threads = [threading.Thread(target=rate, args=(b,)) for b in browsers]
-        for t in threads:
-            t.start()
+        threads = keep_saving(browsers, stop, record)
         kills = []
         try:
             for _ in range(args.kills):

@@ -131,6 +131,26 @@ class Browser:
         return status
 
 
+def keep_saving(browsers: list[Browser], stop: threading.Event, record) -> list[threading.Thread]:
+    """Each rater autosaves until ``stop``, retrying after a failure as the page does; ``record(browser,
+    status)`` hears every answer (0: no answer). Returns the started threads."""
+
+    def rate(b: Browser):
+        rng = random.Random(b.username)
+        n = 0
+        while not stop.is_set():
+            n += 1
+            status = b.save(n, rng)
+            record(b, status)
+            if status == 0:
+                time.sleep(0.05)  # offline: the page retries
+
+    threads = [threading.Thread(target=rate, args=(b,)) for b in browsers]
+    for t in threads:
+        t.start()
+    return threads
+
+
 def _stored(database: Database, assignment: int) -> dict | None:
     with database.session() as db:
         rating = db.scalar(select(Rating).where(Rating.assignment_id == assignment))
@@ -155,20 +175,7 @@ def test_killing_the_server_during_saves_loses_no_acknowledged_rating(database, 
         b.log_in()
     stop = threading.Event()
     statuses: list[int] = []
-
-    def rate(b: Browser):
-        rng = random.Random(b.username)
-        n = 0
-        while not stop.is_set():
-            n += 1
-            status = b.save(n, rng)
-            statuses.append(status)
-            if status == 0:
-                time.sleep(0.05)  # offline: the page retries
-
-    threads = [threading.Thread(target=rate, args=(b,)) for b in browsers]
-    for t in threads:
-        t.start()
+    threads = keep_saving(browsers, stop, lambda _b, status: statuses.append(status))
     try:
         for _ in range(3):  # three kills, each while saves are on their way
             time.sleep(1.5)
