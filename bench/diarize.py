@@ -40,9 +40,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore", module="pyannote")
 
-from coder import audio as audio_mod  # noqa: E402
-from coder.diarize import BuiltinDiarizer, Diarization, Turn, speaker_label  # noqa: E402
-from coder.rttm import read as read_rttm  # noqa: E402
+from coder.pipeline import audio as audio_mod  # noqa: E402
+from coder.pipeline.diarize import BuiltinDiarizer, Diarization, Turn, speaker_label  # noqa: E402
+from coder.pipeline.rttm import read as read_rttm  # noqa: E402
 
 from sessions import SESSIONS, synthesise  # noqa: E402
 
@@ -53,7 +53,8 @@ def baseline(samples: np.ndarray, k: int | None) -> Diarization:
     """Speech activity + 1.5 s windows + agglomerative clustering (k, or 2 when estimating) + frame voting."""
     from sklearn.cluster import AgglomerativeClustering
 
-    from coder import embed, vad
+    from coder.pipeline.diarize import embeddings as embed
+    from coder.pipeline import vad
 
     regions = vad.speech_regions(samples)
     wins = []
@@ -100,8 +101,8 @@ def score(reference: list[Turn], hypothesis: list[Turn], duration: float) -> dic
 
 
 def roles_check(models_dir: Path, stems: list[str]) -> list[dict]:
-    from coder.asr import load_engine
-    from coder.pipeline import transcribe_file
+    from coder.pipeline.asr import load_engine
+    from coder.pipeline.transcribe import transcribe_file
 
     engine = load_engine("faster-whisper", str(models_dir / "faster-whisper-base"), device="cpu")
     rows = []
@@ -143,7 +144,7 @@ def main() -> None:
         inputs.append((rttm.stem, "ami", rttm.with_suffix(".wav"), next(iter(read_rttm(rttm).values()))))
 
     diarizer = BuiltinDiarizer()
-    from coder import embed
+    from coder.pipeline.diarize import embeddings as embed
     t0 = time.perf_counter()
     embed.encoder("cpu")
     diarizer(np.zeros(16000, dtype=np.float32), 2)  # loads Silero too
@@ -168,7 +169,7 @@ def main() -> None:
                 print(json.dumps(row), flush=True)
 
     # The same sessions recorded with one microphone per person (5 % bleed): speakers from the channels.
-    from coder.diarize import diarize_channels
+    from coder.pipeline.diarize import diarize_channels
     for name, kind, path, reference in inputs:
         if kind != "session":
             continue

@@ -38,12 +38,12 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 
 from bench.rating import ITEMS, PASSWORD, Rater, percentile  # noqa: E402
-from coder import instruments  # noqa: E402
-from coder.accounts import create_user  # noqa: E402
-from coder.audio import probe, sha256_file  # noqa: E402
+from coder.study import instruments  # noqa: E402
+from coder.study.accounts import create_user  # noqa: E402
+from coder.pipeline.audio import probe, sha256_file  # noqa: E402
 from coder.db import Database  # noqa: E402
-from coder.models import Assignment, Rating, RatingUnit  # noqa: E402
-from coder.study import get_or_create_dyad, get_or_create_session, get_or_create_study  # noqa: E402
+from coder.study.models import Assignment, Rating, RatingUnit  # noqa: E402
+from coder.study.tree import get_or_create_dyad, get_or_create_session, get_or_create_study  # noqa: E402
 from tests.rating_study import SESSION_AUDIO, transcribed_recording  # noqa: E402
 
 
@@ -78,7 +78,7 @@ def set_up(url: str, raters: int, units: int) -> dict[str, list[int]]:
 
 def prepare_listening_copy(home: Path) -> None:
     """What processing does once per recording: the rating page's listening copy and waveform."""
-    from coder import playback
+    from coder.pipeline import playback
     from coder.config import load_settings
 
     playback.prepare(SESSION_AUDIO, sha256_file(SESSION_AUDIO), load_settings(home=home).playback_dir)

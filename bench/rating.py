@@ -53,12 +53,13 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from coder import instruments, playback  # noqa: E402
-from coder.accounts import create_user  # noqa: E402
-from coder.audio import load, sha256_file  # noqa: E402
+from coder.study import instruments  # noqa: E402
+from coder.pipeline import playback  # noqa: E402
+from coder.study.accounts import create_user  # noqa: E402
+from coder.pipeline.audio import load, sha256_file  # noqa: E402
 from coder.db import Database  # noqa: E402
-from coder.models import Assignment, Rating, RatingUnit, Recording, Speaker, Transcript, User  # noqa: E402
-from coder.study import get_or_create_dyad, get_or_create_session, get_or_create_study  # noqa: E402
+from coder.study.models import Assignment, Rating, RatingUnit, Recording, Speaker, Transcript, User  # noqa: E402
+from coder.study.tree import get_or_create_dyad, get_or_create_session, get_or_create_study  # noqa: E402
 from tests.rating_study import SESSION_AUDIO, script_segments  # noqa: E402
 
 PASSWORD = "benchmark password"

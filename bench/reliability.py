@@ -35,7 +35,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from coder import instruments, reliability as rel, reliability_report as rr  # noqa: E402
+from coder.study import instruments  # noqa: E402
+from coder.stats import reliability as rel  # noqa: E402
+from coder.reports import reliability as rr  # noqa: E402
 
 UNITS, RATERS, ITEMS, MISSING = 500, 10, 10, 0.3
 

@@ -49,7 +49,7 @@ def silence_test() -> tuple[Path, str, tuple[float, float]]:
     import soundfile as sf
 
     sys.path.insert(0, str(ROOT))
-    from coder import audio as audio_mod
+    from coder.pipeline import audio as audio_mod
 
     turns = json.loads((ROOT / "sample_audio" / "demo_session.turns.json").read_text())
     x = audio_mod.load(ROOT / "sample_audio" / "demo_session.ogg")
@@ -66,8 +66,8 @@ def run_one(engine: str, model: str, audio: str) -> None:
     """Child process: load, transcribe, print one JSON line."""
     sys.path.insert(0, str(ROOT))
     t0 = time.perf_counter()
-    from coder.asr import load_engine
-    from coder.pipeline import transcribe_file
+    from coder.pipeline.asr import load_engine
+    from coder.pipeline.transcribe import transcribe_file
 
     asr = load_engine(engine, model, device="cpu")
     doc = transcribe_file(audio, asr, language="en")

@@ -25,9 +25,9 @@ from tests.rating_study import PASSWORD  # noqa: E402
 def build(database, home: Path):
     from sqlalchemy import select
 
-    from coder import designs
-    from coder.accounts import create_user
-    from coder.models import Instrument, Study, User
+    from coder.rating import designs
+    from coder.study.accounts import create_user
+    from coder.study.models import Instrument, Study, User
 
     build_trial(database, dyads=16, sessions=4)
     with database.session() as db:

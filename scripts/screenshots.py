@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import select  # noqa: E402
 from waitress.server import create_server  # noqa: E402
 
-from coder.accounts import set_password  # noqa: E402
-from coder.app import create_app  # noqa: E402
+from coder.study.accounts import set_password  # noqa: E402
+from coder.web.app import create_app  # noqa: E402
 from coder.config import load_settings  # noqa: E402
-from coder.models import User  # noqa: E402
+from coder.study.models import User  # noqa: E402
 from tests.conftest import CHROMIUM_ARGS  # noqa: E402
 
 PASSWORD = "screenshot password"

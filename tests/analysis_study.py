@@ -12,12 +12,12 @@ import hashlib
 import numpy as np
 from sqlalchemy import select
 
-from coder import instruments
-from coder.access import grant
-from coder.accounts import create_user
+from coder.study import instruments
+from coder.study.access import grant
+from coder.study.accounts import create_user
 from coder.db import Database
-from coder.models import Assignment, Rating, RatingUnit, Recording, Study, User
-from coder.study import get_or_create_dyad, get_or_create_session, get_or_create_study
+from coder.study.models import Assignment, Rating, RatingUnit, Recording, Study, User
+from coder.study.tree import get_or_create_dyad, get_or_create_session, get_or_create_study
 
 from .rating_study import PASSWORD
 

@@ -212,8 +212,8 @@ def live_server():
 @pytest.fixture(scope="session")
 def listening_copy(tmp_path_factory):
     """The demo session's listening copy (coder.playback), decoded once per run; copy it into a home."""
-    from coder import playback
-    from coder.audio import sha256_file
+    from coder.pipeline import playback
+    from coder.pipeline.audio import sha256_file
 
     folder = tmp_path_factory.mktemp("playback")
     audio = SAMPLE_DIR / "demo_session.ogg"

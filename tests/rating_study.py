@@ -12,13 +12,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from coder import instruments
-from coder.access import grant
-from coder.accounts import create_user
-from coder.audio import probe, sha256_file
+from coder.study import instruments
+from coder.study.access import grant
+from coder.study.accounts import create_user
+from coder.pipeline.audio import probe, sha256_file
 from coder.db import Database
-from coder.models import Assignment, Rating, RatingUnit, Recording, Speaker, Transcript
-from coder.study import get_or_create_dyad, get_or_create_session, get_or_create_study
+from coder.study.models import Assignment, Rating, RatingUnit, Recording, Speaker, Transcript
+from coder.study.tree import get_or_create_dyad, get_or_create_session, get_or_create_study
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSION_AUDIO = ROOT / "sample_audio" / "demo_session.ogg"

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from coder import instruments
-from coder.access import grant
-from coder.accounts import create_user
+from coder.study import instruments
+from coder.study.access import grant
+from coder.study.accounts import create_user
 from coder.db import Database
-from coder.models import Assignment, Rating, RatingUnit, Recording
-from coder.study import get_or_create_dyad, get_or_create_session, get_or_create_study
+from coder.study.models import Assignment, Rating, RatingUnit, Recording
+from coder.study.tree import get_or_create_dyad, get_or_create_session, get_or_create_study
 
 from .rating_study import PASSWORD
 

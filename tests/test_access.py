@@ -13,13 +13,14 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import select
 
-from coder import instruments, rating as ratings
-from coder.access import grant
-from coder.accounts import create_user
-from coder.app import create_app
+from coder.study import instruments
+from coder.rating import workspace as ratings
+from coder.study.access import grant
+from coder.study.accounts import create_user
+from coder.web.app import create_app
 from coder.config import load_settings
-from coder.models import (Analysis, Assignment, Rating, RatingUnit, Recording, Study, TherapySession, Dyad,
-                          Transcript, User)
+from coder.study.models import (Analysis, Assignment, Rating, RatingUnit, Recording, Study, TherapySession, Dyad,
+                                Transcript, User)
 
 from .analysis_study import build_trial
 from .rating_study import PASSWORD, SESSION_AUDIO, build

@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from coder import aggregate, consensus, instruments, outcomes
-from coder.models import AuditEvent, ConsensusRating, Instrument, RatingUnit, User
+from coder.reports import aggregation as aggregate, outcomes
+from coder.rating import consensus
+from coder.study import instruments
+from coder.study.models import AuditEvent, ConsensusRating, Instrument, RatingUnit, User
 
 from .analysis_study import KEY, build_planned, study_of
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from coder import analysis, analysis_report, outcomes
-from coder.models import Analysis
+from coder.reports import analysis, analysis_output as analysis_report, outcomes
+from coder.study.models import Analysis
 
 from .analysis_study import build_trial, study_of
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import pyreadstat
 
-from coder.app import create_app
+from coder.web.app import create_app
 from coder.config import load_settings
 
 from .analysis_study import build_trial, run_in_browser

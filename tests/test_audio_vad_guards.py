@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from coder import audio, guards, vad
+from coder.pipeline import audio, guards, vad
 
 from .conftest import SAMPLE_DIR, need, write_tone
 
@@ -131,7 +131,7 @@ def test_a_segment_that_is_all_loop_keeps_one_copy():
 
 
 def test_segments_are_split_at_cut_out_pauses():
-    from coder.pipeline import _remap
+    from coder.pipeline.transcribe import _remap
 
     tmap = vad.TimeMap()
     tmap.add(10.0, 4.0)  # speech-only 0-4 s is the recording's 10-14 s

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import MetaData, select
 
-from coder import instruments, rating as ratings
-from coder.app import create_app
+from coder.study import instruments
+from coder.rating import workspace as ratings
+from coder.web.app import create_app
 from coder.config import load_settings
 from coder.db import Database
-from coder.models import Assignment, Recording, User
+from coder.study.models import Assignment, Recording, User
 
 from .rating_study import PASSWORD, SESSION_AUDIO, build
 from .test_web import login

@@ -120,7 +120,7 @@ def test_models_list_and_import(tmp_path, tiny_whisper):
     assert not [p for p in (tmp_path / "store").iterdir() if p.name.startswith(".")]  # no staging left
 
     # The store is where transcription looks first.
-    from coder.asr import resolve_model
+    from coder.pipeline.asr import resolve_model
     assert resolve_model("openai-whisper", None, tmp_path / "store") == str(tmp_path / "store" / "tiny-test.pt")
 
 

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from coder.app import create_app
+from coder.web.app import create_app
 from coder.config import load_settings
 from coder.db import Database
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from sqlalchemy import update
 
-from coder import calibration as cal
-from coder import reliability as rel
-from coder.models import RatingUnit, Study
+from coder.rating import calibration as cal
+from coder.stats import reliability as rel
+from coder.study.models import RatingUnit, Study
 
 from .analysis_study import ITEMS, build_planned
 
@@ -86,7 +86,7 @@ def test_icc_statistic_equals_reliability_icc_on_the_window(calibration_study):
     with database.session() as db:
         from sqlalchemy import select
 
-        from coder.models import Assignment, Rating, User
+        from coder.study.models import Assignment, Rating, User
 
         gold = db.scalar(select(User).where(User.username == "gold"))
         for k, rating in enumerate(db.scalars(select(Rating).join(Assignment, Rating.assignment_id == Assignment.id)

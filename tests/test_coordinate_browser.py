@@ -7,12 +7,13 @@ import re
 
 from sqlalchemy import select
 
-from coder import instruments, tasks
-from coder.accounts import create_user
-from coder.app import create_app
+from coder.study import instruments
+from coder.jobs import queue as tasks
+from coder.study.accounts import create_user
+from coder.web.app import create_app
 from coder.config import load_settings
 from coder.db import Database
-from coder.models import Assignment, Rating, User
+from coder.study.models import Assignment, Rating, User
 
 from .conftest import wait_until
 from .rating_study import PASSWORD

@@ -12,12 +12,12 @@ import pytest
 import soundfile as sf
 from sqlalchemy import func, select
 
-from coder import instruments
-from coder.accounts import create_user
-from coder.app import create_app
+from coder.study import instruments
+from coder.study.accounts import create_user
+from coder.web.app import create_app
 from coder.config import load_settings
-from coder.models import (Assignment, AssignmentDesign, AuditEvent, ConsensusRating, Rating, RatingUnit, Recording,
-                          Study, User)
+from coder.study.models import (Assignment, AssignmentDesign, AuditEvent, ConsensusRating, Rating, RatingUnit,
+                                Recording, Study, User)
 
 from .analysis_study import _unit, build_planned
 from .rating_study import PASSWORD, SESSION_AUDIO
@@ -135,7 +135,7 @@ def test_manifest_fills_the_upload_table(site, tmp_path):
 
 @pytest.fixture
 def embedded_worker(site):
-    from coder import tasks
+    from coder.jobs import queue as tasks
 
     app, client, database, settings = site
     worker = tasks.start_embedded(settings, database)
@@ -144,7 +144,7 @@ def embedded_worker(site):
 
 
 def test_processing_runs_in_the_background_with_progress(site, tmp_path, tiny_whisper, embedded_worker):
-    from coder import tasks
+    from coder.jobs import queue as tasks
 
     app, client, database, settings = site
     study_id = _study(client)

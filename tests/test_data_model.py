@@ -3,10 +3,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from coder import study as svc
-from coder.accounts import create_user
-from coder.models import (Assignment, AuditEvent, Client, Dyad, Instrument, Rating, RatingUnit, Recording, Study,
-                          Therapist, TherapySession)
+from coder.study import tree as svc
+from coder.study.accounts import create_user
+from coder.study.models import (Assignment, AuditEvent, Client, Dyad, Instrument, Rating, RatingUnit, Recording, Study,
+                                Therapist, TherapySession)
 
 
 def build_tree(db, name="Trial A", sha="a" * 64):

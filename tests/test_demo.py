@@ -16,7 +16,7 @@ import soundfile as sf
 from sqlalchemy import select as sql_select
 
 from coder.db import Database
-from coder.models import Assignment, Recording, Transcript, User
+from coder.study.models import Assignment, Recording, Transcript, User
 
 from .conftest import SAMPLE_DIR, free_port
 

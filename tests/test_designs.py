@@ -9,11 +9,12 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from coder import designs, instruments
-from coder.access import grant
-from coder.accounts import create_user
-from coder.designs import DesignError, Unit, plan_crossed, plan_overlap
-from coder.models import Assignment, AssignmentDesign, AuditEvent, Rating, User
+from coder.rating import designs
+from coder.study import instruments
+from coder.study.access import grant
+from coder.study.accounts import create_user
+from coder.rating.designs import DesignError, Unit, plan_crossed, plan_overlap
+from coder.study.models import Assignment, AssignmentDesign, AuditEvent, Rating, User
 
 from .analysis_study import _unit
 from .rating_study import PASSWORD
@@ -130,7 +131,7 @@ def test_impossible_designs_are_refused():
 # --- in the study database ---------------------------------------------------------------------------
 
 def _study(database, dyads=6, sessions=4, raters=("ana", "ben", "cem")):
-    from coder.study import get_or_create_study
+    from coder.study.tree import get_or_create_study
 
     with database.session() as db:
         study = get_or_create_study(db, "Trial D")
@@ -151,7 +152,7 @@ def _live(db):
 
 
 def test_design_is_stored_audited_and_leaves_assigned_units_alone(database):
-    from coder.models import Instrument, Study
+    from coder.study.models import Instrument, Study
 
     study_id = _study(database)
     with database.session() as db:
@@ -177,7 +178,7 @@ def test_design_is_stored_audited_and_leaves_assigned_units_alone(database):
 
 
 def test_reassign_moves_only_unrated_units_to_other_raters(database):
-    from coder.models import Instrument, Study
+    from coder.study.models import Instrument, Study
 
     study_id = _study(database)
     with database.session() as db:

@@ -6,9 +6,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from coder import audio
-from coder.diarize import BuiltinDiarizer, Turn, attribute_words, make_diarizer
-from coder.rttm import read as read_rttm
+from coder.pipeline import audio
+from coder.pipeline.diarize import BuiltinDiarizer, Turn, attribute_words, make_diarizer
+from coder.pipeline.rttm import read as read_rttm
 
 from .conftest import SAMPLE_DIR, need
 
@@ -175,7 +175,7 @@ def two_mics(samples, reference, bleed=0.05):
 
 
 def test_channels_tell_the_speakers_apart(session):
-    from coder.diarize import diarize_channels
+    from coder.pipeline.diarize import diarize_channels
 
     samples, reference = session
     stereo = two_mics(samples, reference)
@@ -189,7 +189,7 @@ def test_channels_tell_the_speakers_apart(session):
 
 
 def test_overlapped_speech_on_two_channels_gives_both_speakers(session):
-    from coder.diarize import diarize_channels
+    from coder.pipeline.diarize import diarize_channels
 
     samples, reference = session
     stereo = two_mics(samples, reference)
@@ -204,7 +204,7 @@ def test_overlapped_speech_on_two_channels_gives_both_speakers(session):
 
 
 def test_a_silent_channel_is_reported(session):
-    from coder.diarize import diarize_channels
+    from coder.pipeline.diarize import diarize_channels
 
     samples, _ = session
     clip = samples[: 20 * RATE]

@@ -38,13 +38,13 @@ def pipeline_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clip():
-    from coder import audio
+    from coder.pipeline import audio
 
     return audio.load(SAMPLE_DIR / "demo_session.ogg")[: 30 * 16000]
 
 
 def test_local_pipeline_directory_runs(pipeline_dir, clip):
-    from coder.diarize import make_diarizer
+    from coder.pipeline.diarize import make_diarizer
 
     result = make_diarizer("pyannote", model=str(pipeline_dir), device="cpu")(clip, 2)
     assert result.source == "pyannote"
@@ -56,7 +56,7 @@ def test_local_pipeline_directory_runs(pipeline_dir, clip):
 
 
 def test_config_file_path_and_environment_variable(pipeline_dir, clip, monkeypatch):
-    from coder.diarize_pyannote import PyannoteDiarizer, check_available
+    from coder.pipeline.diarize.pyannote import PyannoteDiarizer, check_available
 
     monkeypatch.setenv("CODER_PYANNOTE_MODEL", str(pipeline_dir / "config.yaml"))
     check_available()
@@ -65,8 +65,8 @@ def test_config_file_path_and_environment_variable(pipeline_dir, clip, monkeypat
 
 
 def test_missing_pipeline_and_gated_hub_name_are_clear(tmp_path, monkeypatch):
-    from coder.diarize import DiarizerUnavailable
-    from coder.diarize_pyannote import check_available
+    from coder.pipeline.diarize import DiarizerUnavailable
+    from coder.pipeline.diarize.pyannote import check_available
 
     need(HAVE_PYANNOTE, "pyannote.audio is not installed in this environment")
     with pytest.raises(DiarizerUnavailable, match="no config.yaml of a pyannote pipeline there"):

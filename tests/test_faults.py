@@ -21,13 +21,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from coder import instruments
-from coder.access import grant
-from coder.accounts import create_user
-from coder.app import create_app
+from coder.study import instruments
+from coder.study.access import grant
+from coder.study.accounts import create_user
+from coder.web.app import create_app
 from coder.config import load_settings
 from coder.db import Database
-from coder.models import Rating, Recording, Study
+from coder.study.models import Rating, Recording, Study
 
 from .conftest import free_port, need, write_tone
 from .rating_study import PASSWORD, build

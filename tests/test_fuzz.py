@@ -19,8 +19,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coder import audio, instruments, outcomes, rttm
-from coder.ingest import REQUIRED, ManifestError, _parse_row, read_manifest
+from coder.pipeline import audio, rttm
+from coder.study import instruments
+from coder.reports import outcomes
+from coder.study.ingest import REQUIRED, ManifestError, _parse_row, read_manifest
 
 EXAMPLES = int(os.environ.get("CODER_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("CODER_FUZZ_RANDOM"),

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from coder.cli import main
 from coder.db import Database
-from coder.models import AuditEvent, Dyad, Recording, TherapySession
+from coder.study.models import AuditEvent, Dyad, Recording, TherapySession
 
 from .conftest import SAMPLE_DIR, write_tone
 

@@ -5,8 +5,8 @@ import sys
 import pytest
 import yaml
 
-from coder.instruments import (InstrumentError, builtin, check_responses, import_wording, load, mean_of, parse,
-                               score, to_data)
+from coder.study.instruments import (InstrumentError, builtin, check_responses, import_wording, load, mean_of, parse,
+                                     score, to_data)
 
 WAI = {"1": 5, "2": 6, "3": 7, "4": 2, "5": 5, "6": 4, "7": 6, "8": 5, "9": 7, "10": 3, "11": 4, "12": 6}
 
@@ -226,9 +226,9 @@ def test_a_bad_wording_file_imports_nothing(tmp_path):
 def test_changing_a_rated_instrument_makes_a_new_version(database):
     from sqlalchemy import select
 
-    from coder.accounts import create_user
-    from coder.instruments import store, stored
-    from coder.models import Assignment, Instrument as Row, Rating
+    from coder.study.accounts import create_user
+    from coder.study.instruments import store, stored
+    from coder.study.models import Assignment, Instrument as Row, Rating
 
     from .test_data_model import build_tree
 

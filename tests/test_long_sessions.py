@@ -14,9 +14,9 @@ import pytest
 import soundfile as sf
 from whisper.normalizers import EnglishTextNormalizer
 
-from coder import audio
-from coder.asr import load_engine
-from coder.pipeline import transcribe_file
+from coder.pipeline import audio
+from coder.pipeline.asr import load_engine
+from coder.pipeline.transcribe import transcribe_file
 
 from .conftest import SAMPLE_DIR
 

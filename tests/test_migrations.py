@@ -5,7 +5,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from coder.db import Database, alembic_config, current_revision, downgrade, is_initialised, migrate
-from coder.models import Base
+from coder.study.models import Base
 
 EXPECTED_TABLES = {"studies", "therapists", "clients", "dyads", "sessions", "recordings", "transcripts", "speakers",
                    "rating_units", "instruments", "users", "assignments", "ratings", "audit_events"}

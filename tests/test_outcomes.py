@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from coder import outcomes
-from coder.models import AuditEvent, ClientVariable
-from coder.study import get_or_create_dyad, get_or_create_study
+from coder.reports import outcomes
+from coder.study.models import AuditEvent, ClientVariable
+from coder.study.tree import get_or_create_dyad, get_or_create_study
 
 KNOWN = {"C1", "C2", "C3"}
 

@@ -7,7 +7,7 @@ import soundfile as sf
 from sqlalchemy import select
 
 from coder.db import Database
-from coder.models import Recording, Transcript
+from coder.study.models import Recording, Transcript
 
 from .conftest import SAMPLE_DIR
 

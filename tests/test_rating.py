@@ -14,10 +14,11 @@ import pytest
 import soundfile as sf
 from sqlalchemy import select
 
-from coder import playback, rating as ratings
-from coder.app import create_app
+from coder.pipeline import playback
+from coder.rating import workspace as ratings
+from coder.web.app import create_app
 from coder.config import load_settings
-from coder.models import Assignment, AuditEvent, Recording, Study, User, utcnow
+from coder.study.models import Assignment, AuditEvent, Recording, Study, User, utcnow
 
 from .conftest import without_tokens
 from .rating_study import PASSWORD, build, stored

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coder import reliability as rel
+from coder.stats import reliability as rel
 
 from .conftest import need
 

@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from coder import reliability as rel, reliability_report as rr
-from coder.app import create_app
+from coder.stats import reliability as rel
+from coder.reports import reliability as rr
+from coder.web.app import create_app
 from coder.config import load_settings
-from coder.models import Study
+from coder.study.models import Study
 
 from .reliability_study import PASSWORD, build_rated
 from .test_web import login

@@ -2,10 +2,11 @@
 import numpy as np
 import pytest
 
-from coder import audio, embed
-from coder.diarize import BuiltinDiarizer, Turn, attribute_words
-from coder.roles import assign_roles, swap
-from coder.rttm import RTTMError, parse, read, turns_for, write
+from coder.pipeline import audio
+from coder.pipeline.diarize import embeddings as embed
+from coder.pipeline.diarize import BuiltinDiarizer, Turn, attribute_words
+from coder.pipeline.roles import assign_roles, swap
+from coder.pipeline.rttm import RTTMError, parse, read, turns_for, write
 
 from .conftest import SAMPLE_DIR
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from coder.accounts import AccountError, check_password_policy, set_password
-from coder.app import create_app
+from coder.study.accounts import AccountError, check_password_policy, set_password
+from coder.web.app import create_app
 from coder.config import load_settings
-from coder.models import AuditEvent, LoginFailure, User
+from coder.study.models import AuditEvent, LoginFailure, User
 
 from .rating_study import PASSWORD
 from .test_web import csrf_token, login
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def site(tmp_path, database):
-    from coder.accounts import create_user
+    from coder.study.accounts import create_user
 
     with database.session() as db:
         create_user(db, "coord", PASSWORD, "coordinator")
@@ -169,7 +169,7 @@ def test_cookie_flags_and_headers(site, monkeypatch):
 
 def test_pages_have_no_inline_scripts():
     """The Content-Security-Policy allows scripts from the app's files only."""
-    for template in (ROOT / "web" / "templates").glob("*.html"):
+    for template in (ROOT / "coder" / "web" / "templates").glob("*.html"):
         html = template.read_text()
         for tag in re.findall(r"<script\b[^>]*>", html):
             assert "src=" in tag or 'type="application/json"' in tag, (template.name, tag)

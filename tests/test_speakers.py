@@ -7,10 +7,10 @@ import json
 import pytest
 from sqlalchemy import select
 
-from coder.diarize import Turn
-from coder.models import AuditEvent, Speaker, Transcript, Voiceprint
-from coder.speakers import (RoleError, import_turns, set_roles, swap_roles, therapist_of, therapist_voiceprint,
-                            transcript_document, write_exports)
+from coder.pipeline.diarize import Turn
+from coder.study.models import AuditEvent, Speaker, Transcript, Voiceprint
+from coder.study.speakers import (RoleError, import_turns, set_roles, swap_roles, therapist_of, therapist_voiceprint,
+                                  transcript_document, write_exports)
 
 from .test_data_model import build_tree
 

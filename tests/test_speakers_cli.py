@@ -119,8 +119,8 @@ def test_transcribe_with_a_users_rttm(tmp_path, real_models_dir):
 def test_one_microphone_per_person(tmp_path, real_models_dir):
     import numpy as np
 
-    from coder import audio
-    from coder.rttm import read
+    from coder.pipeline import audio
+    from coder.pipeline.rttm import read
 
     from .test_diarize import two_mics
 

@@ -16,18 +16,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from coder import tasks
+from coder.jobs import queue as tasks
 from coder.config import load_settings
 from coder.db import Database
-from coder.models import AuditEvent, Recording, Transcript
-from coder.study import get_or_create_dyad, get_or_create_session, get_or_create_study
+from coder.study.models import AuditEvent, Recording, Transcript
+from coder.study.tree import get_or_create_dyad, get_or_create_session, get_or_create_study
 
 from .conftest import free_port, need
 from .test_coordinate_web import _excerpt
 
 
 def _register(database: Database, files: list[Path], model: str) -> list[int]:
-    from coder.audio import probe, sha256_file
+    from coder.pipeline.audio import probe, sha256_file
 
     ids = []
     with database.session() as db:

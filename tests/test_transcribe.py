@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from coder import export
+from coder.pipeline import formats as export
 
 from .conftest import SAMPLE_DIR, write_tone
 
@@ -95,7 +95,7 @@ def test_missing_model_file_is_one_clear_line(tmp_path):
 
 
 def test_ctranslate2_directory_given_to_openai_whisper(tmp_path):
-    from coder.asr import ModelUnavailable, load_engine
+    from coder.pipeline.asr import ModelUnavailable, load_engine
 
     (tmp_path / "ct2").mkdir()
     with pytest.raises(ModelUnavailable, match="needs a .pt file"):
@@ -103,7 +103,7 @@ def test_ctranslate2_directory_given_to_openai_whisper(tmp_path):
 
 
 def test_model_resolution_order(tmp_path, monkeypatch):
-    from coder.asr import resolve_model
+    from coder.pipeline.asr import resolve_model
 
     monkeypatch.delenv("CODER_WHISPER_MODEL", raising=False)
     store = tmp_path / "store"

@@ -4,9 +4,9 @@ import sys
 
 import pytest
 
-from coder import units as u
+from coder.study import units as u
 from coder.db import Database
-from coder.models import Recording, Speaker, Transcript
+from coder.study.models import Recording, Speaker, Transcript
 
 from .test_data_model import build_tree
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from coder import audio, uploads
-from coder.models import Dyad, Recording, Study
-from coder.study import get_or_create_dyad, get_or_create_study
+from coder.pipeline import audio
+from coder.study import uploads
+from coder.study.models import Dyad, Recording, Study
+from coder.study.tree import get_or_create_dyad, get_or_create_study
 
 from .conftest import write_tone
 
@@ -88,9 +89,9 @@ def test_decoding_runs_in_a_child_with_limits(tmp_path):
 
 
 def test_the_web_app_answers_an_oversized_request_with_the_limit(sqlite_database, tmp_path):
-    from coder.accounts import create_user
-    from coder.access import grant
-    from coder.app import create_app
+    from coder.study.accounts import create_user
+    from coder.study.access import grant
+    from coder.web.app import create_app
     from coder.config import load_settings
 
     from .rating_study import PASSWORD

@@ -4,12 +4,12 @@ import re
 import pytest
 from sqlalchemy import select
 
-from coder.access import grant
-from coder.accounts import create_user
-from coder.app import create_app
+from coder.study.access import grant
+from coder.study.accounts import create_user
+from coder.web.app import create_app
 from coder.config import load_settings
-from coder.models import Assignment, Instrument, RatingUnit, Recording, Speaker, Transcript, User
-from coder.study import get_or_create_dyad, get_or_create_session, get_or_create_study
+from coder.study.models import Assignment, Instrument, RatingUnit, Recording, Speaker, Transcript, User
+from coder.study.tree import get_or_create_dyad, get_or_create_session, get_or_create_study
 
 from .conftest import without_tokens
 

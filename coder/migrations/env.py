@@ -3,7 +3,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 from coder.db import make_engine, normalise_url
-from coder.models import Base
+from coder.study.models import Base
 
 config = context.config
 target_metadata = Base.metadata

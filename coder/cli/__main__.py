@@ -1,0 +1,4 @@
+"""``python -m coder.cli``: the ``coder`` command."""
+from coder.cli import main
+
+main()

@@ -1,0 +1,31 @@
+"""A study's processing options (``study.settings["processing"]``: engine, model, diarizer, speakers,
+language), used by the jobs of coder.tasks."""
+from __future__ import annotations
+
+from typing import Any
+
+from coder.pipeline.asr import ENGINES
+
+DIARIZERS = ("builtin", "pyannote", "none")
+DEFAULT_OPTIONS: dict[str, Any] = {"engine": "openai-whisper", "model": None, "diarizer": "builtin",
+                                   "num_speakers": 2, "language": None}
+
+
+class JobError(ValueError):
+    pass
+
+
+def options_of(study) -> dict[str, Any]:
+    return {**DEFAULT_OPTIONS, **((study.settings or {}).get("processing") or {})}
+
+
+def check_options(engine: str, model: str | None, diarizer: str, num_speakers: int | None,
+                  language: str | None) -> dict[str, Any]:
+    if engine not in ENGINES:
+        raise JobError(f"unknown engine {engine}; choose one of {', '.join(ENGINES)}")
+    if diarizer not in DIARIZERS:
+        raise JobError(f"unknown diarizer {diarizer}; choose one of {', '.join(DIARIZERS)}")
+    if num_speakers is not None and not 1 <= num_speakers <= 10:
+        raise JobError("the number of speakers must lie between 1 and 10")
+    return {"engine": engine, "model": model or None, "diarizer": diarizer, "num_speakers": num_speakers,
+            "language": language or None}

@@ -1,0 +1,114 @@
+"""The demo: a study built from sample_audio/, transcribed, with accounts, served in the browser."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy import select
+
+from coder.study.accounts import create_user, generate_password, set_password
+from coder.pipeline.asr import load_engine
+from coder.config import SOURCE_ROOT, Settings, load_settings
+from coder.db import Database
+from coder.study.ingest import ingest_manifest
+from coder.study import access, instruments
+from coder.study.models import Assignment, RatingUnit, Recording, Study, User
+from coder.jobs.processing import pending_recordings, process_recordings
+from coder.study.tree import audit
+
+DEMO_STUDY = "Demo study"
+DEMO_USERS = (("coordinator", "coordinator", "Demo coordinator"), ("rater1", "rater", "Rater One"),
+              ("rater2", "rater", "Rater Two"))
+# The demo raters rate the whole session on the built-in observer alliance short form.
+DEMO_INSTRUMENT = "wai-o-s"
+
+
+class DemoError(Exception):
+    pass
+
+
+@dataclass
+class DemoResult:
+    settings: Settings
+    database: Database
+    credentials: list[tuple[str, str, str]] = field(default_factory=list)  # (user, role, password)
+    transcribed: int = 0
+
+
+def default_sample_dir() -> Path:
+    return SOURCE_ROOT / "sample_audio"
+
+
+def prepare_demo(home: Path, sample_dir: Path | None = None, engine: str = "openai-whisper",
+                 model: str | None = None, echo: Callable[[str], None] = print) -> DemoResult:
+    sample_dir = Path(sample_dir or default_sample_dir())
+    manifest = sample_dir / "manifest.csv"
+    if not manifest.is_file():
+        raise DemoError(f"no demo manifest at {manifest}; pass --sample-dir")
+    settings = load_settings(home=home, database_url=f"sqlite:///{Path(home).resolve() / 'coder.db'}")
+    database = Database(settings.database_url)
+    database.migrate()
+    report = ingest_manifest(database, manifest, study=DEMO_STUDY)
+    if report.errors:
+        raise DemoError("; ".join(f"{name}: {why}" for _row, name, why in report.errors))
+    result = DemoResult(settings=settings, database=database)
+
+    # Load the model only when a recording has no transcript yet, so a finished demo restarts offline.
+    with database.session() as db:
+        untranscribed = db.scalar(select(Recording.id).where(~Recording.transcripts.any()))
+    if untranscribed is not None:
+        asr = load_engine(engine, model, settings.models_dir)
+        pending = pending_recordings(database, asr)
+        echo(f"Transcribing {len(pending)} demo recording(s) with {asr.name} ({asr.model_label}) ...")
+        ok, failed = process_recordings(
+            database, asr, settings.transcripts_dir, playback_dir=settings.playback_dir,
+            on_done=lambda rid, name, err: echo(f"  {name}: " + (f"failed: {err}" if err else "done")))
+        if failed:
+            raise DemoError(f"{failed} demo recording(s) failed to transcribe")
+        result.transcribed = ok
+    # recordings uploaded to the demo study in the browser are processed with the same engine and model
+    with database.session() as db:
+        study = db.scalar(select(Study).where(Study.name == DEMO_STUDY))
+        processing = {"engine": engine, **({"model": str(model)} if model else {})}
+        if (study.settings or {}).get("processing", {}) != processing:
+            study.settings = {**(study.settings or {}), "processing": processing}
+    _accounts_and_assignments(database, result)
+    return result
+
+
+def _accounts_and_assignments(database: Database, result: DemoResult) -> None:
+    with database.session() as db:
+        raters = []
+        for username, role, display in DEMO_USERS:
+            password = generate_password()
+            user = db.scalar(select(User).where(User.username == username))
+            if user is None:
+                user = create_user(db, username, password, role, display)
+            else:  # passwords are stored hashed only, so a rerun issues new ones
+                set_password(user, password)
+                user.active = True
+            result.credentials.append((username, role, password))
+            if role == "rater":
+                raters.append(user)
+            else:
+                access.grant(db, db.scalar(select(Study).where(Study.name == DEMO_STUDY)), user, None)
+        instrument = instruments.store(db, instruments.builtin(DEMO_INSTRUMENT))
+        for recording in db.scalars(select(Recording).where(Recording.deleted_at.is_(None))):
+            unit = db.scalar(select(RatingUnit).where(RatingUnit.recording_id == recording.id,
+                                                      RatingUnit.kind == "whole_session"))
+            if unit is None:
+                unit = RatingUnit(recording_id=recording.id, kind="whole_session", start_s=0.0,
+                                  end_s=recording.duration_s, label="Whole session")
+                db.add(unit)
+            db.flush()
+            for rater in raters:
+                exists = db.scalar(select(Assignment).where(Assignment.rater_id == rater.id,
+                                                            Assignment.rating_unit_id == unit.id,
+                                                            Assignment.instrument_id == instrument.id))
+                if exists is None:
+                    a = Assignment(rater_id=rater.id, rating_unit_id=unit.id, instrument_id=instrument.id)
+                    db.add(a)
+                    db.flush()
+                    audit(db, "assign", a, None, rater=rater.username, unit=unit.id,
+                          instrument=f"{instrument.key}:{instrument.version}", reason="demo")

@@ -1,0 +1,119 @@
+"""Batch transcription of files to an output folder: progress in files and audio minutes, resumable.
+
+A rerun skips every input whose ``STEM.json`` already holds a transcript of
+the same audio (SHA-256) by the same engine and model, and finishes the rest.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from coder.pipeline import audio as audio_mod
+from coder.pipeline import formats as export
+from coder.pipeline.asr import Engine
+from coder.pipeline.diarize import DEFAULT_SPEAKERS, Turn
+from coder.pipeline.transcribe import transcribe_file
+from coder.pipeline.rttm import RTTMError, turns_for
+
+
+@dataclass
+class BatchReport:
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def already_done(out_json: Path, sha256: str, engine: Engine, diarization: str | None = None) -> bool:
+    try:
+        doc = json.loads(out_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    same = (doc.get("sha256"), doc.get("engine"), doc.get("model")) == (sha256, engine.name, engine.model_label)
+    done_with = (doc.get("diarization") or {}).get("method")
+    # a builtin run on a one-microphone-per-person recording records "channels"
+    return same and (diarization is None or done_with == diarization
+                     or (diarization, done_with) == ("builtin", "channels"))
+
+
+def _duration(path: str) -> float:
+    import soundfile as sf
+
+    try:
+        return float(sf.info(path).duration)
+    except Exception:
+        return 0.0
+
+
+def transcribe_batch(paths: list[str], engine: Engine, out_dir: Path, diarizer: str = "builtin",
+                     num_speakers: int | None = DEFAULT_SPEAKERS, language: str | None = None, use_vad: bool = True,
+                     force: bool = False, log: Callable[[str], None] = print, show_progress: bool | None = None,
+                     rttm: dict[str, list[Turn]] | None = None, therapist_voiceprint=None,
+                     diarizer_options: dict | None = None) -> BatchReport:
+    """Transcribe ``paths`` into ``out_dir``. ``rttm`` maps a recording's stem to turns that replace automatic
+    diarisation for it (with a single input, a file's only URI applies whatever its name)."""
+    from tqdm import tqdm
+
+    report = BatchReport()
+    durations = [_duration(p) for p in paths]
+    show = sys.stderr.isatty() if show_progress is None else show_progress
+    bar = tqdm(total=round(sum(durations) / 60, 1), unit="audio-min", disable=not show, file=sys.stderr,
+               bar_format="{desc} {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} audio-min [{elapsed}<{remaining}]")
+    done_min = 0.0
+
+    def say(line: str) -> None:
+        with tqdm.external_write_mode(file=sys.stderr, nolock=False):  # lines go above the bar, not through it
+            log(line)
+
+    for i, path in enumerate(paths):
+        bar.set_description(f"file {i + 1}/{len(paths)}")
+        stem = Path(path).stem
+        start_min = done_min
+
+        def advance(seconds: float, _start=start_min):
+            bar.n = round(_start + seconds / 60, 1)
+            bar.refresh()
+
+        turns = None
+        if rttm:
+            try:
+                turns = turns_for(rttm, stem, only_uri_applies=len(paths) == 1)
+            except RTTMError:
+                pass  # no turns for this input: diarised automatically
+        try:
+            digest = audio_mod.sha256_file(path) if Path(path).is_file() else None
+            method = "rttm" if turns is not None else diarizer
+            if not force and digest and already_done(out_dir / f"{stem}.json", digest, engine, method):
+                report.skipped.append(path)
+                say(f"[{i + 1}/{len(paths)}] {path}: already transcribed with {engine.name} ({engine.model_label}), "
+                    "skipped")
+            else:
+                doc = transcribe_file(path, engine, diarizer=diarizer, num_speakers=num_speakers, language=language,
+                                      use_vad=use_vad, progress=advance, sha256=digest, turns=turns,
+                                      therapist_voiceprint=therapist_voiceprint, diarizer_options=diarizer_options)
+                export.write_all(doc, out_dir, stem)
+                report.done.append(path)
+                words = sum(len(s["words"]) for s in doc["segments"])
+                say(f"[{i + 1}/{len(paths)}] {path}: {doc['duration'] / 60:.1f} min, {words} words"
+                    f" -> {out_dir / stem}.json")
+                for warning in doc["diarization"]["warnings"]:
+                    say(f"warning: {path}: {warning}")
+                if doc["no_speech"]:
+                    say(f"note: {path}: no speech found; the transcript is empty (no_speech: true)")
+                if doc["channels"]["layout"] == "speaker-per-channel":
+                    say(f"note: {path}: {doc['channels']['count']} channels with one speaker per channel; "
+                        "transcribed from their mix, speakers taken from the channels")
+        except (audio_mod.AudioError, OSError) as exc:
+            report.failed.append((path, str(exc)))
+            say(f"error: {path}: {exc}")
+        except Exception as exc:  # one bad input must not stop the batch
+            reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            report.failed.append((path, reason))
+            say(f"error: {path}: {reason}")
+        done_min += durations[i] / 60
+        bar.n = round(done_min, 1)
+        bar.refresh()
+    bar.close()
+    return report

@@ -1,0 +1,91 @@
+"""Transcript exports: JSON (the contract's shape), RTTM, WebVTT and plain text.
+
+Files are written under a temporary name and renamed into place, so a reader
+never sees half a file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("json", "rttm", "vtt", "txt")
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def speaker_turns(segments: list[dict[str, Any]], max_gap: float = 1.0) -> list[tuple[str, float, float]]:
+    """Consecutive segments of one speaker joined into turns (gaps up to ``max_gap`` s bridged)."""
+    turns: list[list] = []
+    for seg in segments:
+        if turns and turns[-1][0] == seg["speaker"] and seg["start"] - turns[-1][2] <= max_gap:
+            turns[-1][2] = max(turns[-1][2], seg["end"])
+        else:
+            turns.append([seg["speaker"], seg["start"], seg["end"]])
+    return [tuple(t) for t in turns]
+
+
+def to_json(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
+
+
+def to_rttm(doc: dict[str, Any], uri: str) -> str:
+    """The diariser's turns (or a user's RTTM) where the document has them, else turns joined from segments."""
+    from coder.pipeline.diarize import Turn
+    from coder.pipeline.rttm import write
+
+    turns = (doc.get("diarization") or {}).get("turns")
+    if turns is None:
+        turns = [[start, end, speaker] for speaker, start, end in speaker_turns(doc["segments"])]
+    return write([Turn(float(a), float(b), str(c)) for a, b, c in turns], uri)
+
+
+def _vtt_time(t: float) -> str:
+    ms = int(round(t * 1000))
+    h, ms = divmod(ms, 3_600_000)
+    m, ms = divmod(ms, 60_000)
+    s, ms = divmod(ms, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
+
+
+def _speaker_name(doc: dict[str, Any], speaker: str) -> str:
+    role = (doc.get("speakers", {}).get(speaker) or {}).get("role")
+    return role.capitalize() if role else speaker
+
+
+def to_vtt(doc: dict[str, Any]) -> str:
+    out = ["WEBVTT", ""]
+    for seg in doc["segments"]:
+        name = _speaker_name(doc, seg["speaker"]).replace("<", "").replace(">", "")
+        text = seg["text"].replace("-->", "->")
+        out += [f"{_vtt_time(seg['start'])} --> {_vtt_time(seg['end'])}", f"<v {name}>{text}", ""]
+    return "\n".join(out)
+
+
+def to_text(doc: dict[str, Any]) -> str:
+    lines = []
+    for seg in doc["segments"]:
+        lines.append(f"[{_vtt_time(seg['start'])[:-4]}] {_speaker_name(doc, seg['speaker'])}: {seg['text']}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def write_all(doc: dict[str, Any], out_dir: Path, stem: str) -> dict[str, Path]:
+    out_dir = Path(out_dir)
+    paths = {fmt: out_dir / f"{stem}.{fmt}" for fmt in FORMATS}
+    atomic_write(paths["json"], to_json(doc))
+    atomic_write(paths["rttm"], to_rttm(doc, stem))
+    atomic_write(paths["vtt"], to_vtt(doc))
+    atomic_write(paths["txt"], to_text(doc))
+    return paths

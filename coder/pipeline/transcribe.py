@@ -1,0 +1,136 @@
+"""Transcription pipeline: audio → speech activity → ASR → guards → speakers → contract document.
+
+Each stage is a module of its own (audio, vad, asr, guards, diarize) and usable alone.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from coder.pipeline import audio as audio_mod
+from coder.pipeline import guards, vad
+from coder.pipeline.asr import Engine
+from coder.pipeline.diarize import (DEFAULT_SPEAKERS, Diarization, Turn, attribute_words, diarize_channels,
+                                    make_diarizer, turn_embeddings)
+from coder.pipeline.roles import assign_roles
+
+Progress = Callable[[float], None]  # called with audio seconds of the recording done so far
+
+
+def _remap(segments: list[dict[str, Any]], tmap: vad.TimeMap) -> list[dict[str, Any]]:
+    """Segments on the recording's clock, split where their words sit either side of a cut-out pause."""
+    out = []
+    for seg in segments:
+        words = []
+        for w in seg.get("words", []):
+            start, end = tmap.span_to_recording(w["start"], w["end"])
+            words.append({**w, "start": round(start, 3), "end": round(end, 3)})
+        if not words:
+            start, end = tmap.span_to_recording(seg["start"], seg["end"])
+            out.append({**seg, "start": round(start, 3), "end": round(end, 3), "words": []})
+            continue
+        run = [words[0]]
+        for w in words[1:]:
+            if w["start"] - run[-1]["end"] > vad.MERGE_GAP_S:
+                out.append(_segment(seg, run))
+                run = []
+            run.append(w)
+        out.append(_segment(seg, run, whole=len(run) == len(words)))
+    return out
+
+
+def _segment(seg: dict[str, Any], words: list[dict[str, Any]], whole: bool = False) -> dict[str, Any]:
+    text = seg["text"] if whole else " ".join(w["text"] for w in words)
+    return {**seg, "start": words[0]["start"], "end": words[-1]["end"], "text": text, "words": words}
+
+
+def recognise(samples: np.ndarray, engine: Engine, language: str | None = None, use_vad: bool = True,
+              progress: Progress | None = None) -> tuple[list[dict[str, Any]], str | None, dict[str, Any]]:
+    """Speech of the recording through the engine, in batches; returns segments, language and processing notes."""
+    duration = len(samples) / audio_mod.SAMPLE_RATE
+    regions = vad.speech_regions(samples) if use_vad else [(0.0, duration)]
+    notes: dict[str, Any] = {"vad": use_vad, "speech_s": round(sum(e - s for s, e in regions), 3)}
+    segments: list[dict[str, Any]] = []
+    for group in vad.batches(regions) if use_vad else [regions]:
+        chunk, tmap = vad.speech_only(samples, group) if use_vad else (samples, _identity(duration))
+        result = engine.transcribe(chunk, language=language)
+        language = language or result.language  # detected once, then held for the rest
+        segments += _remap(result.segments, tmap)
+        if progress:
+            progress(group[-1][1])
+    segments, removed = guards.apply(segments)
+    notes.update(removed)
+    return segments, language, notes
+
+
+def speakers_of(samples: np.ndarray, segments: list[dict[str, Any]], diarizer: str, num_speakers: int | None,
+                turns: list[Turn] | None = None, options: dict[str, Any] | None = None) -> Diarization:
+    """The recording's speaker turns: the given ones, or the diariser's where speech was transcribed."""
+    if turns is not None:
+        result = Diarization(sorted(turns, key=lambda t: (t.start, t.end)), source="rttm")
+        if diarizer == "builtin" and result.turns:
+            result.embeddings = turn_embeddings(samples, result.turns)
+        return result
+    if not segments:
+        return Diarization([], source=diarizer)
+    return make_diarizer(diarizer, **(options or {}))(samples, num_speakers)  # each backend names its source
+
+
+def _identity(duration: float) -> vad.TimeMap:
+    tmap = vad.TimeMap()
+    tmap.add(0.0, duration)
+    return tmap
+
+
+def transcribe_file(path: str | Path, engine: Engine, diarizer: str = "builtin",
+                    num_speakers: int | None = DEFAULT_SPEAKERS, language: str | None = None,
+                    audio_label: str | None = None, use_vad: bool = True, progress: Progress | None = None,
+                    sha256: str | None = None, turns: list[Turn] | None = None,
+                    therapist_voiceprint: np.ndarray | None = None,
+                    diarizer_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Transcribe one recording and return the STEM.json document of the transcribe contract.
+
+    Beyond the contract's keys it records the audio's SHA-256 (so reruns can
+    skip finished work; a caller that has just hashed the file passes it as
+    ``sha256``), the channel layout, whether any speech was found
+    (``no_speech``), what the guards removed (``processing``) and how the
+    speakers were found (``diarization``: method, turns, warnings, each
+    speaker's voice embedding). ``turns`` (for example from a user's RTTM)
+    replace automatic diarisation; ``num_speakers=None`` estimates the count.
+    """
+    channels = audio_mod.load_channels(path)
+    samples = channels.mean(axis=0) if channels.shape[0] > 1 else channels[0]
+    duration = len(samples) / audio_mod.SAMPLE_RATE
+    t0 = time.perf_counter()
+    segments, detected, notes = recognise(samples, engine, language, use_vad, progress)
+    t1 = time.perf_counter()
+    layout = audio_mod.channel_layout(channels)
+    if turns is None and diarizer == "builtin" and layout == "speaker-per-channel" and segments:
+        result = diarize_channels(channels)  # one microphone per person: the channels say who speaks
+        method = "channels"
+    else:
+        result = speakers_of(samples, segments, diarizer, num_speakers, turns, diarizer_options)
+        method = diarizer if turns is None else "rttm"
+    segments = attribute_words(segments, result.turns)
+    speakers = assign_roles(segments, result.speakers, result.embeddings, therapist_voiceprint)
+    t2 = time.perf_counter()
+    if progress:
+        progress(duration)
+    return {
+        "audio": audio_label if audio_label is not None else str(path),
+        "sha256": sha256 or audio_mod.sha256_file(path),
+        "duration": round(duration, 3),
+        "engine": engine.name,
+        "model": engine.model_label,
+        "language": detected,
+        "channels": {"count": int(channels.shape[0]), "layout": layout},
+        "no_speech": not segments,
+        "speakers": speakers if segments else {},
+        "segments": segments,
+        "processing": notes,
+        "diarization": result.record(method, num_speakers),
+        "timings": {"transcribe_s": round(t1 - t0, 3), "diarize_s": round(t2 - t1, 3)},
+    }

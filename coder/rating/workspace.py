@@ -1,0 +1,395 @@
+"""Raters' work: their queue, what they may see of a unit, and saving, submitting and reopening ratings.
+
+Blinding is decided here, on the server: ``unit_view`` builds the only facts
+about a unit that reach a rater's browser, from the study's settings
+(``Study.settings["blinding"]``, all hidden unless the study shows them):
+
+    session_number   the session's number in the dyad's course
+    time_point       e.g. "week 6"
+    treatment_arm    the trial arm
+    dyad             the dyad, therapist and client codes
+    other_ratings    other raters' submitted ratings of the unit, once the rater has submitted their own
+
+Queue order (``Study.settings["queue_order"]``): ``random`` (the default; a
+fixed shuffle per rater, seeded by the study's ``queue_seed``, so it does not
+change between visits), ``assigned`` (the order the coordinator assigned,
+``Assignment.position``) or ``chronological`` (dyad, session, unit start).
+
+Saving is optimistic: each save names the revision it was based on and is
+applied only if that is still the stored revision (one UPDATE ... WHERE
+revision = n, safe under concurrent requests on SQLite and PostgreSQL).
+A save whose content equals what is stored succeeds without a change, so a
+retried request (a double submit, a response lost on the way) is harmless.
+Submitted ratings are locked; a coordinator reopens one with a reason.
+Every change is written to the audit trail with the items it changed.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload
+
+from coder.study import instruments
+from coder.study.access import units_in
+from coder.study.models import (Assignment, Dyad, Instrument, Rating, RatingUnit, Recording, Study, TherapySession,
+                                User, utcnow)
+from coder.study.tree import audit
+from coder.study.units import excerpt
+
+BLINDING_FIELDS = ("session_number", "time_point", "treatment_arm", "dyad", "other_ratings")
+QUEUE_ORDERS = ("random", "assigned", "chronological")
+MAX_NOTES = 20000
+
+
+class RatingError(Exception):
+    status = 400
+
+    def __init__(self, message: str, problems: list[str] | None = None, rating: Rating | None = None):
+        super().__init__(message)
+        self.problems = problems or []
+        self.rating = rating
+
+
+class Invalid(RatingError):
+    status = 422
+
+
+class Conflict(RatingError):
+    """The rating changed since the client loaded it (another window, another device)."""
+    status = 409
+
+
+class Locked(RatingError):
+    """The rating is submitted; only a coordinator can reopen it."""
+    status = 423
+
+
+def blinding(study: Study) -> dict[str, bool]:
+    shown = (study.settings or {}).get("blinding") or {}
+    return {name: bool(shown.get(name, False)) for name in BLINDING_FIELDS}
+
+
+def study_of(assignment: Assignment) -> Study:
+    return assignment.rating_unit.recording.session.dyad.study
+
+
+def _live(stmt):
+    return stmt.where(Assignment.deleted_at.is_(None), RatingUnit.deleted_at.is_(None),
+                      Recording.deleted_at.is_(None), TherapySession.deleted_at.is_(None),
+                      Dyad.deleted_at.is_(None), Study.deleted_at.is_(None), Instrument.deleted_at.is_(None))
+
+
+def _assignments(db: Session, rater: User, assignment_id: int | None = None, load: bool = True) -> list[Assignment]:
+    stmt = (select(Assignment)
+            .join(RatingUnit, Assignment.rating_unit_id == RatingUnit.id)
+            .join(Recording, RatingUnit.recording_id == Recording.id)
+            .join(TherapySession, Recording.session_id == TherapySession.id)
+            .join(Dyad, TherapySession.dyad_id == Dyad.id)
+            .join(Study, Dyad.study_id == Study.id)
+            .join(Instrument, Assignment.instrument_id == Instrument.id)
+            .where(Assignment.rater_id == rater.id)
+            .options(joinedload(Assignment.instrument)))
+    if load:
+        stmt = stmt.options(joinedload(Assignment.rating_unit).joinedload(RatingUnit.recording)
+                            .joinedload(Recording.session).joinedload(TherapySession.dyad).joinedload(Dyad.study))
+    if assignment_id is not None:
+        stmt = stmt.where(Assignment.id == assignment_id)
+    return list(db.scalars(_live(stmt)).unique())
+
+
+def assignment_for(db: Session, rater: User, assignment_id: int, load: bool = True) -> Assignment | None:
+    """The rater's own, live assignment with this id; None for anyone else's (callers answer 404).
+
+    ``load=False`` skips loading the unit's study tree (saving a rating needs only the instrument).
+    """
+    found = _assignments(db, rater, assignment_id, load)
+    return found[0] if found else None
+
+
+def _shuffle_key(study: Study, rater: User, assignment: Assignment) -> str:
+    seed = (study.settings or {}).get("queue_seed", study.id)
+    return hashlib.sha256(f"{seed}:{rater.id}:{assignment.id}".encode()).hexdigest()
+
+
+def _order_key(study: Study, rater: User, a: Assignment) -> tuple:
+    order = (study.settings or {}).get("queue_order", "random")
+    unit = a.rating_unit
+    if order == "assigned":
+        return (a.position, a.id)
+    if order == "chronological":
+        session = unit.recording.session
+        return (session.dyad.code, session.number, unit.start_s, a.instrument.key, a.id)
+    return (_shuffle_key(study, rater, a),)
+
+
+def ratings_of(db: Session, assignments: list[Assignment]) -> dict[int, Rating]:
+    ids = [a.id for a in assignments]
+    if not ids:
+        return {}
+    rows = db.scalars(select(Rating).where(Rating.assignment_id.in_(ids), Rating.deleted_at.is_(None)))
+    return {r.assignment_id: r for r in rows}
+
+
+@dataclass
+class QueueEntry:
+    assignment_id: int
+    study: str
+    unit: dict[str, Any]
+    instrument: str
+    status: str  # to do | draft | submitted
+    updated_at: Any = None
+
+
+def queue(db: Session, rater: User) -> list[QueueEntry]:
+    """The rater's assignments in the order their studies' designs say, with what the rater may see."""
+    assignments = _assignments(db, rater)
+    ratings = ratings_of(db, assignments)
+    assignments.sort(key=lambda a: (study_of(a).name, _order_key(study_of(a), rater, a)))
+    out = []
+    for a in assignments:
+        rating = ratings.get(a.id)
+        out.append(QueueEntry(a.id, study_of(a).name, unit_view(a), a.instrument.name,
+                              rating.status if rating else "to do", rating.updated_at if rating else None))
+    return out
+
+
+def unit_view(assignment: Assignment) -> dict[str, Any]:
+    """What a rater may know of the unit: its label and length, and what the study's blinding allows."""
+    unit = assignment.rating_unit
+    session = unit.recording.session
+    shown = blinding(session.dyad.study)
+    view: dict[str, Any] = {"label": unit.label or f"Unit {unit.id}", "kind": unit.kind,
+                            "duration_s": round(unit.end_s - unit.start_s, 3)}
+    if shown["session_number"]:
+        view["session_number"] = session.number
+    if shown["time_point"] and session.time_point:
+        view["time_point"] = session.time_point
+    if shown["treatment_arm"] and session.treatment_arm:
+        view["treatment_arm"] = session.treatment_arm
+    if shown["dyad"]:
+        dyad = session.dyad
+        view["dyad"] = f"{dyad.code} (therapist {dyad.therapist.code}, client {dyad.client.code})"
+    return view
+
+
+_parsed: dict[int, tuple[dict, instruments.Instrument]] = {}
+
+
+def definition(assignment: Assignment) -> instruments.Instrument:
+    """The assignment's instrument, parsed once per stored definition (saves come several a second)."""
+    row = assignment.instrument
+    cached = _parsed.get(row.id)
+    if cached is None or cached[0] != row.definition:
+        cached = (row.definition, instruments.stored(row))
+        _parsed[row.id] = cached
+    return cached[1]
+
+
+def role_labels(transcript) -> dict[str, str]:
+    """Speaker label -> what the rater reads: Therapist, Client, or Speaker A, B, ... when the role is unknown."""
+    out, unknown = {}, 0
+    for speaker in transcript.speakers if transcript else []:
+        if speaker.role:
+            out[speaker.label] = speaker.role.capitalize()
+        else:
+            out[speaker.label] = f"Speaker {chr(ord('A') + unknown)}"
+            unknown += 1
+    return out
+
+
+def transcript_excerpt(assignment: Assignment) -> list[dict[str, Any]]:
+    """The unit's transcript, times relative to the unit's start: [{"s", "e", "who", "role", "w": [[s, e, text]]}]."""
+    unit = assignment.rating_unit
+    transcript = unit.recording.transcript
+    if transcript is None:
+        return []
+    names = role_labels(transcript)
+    roles = {s.label: s.role for s in transcript.speakers}
+    out = []
+    for seg in excerpt(transcript.segments, unit.start_s, unit.end_s):
+        base = unit.start_s
+        words = [[round(w["start"] - base, 2), round(w["end"] - base, 2), w["text"].strip()]
+                 for w in seg.get("words") or [] if w.get("text", "").strip()]
+        if not words:  # a segment without word times: one span for its text
+            words = [[round(seg["start"] - base, 2), round(seg["end"] - base, 2), seg["text"].strip()]]
+        out.append({"s": round(seg["start"] - base, 2), "e": round(seg["end"] - base, 2),
+                    "who": names.get(seg.get("speaker"), "Speaker"), "role": roles.get(seg.get("speaker")),
+                    "w": words})
+    return out
+
+
+def other_ratings(db: Session, assignment: Assignment, own: Rating | None) -> list[dict[str, Any]]:
+    """Other raters' submitted ratings of the same unit and instrument, where the study shows them to a rater
+    whose own rating (``own``) is submitted; else nothing."""
+    if not blinding(study_of(assignment))["other_ratings"]:
+        return []
+    if own is None or own.status != "submitted":
+        return []
+    rows = db.scalars(select(Rating).join(Assignment, Rating.assignment_id == Assignment.id).where(
+        Assignment.rating_unit_id == assignment.rating_unit_id, Assignment.instrument_id == assignment.instrument_id,
+        Assignment.id != assignment.id, Rating.status == "submitted", Rating.deleted_at.is_(None)))
+    return [{"rater": r.rater.display_name, "scores": r.scores} for r in rows]
+
+
+# --- saving ---------------------------------------------------------------------------------------------
+
+def _clean(responses: Any, notes: Any) -> tuple[dict[str, Any], str]:
+    if not isinstance(responses, dict):
+        raise Invalid("the scores must be an object of item ids and values")
+    if notes is None:
+        notes = ""
+    if not isinstance(notes, str):
+        raise Invalid("the notes must be text")
+    if len(notes) > MAX_NOTES:
+        raise Invalid(f"the notes are longer than {MAX_NOTES} characters")
+    kept = {}
+    for key, value in responses.items():
+        if key == instruments.MARKERS:
+            kept[key] = {str(k): v for k, v in (value or {}).items()} if isinstance(value, dict) else value
+        elif value is not None and value != "":
+            kept[str(key)] = value
+    return kept, notes
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list]:
+    keys = sorted(set(before) | set(after))
+    return {k: [before.get(k), after.get(k)] for k in keys if before.get(k) != after.get(k)}
+
+
+def _write(db: Session, assignment: Assignment, rater: User, responses: Any, notes: Any, revision: Any,
+           submit: bool) -> Rating:
+    if assignment.rater_id != rater.id:
+        raise RatingError("not your assignment")
+    scores, notes = _clean(responses, notes)
+    try:
+        revision = int(revision)
+    except (TypeError, ValueError):
+        raise Invalid("the save must name the revision it is based on") from None
+    problems = instruments.check_responses(definition(assignment), scores, submit=submit)
+    if problems:
+        raise Invalid("; ".join(problems), problems)
+    status = "submitted" if submit else "draft"
+    rating = db.scalar(select(Rating).where(Rating.assignment_id == assignment.id))
+    if rating is not None and rating.deleted_at is not None:
+        raise Locked("this rating was withdrawn by a coordinator", rating=rating)
+    if rating is not None and rating.scores == scores and rating.notes == notes and \
+            (rating.status == status or (rating.status == "submitted" and not submit and revision < rating.revision)):
+        return rating  # the same content again: a retry or a double submit
+    if rating is not None and rating.status == "submitted":
+        raise Locked("this rating is submitted and locked; a coordinator can reopen it", rating=rating)
+    now = utcnow()
+    if rating is None:
+        if revision != 0:
+            raise Conflict("this rating no longer exists as your page knew it")
+        rating = Rating(assignment_id=assignment.id, rater_id=rater.id, scores=scores, notes=notes, status=status,
+                        revision=1, submitted_at=now if submit else None, created_at=now, updated_at=now)
+        db.add(rating)
+        try:
+            db.flush()
+        except IntegrityError:  # another request created it first
+            db.rollback()
+            raise Conflict("this rating was saved from another window") from None
+        before: dict[str, Any] = {}
+        old_notes = ""
+    else:
+        before, old_notes = dict(rating.scores or {}), rating.notes
+        values = {"scores": scores, "notes": notes, "status": status, "revision": revision + 1, "updated_at": now}
+        if submit:
+            values["submitted_at"] = now
+        result = db.execute(update(Rating).where(Rating.id == rating.id, Rating.revision == revision,
+                                                 Rating.status == "draft").values(**values)
+                            .execution_options(synchronize_session=False))
+        if result.rowcount != 1:
+            db.refresh(rating)
+            raise Conflict("this rating was changed in another window or on another device", rating=rating)
+        db.refresh(rating)
+    detail: dict[str, Any] = {"revision": rating.revision, "changed": _changes(before, scores)}
+    if notes != old_notes:
+        detail["notes"] = notes
+    audit(db, "submit" if submit else "save_draft", rating, rater, **detail)
+    return rating
+
+
+def save_draft(db: Session, assignment: Assignment, rater: User, responses: Any, notes: Any,
+               revision: Any) -> Rating:
+    """Store the rater's draft (incomplete is fine; values must be on the scale)."""
+    return _write(db, assignment, rater, responses, notes, revision, submit=False)
+
+
+def submit(db: Session, assignment: Assignment, rater: User, responses: Any, notes: Any, revision: Any) -> Rating:
+    """Store and lock the rating; every required item must be answered."""
+    return _write(db, assignment, rater, responses, notes, revision, submit=True)
+
+
+def reopen(db: Session, rating: Rating, coordinator: User, reason: str) -> Rating:
+    """Unlock a submitted rating for its rater, with the coordinator's reason recorded."""
+    if coordinator.role != "coordinator":
+        raise RatingError("only a coordinator can reopen a rating")
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid("give a reason for reopening the rating")
+    if rating.status != "submitted":
+        raise RatingError("the rating is not submitted")
+    rating.status = "draft"
+    rating.revision += 1
+    rating.updated_at = utcnow()
+    db.flush()
+    audit(db, "reopen", rating, coordinator, reason=reason[:1000], scores=rating.scores,
+          submitted_at=rating.submitted_at.isoformat() if rating.submitted_at else None, revision=rating.revision)
+    return rating
+
+
+def state(rating: Rating | None) -> dict[str, Any]:
+    """What the rating page needs to know of the stored rating."""
+    if rating is None:
+        return {"revision": 0, "status": "to do", "scores": {}, "notes": "", "updated_at": None}
+    return {"revision": rating.revision, "status": rating.status, "scores": rating.scores or {},
+            "notes": rating.notes or "", "updated_at": rating.updated_at.isoformat() if rating.updated_at else None}
+
+
+@dataclass
+class RatingRow:
+    """A rating as a coordinator sees it."""
+
+    rating: Rating
+    assignment: Assignment
+    study: str
+    dyad: str
+    session: int
+    unit: str
+    scores: instruments.Scores | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def ratings_overview(db: Session, status: str | None = None, rating_id: int | None = None,
+                     study_ids: Collection[int] | None = None) -> list[RatingRow]:
+    """The live ratings (of the given studies, by default of all) with their scores, newest first."""
+    stmt = (select(Rating).where(Rating.deleted_at.is_(None))
+            .options(joinedload(Rating.assignment).joinedload(Assignment.rating_unit).joinedload(RatingUnit.recording)
+                     .joinedload(Recording.session).joinedload(TherapySession.dyad).joinedload(Dyad.study),
+                     joinedload(Rating.rater), joinedload(Rating.assignment).joinedload(Assignment.instrument))
+            .order_by(Rating.updated_at.desc()))
+    if status:
+        stmt = stmt.where(Rating.status == status)
+    if rating_id is not None:
+        stmt = stmt.where(Rating.id == rating_id)
+    if study_ids is not None:
+        stmt = (stmt.join(Assignment, Rating.assignment_id == Assignment.id)
+                .where(Assignment.rating_unit_id.in_(units_in(study_ids))))
+    rows = []
+    for rating in db.scalars(stmt).unique():
+        a = rating.assignment
+        session = a.rating_unit.recording.session
+        row = RatingRow(rating, a, session.dyad.study.name, session.dyad.code, session.number,
+                        a.rating_unit.label or f"Unit {a.rating_unit.id}")
+        try:
+            row.scores = instruments.score(definition(a), rating.scores or {})
+        except ValueError as exc:
+            row.problems.append(str(exc))
+        rows.append(row)
+    return rows

@@ -1,0 +1,400 @@
+"""The reliability report of a study's stored ratings on one instrument.
+
+``ratings_table`` turns the submitted ratings into one row per rating with a
+column per measure (each item, keyed; each subscale; the total), and
+``build`` computes from it what a trial team reports: every ICC form and
+Krippendorff's alpha per measure, the agreement of every rater pair, each
+rater against a gold-standard rater, and drift over time. ``to_rows`` flattens
+the result into one tidy table for CSV export; the web page and
+``coder reliability --study`` show the same figures.
+
+Interpretation bands
+- ICC: Koo & Li (2016): below .50 poor, .50–.75 moderate, .75–.90 good, above .90 excellent.
+- Krippendorff's alpha: Krippendorff (2004, p. 241): α ≥ .800 reliable, .667 ≤ α < .800 tentative
+  conclusions only, below .667 unreliable.
+- Kappas: Landis & Koch (1977): below 0 poor, to .20 slight, to .40 fair, to .60 moderate, to .80
+  substantial, above .80 almost perfect.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, joinedload
+
+from coder.study import instruments
+from coder.stats import reliability as rel
+from coder.study.models import Assignment, Dyad, Instrument, Rating, RatingUnit, Recording, Study, TherapySession
+
+ICC_BANDS = ((0.5, "poor"), (0.75, "moderate"), (0.9, "good"), (math.inf, "excellent"))
+ALPHA_BANDS = ((0.667, "unreliable"), (0.8, "tentative"), (math.inf, "reliable"))
+KAPPA_BANDS = ((0.0, "poor"), (0.2, "slight"), (0.4, "fair"), (0.6, "moderate"), (0.8, "substantial"),
+               (math.inf, "almost perfect"))
+BANDS = {
+    "icc": {"source": "Koo & Li (2016)", "bands": "< .50 poor · .50–.75 moderate · .75–.90 good · > .90 excellent"},
+    "alpha": {"source": "Krippendorff (2004)",
+              "bands": "< .667 unreliable · .667–.800 tentative conclusions only · ≥ .800 reliable"},
+    "kappa": {"source": "Landis & Koch (1977)",
+              "bands": "< 0 poor · to .20 slight · to .40 fair · to .60 moderate · to .80 substantial · "
+                       "> .80 almost perfect"},
+}
+
+
+def band(value: float | None, bands) -> str | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return next(label for limit, label in bands if value < limit or (limit == math.inf))
+
+
+class ReportError(ValueError):
+    """No report can be made: the study, instrument or ratings are missing; the message says which."""
+
+
+@dataclass
+class Measure:
+    key: str  # total | subscale:<id> | item:<id>
+    kind: str
+    label: str
+
+
+def measures_of(instrument: instruments.Instrument) -> list[Measure]:
+    out = []
+    if instrument.scoring.total and instrument.items:
+        out.append(Measure("total", "total", f"Total ({instrument.scoring.method})"))
+    for sub in instrument.subscales:
+        out.append(Measure(f"subscale:{sub.id}", "subscale", sub.name))
+    for item in instrument.items:
+        out.append(Measure(f"item:{item.id}", "item", f"{item.id}. {item.label}" + (" (reversed)" if item.reverse
+                                                                                     else "")))
+    return out
+
+
+# --- the ratings ----------------------------------------------------------------------------------------
+
+def _submitted_in(stmt, study: Study):
+    """Restrict a statement over ratings to the live, submitted ratings of a study's live assignments."""
+    return (stmt.join(Assignment, Rating.assignment_id == Assignment.id)
+            .join(RatingUnit, Assignment.rating_unit_id == RatingUnit.id)
+            .join(Recording, RatingUnit.recording_id == Recording.id)
+            .join(TherapySession, Recording.session_id == TherapySession.id)
+            .join(Dyad, TherapySession.dyad_id == Dyad.id)
+            .where(Dyad.study_id == study.id, Rating.status == "submitted", Rating.deleted_at.is_(None),
+                   Assignment.deleted_at.is_(None), RatingUnit.deleted_at.is_(None)))
+
+
+def instruments_with_ratings(db: Session, study: Study) -> list[tuple[Instrument, int]]:
+    """The instrument versions with submitted ratings in a study, and how many."""
+    counts = dict(db.execute(_submitted_in(select(Assignment.instrument_id, func.count(Rating.id)).select_from(Rating),
+                                           study).group_by(Assignment.instrument_id)).all())
+    rows = db.scalars(select(Instrument).where(Instrument.id.in_(counts))).all() if counts else []
+    return sorted(((row, counts[row.id]) for row in rows), key=lambda x: (x[0].key, x[0].version))
+
+
+def ratings_table(db: Session, study: Study, instrument_key: str,
+                  version: str | None = None) -> tuple[instruments.Instrument, pd.DataFrame]:
+    """The submitted ratings of a study on one instrument version (by default the one with most ratings):
+    one row per rating with unit, session, dyad, rater and submission time, and one column per measure."""
+    versions = [(row, n) for row, n in instruments_with_ratings(db, study) if row.key == instrument_key]
+    if version is not None:
+        versions = [(row, n) for row, n in versions if row.version == version]
+    if not versions:
+        raise ReportError(f"study {study.name!r} has no submitted ratings on {instrument_key}"
+                          + (f" version {version}" if version else ""))
+    row = max(versions, key=lambda x: (x[1], x[0].version))[0]
+    definition = instruments.stored(row)
+    stmt = (_submitted_in(select(Rating), study).where(Assignment.instrument_id == row.id)
+            .options(joinedload(Rating.assignment).joinedload(Assignment.rating_unit).joinedload(RatingUnit.recording)
+                     .joinedload(Recording.session).joinedload(TherapySession.dyad), joinedload(Rating.rater)))
+    records = []
+    for rating in db.scalars(stmt).unique():
+        unit = rating.assignment.rating_unit
+        session = unit.recording.session
+        records.append({
+            "rating_id": rating.id, "unit_id": unit.id, "unit": unit.label or f"Unit {unit.id}",
+            "session_id": session.id, "session": session.number, "dyad": session.dyad.code,
+            "rater": rating.rater.username, "submitted_at": _aware(rating.submitted_at),
+            **measure_values(definition, rating.scores or {})})
+    table = pd.DataFrame.from_records(records)
+    return definition, table
+
+
+def measure_values(definition: instruments.Instrument, responses: dict[str, Any]) -> dict[str, float | None]:
+    """One rating's value of every measure, under the keys of ``measures_of``: items keyed."""
+    scores = instruments.score(definition, responses)
+    return {"total": scores.total, **{f"subscale:{k}": v for k, v in scores.subscales.items()},
+            **{f"item:{k}": v for k, v in scores.items.items()}}
+
+
+def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+    if moment is not None and moment.tzinfo is None:  # SQLite returns naive datetimes; they are stored as UTC
+        return moment.replace(tzinfo=dt.timezone.utc)
+    return moment
+
+
+# --- the report -----------------------------------------------------------------------------------------
+
+def _matrix(table: pd.DataFrame, measure: str) -> pd.DataFrame:
+    return table.pivot(index="unit_id", columns="rater", values=measure).astype(float)
+
+
+def _icc_with_bands(part: dict[str, Any]) -> dict[str, Any]:
+    if part.get("icc"):
+        for form in part["icc"].values():
+            if form:
+                form["interpretation"] = band(form["value"], ICC_BANDS)
+                lo, hi = form["ci95"]
+                form["interval_interpretation"] = " to ".join(dict.fromkeys(
+                    b for b in (band(lo, ICC_BANDS), band(hi, ICC_BANDS)) if b)) or None
+    return part
+
+
+def measure_summary(matrix: pd.DataFrame, level: str, n_boot: int, seed: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"n_targets": int(matrix.notna().sum(axis=1).gt(0).sum()),
+                           "n_raters": int(matrix.notna().any().sum()),
+                           "n_ratings": int(matrix.notna().sum().sum()),
+                           "double_coded": int((matrix.notna().sum(axis=1) >= 2).sum())}
+    out.update(_icc_with_bands(rel.icc_summary(matrix, seed=seed)))
+    try:
+        value = rel.krippendorff_alpha(matrix, level)
+        ci = list(rel.bootstrap_alpha(matrix, level, n_boot, seed)) if n_boot else None
+        out["krippendorff_alpha"] = {"value": value, "level": level, "ci95": ci,
+                                     "interpretation": band(value, ALPHA_BANDS)}
+    except rel.ReliabilityError as exc:
+        out["krippendorff_alpha"] = {"value": None, "level": level, "error": str(exc)}
+    if level == "nominal":
+        try:
+            value = rel.fleiss_kappa(matrix)
+            out["fleiss_kappa"] = {"value": value, "interpretation": band(value, KAPPA_BANDS)}
+        except rel.ReliabilityError as exc:
+            out["fleiss_kappa"] = {"value": None, "error": str(exc)}
+    return out
+
+
+def pairs(matrix: pd.DataFrame, level: str) -> list[dict[str, Any]]:
+    frame = rel.pairwise(matrix, level)
+    rows = frame.to_dict("records") if len(frame) else []
+    for row in rows:
+        row["icc_a1_interpretation"] = band(row.get("icc_a1"), ICC_BANDS)
+        row["kappa_interpretation"] = band(row.get("kappa"), KAPPA_BANDS)
+    return rows
+
+
+def against_gold(matrix: pd.DataFrame, gold: str, scale_step: float | None = None,
+                 pair_rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Each rater's scores against the gold-standard rater's on the units both rated: ICC(A,1), bias
+    (rater − gold), mean absolute difference, exact agreement and agreement within one scale step,
+    quadratic-weighted kappa. ICC(A,1) and kappa are those of the rater pair (``pairs``; pass its rows when
+    they are at hand)."""
+    if gold not in matrix.columns:
+        return []
+    by_pair = {frozenset((p["rater_a"], p["rater_b"])): p for p in (pair_rows or pairs(matrix, "interval"))}
+    out = []
+    for rater in matrix.columns:
+        if rater == gold:
+            continue
+        both = matrix[[rater, gold]].dropna()
+        row: dict[str, Any] = {"rater": rater, "gold": gold, "n": len(both)}
+        diff = (both[rater] - both[gold]).to_numpy()
+        row["bias"] = float(diff.mean()) if len(diff) else None
+        row["mean_absolute_difference"] = float(np.abs(diff).mean()) if len(diff) else None
+        row["exact_agreement"] = float((np.abs(diff) < 1e-9).mean()) if len(diff) else None
+        if scale_step:
+            row["within_one_step"] = float((np.abs(diff) <= scale_step + 1e-9).mean()) if len(diff) else None
+        pair = by_pair[frozenset((rater, gold))]
+        row.update({key: pair.get(key) for key in ("icc_a1", "icc_a1_ci95", "icc_a1_interpretation", "kappa",
+                                                   "kappa_interpretation", "note")})
+        out.append(row)
+    return out
+
+
+def drift(table: pd.DataFrame, measure: str, periods: int = 4, seed: int = 0) -> dict[str, Any]:
+    """Reliability over time. Double-coded units are put in submission order (by their last rating) and cut
+    into ``periods`` blocks of equal size; each block gets ICC(A,1) and alpha. Per rater, each score's
+    difference from the mean of the other raters of that unit is regressed on the days since the rater's
+    first rating in two ways: the difference itself (bias drift: a rater growing more lenient or severe)
+    and its distance from the rater's mean difference (spread drift: a rater growing less consistent)."""
+    import statsmodels.api as sm
+
+    data = table[["unit_id", "rater", "submitted_at", measure]].dropna()
+    per_unit = data.groupby("unit_id").agg(n=("rater", "size"), last=("submitted_at", "max"))
+    double = per_unit[per_unit["n"] >= 2].sort_values("last")
+    blocks = []
+    if len(double) >= 2 * max(periods, 1):
+        for number, chunk in enumerate(np.array_split(double.index.to_numpy(), periods), start=1):
+            part = data[data["unit_id"].isin(chunk)]
+            matrix = part.pivot(index="unit_id", columns="rater", values=measure).astype(float)
+            block: dict[str, Any] = {"period": number, "from": double.loc[chunk, "last"].min().isoformat(),
+                                     "to": double.loc[chunk, "last"].max().isoformat(), "n_units": len(chunk)}
+            a1 = (rel.icc_summary(matrix, seed=seed).get("icc") or {}).get("ICC(A,1)")
+            block["icc_a1"], block["icc_a1_ci95"] = (a1["value"], a1["ci95"]) if a1 else (None, None)
+            try:
+                block["alpha"] = rel.krippendorff_alpha(matrix)
+            except rel.ReliabilityError:
+                block["alpha"] = None
+            blocks.append(block)
+    sums = data.groupby("unit_id")[measure].agg(["sum", "count"])
+    data = data.join(sums, on="unit_id")
+    data = data[data["count"] >= 2].copy()
+    data["deviation"] = data[measure] - (data["sum"] - data[measure]) / (data["count"] - 1)
+    raters = []
+    for rater, own in data.groupby("rater"):
+        own = own.sort_values("submitted_at")
+        days = (own["submitted_at"] - own["submitted_at"].min()).dt.total_seconds().to_numpy() / 86400
+        deviation = own["deviation"].to_numpy()
+        row: dict[str, Any] = {"rater": rater, "n": len(own), "mean_deviation": float(deviation.mean()),
+                               "mean_absolute_deviation": float(np.abs(deviation).mean()),
+                               "bias_slope_per_30_days": None, "bias_p": None,
+                               "spread_slope_per_30_days": None, "spread_p": None}
+        if len(own) >= 3 and np.ptp(days) > 0:
+            x = sm.add_constant(days)
+            for name, y in (("bias", deviation), ("spread", np.abs(deviation - deviation.mean()))):
+                fit = sm.OLS(y, x).fit()
+                row[f"{name}_slope_per_30_days"] = float(fit.params[1] * 30)
+                row[f"{name}_p"] = float(fit.pvalues[1]) if np.isfinite(fit.pvalues[1]) else None
+        raters.append(row)
+    return {"measure": measure, "periods": blocks, "raters": raters}
+
+
+def build(table: pd.DataFrame, instrument: instruments.Instrument, study: str = "", level: str = "interval",
+          gold: str | None = None, focus: str = "total", periods: int = 4, n_boot: int = 1000,
+          seed: int = 0) -> dict[str, Any]:
+    """The whole report. Every measure gets the ICCs and alpha; rater pairs and the gold standard are
+    computed for every measure; drift and the plots' data for the ``focus`` measure."""
+    if table.empty:
+        raise ReportError("no submitted ratings")
+    wanted = [m for m in measures_of(instrument) if m.key in table.columns]
+    if focus not in {m.key for m in wanted}:
+        focus = wanted[0].key
+    step = instrument.scale.step if instrument.scale else None
+    report: dict[str, Any] = {
+        "study": study, "instrument": {"key": instrument.id, "version": instrument.version, "name": instrument.name},
+        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "n_ratings": len(table), "n_units": int(table["unit_id"].nunique()),
+        "raters": sorted(table["rater"].unique().tolist()), "level": level, "gold_standard": gold,
+        "focus": focus, "bands": BANDS, "measures": [], "pairs": [], "gold": [],
+    }
+    for m in wanted:
+        matrix = _matrix(table, m.key)
+        summary = {"measure": m.key, "kind": m.kind, "label": m.label,
+                   **measure_summary(matrix, level, n_boot, seed)}
+        report["measures"].append(summary)
+        pair_rows = pairs(matrix, level)
+        report["pairs"] += [{"measure": m.key, **row} for row in pair_rows]
+        if gold:
+            report["gold"] += [{"measure": m.key, **row} for row in against_gold(matrix, gold, step, pair_rows)]
+    report["drift"] = drift(table, focus, periods, seed)
+    return report
+
+
+def plot_data(table: pd.DataFrame, measure: str) -> dict[str, Any]:
+    """What the plots of one measure draw: the units × raters scores (heat map) and, per rater pair, the
+    means and differences of the units both rated (Bland–Altman)."""
+    matrix = _matrix(table, measure)
+    labels = table.drop_duplicates("unit_id").set_index("unit_id")
+    order = labels.loc[matrix.index].sort_values(["dyad", "session", "unit"]).index
+    matrix = matrix.loc[order]
+    heat = {"raters": [str(c) for c in matrix.columns],
+            "units": [f"{labels.loc[u, 'dyad']} s{labels.loc[u, 'session']} · {labels.loc[u, 'unit']}" for u in order],
+            "values": [[None if math.isnan(v) else float(v) for v in row] for row in matrix.to_numpy()]}
+    pairs_ = []
+    raters = list(matrix.columns)
+    for i, a in enumerate(raters):
+        for b in raters[i + 1:]:
+            try:
+                ba = rel.bland_altman(matrix[a], matrix[b])
+            except rel.ReliabilityError:
+                continue
+            pairs_.append({"a": a, "b": b, "n": ba.n, "mean_difference": ba.mean_difference, "limits": list(ba.limits),
+                           "means": ba.means.tolist(), "differences": ba.differences.tolist()})
+    return {"heatmap": heat, "bland_altman": pairs_}
+
+
+def json_safe(value):
+    """JSON has no NaN or infinity (an F test without error variance, for one): they become null."""
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+# --- the tidy export ------------------------------------------------------------------------------------
+
+EXPORT_COLUMNS = ("section", "measure", "kind", "label", "statistic", "rater_a", "rater_b", "period", "n", "value",
+                  "ci_low", "ci_high", "F", "df1", "df2", "p", "k", "model", "type", "definition", "interpretation",
+                  "estimator", "note")
+
+
+def to_rows(report: dict[str, Any]) -> pd.DataFrame:
+    """One row per reported figure, for R, SPSS or Stata: section (measures, pairs, gold, drift), measure,
+    statistic, raters or period, n, value with interval, test and the form's naming (Koo & Li 2016)."""
+    rows = []
+    for m in report["measures"]:
+        base = {"section": "measures", "measure": m["measure"], "kind": m["kind"], "label": m["label"],
+                "n": m["n_targets"]}
+        for name, form in (m.get("icc") or {}).items():
+            if form is None:
+                continue
+            rows.append({**base, "statistic": form.get("name") or name, "value": form["value"],
+                         "ci_low": form["ci95"][0], "ci_high": form["ci95"][1], "F": form["F"], "df1": form["df1"],
+                         "df2": form["df2"], "p": form["p"], "k": form["k"], "model": form["model"],
+                         "type": form["type"], "definition": form["definition"],
+                         "interpretation": form["interpretation"], "estimator": m.get("icc_estimator")})
+        if m.get("icc_error"):
+            rows.append({**base, "statistic": "ICC", "note": m["icc_error"]})
+        ka = m["krippendorff_alpha"]
+        rows.append({**base, "statistic": f"Krippendorff's alpha ({ka['level']})", "value": ka["value"],
+                     "ci_low": (ka.get("ci95") or [None, None])[0], "ci_high": (ka.get("ci95") or [None, None])[1],
+                     "interpretation": ka.get("interpretation"), "note": ka.get("error")})
+        if "fleiss_kappa" in m:
+            fk = m["fleiss_kappa"]
+            rows.append({**base, "statistic": "Fleiss' kappa", "value": fk["value"],
+                         "interpretation": fk.get("interpretation"), "note": fk.get("error")})
+    for p in report["pairs"]:
+        base = {"section": "pairs", "measure": p["measure"], "rater_a": p["rater_a"], "rater_b": p["rater_b"],
+                "n": p["n"], "note": p.get("note") or None}
+        ci = p.get("icc_a1_ci95") or [None, None]
+        loa = p.get("limits_of_agreement") or [None, None]
+        rows += [{**base, "statistic": "ICC(A,1)", "value": p.get("icc_a1"), "ci_low": ci[0], "ci_high": ci[1],
+                  "interpretation": p.get("icc_a1_interpretation")},
+                 {**base, "statistic": f"Krippendorff's alpha ({report['level']})", "value": p.get("alpha")},
+                 {**base, "statistic": "Cohen's kappa (quadratic)", "value": p.get("kappa"),
+                  "interpretation": p.get("kappa_interpretation")},
+                 {**base, "statistic": "mean difference (a − b)", "value": p.get("mean_difference"),
+                  "ci_low": loa[0], "ci_high": loa[1], "note": "interval: 95 % limits of agreement"}]
+    for g in report["gold"]:
+        base = {"section": "gold", "measure": g["measure"], "rater_a": g["rater"], "rater_b": g["gold"], "n": g["n"]}
+        ci = g.get("icc_a1_ci95") or [None, None]
+        rows += [{**base, "statistic": "ICC(A,1)", "value": g.get("icc_a1"), "ci_low": ci[0], "ci_high": ci[1],
+                  "interpretation": g.get("icc_a1_interpretation"), "note": g.get("note") or None},
+                 {**base, "statistic": "bias (rater − gold)", "value": g.get("bias")},
+                 {**base, "statistic": "mean absolute difference", "value": g.get("mean_absolute_difference")},
+                 {**base, "statistic": "exact agreement", "value": g.get("exact_agreement")},
+                 {**base, "statistic": "Cohen's kappa (quadratic)", "value": g.get("kappa"),
+                  "interpretation": g.get("kappa_interpretation")}]
+        if "within_one_step" in g:
+            rows.append({**base, "statistic": "agreement within one scale step", "value": g["within_one_step"]})
+    d = report["drift"]
+    for block in d["periods"]:
+        base = {"section": "drift", "measure": d["measure"], "period": block["period"], "n": block["n_units"],
+                "note": f"{block['from']} – {block['to']}"}
+        ci = block.get("icc_a1_ci95") or [None, None]
+        rows += [{**base, "statistic": "ICC(A,1)", "value": block["icc_a1"], "ci_low": ci[0], "ci_high": ci[1]},
+                 {**base, "statistic": "Krippendorff's alpha (interval)", "value": block["alpha"]}]
+    for r in d["raters"]:
+        base = {"section": "drift", "measure": d["measure"], "rater_a": r["rater"], "n": r["n"]}
+        rows += [{**base, "statistic": "mean difference from the other raters", "value": r["mean_deviation"]},
+                 {**base, "statistic": "bias drift: change of the difference per 30 days",
+                  "value": r["bias_slope_per_30_days"], "p": r["bias_p"]},
+                 {**base, "statistic": "spread drift: change of |difference − mean difference| per 30 days",
+                  "value": r["spread_slope_per_30_days"], "p": r["spread_p"]}]
+    return pd.DataFrame(rows, columns=list(EXPORT_COLUMNS))

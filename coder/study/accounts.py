@@ -1,0 +1,144 @@
+"""User accounts: coordinators and raters, with hashed passwords, and the limit on failed logins."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from coder.study.models import USER_ROLES, LoginFailure, User, utcnow
+
+MIN_PASSWORD_LENGTH = 10
+# Guessable however long (NIST SP 800-63B asks for a check against such lists, not for composition rules).
+COMMON_PASSWORDS = {
+    "1234567890", "0123456789", "0987654321", "1111111111", "1234512345", "12345678910", "123456789a",
+    "1q2w3e4r5t", "1qaz2wsx3edc", "qwertyuiop", "asdfghjkl;", "zxcvbnm,./", "password123", "password12",
+    "password1!", "passw0rd123", "iloveyou123", "letmein123", "welcome123", "changeme123", "administrator",
+    "qwerty12345", "abcdefghij", "abcd123456", "football123", "baseball123", "sunshine123", "princess123",
+    "trustno1234", "therapist123", "coordinator", "coordinator1", "rater123456",
+}
+
+
+class AccountError(Exception):
+    pass
+
+
+def check_password_policy(password: str, username: str = "") -> None:
+    """At least 10 characters, not mostly one character, not a well-known password, not the user name."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if len(set(password)) < 4:
+        raise AccountError("password must use at least 4 different characters")
+    lowered = password.lower()
+    if lowered in COMMON_PASSWORDS or lowered.rstrip("!.1") in COMMON_PASSWORDS:
+        raise AccountError("password is too common; choose another")
+    if username and username.lower() in lowered:
+        raise AccountError("password must not contain the user name")
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def create_user(db: Session, username: str, password: str, role: str, display_name: str = "") -> User:
+    if role not in USER_ROLES:
+        raise AccountError(f"role must be one of {', '.join(USER_ROLES)}")
+    if not username or not username.replace("_", "").replace("-", "").replace(".", "").isalnum():
+        raise AccountError("username may hold letters, digits, '.', '-' and '_' only")
+    if db.scalar(select(User).where(User.username == username)) is not None:
+        raise AccountError(f"user {username} already exists")
+    check_password_policy(password, username)
+    user = User(username=username, password_hash=generate_password_hash(password), role=role,
+                display_name=display_name or username)
+    db.add(user)
+    db.flush()
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    """A new password; it also ends every login of the account (see session_id)."""
+    check_password_policy(password, user.username)
+    user.password_hash = generate_password_hash(password)
+
+
+def set_active(db: Session, user: User, active: bool, actor: User | None, reason: str = "") -> None:
+    """Deactivate an account (it can no longer log in; everything it made stays) or reactivate it; audited."""
+    from coder.study.tree import audit
+
+    user.active, user.deactivated_at = active, None if active else utcnow()
+    audit(db, "activate" if active else "deactivate", user, actor, reason=reason)
+
+
+def session_id(user: User) -> str:
+    """What the login cookie holds: the account's id and a stamp of its password hash, so that a new password
+    ends the account's other logins."""
+    return f"{user.id}.{hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]}"
+
+
+def user_of_session(db: Session, value: str) -> User | None:
+    ident = value.partition(".")[0]
+    user = db.get(User, int(ident)) if ident.isdigit() else None
+    if user is None or not user.active or not secrets.compare_digest(session_id(user), value):
+        return None
+    return user
+
+
+@dataclass(frozen=True)
+class LoginLimit:
+    """At most ``per_account`` failed logins per user name, and ``per_address`` per client address, within
+    ``window_s``; past that, logins are refused (even with the right password) until old failures age out."""
+
+    per_account: int = 5
+    per_address: int = 20
+    window_s: float = 900.0
+
+
+class TooManyFailures(AccountError):
+    def __init__(self, wait_s: float):
+        self.wait_s = wait_s
+        minutes = max(1, round(wait_s / 60))
+        super().__init__(f"too many failed logins; try again in {minutes} minute{'s' if minutes > 1 else ''}")
+
+
+def _wait(db: Session, column, value: str, limit: int, window_s: float) -> float:
+    since = utcnow() - dt.timedelta(seconds=window_s)
+    times = db.scalars(select(LoginFailure.at).where(column == value, LoginFailure.at > since)
+                       .order_by(LoginFailure.at.desc()).limit(limit)).all()
+    if len(times) < limit:
+        return 0.0
+    oldest = times[-1] if times[-1].tzinfo else times[-1].replace(tzinfo=dt.timezone.utc)
+    return max(1.0, (oldest - since).total_seconds())
+
+
+def login(db: Session, username: str, password: str, address: str, limit: LoginLimit = LoginLimit()) -> User | None:
+    """Check a login against the limit and the password; a failure is recorded, a success clears the
+    account's failures. Raises TooManyFailures while the account or the address is locked out."""
+    address = (address or "unknown")[:64]
+    username = username[:100]
+    wait = max(_wait(db, LoginFailure.username, username, limit.per_account, limit.window_s),
+               _wait(db, LoginFailure.address, address, limit.per_address, limit.window_s))
+    if wait:
+        raise TooManyFailures(wait)
+    user = authenticate(db, username, password)
+    if user is None:
+        db.add(LoginFailure(username=username, address=address))
+        old = utcnow() - dt.timedelta(seconds=limit.window_s)
+        db.execute(delete(LoginFailure).where(LoginFailure.at < old))
+        db.flush()
+        return None
+    db.execute(delete(LoginFailure).where(LoginFailure.username == username))
+    return user
+
+
+def authenticate(db: Session, username: str, password: str) -> User | None:
+    user = db.scalar(select(User).where(User.username == username))
+    if user is None:
+        check_password_hash(generate_password_hash("x"), password)  # similar timing for unknown names
+        return None
+    if not user.active or not check_password_hash(user.password_hash, password):
+        return None
+    return user

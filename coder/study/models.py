@@ -1,0 +1,472 @@
+"""The study data model.
+
+study → therapist, client → dyad → session → recording → transcript (speakers)
+recording → rating unit; instrument; user (rater or coordinator);
+assignment (rater × rating unit × instrument) → rating; consensus rating (rating unit × instrument);
+client → client variables (outcomes, covariates); study → analyses; audit events.
+
+Integrity lives in the database, not only in Python: a rating references its
+assignment together with the assignment's rater, so a rating by anyone but
+the assigned rater cannot be stored; a dyad's therapist and client must be of
+the dyad's study; ratings block hard deletes (ON DELETE RESTRICT) so that
+rows with ratings under them can only be soft-deleted (``deleted_at``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey,
+                        ForeignKeyConstraint, Integer, MetaData, String, Text, UniqueConstraint, false)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROLES = ("therapist", "client")
+USER_ROLES = ("coordinator", "rater")
+UNIT_KINDS = ("whole_session", "fixed_window", "custom")
+RATING_STATUSES = ("draft", "submitted")
+RECORDING_STATUSES = ("registered", "queued", "transcribing", "retrying", "transcribed", "failed", "cancelled")
+DESIGN_KINDS = ("crossed", "overlap", "calibration")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class SoftDelete:
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class Study(SoftDelete, Base):
+    __tablename__ = "studies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    # Design choices such as what raters may see (blinding); see coder.study.
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    therapists: Mapped[list[Therapist]] = relationship(back_populates="study", passive_deletes=True)
+    clients: Mapped[list[Client]] = relationship(back_populates="study", passive_deletes=True)
+    dyads: Mapped[list[Dyad]] = relationship(back_populates="study", passive_deletes=True)
+
+
+class _Participant(SoftDelete):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(100))  # a pseudonymous identifier, never a name
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Therapist(_Participant, Base):
+    __tablename__ = "therapists"
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    study: Mapped[Study] = relationship(back_populates="therapists")
+    __table_args__ = (UniqueConstraint("study_id", "code"), UniqueConstraint("study_id", "id"))
+
+
+class Client(_Participant, Base):
+    __tablename__ = "clients"
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    study: Mapped[Study] = relationship(back_populates="clients")
+    __table_args__ = (UniqueConstraint("study_id", "code"), UniqueConstraint("study_id", "id"))
+
+
+class Voiceprint(Base):
+    """A therapist's voice, enrolled from a sample or from a session whose roles a coordinator confirmed.
+
+    Role assignment compares each diarised speaker with the mean of the
+    therapist's voiceprints.
+    """
+
+    __tablename__ = "voiceprints"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id", ondelete="CASCADE"), index=True)
+    embedding: Mapped[list[float]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(20))  # sample | session
+    detail: Mapped[str] = mapped_column(String(500), default="")  # the sample's file, or the transcript id
+    speech_s: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    therapist: Mapped[Therapist] = relationship()
+    __table_args__ = (CheckConstraint(_in("source", ("sample", "session")), name="source"),)
+
+
+class Dyad(SoftDelete, Base):
+    """One therapist and one client of the same study."""
+
+    __tablename__ = "dyads"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(100))
+    therapist_id: Mapped[int] = mapped_column(Integer)
+    client_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    study: Mapped[Study] = relationship(back_populates="dyads")
+    therapist: Mapped[Therapist] = relationship(foreign_keys=[therapist_id], primaryjoin="Dyad.therapist_id == Therapist.id")
+    client: Mapped[Client] = relationship(foreign_keys=[client_id], primaryjoin="Dyad.client_id == Client.id")
+    sessions: Mapped[list[TherapySession]] = relationship(back_populates="dyad", passive_deletes=True,
+                                                          order_by="TherapySession.number")
+    __table_args__ = (
+        UniqueConstraint("study_id", "code"),
+        UniqueConstraint("study_id", "therapist_id", "client_id"),
+        ForeignKeyConstraint(["study_id", "therapist_id"], ["therapists.study_id", "therapists.id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(["study_id", "client_id"], ["clients.study_id", "clients.id"], ondelete="CASCADE"),
+    )
+
+
+class TherapySession(SoftDelete, Base):
+    __tablename__ = "sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dyad_id: Mapped[int] = mapped_column(ForeignKey("dyads.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    date: Mapped[dt.date | None] = mapped_column(Date)
+    time_point: Mapped[str | None] = mapped_column(String(100))
+    treatment_arm: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    dyad: Mapped[Dyad] = relationship(back_populates="sessions")
+    recordings: Mapped[list[Recording]] = relationship(back_populates="session", passive_deletes=True)
+    __table_args__ = (UniqueConstraint("dyad_id", "number"), CheckConstraint("number >= 0", name="number_nonnegative"))
+
+
+class Recording(SoftDelete, Base):
+    __tablename__ = "recordings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    original_name: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    duration_s: Mapped[float] = mapped_column(Float)
+    sample_rate: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="registered")
+    error: Mapped[str | None] = mapped_column(Text)
+    # Speaker turns a user supplied (an RTTM): [[start, end, label], ...]; they override automatic diarisation.
+    speaker_turns: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    speaker_turns_source: Mapped[str | None] = mapped_column(String(500))
+    progress_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # audio seconds transcribed
+    queued_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The processing job's lease (see coder.tasks): tries so far, the running worker and its last sign of life.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    worker: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    session: Mapped[TherapySession] = relationship(back_populates="recordings")
+    transcripts: Mapped[list[Transcript]] = relationship(back_populates="recording", passive_deletes=True,
+                                                         order_by="Transcript.created_at")
+    rating_units: Mapped[list[RatingUnit]] = relationship(back_populates="recording", passive_deletes=True,
+                                                          order_by="RatingUnit.start_s")
+    __table_args__ = (
+        CheckConstraint(_in("status", RECORDING_STATUSES), name="status"),
+        CheckConstraint("duration_s >= 0", name="duration_nonnegative"),
+    )
+
+    @property
+    def transcript(self) -> Transcript | None:
+        """The most recent transcript."""
+        return self.transcripts[-1] if self.transcripts else None
+
+
+class Transcript(Base):
+    __tablename__ = "transcripts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"), index=True)
+    engine: Mapped[str] = mapped_column(String(50))
+    model: Mapped[str] = mapped_column(String(500))
+    language: Mapped[str | None] = mapped_column(String(20))
+    duration_s: Mapped[float] = mapped_column(Float)
+    # Segments with their words, as in the transcribe contract (STEM.json "segments").
+    segments: Mapped[list[Any]] = mapped_column(default=list)
+    timings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # How it was made: channel layout, speech found, what the guards removed (see coder.pipeline).
+    notes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    recording: Mapped[Recording] = relationship(back_populates="transcripts")
+    speakers: Mapped[list[Speaker]] = relationship(back_populates="transcript", cascade="all, delete-orphan",
+                                                   passive_deletes=True, order_by="Speaker.label")
+    __table_args__ = (UniqueConstraint("recording_id", "engine", "model"),)
+
+
+class Speaker(Base):
+    """A diarised speaker of a transcript and the role assigned to it."""
+
+    __tablename__ = "speakers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transcript_id: Mapped[int] = mapped_column(ForeignKey("transcripts.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(50))
+    role: Mapped[str | None] = mapped_column(String(20))
+    role_confidence: Mapped[float | None] = mapped_column(Float)
+    role_source: Mapped[str] = mapped_column(String(20), default="auto")  # auto | manual
+    # Mean voice embedding of the speaker's speech (enrols the therapist's voice once roles are confirmed).
+    embedding: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
+
+    transcript: Mapped[Transcript] = relationship(back_populates="speakers")
+    __table_args__ = (
+        UniqueConstraint("transcript_id", "label"),
+        CheckConstraint(f"role IS NULL OR {_in('role', ROLES)}", name="role"),
+        CheckConstraint(_in("role_source", ("auto", "manual")), name="role_source"),
+    )
+
+
+class RatingUnit(SoftDelete, Base):
+    """A stretch of a recording that raters score: the whole session, a fixed window or a custom range."""
+
+    __tablename__ = "rating_units"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    # The instruments (keys) this unit is to be rated on; None: any.
+    instrument_keys: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    # A calibration unit: rated by the study's master (gold-standard) rater and by raters for calibration.
+    calibration: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    recording: Mapped[Recording] = relationship(back_populates="rating_units")
+    assignments: Mapped[list[Assignment]] = relationship(back_populates="rating_unit", passive_deletes=True)
+    __table_args__ = (
+        CheckConstraint(_in("kind", UNIT_KINDS), name="kind"),
+        CheckConstraint("start_s >= 0 AND end_s > start_s", name="range"),
+    )
+
+
+class Instrument(SoftDelete, Base):
+    """A rating scale, stored as a versioned definition; ratings keep the version they were made with."""
+
+    __tablename__ = "instruments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(String(300))
+    definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (UniqueConstraint("key", "version"),)
+
+
+class User(Base):
+    """An account: a coordinator or a rater."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(20))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    deactivated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (CheckConstraint(_in("role", USER_ROLES), name="role"),)
+
+    # Flask-Login protocol
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    is_authenticated = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        from coder.study.accounts import session_id
+
+        return session_id(self)
+
+
+class Assignment(SoftDelete, Base):
+    """A rater is to rate one rating unit on one instrument."""
+
+    __tablename__ = "assignments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    rating_unit_id: Mapped[int] = mapped_column(ForeignKey("rating_units.id", ondelete="CASCADE"), index=True)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id", ondelete="RESTRICT"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)  # order in the rater's queue
+    due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    design_id: Mapped[int | None] = mapped_column(ForeignKey("assignment_designs.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    rater: Mapped[User] = relationship()
+    rating_unit: Mapped[RatingUnit] = relationship(back_populates="assignments")
+    instrument: Mapped[Instrument] = relationship()
+    rating: Mapped[Rating | None] = relationship(uselist=False, viewonly=True,
+                                                 primaryjoin="Rating.assignment_id == Assignment.id",
+                                                 foreign_keys="Rating.assignment_id")
+    __table_args__ = (
+        UniqueConstraint("rater_id", "rating_unit_id", "instrument_id"),
+        UniqueConstraint("id", "rater_id"),  # target of the rating's (assignment, rater) key
+    )
+
+
+class AssignmentDesign(Base):
+    """How a set of assignments was made (fully crossed, or single coding with a double-coded fraction), with
+    its seed, so that the same units and raters give the same plan again (see coder.designs)."""
+
+    __tablename__ = "assignment_designs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id", ondelete="RESTRICT"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(20))
+    raters: Mapped[list[Any]] = mapped_column(default=list)  # usernames
+    overlap: Mapped[float] = mapped_column(Float, default=0.0)  # fraction of units coded by more than one rater
+    coders: Mapped[int] = mapped_column(Integer, default=1)  # raters per multiply-coded unit
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    study: Mapped[Study] = relationship()
+    instrument: Mapped[Instrument] = relationship()
+    __table_args__ = (CheckConstraint(_in("kind", DESIGN_KINDS), name="kind"),)
+
+
+class Rating(SoftDelete, Base):
+    """A rater's item scores for one assignment."""
+
+    __tablename__ = "ratings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(Integer, unique=True)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    scores: Mapped[dict[str, Any]] = mapped_column(default=dict)  # item id -> score (None = not yet scored)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    assignment: Mapped[Assignment] = relationship(foreign_keys=[assignment_id],
+                                                  primaryjoin="Rating.assignment_id == Assignment.id")
+    rater: Mapped[User] = relationship(foreign_keys=[rater_id])
+    __table_args__ = (
+        ForeignKeyConstraint(["assignment_id", "rater_id"], ["assignments.id", "assignments.rater_id"],
+                             ondelete="RESTRICT"),
+        CheckConstraint(_in("status", RATING_STATUSES), name="status"),
+        CheckConstraint("status = 'draft' OR submitted_at IS NOT NULL", name="submitted_at"),
+    )
+
+
+class AuditEvent(Base):
+    """Who did what, when and why; written for every change to assignments and ratings."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(100))
+    entity: Mapped[str] = mapped_column(String(100))
+    entity_id: Mapped[int | None] = mapped_column(Integer)
+    # the study the entity belongs to (coder.access.study_of), so that coordinators see only their studies' events
+    study_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    actor: Mapped[User | None] = relationship()
+
+
+class StudyCoordinator(Base):
+    """A coordinator of a study: who may see and change it (coder.access)."""
+
+    __tablename__ = "study_coordinators"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    study: Mapped[Study] = relationship()
+    user: Mapped[User] = relationship()
+    __table_args__ = (UniqueConstraint("study_id", "user_id"),)
+
+
+class LoginFailure(Base):
+    """A failed login, kept for a while to limit guessing (coder.auth)."""
+
+    __tablename__ = "login_failures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ConsensusRating(SoftDelete, Base):
+    """The scores two or more raters agreed on after discussing their discrepant ratings of a unit.
+
+    Kept alongside the independent ratings, never in their place: reliability uses only the independent
+    ones; aggregation may use the consensus (see coder.aggregate).
+    """
+
+    __tablename__ = "consensus_ratings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rating_unit_id: Mapped[int] = mapped_column(ForeignKey("rating_units.id", ondelete="RESTRICT"), index=True)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id", ondelete="RESTRICT"), index=True)
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    scores: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    rating_ids: Mapped[list[Any]] = mapped_column(default=list)  # the independent ratings discussed
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    rating_unit: Mapped[RatingUnit] = relationship()
+    instrument: Mapped[Instrument] = relationship()
+    recorder: Mapped[User] = relationship()
+    __table_args__ = (UniqueConstraint("rating_unit_id", "instrument_id"),)
+
+
+class ClientVariable(Base):
+    """One value of a client-level variable: an outcome (e.g. anxiety before and after treatment) or a
+    covariate (age, months since injury). Numeric values in ``value``, categorical ones in ``text``."""
+
+    __tablename__ = "client_variables"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    value: Mapped[float | None] = mapped_column(Float)
+    text: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(500), default="")  # the imported file and its SHA-256
+    imported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    client: Mapped[Client] = relationship()
+    __table_args__ = (UniqueConstraint("client_id", "name"),
+                      CheckConstraint("value IS NULL OR text IS NULL", name="one_kind"))
+
+
+class Analysis(Base):
+    """A stored analysis run: its specification, the model formulas, the data it was fitted to (a
+    snapshot and its SHA-256) and the results, so that it can be reproduced and audited."""
+
+    __tablename__ = "analyses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    title: Mapped[str] = mapped_column(String(300), default="")
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    formulas: Mapped[list[Any]] = mapped_column(default=list)
+    data_sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)  # table name -> records
+    results: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    versions: Mapped[dict[str, Any]] = mapped_column(default=dict)  # coder, statsmodels, pandas, numpy
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    study: Mapped[Study] = relationship()
+    actor: Mapped[User | None] = relationship()

@@ -1,0 +1,166 @@
+"""Rating units: the stretches of a session that raters score.
+
+- whole session: the recording from start to end;
+- fixed windows of 5, 10 or 15 minutes (or any length), each boundary moved
+  to the nearest pause between speaker turns when one lies within
+  ``snap_s`` seconds, so that no unit starts or ends mid-sentence;
+- hand-picked ranges, for example the homework-review stretch found by
+  searching the transcript (``find``).
+
+Each unit has its audio range and its transcript excerpt (``excerpt``).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+SNAP_S = 5.0  # a window boundary moves to a turn boundary this close
+
+
+@dataclass(frozen=True)
+class UnitSpan:
+    kind: str  # whole_session | fixed_window | custom
+    start_s: float
+    end_s: float
+    label: str
+
+
+def whole_session(duration_s: float) -> list[UnitSpan]:
+    if duration_s <= 0:
+        raise ValueError("the recording has no duration")
+    return [UnitSpan("whole_session", 0.0, round(duration_s, 3), "Whole session")]
+
+
+def _gaps(segments: list[dict[str, Any]]) -> list[float]:
+    """Candidate cut points: the middle of each pause between consecutive segments, and turn changes."""
+    cuts = []
+    for a, b in zip(segments, segments[1:]):
+        if b["start"] >= a["end"]:
+            cuts.append((a["end"] + b["start"]) / 2)
+        elif a.get("speaker") != b.get("speaker"):
+            cuts.append(b["start"])
+    return cuts
+
+
+def fixed_windows(duration_s: float, minutes: float, segments: list[dict[str, Any]] | None = None,
+                  snap_s: float = SNAP_S, min_last_s: float | None = None) -> list[UnitSpan]:
+    """Consecutive windows of ``minutes``, boundaries snapped to the nearest pause within ``snap_s``.
+
+    A last window shorter than ``min_last_s`` (default: half a window) is
+    joined to the one before it.
+    """
+    if minutes <= 0:
+        raise ValueError("the window length must be positive")
+    if duration_s <= 0:
+        raise ValueError("the recording has no duration")
+    length = minutes * 60
+    min_last_s = length / 2 if min_last_s is None else min_last_s
+    cuts = _gaps(segments or [])
+    bounds = [0.0]
+    target = length
+    while target < duration_s - 1e-6:
+        near = [c for c in cuts if abs(c - target) <= snap_s and c > bounds[-1]]
+        bounds.append(min(near, key=lambda c: abs(c - target)) if near else target)
+        target = bounds[-1] + length
+    bounds.append(duration_s)
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] < min_last_s:
+        del bounds[-2]
+    spans = []
+    for i, (a, b) in enumerate(zip(bounds, bounds[1:]), start=1):
+        spans.append(UnitSpan("fixed_window", round(a, 3), round(b, 3),
+                              f"{_clock(a)}–{_clock(b)} ({minutes:g}-minute window {i})"))
+    return spans
+
+
+def custom(start_s: float, end_s: float, duration_s: float, label: str = "") -> UnitSpan:
+    if not 0 <= start_s < end_s:
+        raise ValueError(f"a unit needs 0 ≤ start < end, got {start_s:g}–{end_s:g} s")
+    if end_s > duration_s + 0.5:
+        raise ValueError(f"the unit ends at {end_s:g} s but the recording is {duration_s:g} s long")
+    return UnitSpan("custom", round(start_s, 3), round(min(end_s, duration_s), 3),
+                    label or f"{_clock(start_s)}–{_clock(end_s)}")
+
+
+def find(segments: list[dict[str, Any]], pattern: str, context_s: float = 60.0) -> list[tuple[float, float, str]]:
+    """Stretches of the transcript that mention ``pattern`` (a case-insensitive regular expression or words),
+    widened by ``context_s`` after the first mention; overlapping stretches are merged.
+    Returns (start, end, the first matching segment's text)."""
+    try:
+        regex = re.compile(pattern, re.IGNORECASE)
+    except re.error:
+        regex = re.compile(re.escape(pattern), re.IGNORECASE)
+    hits: list[list] = []
+    for seg in segments:
+        if regex.search(seg.get("text", "")):
+            start, end = seg["start"], seg["end"] + context_s
+            if hits and start <= hits[-1][1]:
+                hits[-1][1] = max(hits[-1][1], end)
+            else:
+                hits.append([start, end, seg["text"].strip()])
+    last = max((s["end"] for s in segments), default=0.0)
+    return [(round(a, 3), round(min(b, last), 3), text) for a, b, text in hits]
+
+
+def excerpt(segments: list[dict[str, Any]], start_s: float, end_s: float,
+            roles: dict[str, str | None] | None = None) -> list[dict[str, Any]]:
+    """The transcript inside a unit: the segments (and words) that lie mostly within [start_s, end_s]."""
+    roles = roles or {}
+    out = []
+    for seg in segments:
+        mid = (seg["start"] + seg["end"]) / 2
+        if start_s <= mid < end_s:
+            out.append({**seg, "role": roles.get(seg.get("speaker"))})
+    return out
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}:{s:02d}"
+
+
+def plan(recording, how: str, minutes: float | None = None, pattern: str | None = None, context_s: float = 120.0,
+         span: tuple[float, float] | None = None, label: str = "") -> list[UnitSpan]:
+    """The spans of one way of cutting a recording into units: ``whole``, ``window`` (``minutes`` long),
+    ``range`` (``span``) or ``find`` (where the transcript mentions ``pattern``). ValueError says why not."""
+    segments = recording.transcript.segments if recording.transcript else []
+    if how == "whole":
+        return whole_session(recording.duration_s)
+    if how == "window":
+        if not minutes:
+            raise ValueError("give the window length in minutes")
+        return fixed_windows(recording.duration_s, minutes, segments)
+    if how == "range":
+        if span is None:
+            raise ValueError("give the range's start and end")
+        return [custom(span[0], span[1], recording.duration_s, label)]
+    if how == "find":
+        if not pattern:
+            raise ValueError("give the words to find")
+        if not segments:
+            raise ValueError(f"recording {recording.id} has no transcript to search; process it first")
+        spans = [custom(a, b, recording.duration_s, f"'{pattern}' at {_clock(a)}: {text[:80]}")
+                 for a, b, text in find(segments, pattern, context_s)]
+        if not spans:
+            raise ValueError(f"the transcript of recording {recording.id} never mentions {pattern!r}")
+        return spans
+    raise ValueError(f"unknown kind of unit {how}")
+
+
+def add(db, recording, spans: list[UnitSpan], actor=None, instrument_keys: list[str] | None = None,
+        calibration: bool = False) -> list:
+    """Store the spans as rating units of the recording (audited)."""
+    from coder.study.models import RatingUnit
+    from coder.study.tree import audit
+
+    out = []
+    for sp in spans:
+        unit = RatingUnit(recording_id=recording.id, kind=sp.kind, start_s=sp.start_s, end_s=sp.end_s,
+                          label=sp.label, instrument_keys=sorted(instrument_keys) if instrument_keys else None,
+                          calibration=calibration)
+        db.add(unit)
+        db.flush()
+        audit(db, "create", unit, actor, kind=sp.kind, start_s=sp.start_s, end_s=sp.end_s,
+              instruments=unit.instrument_keys, calibration=calibration)
+        out.append(unit)
+    return out

@@ -1,0 +1,187 @@
+"""Aggregation and analysis in the web app (coordinators only): client variables, the analysis tables,
+running models and reading stored analyses."""
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from coder.study import access
+from coder.reports import aggregation as aggregate, analysis, analysis_output as analysis_report, outcomes
+from coder.web.app import db_session
+from coder.study.models import Analysis, Study
+from coder.web.views import coordinated_study, coordinator_required
+
+bp = Blueprint("analysis", __name__)
+MIME = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "sav": "application/x-spss-sav", "dta": "application/x-stata-dta"}
+
+
+@bp.app_template_filter("fmt")
+def _fmt(value, digits: int = 3):
+    return analysis_report.fmt(value, digits)
+
+
+@bp.app_template_filter("fmt_p")
+def _fmt_p(value):
+    return analysis_report.fmt_p(value)
+
+
+def _study(study_id: int) -> Study:
+    return coordinated_study(study_id)
+
+
+def _rule(args) -> aggregate.Rule:
+    try:
+        return aggregate.Rule(unit=args.get("unit", "mean") or "mean", dyad=args.get("dyad", "mean") or "mean")
+    except aggregate.AggregationError as exc:
+        abort(400, str(exc))
+
+
+def _tables(study: Study, rule: aggregate.Rule) -> aggregate.Tables | None:
+    try:
+        return aggregate.aggregate(db_session(), study, rule)
+    except aggregate.AggregationError:
+        return None
+
+
+@bp.route("/analysis")
+@coordinator_required
+def index():
+    studies = access.visible_studies(db_session(), current_user)
+    return render_template("analysis_index.html", studies=studies)
+
+
+@bp.route("/analysis/<int:study_id>")
+@coordinator_required
+def study_page(study_id: int):
+    study = _study(study_id)
+    rule = _rule(request.args)
+    db = db_session()
+    tables = _tables(study, rule)
+    clients = outcomes.client_table(db, study)
+    analyses = db.scalars(select(Analysis).where(Analysis.study_id == study.id)
+                          .order_by(Analysis.created_at.desc())).all()
+    kinds = outcomes.variable_kinds(clients)
+    numeric = [c for c, kind in kinds.items() if kind == "numeric"]
+    return render_template("analysis_study.html", study=study, rule=rule, tables=tables, clients=clients,
+                           kinds=kinds, numeric=numeric, analyses=analyses,
+                           formats=aggregate.FORMATS, levels=aggregate.LEVELS)
+
+
+@bp.route("/analysis/<int:study_id>/outcomes", methods=["POST"])
+@coordinator_required
+def import_outcomes(study_id: int):
+    study = _study(study_id)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash("Choose a CSV file of client variables.", "error")
+        return redirect(url_for("analysis.study_page", study_id=study.id))
+    db = db_session()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(upload.filename).name
+        upload.save(path)
+        try:
+            report = outcomes.import_csv(db, study, path, actor=current_user)
+        except outcomes.OutcomeError as exc:
+            db.rollback()
+            flash(f"{exc.source}: nothing imported. " + " · ".join(exc.problems[:12])
+                  + (f" · and {len(exc.problems) - 12} more" if len(exc.problems) > 12 else ""), "error")
+            return redirect(url_for("analysis.study_page", study_id=study.id))
+    db.commit()
+    flash(f"Imported {report.values} values of {report.clients} clients ({', '.join(report.variables)}).", "ok")
+    return redirect(url_for("analysis.study_page", study_id=study.id))
+
+
+@bp.route("/analysis/<int:study_id>/tables/<name>.<fmt>")
+@coordinator_required
+def table_file(study_id: int, name: str, fmt: str):
+    """One table (long, units, sessions, dyads, codebook) as CSV, SPSS or Stata, or every table as Excel."""
+    study = _study(study_id)
+    if fmt not in aggregate.FORMATS or (name not in (*aggregate.LEVELS, "codebook", "tables")) \
+            or (name == "tables") != (fmt == "xlsx") or (name == "codebook" and fmt != "csv"):
+        abort(404)
+    tables = _tables(study, _rule(request.args))
+    if tables is None:
+        abort(404)
+    with tempfile.TemporaryDirectory() as tmp:
+        written = aggregate.write(tables, tmp, (fmt,))
+        path = next(p for p in written if p.name == f"{name}.{fmt}")
+        body = path.read_bytes()
+    filename = f"{study.name}-{name}.{fmt}".replace(" ", "_")
+    return Response(body, mimetype=MIME[fmt], headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _spec_from_form(form) -> analysis.Spec:
+    changes = []
+    for i in range(3):
+        pre, post = form.get(f"pre{i}", ""), form.get(f"post{i}", "")
+        if pre and post:
+            changes.append(analysis.Change(form.get(f"name{i}") or f"outcome{i + 1}", pre, post))
+    session_models = [analysis.SessionModel(o, form.getlist("session_predictors"), form.getlist("session_covariates"))
+                      for o in form.getlist("session_outcomes")]
+    return analysis.Spec(changes=changes, predictors=form.getlist("predictors"), covariates=form.getlist("covariates"),
+                         session_models=session_models, rule=_rule(form), title=form.get("title", "").strip())
+
+
+@bp.route("/analysis/<int:study_id>/run", methods=["POST"])
+@coordinator_required
+def run(study_id: int):
+    study = _study(study_id)
+    spec = _spec_from_form(request.form)
+    db = db_session()
+    try:
+        row, _results, _tables = analysis.run(db, study, spec, actor=current_user)
+    except (analysis.AnalysisError, aggregate.AggregationError) as exc:
+        db.rollback()
+        flash(f"The analysis did not run: {exc}", "error")
+        return redirect(url_for("analysis.study_page", study_id=study.id, unit=spec.rule.unit, dyad=spec.rule.dyad))
+    db.commit()
+    return redirect(url_for("analysis.result", analysis_id=row.id))
+
+
+def _analysis(analysis_id: int) -> Analysis:
+    row = db_session().get(Analysis, analysis_id)
+    if row is None:
+        abort(404)
+    coordinated_study(row.study_id)
+    return row
+
+
+@bp.route("/analysis/result/<int:analysis_id>")
+@coordinator_required
+def result(analysis_id: int):
+    row = _analysis(analysis_id)
+    results = analysis.rerun(row)  # the fits for the plots, from the stored snapshot
+    return render_template("analysis.html", row=row, study=row.study, results=row.results,
+                           meta=analysis_report.record(row), figures=analysis_report.figures(results, row.data),
+                           same=analysis.public(results) == row.results)
+
+
+@bp.route("/analysis/result/<int:analysis_id>/<name>.<fmt>")
+@coordinator_required
+def result_file(analysis_id: int, name: str, fmt: str):
+    row = _analysis(analysis_id)
+    filename = f"analysis-{row.id}-{name}.{fmt}"
+    if (name, fmt) == ("results", "csv"):
+        body, mime = analysis_report.rows_csv(row.results), "text/csv"
+    elif (name, fmt) == ("results", "json"):
+        body = json.dumps({**analysis_report.record(row), "results": row.results}, indent=1, default=str)
+        mime = "application/json"
+    elif (name, fmt) == ("results", "html"):
+        results = analysis.rerun(row)
+        body = analysis_report.render(results, analysis_report.record(row),
+                                      analysis_report.figures(results, row.data))
+        mime = "text/html"
+    elif name in ("dyads", "sessions") and fmt == "csv":
+        buffer = io.StringIO()
+        analysis.frames(row.data)[0 if name == "dyads" else 1].to_csv(buffer, index=False)
+        body, mime = buffer.getvalue(), "text/csv"
+    else:
+        abort(404)
+    return Response(body, mimetype=mime, headers={"Content-Disposition": f'attachment; filename="{filename}"'})

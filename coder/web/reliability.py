@@ -1,0 +1,132 @@
+"""The reliability report in the web app (coordinators only), with CSV and JSON exports."""
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections import OrderedDict
+
+import pandas as pd
+from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask_login import current_user
+
+from coder.study import access
+from coder.stats import plots, reliability as rel
+from coder.reports import reliability as report_mod
+from coder.web.app import db_session
+from coder.study.models import Study
+from coder.web.views import coordinated_study, coordinator_required
+
+bp = Blueprint("reliability", __name__)
+
+# Reports are recomputed only when the ratings or the options change.
+_cache: OrderedDict = OrderedDict()
+_cache_lock = threading.Lock()
+CACHE_SIZE = 16
+
+
+def _study(study_id: int) -> Study:
+    return coordinated_study(study_id)
+
+
+def _options(study: Study) -> dict:
+    args = request.args
+    level = args.get("level", "interval")
+    if level not in rel.LEVELS:
+        abort(400, f"level must be one of {', '.join(rel.LEVELS)}")
+    try:
+        n_boot = min(max(int(args.get("bootstrap", 1000)), 0), 10000)
+        periods = min(max(int(args.get("periods", 4)), 1), 20)
+    except ValueError:
+        abort(400, "bootstrap and periods must be whole numbers")
+    gold = args.get("gold", (study.settings or {}).get("gold_standard") or "") or None
+    return {"level": level, "n_boot": n_boot, "periods": periods, "gold": gold,
+            "focus": args.get("measure", "total"), "version": args.get("version") or None}
+
+
+def _report(study: Study, key: str, options: dict):
+    try:
+        instrument, table = report_mod.ratings_table(db_session(), study, key, options["version"])
+    except report_mod.ReportError:
+        abort(404)
+    fingerprint = (study.id, key, instrument.version, int(pd.util.hash_pandas_object(table, index=False).sum()),
+                   tuple(sorted(options.items())))
+    with _cache_lock:
+        if fingerprint in _cache:
+            _cache.move_to_end(fingerprint)
+            return instrument, table, _cache[fingerprint]
+    result = report_mod.build(table, instrument, study.name, options["level"], options["gold"], options["focus"],
+                              options["periods"], options["n_boot"])
+    with _cache_lock:
+        _cache[fingerprint] = result
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return instrument, table, result
+
+
+@bp.route("/reliability")
+@coordinator_required
+def index():
+    db = db_session()
+    studies = access.visible_studies(db, current_user)
+    listing = [(study, report_mod.instruments_with_ratings(db, study)) for study in studies]
+    return render_template("reliability_index.html", listing=listing)
+
+
+@bp.route("/reliability/<int:study_id>/<key>")
+@coordinator_required
+def report(study_id: int, key: str):
+    study = _study(study_id)
+    options = _options(study)
+    instrument, table, result = _report(study, key, options)
+    focus = result["focus"]
+    data = report_mod.plot_data(table, focus)
+    lo, hi = _range(instrument, table, focus)
+    measure = next(m for m in result["measures"] if m["measure"] == focus)
+
+    def a1(m):
+        form = (m.get("icc") or {}).get("ICC(A,1)")
+        return (m["label"], form["value"], form["ci95"]) if form else (m["label"], None, None)
+
+    chart = plots.interval_chart([a1(m) for m in result["measures"]],
+                                 "ICC(A,1) per measure, with 95 % intervals, over Koo & Li's bands")
+    heat = plots.heatmap(data["heatmap"]["units"], data["heatmap"]["raters"], data["heatmap"]["values"], lo, hi,
+                         f"{measure['label']}: scores by unit and rater")
+    bland = [plots.bland_altman(p["means"], p["differences"], p["mean_difference"], p["limits"],
+                                f"{p['a']} − {p['b']} (n = {p['n']})") for p in data["bland_altman"]]
+    versions = [row.version for row, _n in report_mod.instruments_with_ratings(db_session(), study) if row.key == key]
+    export = {fmt: url_for("reliability.export", study_id=study.id, key=key, fmt=fmt,
+                           **{k: v for k, v in request.args.items()}) for fmt in ("csv", "json")}
+    return render_template("reliability.html", study=study, instrument=instrument, report=result, focus=focus,
+                           measure=measure, chart=chart, heat=heat, bland=bland, options=options, versions=versions,
+                           export=export, forms=rel.ICC_FORMS)
+
+
+def _range(instrument, table: pd.DataFrame, focus: str) -> tuple[float, float]:
+    """The colour scale's range: the item's scale, the instrument's for mean scores, else the data's."""
+    if focus.startswith("item:"):
+        scale = instrument.scale_of(instrument.item(focus[len("item:"):]))
+    else:
+        scale = instrument.scale if instrument.scoring.method == "mean" else None
+    if scale is not None:
+        return scale.min, scale.max
+    values = table[focus].dropna()
+    return float(values.min()), float(values.max())
+
+
+@bp.route("/reliability/<int:study_id>/<key>/export.<fmt>")
+@coordinator_required
+def export(study_id: int, key: str, fmt: str):
+    if fmt not in ("csv", "json"):
+        abort(404)
+    study = _study(study_id)
+    instrument, _table, result = _report(study, key, _options(study))
+    name = f"reliability-{study.name}-{instrument.id}-v{instrument.version}".replace(" ", "_")
+    if fmt == "json":
+        body = json.dumps(report_mod.json_safe(result), indent=1, default=str)
+        return Response(body, mimetype="application/json",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.json"'})
+    buffer = io.StringIO()
+    report_mod.to_rows(result).to_csv(buffer, index=False)
+    return Response(buffer.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
