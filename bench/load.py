@@ -169,7 +169,7 @@ def check(url: str, workers: list[Worker]) -> dict:
             for assignment, acked in w.acked.items():
                 checked += 1
                 rating = db.query(Rating).filter(Rating.assignment_id == assignment).one_or_none()
-                stored = None if rating is None else {"scores": rating.scores, "notes": rating.notes,
+                stored = None if rating is None else {"scores": rating.responses, "notes": rating.notes,
                                                       "revision": rating.revision, "status": rating.status}
                 submitted += acked["status"] == "submitted"
                 if stored != acked:

@@ -266,7 +266,7 @@ def check_stored(home: Path, raters: list[Rater]) -> dict:
         for r in raters:
             rating = db.query(Rating).filter(Rating.assignment_id == r.assignment).one_or_none()
             user = db.query(User).filter(User.username == r.username).one()
-            if rating is None or rating.scores != r.scores or rating.notes != r.notes or rating.revision != r.revision:
+            if rating is None or rating.responses != r.scores or rating.notes != r.notes or rating.revision != r.revision:
                 lost += 1
             if rating is not None and (rating.rater_id != user.id or not rating.notes.startswith(r.username + " ")):
                 mixed += 1

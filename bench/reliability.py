@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from coder.study import instruments  # noqa: E402
 from coder.stats import reliability as rel  # noqa: E402
+from coder.rating.scores import measure_values  # noqa: E402
 from coder.reports import reliability as rr  # noqa: E402
 
 UNITS, RATERS, ITEMS, MISSING = 500, 10, 10, 0.3
@@ -56,7 +57,7 @@ def scores(seed: int = 0) -> dict[str, pd.DataFrame]:
     return out
 
 
-def instrument() -> instruments.Instrument:
+def instrument() -> instruments.InstrumentDefinition:
     return instruments.parse({
         "id": "bench-scale", "name": "Benchmark scale", "version": "1", "rating_unit": "session",
         "scale": {"min": 1, "max": 7},
@@ -65,8 +66,8 @@ def instrument() -> instruments.Instrument:
                   for i in range(ITEMS)]})
 
 
-def table(items: dict[str, pd.DataFrame], definition: instruments.Instrument) -> pd.DataFrame:
-    """The long table ``reliability_report.ratings_table`` would read from the database."""
+def table(items: dict[str, pd.DataFrame], definition: instruments.InstrumentDefinition) -> pd.DataFrame:
+    """The long table ``coder.rating.scores.ratings_table`` would read from the database."""
     first = next(iter(items.values()))
     start = pd.Timestamp("2026-01-05", tz="UTC")
     rows = []
@@ -78,7 +79,7 @@ def table(items: dict[str, pd.DataFrame], definition: instruments.Instrument) ->
             rows.append({"rating_id": len(rows), "unit_id": u, "unit": "Whole session", "session_id": u,
                          "session": 1, "dyad": f"D{u // 5}", "rater": rater,
                          "submitted_at": start + pd.Timedelta(hours=4 * u),
-                         **rr.measure_values(definition, responses)})
+                         **measure_values(definition, responses)})
     return pd.DataFrame(rows)
 
 

@@ -76,7 +76,7 @@ def build_planned(database: Database, plan: list[tuple], study_name: str = "Tria
             db.add(a)
             db.flush()
             when = START + dt.timedelta(hours=k)
-            rating = Rating(assignment_id=a.id, rater_id=users[rater].id, scores=responses_for(definition, value),
+            rating = Rating(assignment_id=a.id, rater_id=users[rater].id, responses=responses_for(definition, value),
                             status="submitted", submitted_at=when, created_at=when, updated_at=when)
             db.add(rating)
             db.flush()

@@ -81,7 +81,7 @@ def build_rated(database: Database, units: int = 24, raters: tuple[str, ...] = (
                 a = Assignment(rater_id=users[name].id, rating_unit_id=unit_ids[u], instrument_id=row.id)
                 db.add(a)
                 db.flush()
-                db.add(Rating(assignment_id=a.id, rater_id=users[name].id, scores=responses, status="submitted",
+                db.add(Rating(assignment_id=a.id, rater_id=users[name].id, responses=responses, status="submitted",
                               submitted_at=when, created_at=when, updated_at=when))
         db.flush()
         return RatedStudy(study.id, definition.id, keyed, unit_ids, list(raters))

@@ -12,6 +12,7 @@ import pytest
 import statsmodels.api as sm
 
 from coder.reports import analysis, analysis_output as analysis_report, outcomes
+from coder.stats import regression
 from coder.study.models import Analysis
 
 from .analysis_study import build_trial, study_of
@@ -30,7 +31,7 @@ LONGLEY_F = 330.285339234588
 
 def test_longley_reproduces_the_nist_certified_values():
     data = sm.datasets.longley.load_pandas().data  # the NIST data set as shipped with statsmodels
-    model = analysis.ols(data, "TOTEMP", ["GNPDEFL", "GNP", "UNEMP", "ARMED", "POP", "YEAR"])
+    model = regression.ols(data, "TOTEMP", ["GNPDEFL", "GNP", "UNEMP", "ARMED", "POP", "YEAR"])
     got = {c["term"]: c for c in model["coefficients"]}
     for term, (b, se) in LONGLEY_CERTIFIED.items():
         assert got[term]["estimate"] == pytest.approx(b, rel=1e-6), term
@@ -133,7 +134,7 @@ def test_baseline_correlations_and_the_note(fitted):
 def test_partial_regression_slope_is_the_coefficient(fitted):
     _, results, _ = fitted
     model = results["changes"][0]["models"][1]
-    x, y = analysis.partial_regression(model, "homework_engagement_total")
+    x, y = regression.partial_regression(model, "homework_engagement_total")
     slope = float((x * y).sum() / (x * x).sum())
     coef = next(c for c in model["coefficients"] if c["term"] == "homework_engagement_total")
     assert slope == pytest.approx(coef["estimate"], rel=1e-8)
@@ -165,7 +166,7 @@ def test_multilevel_matches_statsmodels_with_hand_centred_predictors(fitted):
 
 def test_person_mean_centring():
     frame = pd.DataFrame({"dyad": ["a", "a", "b", "b", "b"], "x": [1.0, 3.0, 2.0, 2.0, 5.0]})
-    out = analysis.centre(frame, ["x"])
+    out = regression.centre(frame, ["x"])
     assert out["x_between"].tolist() == [2, 2, 3, 3, 3]
     assert out["x_within"].tolist() == [-1, 1, -1, -1, 2]
 
@@ -195,7 +196,7 @@ def test_errors_name_the_variable(fitted):
     with pytest.raises(analysis.AnalysisError, match="nothing to fit"):
         analysis.fit(analysis.Spec(), tables.dyads, tables.sessions)
     with pytest.raises(analysis.AnalysisError, match="complete cases"):
-        analysis.ols(tables.dyads.head(3), "hads_anx_post", ["hads_anx_pre", "age", "homework_engagement_total"])
+        regression.ols(tables.dyads.head(3), "hads_anx_post", ["hads_anx_pre", "age", "homework_engagement_total"])
 
 
 def test_report_files(fitted, trial, tmp_path):

@@ -114,7 +114,7 @@ def test_rate_a_unit_from_login_to_the_coordinators_list(site, context, chromium
     page.keyboard.type("Warm opening; homework reviewed in detail.")
     page.keyboard.press("Escape")
     wait_saved(page)
-    assert stored(database, aid).scores == {"1": 5, "2": 6, "3": 7, "4": 4, "5": 5, "6": 3}
+    assert stored(database, aid).responses == {"1": 5, "2": 6, "3": 7, "4": 4, "5": 5, "6": 3}
 
     # reload mid-draft, before the autosave has fired: the draft is intact and then saved
     page.locator("#item-7").focus()
@@ -124,7 +124,7 @@ def test_rate_a_unit_from_login_to_the_coordinators_list(site, context, chromium
     assert checked(page, "7") == "2" and checked(page, "1") == "5"
     assert page.input_value("#notes") == "Warm opening; homework reviewed in detail."
     wait_saved(page)
-    assert stored(database, aid).scores["7"] == 2
+    assert stored(database, aid).responses["7"] == 2
 
     # submitting with items missing names them; then score the rest and submit with Ctrl+Enter
     page.keyboard.press("Control+Enter")
@@ -139,7 +139,7 @@ def test_rate_a_unit_from_login_to_the_coordinators_list(site, context, chromium
     assert page.locator("#item-1 input").first.is_disabled()
     rating = stored(database, aid)
     assert rating.status == "submitted" and rating.notes == "Warm opening; homework reviewed in detail."
-    assert rating.scores == {"1": 5, "2": 6, "3": 7, "4": 4, "5": 5, "6": 3, "7": 2, "8": 4, "9": 5, "10": 6,
+    assert rating.responses == {"1": 5, "2": 6, "3": 7, "4": 4, "5": 5, "6": 3, "7": 2, "8": 4, "9": 5, "10": 6,
                              "11": 5, "12": 4}
     page.goto(f"{url}/")
     assert page.locator("tr", has_text="Whole session").locator(".badge").inner_text() == "submitted"
@@ -166,7 +166,7 @@ def test_a_lost_connection_loses_nothing(site, context):
     assert "Offline" in page.inner_text("#save-state") and stored(database, aid) is None
     context.set_offline(False)
     wait_saved(page)
-    assert stored(database, aid).scores == {"1": 3}
+    assert stored(database, aid).responses == {"1": 3}
 
     # offline again, score, close the tab; the next visit restores the edit from this browser and saves it
     context.set_offline(True)
@@ -175,12 +175,12 @@ def test_a_lost_connection_loses_nothing(site, context):
     page.wait_for_selector("#rate[data-save-state='offline']", timeout=10000)
     page.close()
     context.set_offline(False)
-    assert stored(database, aid).scores == {"1": 3}
+    assert stored(database, aid).responses == {"1": 3}
     page = context.new_page()
     open_unit(page, url, aid)
     assert checked(page, "2") == "6"
     wait_saved(page)
-    assert stored(database, aid).scores == {"1": 3, "2": 6}
+    assert stored(database, aid).responses == {"1": 3, "2": 6}
 
 
 def test_two_windows_on_one_unit_do_not_overwrite_each_other(site, context):
@@ -196,10 +196,10 @@ def test_two_windows_on_one_unit_do_not_overwrite_each_other(site, context):
     second.keyboard.press("1")
     second.wait_for_selector(".notice.restore")
     assert checked(second, "1") == "7" and checked(second, "2") is None  # the stored version is shown
-    assert stored(database, aid).scores == {"1": 7}
+    assert stored(database, aid).responses == {"1": 7}
     second.click("text=Use this window's version instead")
     wait_saved(second)
-    assert stored(database, aid).scores == {"2": 1}
+    assert stored(database, aid).responses == {"2": 1}
 
 
 def test_marker_units_are_scored_with_salience(site, context):
@@ -213,8 +213,8 @@ def test_marker_units_are_scored_with_salience(site, context):
     page.locator("#marker-denial").focus()
     page.keyboard.press("4")
     wait_saved(page)
-    assert stored(database, aid).scores == {"therapist_contribution": 2, "resolution": 1, "markers": {"denial": 4}}
+    assert stored(database, aid).responses == {"therapist_contribution": 2, "resolution": 1, "markers": {"denial": 4}}
     page.locator("#marker-denial").focus()
     page.keyboard.press("0")  # not seen after all
     wait_saved(page)
-    assert stored(database, aid).scores["markers"] == {}
+    assert stored(database, aid).responses["markers"] == {}

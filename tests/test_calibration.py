@@ -93,7 +93,7 @@ def test_icc_statistic_equals_reliability_icc_on_the_window(calibration_study):
                                               .join(RatingUnit).where(Rating.rater_id == gold.id,
                                                                       RatingUnit.calibration.is_(True))
                                               .order_by(Rating.id))):
-            rating.scores = {item: (k % 5) for item in ITEMS}
+            rating.responses = {item: (k % 5) for item in ITEMS}
     report = _report(database, built, statistic="icc", window=4)
     ana = next(r for r in report["raters"] if r["rater"] == "ana")
     totals = [(2 if d <= 3 else 4, (d - 1) % 5) for d in range(1, 7)]  # (ana, gold) totals (item means)

@@ -249,15 +249,15 @@ def test_consensus_recorded_beside_the_independent_ratings(site):
     assert flashes(response)[0].startswith("Not recorded:") and "required" in flashes(response)[0]
     with database.session() as db:
         assert db.scalar(select(func.count()).select_from(ConsensusRating)) == 0
-        before = {r.id: dict(r.scores) for r in db.scalars(select(Rating))}
+        before = {r.id: dict(r.responses) for r in db.scalars(select(Rating))}
     full = {f"item-{item.id}": "2" for item in definition.items}
     response = client.post(url, data={**full, "note": "agreed on 2 after listening again"}, follow_redirects=True)
     assert flashes(response) == ["Consensus recorded beside the independent ratings, which stay as they were."]
     with database.session() as db:
         consensus = db.scalar(select(ConsensusRating))
-        assert consensus.scores == {item.id: 2 for item in definition.items}
+        assert consensus.responses == {item.id: 2 for item in definition.items}
         assert consensus.rating_ids == sorted(built["ratings"][("D1", 1, "Whole session", r)] for r in ("ana", "ben"))
-        assert {r.id: dict(r.scores) for r in db.scalars(select(Rating))} == before
+        assert {r.id: dict(r.responses) for r in db.scalars(select(Rating))} == before
         assert db.scalar(select(AuditEvent).where(AuditEvent.action == "record_consensus")).detail["note"] == \
             "agreed on 2 after listening again"
     assert "recorded: edit" in client.get(f"/studies/{study_id}/consensus").get_data(as_text=True)

@@ -36,11 +36,11 @@ def test_rating_by_the_assigned_rater_is_stored(database):
         *_, unit, instrument = build_tree(db)
         rater = create_user(db, "rater1", "correct horse battery", "rater")
         a = assign(db, rater, unit, instrument)
-        db.add(Rating(assignment_id=a.id, rater_id=rater.id, scores={"1": 5}))
+        db.add(Rating(assignment_id=a.id, rater_id=rater.id, responses={"1": 5}))
     with database.session() as db:
         rating = db.scalar(select(Rating))
         assert rating.assignment.rater.username == "rater1"
-        assert rating.status == "draft" and rating.scores == {"1": 5}
+        assert rating.status == "draft" and rating.responses == {"1": 5}
 
 
 def test_rating_by_another_rater_is_rejected(database):
@@ -50,7 +50,7 @@ def test_rating_by_another_rater_is_rejected(database):
             assigned = create_user(db, "rater1", "correct horse battery", "rater")
             other = create_user(db, "rater2", "correct horse battery", "rater")
             a = assign(db, assigned, unit, instrument)
-            db.add(Rating(assignment_id=a.id, rater_id=other.id, scores={"1": 3}))
+            db.add(Rating(assignment_id=a.id, rater_id=other.id, responses={"1": 3}))
             db.flush()
     with database.session() as db:
         assert db.scalar(select(func.count(Rating.id))) == 0
@@ -167,7 +167,7 @@ def test_delete_is_soft_where_ratings_exist(database):
         s, dyad, session, rec, unit, instrument = build_tree(db)
         rater = create_user(db, "rater1", "correct horse battery", "rater")
         a = assign(db, rater, unit, instrument)
-        db.add(Rating(assignment_id=a.id, rater_id=rater.id, scores={"1": 4}))
+        db.add(Rating(assignment_id=a.id, rater_id=rater.id, responses={"1": 4}))
         db.flush()
         for obj in (session, rec, unit, dyad, a):
             assert svc.has_ratings(db, obj)

@@ -190,8 +190,8 @@ def test_reassign_moves_only_unrated_units_to_other_raters(database):
         done, draft = mine[0], mine[1]
         import datetime as dt
         now = dt.datetime.now(dt.timezone.utc)
-        db.add(Rating(assignment_id=done.id, rater_id=cem.id, scores={}, status="submitted", submitted_at=now))
-        db.add(Rating(assignment_id=draft.id, rater_id=cem.id, scores={"1": 3}, status="draft"))
+        db.add(Rating(assignment_id=done.id, rater_id=cem.id, responses={}, status="submitted", submitted_at=now))
+        db.add(Rating(assignment_id=draft.id, rater_id=cem.id, responses={"1": 3}, status="draft"))
         db.flush()
         before = Counter(u for u, _r in _live(db))
         with pytest.raises(DesignError, match="reason"):

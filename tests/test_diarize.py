@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from coder.pipeline import audio
-from coder.pipeline.diarize import BuiltinDiarizer, Turn, attribute_words, make_diarizer
+from coder.pipeline.diarize import BuiltinDiarizer, Turn, make_diarizer
+from coder.pipeline.words import attribute_words
 from coder.pipeline.rttm import read as read_rttm
 
 from .conftest import SAMPLE_DIR, need

@@ -154,7 +154,7 @@ def keep_saving(browsers: list[Browser], stop: threading.Event, record) -> list[
 def _stored(database: Database, assignment: int) -> dict | None:
     with database.session() as db:
         rating = db.scalar(select(Rating).where(Rating.assignment_id == assignment))
-        return None if rating is None else {"scores": rating.scores, "notes": rating.notes,
+        return None if rating is None else {"scores": rating.responses, "notes": rating.notes,
                                             "revision": rating.revision}
 
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from coder.pipeline import audio, rttm
 from coder.study import instruments
 from coder.reports import outcomes
-from coder.study.ingest import REQUIRED, ManifestError, _parse_row, read_manifest
+from coder.study.ingest import REQUIRED, ManifestError, parse_row, read_manifest
 
 EXAMPLES = int(os.environ.get("CODER_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("CODER_FUZZ_RANDOM"),
@@ -64,7 +64,7 @@ def test_manifest_csv(raw):
             return
     for row in rows:
         try:
-            parsed = _parse_row(row, None)
+            parsed = parse_row(row, None)
         except ValueError as exc:
             _message(exc)
             continue

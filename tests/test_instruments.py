@@ -228,7 +228,7 @@ def test_changing_a_rated_instrument_makes_a_new_version(database):
 
     from coder.study.accounts import create_user
     from coder.study.instruments import store, stored
-    from coder.study.models import Assignment, Instrument as Row, Rating
+    from coder.study.models import Assignment, Instrument, Rating
 
     from .test_data_model import build_tree
 
@@ -244,19 +244,19 @@ def test_changing_a_rated_instrument_makes_a_new_version(database):
         a = Assignment(rater_id=rater.id, rating_unit_id=unit.id, instrument_id=row.id)
         db.add(a)
         db.flush()
-        db.add(Rating(assignment_id=a.id, rater_id=rater.id, scores=WAI))
+        db.add(Rating(assignment_id=a.id, rater_id=rater.id, responses=WAI))
         db.flush()
         changed = parse({**to_data(wai), "scoring": {"method": "sum", "max_missing": 0}})
         new = store(db, changed)
         assert (new.key, new.version) == ("wai-o-s", "2") and new.id != row.id
         rid = row.id
     with database.session() as db:
-        old = db.get(Row, rid)
+        old = db.get(Instrument, rid)
         assert stored(old).scoring.method == "mean"  # the rated version is as it was
         rating = db.scalar(select(Rating))
         assert rating.assignment.instrument.version == "1"
-        assert score(stored(rating.assignment.instrument), rating.scores).total == pytest.approx(66 / 12)
-        assert sorted(r.version for r in db.scalars(select(Row).where(Row.key == "wai-o-s"))) == ["1", "2"]
+        assert score(stored(rating.assignment.instrument), rating.responses).total == pytest.approx(66 / 12)
+        assert sorted(r.version for r in db.scalars(select(Instrument).where(Instrument.key == "wai-o-s"))) == ["1", "2"]
 
 
 def test_import_and_store_from_the_command_line(tmp_path):

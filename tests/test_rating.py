@@ -168,7 +168,7 @@ def test_draft_saves_advance_the_revision_and_keep_partial_scores(app, database,
     second = save(client, aid, {"1": 5, "2": 3}, 1, notes="first impressions")
     assert second.get_json()["revision"] == 2
     rating = stored(database, aid)
-    assert rating.status == "draft" and rating.scores == {"1": 5, "2": 3} and rating.notes == "first impressions"
+    assert rating.status == "draft" and rating.responses == {"1": 5, "2": 3} and rating.notes == "first impressions"
     assert "Saved" in client.get(f"/rate/{aid}").get_data(as_text=True)
     with database.session() as db:
         events = db.scalars(select(AuditEvent).where(AuditEvent.entity == "ratings").order_by(AuditEvent.id)).all()
@@ -185,7 +185,7 @@ def test_a_stale_revision_is_a_conflict_and_changes_nothing(app, database, study
     assert response.status_code == 409
     body = response.get_json()
     assert body["current"]["revision"] == 2 and body["current"]["scores"] == {"1": 6}
-    assert stored(database, aid).scores == {"1": 6}
+    assert stored(database, aid).responses == {"1": 6}
 
 
 def test_a_retried_save_is_harmless(app, database, study):
@@ -234,7 +234,7 @@ def test_submit_needs_every_required_item_then_locks(app, database, study):
     twice = save(client, aid, WAI_FULL, 1, action="submit")  # a double click
     assert twice.status_code == 200 and stored(database, aid).revision == rating.revision
     late = save(client, aid, {**WAI_FULL, "1": 2}, rating.revision)
-    assert late.status_code == 423 and stored(database, aid).scores == WAI_FULL
+    assert late.status_code == 423 and stored(database, aid).responses == WAI_FULL
     page = client.get(f"/rate/{aid}").get_data(as_text=True)
     assert "it is locked" in page
 
@@ -246,7 +246,7 @@ def test_markers_are_saved_with_their_salience(app, database, study):
     assert ok.status_code == 200
     bad = save(client, aid, {"markers": {"denial": 9}}, 1)
     assert bad.status_code == 422 and "markers.denial" in bad.get_json()["error"]
-    assert stored(database, aid).scores == {"therapist_contribution": 2, "markers": {"denial": 3}}
+    assert stored(database, aid).responses == {"therapist_contribution": 2, "markers": {"denial": 3}}
 
 
 def test_coordinator_sees_and_reopens_with_a_reason(app, database, study):
@@ -266,7 +266,7 @@ def test_coordinator_sees_and_reopens_with_a_reason(app, database, study):
     coordinator.post(f"/ratings/{rating_id}/reopen", data={"csrf_token": coordinator.csrf,
                                                            "reason": "item 4 scored on the wrong key"})
     reopened = stored(database, aid)
-    assert reopened.status == "draft" and reopened.scores == WAI_FULL
+    assert reopened.status == "draft" and reopened.responses == WAI_FULL
     with database.session() as db:
         event = db.scalar(select(AuditEvent).where(AuditEvent.action == "reopen"))
         assert event.detail["reason"] == "item 4 scored on the wrong key" and event.detail["scores"] == WAI_FULL
@@ -306,7 +306,7 @@ def test_concurrent_saves_of_one_rating_apply_exactly_one(database, study, n_thr
     winners = [o for o in outcomes if o != "conflict"]
     assert len(winners) == 1 and outcomes.count("conflict") == n_threads - 1
     rating = stored(database, aid)
-    assert rating.revision == 2 and rating.scores == {"1": winners[0] % 7 + 1} and rating.notes == f"from {winners[0]}"
+    assert rating.revision == 2 and rating.responses == {"1": winners[0] % 7 + 1} and rating.notes == f"from {winners[0]}"
 
 
 # --- the unit's audio ---------------------------------------------------------------------------------

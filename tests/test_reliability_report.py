@@ -14,7 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from coder.stats import reliability as rel
+from coder.rating import scores
 from coder.reports import reliability as rr
+from coder.stats.jsonsafe import json_safe
 from coder.web.app import create_app
 from coder.config import load_settings
 from coder.study.models import Study
@@ -35,7 +37,7 @@ def _study(database, rated):
 
 def test_the_table_holds_every_submitted_rating_keyed(database, rated):
     db, study = _study(database, rated)
-    definition, table = rr.ratings_table(db, study, "wai-o-s")
+    definition, table = scores.ratings_table(db, study, "wai-o-s")
     assert len(table) == sum(int(m.notna().sum().sum()) for m in rated.keyed.values()) // 12
     for item, expected in rated.keyed.items():
         got = table.pivot(index="unit_id", columns="rater", values=f"item:{item}")
@@ -43,14 +45,14 @@ def test_the_table_holds_every_submitted_rating_keyed(database, rated):
                                       check_names=False, check_dtype=False)
     # reverse-keyed items arrive keyed: the stored response was 8 − value
     assert definition.item("4").reverse
-    with pytest.raises(rr.ReportError, match="no submitted ratings on homework-engagement"):
-        rr.ratings_table(db, study, "homework-engagement")
+    with pytest.raises(scores.NoRatings, match="no submitted ratings on homework-engagement"):
+        scores.ratings_table(db, study, "homework-engagement")
     db.close()
 
 
 def test_every_measure_matches_the_statistics_on_the_built_scores(database, rated):
     db, study = _study(database, rated)
-    definition, table = rr.ratings_table(db, study, "wai-o-s")
+    definition, table = scores.ratings_table(db, study, "wai-o-s")
     report = rr.build(table, definition, study.name, gold="gold", n_boot=200)
     db.close()
     keys = [m["measure"] for m in report["measures"]]
@@ -90,7 +92,7 @@ def test_drift_finds_the_rater_whose_noise_grows(sqlite_database):
     grow, with a small p, and faster than any steady rater's."""
     rated = build_rated(sqlite_database, units=200, seed=1, missing=0.0, drift=5.0)
     db, study = _study(sqlite_database, rated)
-    definition, table = rr.ratings_table(db, study, "wai-o-s")
+    definition, table = scores.ratings_table(db, study, "wai-o-s")
     db.close()
     d = rr.drift(table, "total", periods=4)
     assert [b["period"] for b in d["periods"]] == [1, 2, 3, 4] and sum(b["n_units"] for b in d["periods"]) == 200
@@ -103,7 +105,7 @@ def test_drift_finds_the_rater_whose_noise_grows(sqlite_database):
 
 def test_export_rows_are_tidy(database, rated):
     db, study = _study(database, rated)
-    definition, table = rr.ratings_table(db, study, "wai-o-s")
+    definition, table = scores.ratings_table(db, study, "wai-o-s")
     db.close()
     report = rr.build(table, definition, study.name, gold="gold", n_boot=0)
     rows = rr.to_rows(report)
@@ -115,7 +117,7 @@ def test_export_rows_are_tidy(database, rated):
     assert (a1["model"], a1["type"], a1["definition"]) == ("two-way random effects", "single rater",
                                                            "absolute agreement")
     assert "ICC(Q,k̂)" in set(rows["statistic"])
-    json.dumps(rr.json_safe(report), allow_nan=False)
+    json.dumps(json_safe(report), allow_nan=False)
 
 
 @pytest.fixture

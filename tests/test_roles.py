@@ -4,7 +4,8 @@ import pytest
 
 from coder.pipeline import audio
 from coder.pipeline.diarize import embeddings as embed
-from coder.pipeline.diarize import BuiltinDiarizer, Turn, attribute_words
+from coder.pipeline.diarize import BuiltinDiarizer, Turn
+from coder.pipeline.words import attribute_words
 from coder.pipeline.roles import assign_roles, swap
 from coder.pipeline.rttm import RTTMError, parse, read, turns_for, write
 

@@ -244,7 +244,7 @@ def _recording(db, ref: str):
 
     from coder.study.models import Recording
 
-    q = select(Recording).where(Recording.deleted_at.is_(None))
+    q = select(Recording).where(Recording.live)
     if ref.isdigit():
         found = db.scalars(q.where(Recording.id == int(ref))).all()
     else:
@@ -373,7 +373,7 @@ def export_cmd(ctx, recordings, out_dir):
     n = 0
     with database.session() as db:
         chosen = [_recording(db, r) for r in recordings] if recordings else \
-            db.scalars(select(Recording).where(Recording.deleted_at.is_(None)).order_by(Recording.id)).all()
+            db.scalars(select(Recording).where(Recording.live).order_by(Recording.id)).all()
         for recording in chosen:
             if recording.transcript is None:
                 click.echo(f"skipped: {recording.original_name}: no transcript", err=True)
@@ -466,7 +466,7 @@ def units_list(ctx, recording):
         rec = _recording(db, recording)
         roles = {s.label: s.role for s in rec.transcript.speakers} if rec.transcript else {}
         for unit in rec.rating_units:
-            if unit.deleted_at is not None:
+            if not unit.live:
                 continue
             part = u.excerpt(rec.transcript.segments, unit.start_s, unit.end_s, roles) if rec.transcript else []
             first = f"{(part[0]['role'] or part[0]['speaker']).capitalize()}: {part[0]['text'][:60]}" if part else ""
@@ -665,22 +665,22 @@ def reliability_cmd(ctx, ratings_csv, target, rater, score, level, weights, n_bo
 def _study_report(ctx, study_name, instrument_key, level, gold, measure, periods, n_boot, seed, as_json, out_dir):
     import json
 
-    from sqlalchemy import select
-
+    from coder.rating.scores import NoRatings, ratings_table
     from coder.reports import reliability as rr
-    from coder.study.models import Study
+    from coder.stats.jsonsafe import json_safe
+    from coder.study.tree import find_study
 
     if not instrument_key:
         fail("--study needs --instrument KEY[:VERSION]")
     key, _, version = instrument_key.partition(":")
     _s, database = _database(ctx)
     with database.session() as db:
-        study = db.scalar(select(Study).where(Study.name == study_name, Study.deleted_at.is_(None)))
+        study = find_study(db, study_name)
         if study is None:
             fail(f"no study named {study_name}")
         try:
-            definition, table = rr.ratings_table(db, study, key, version or None)
-        except rr.ReportError as exc:
+            definition, table = ratings_table(db, study, key, version or None)
+        except NoRatings as exc:
             fail(str(exc))
         gold = gold or (study.settings or {}).get("gold_standard")
     if gold and gold not in set(table["rater"]):
@@ -689,10 +689,10 @@ def _study_report(ctx, study_name, instrument_key, level, gold, measure, periods
     if out_dir:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "reliability.json").write_text(json.dumps(rr.json_safe(report), indent=1, default=str))
+        (out / "reliability.json").write_text(json.dumps(json_safe(report), indent=1, default=str))
         rr.to_rows(report).to_csv(out / "reliability.csv", index=False)
     if as_json:
-        click.echo(json.dumps(rr.json_safe(report), indent=1, default=str))
+        click.echo(json.dumps(json_safe(report), indent=1, default=str))
         return
     click.echo(f"{study_name} · {definition.name} v{definition.version}: {report['n_ratings']} ratings of "
                f"{report['n_units']} units by {len(report['raters'])} raters")
@@ -727,16 +727,17 @@ def study_cmd(ctx, name, show, hide, queue_order, queue_seed, gold, add_coordina
     from sqlalchemy import select
 
     from coder.study import access
-    from coder.study.models import Study, User
+    from coder.study.models import User
+    from coder.study.tree import find_study
     from coder.rating.workspace import BLINDING_FIELDS, blinding
-    from coder.study.tree import audit
+    from coder.study.audit import audit
 
     for field in (*show, *hide):
         if field not in BLINDING_FIELDS:
             fail(f"unknown field {field}; choose from {', '.join(BLINDING_FIELDS)}")
     _s, database = _database(ctx)
     with database.session() as db:
-        study = db.scalar(select(Study).where(Study.name == name, Study.deleted_at.is_(None)))
+        study = find_study(db, name)
         if study is None:
             fail(f"no study named {name}")
         settings = dict(study.settings or {})
@@ -787,8 +788,8 @@ def assign_cmd(ctx, rater, unit_ids, instrument_ref):
     from sqlalchemy import select
 
     from coder.cli.coordination import stored_instrument
-    from coder.study.models import Assignment, RatingUnit, User
-    from coder.study.tree import audit
+    from coder.rating import designs
+    from coder.study.models import RatingUnit, User
 
     _s, database = _database(ctx)
     with database.session() as db:
@@ -796,24 +797,15 @@ def assign_cmd(ctx, rater, unit_ids, instrument_ref):
         if user is None or user.role != "rater" or not user.active:
             fail(f"no active rater {rater}")
         instrument = stored_instrument(db, instrument_ref)
-        last = db.scalar(select(Assignment.position).where(Assignment.rater_id == user.id)
-                         .order_by(Assignment.position.desc()).limit(1)) or 0
+        units = []
         for unit_id in unit_ids:
             unit = db.get(RatingUnit, unit_id)
-            if unit is None or unit.deleted_at is not None:
+            if unit is None or not unit.live:
                 fail(f"no rating unit {unit_id}")
-            exists = db.scalar(select(Assignment).where(Assignment.rater_id == user.id,
-                                                        Assignment.rating_unit_id == unit_id,
-                                                        Assignment.instrument_id == instrument.id))
-            if exists is not None:
-                click.echo(f"unit {unit_id}: already assigned to {rater}")
-                continue
-            last += 1
-            a = Assignment(rater_id=user.id, rating_unit_id=unit_id, instrument_id=instrument.id, position=last)
-            db.add(a)
-            db.flush()
-            audit(db, "assign", a, rater=rater, unit=unit_id, instrument=f"{instrument.key}:{instrument.version}")
-            click.echo(f"unit {unit_id}: assigned to {rater} on {instrument.key} version {instrument.version}")
+            units.append(unit)
+        for unit, assignment in designs.assign(db, user, units, instrument, None):
+            click.echo(f"unit {unit.id}: already assigned to {rater}" if assignment is None else
+                       f"unit {unit.id}: assigned to {rater} on {instrument.key} version {instrument.version}")
 
 
 @main.group()
@@ -834,7 +826,7 @@ def users_add(ctx, username, role, display_name, password, studies):
 
     from coder.study import access
     from coder.study.accounts import AccountError, create_user
-    from coder.study.models import Study
+    from coder.study.tree import find_study
 
     _s, database = _database(ctx.parent)
     if password is None:
@@ -843,7 +835,7 @@ def users_add(ctx, username, role, display_name, password, studies):
         with database.session() as db:
             user = create_user(db, username, password, role, display_name)
             for name in studies:
-                study = db.scalar(select(Study).where(Study.name == name, Study.deleted_at.is_(None)))
+                study = find_study(db, name)
                 if study is None:
                     raise AccountError(f"no study named {name}")
                 access.grant(db, study, user, None)

@@ -11,9 +11,9 @@ from coder.cli.common import _database, fail
 
 
 def _study(db, name: str):
-    from coder.study.models import Study
+    from coder.study.tree import find_study
 
-    study = db.scalar(select(Study).where(Study.name == name, Study.deleted_at.is_(None)))
+    study = find_study(db, name)
     if study is None:
         fail(f"no study named {name}")
     return study

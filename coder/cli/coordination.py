@@ -22,14 +22,13 @@ def _user(db, username: str):
 
 def stored_instrument(db, ref: str):
     """The stored instrument KEY[:VERSION] (its newest version by default), or exit with the reason."""
-    from coder.study.models import Instrument
+    from coder.study import instruments
 
     key, _, version = ref.partition(":")
-    rows = [r for r in db.scalars(select(Instrument).where(Instrument.key == key, Instrument.deleted_at.is_(None)))
-            if not version or r.version == version]
-    if not rows:
+    row = instruments.find(db, key, version or None)
+    if row is None:
         fail(f"instrument {ref} is not stored; store it with `coder instruments store`")
-    return max(rows, key=lambda r: r.created_at)
+    return row
 
 
 @click.command("design")
@@ -105,7 +104,7 @@ def reassign_cmd(ctx, rater, reason, to, study, deactivate):
 def progress_cmd(ctx, study, as_json):
     """Units done per rater and instrument, overdue assignments, processing and current reliability."""
     from coder.rating import calibration, progress
-    from coder.reports.reliability import json_safe
+    from coder.stats.jsonsafe import json_safe
 
     _s, database = _database(ctx.parent)
     with database.session() as db:
@@ -148,7 +147,7 @@ def calibration_cmd(ctx, study, instrument_keys, master, statistic, threshold, w
     """Each rater's agreement with the master rater on calibration units, and who is flagged."""
     from coder.rating import calibration as cal
     from coder.rating import progress
-    from coder.reports.reliability import json_safe
+    from coder.stats.jsonsafe import json_safe
 
     _s, database = _database(ctx.parent)
     with database.session() as db:
@@ -218,13 +217,10 @@ def jobs_cmd(ctx, study):
 
 
 def _recordings(db, study: str | None, ids: tuple[int, ...] = ()):
-    from coder.study.models import Dyad, Recording, TherapySession
+    from coder.study import scope
+    from coder.study.models import Recording
 
-    stmt = (select(Recording).join(TherapySession, Recording.session_id == TherapySession.id)
-            .join(Dyad, TherapySession.dyad_id == Dyad.id).where(Recording.deleted_at.is_(None))
-            .order_by(Recording.id))
-    if study:
-        stmt = stmt.where(Dyad.study_id == _study(db, study).id)
+    stmt = scope.in_study(select(Recording), Recording, _study(db, study) if study else None).order_by(Recording.id)
     if ids:
         stmt = stmt.where(Recording.id.in_(ids))
     return list(db.scalars(stmt))

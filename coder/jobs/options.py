@@ -1,14 +1,14 @@
 """A study's processing options (``study.settings["processing"]``: engine, model, diarizer, speakers,
-language), used by the jobs of coder.tasks."""
+language), used by the jobs of coder.jobs.queue."""
 from __future__ import annotations
 
 from typing import Any
 
-from coder.pipeline.asr import ENGINES
+from coder.pipeline.asr import DEFAULT_ENGINE, ENGINES
+from coder.pipeline.diarize import DEFAULT_SPEAKERS, DIARIZERS
 
-DIARIZERS = ("builtin", "pyannote", "none")
-DEFAULT_OPTIONS: dict[str, Any] = {"engine": "openai-whisper", "model": None, "diarizer": "builtin",
-                                   "num_speakers": 2, "language": None}
+DEFAULT_OPTIONS: dict[str, Any] = {"engine": DEFAULT_ENGINE, "model": None, "diarizer": "builtin",
+                                   "num_speakers": DEFAULT_SPEAKERS, "language": None}
 
 
 class JobError(ValueError):

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from coder.pipeline import formats as export, playback
 from coder.pipeline.asr import Engine
 from coder.db import Database
+from coder.study import scope
 from coder.study.models import Recording, Speaker, Transcript
 from coder.pipeline.diarize import DEFAULT_SPEAKERS, Turn
 from coder.pipeline.transcribe import transcribe_file
@@ -20,8 +21,8 @@ def pending_recordings(database: Database, engine: Engine) -> list[int]:
     with database.session() as db:
         done = select(Transcript.recording_id).where(Transcript.engine == engine.name,
                                                      Transcript.model == engine.model_label)
-        return list(db.scalars(select(Recording.id).where(Recording.deleted_at.is_(None),
-                                                          Recording.id.not_in(done)).order_by(Recording.id)))
+        return list(db.scalars(scope.in_study(select(Recording.id), Recording, None)
+                               .where(Recording.id.not_in(done)).order_by(Recording.id)))
 
 
 def store_transcript(database: Database, recording_id: int, doc: dict) -> int:

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from coder.config import Settings, load_settings
 from coder.db import Database
 from coder.study.models import Recording, User, utcnow
-from coder.study.tree import audit
+from coder.study.audit import audit
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = float(os.environ.get("CODER_JOB_HEARTBEAT_S", 5))
@@ -132,7 +132,7 @@ def submit(db: Session, recordings: list[Recording], actor: User | None, reason:
     """Mark recordings queued (those already queued or running are left alone); enqueue after the commit."""
     queued = []
     for rec in recordings:
-        if rec.deleted_at is not None or rec.status in ACTIVE:
+        if not rec.live or rec.status in ACTIVE:
             continue
         rec.status, rec.queued_at, rec.progress_s, rec.error = "queued", utcnow(), 0.0, None
         rec.attempts, rec.heartbeat_at, rec.worker = 0, None, None
@@ -162,7 +162,7 @@ def claim(database: Database, recording_id: int, worker: str) -> bool:
     with database.session() as db:
         result = db.execute(
             update(Recording)
-            .where(Recording.id == recording_id, Recording.status.in_(WAITING), Recording.deleted_at.is_(None))
+            .where(Recording.id == recording_id, Recording.status.in_(WAITING), Recording.live)
             .values(status="transcribing", worker=worker, heartbeat_at=utcnow(), progress_s=0.0,
                     attempts=Recording.attempts + 1, error=None)
             .execution_options(synchronize_session=False))

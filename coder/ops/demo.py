@@ -7,15 +7,15 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from coder.study.accounts import create_user, generate_password, set_password
-from coder.pipeline.asr import load_engine
 from coder.config import SOURCE_ROOT, Settings, load_settings
 from coder.db import Database
-from coder.study.ingest import ingest_manifest
-from coder.study import access, instruments
-from coder.study.models import Assignment, RatingUnit, Recording, Study, User
 from coder.jobs.processing import pending_recordings, process_recordings
-from coder.study.tree import audit
+from coder.pipeline.asr import load_engine
+from coder.rating import designs
+from coder.study import access, instruments, scope, units
+from coder.study.accounts import create_user, generate_password, set_password
+from coder.study.ingest import ingest_manifest
+from coder.study.models import RatingUnit, Recording, Study, User
 
 DEMO_STUDY = "Demo study"
 DEMO_USERS = (("coordinator", "coordinator", "Demo coordinator"), ("rater1", "rater", "Rater One"),
@@ -79,6 +79,7 @@ def prepare_demo(home: Path, sample_dir: Path | None = None, engine: str = "open
 
 def _accounts_and_assignments(database: Database, result: DemoResult) -> None:
     with database.session() as db:
+        study = db.scalar(select(Study).where(Study.name == DEMO_STUDY))
         raters = []
         for username, role, display in DEMO_USERS:
             password = generate_password()
@@ -92,23 +93,12 @@ def _accounts_and_assignments(database: Database, result: DemoResult) -> None:
             if role == "rater":
                 raters.append(user)
             else:
-                access.grant(db, db.scalar(select(Study).where(Study.name == DEMO_STUDY)), user, None)
+                access.grant(db, study, user, None)
         instrument = instruments.store(db, instruments.builtin(DEMO_INSTRUMENT))
-        for recording in db.scalars(select(Recording).where(Recording.deleted_at.is_(None))):
+        for recording in db.scalars(scope.in_study(select(Recording), Recording, study)):
             unit = db.scalar(select(RatingUnit).where(RatingUnit.recording_id == recording.id,
                                                       RatingUnit.kind == "whole_session"))
             if unit is None:
-                unit = RatingUnit(recording_id=recording.id, kind="whole_session", start_s=0.0,
-                                  end_s=recording.duration_s, label="Whole session")
-                db.add(unit)
-            db.flush()
+                [unit] = units.add(db, recording, units.whole_session(recording.duration_s))
             for rater in raters:
-                exists = db.scalar(select(Assignment).where(Assignment.rater_id == rater.id,
-                                                            Assignment.rating_unit_id == unit.id,
-                                                            Assignment.instrument_id == instrument.id))
-                if exists is None:
-                    a = Assignment(rater_id=rater.id, rating_unit_id=unit.id, instrument_id=instrument.id)
-                    db.add(a)
-                    db.flush()
-                    audit(db, "assign", a, None, rater=rater.username, unit=unit.id,
-                          instrument=f"{instrument.key}:{instrument.version}", reason="demo")
+                designs.assign(db, rater, [unit], instrument, None, reason="demo")

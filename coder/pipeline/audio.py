@@ -238,7 +238,7 @@ def probe_isolated(path: str | Path, timeout_s: float | None = None, memory_byte
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
 
     try:
-        done = subprocess.run([sys.executable, "-m", "coder.audio", str(path)], capture_output=True, text=True,
+        done = subprocess.run([sys.executable, "-m", "coder.pipeline.audio", str(path)], capture_output=True, text=True,
                               timeout=timeout_s, preexec_fn=limits)
     except subprocess.TimeoutExpired:
         raise AudioError(f"decoding took longer than {timeout_s:.0f} s; the file may be damaged") from None
@@ -255,7 +255,7 @@ def probe_isolated(path: str | Path, timeout_s: float | None = None, memory_byte
 
 
 def _main(argv: list[str]) -> int:
-    """``python -m coder.audio FILE``: probe FILE and print one JSON line (used by probe_isolated)."""
+    """``python -m coder.pipeline.audio FILE``: probe FILE and print one JSON line (used by probe_isolated)."""
     import dataclasses
     import json
 

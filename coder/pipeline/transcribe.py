@@ -13,8 +13,9 @@ import numpy as np
 from coder.pipeline import audio as audio_mod
 from coder.pipeline import guards, vad
 from coder.pipeline.asr import Engine
-from coder.pipeline.diarize import (DEFAULT_SPEAKERS, Diarization, Turn, attribute_words, diarize_channels,
-                                    make_diarizer, turn_embeddings)
+from coder.pipeline.diarize import (DEFAULT_SPEAKERS, Diarization, Turn, diarize_channels, make_diarizer,
+                                    turn_embeddings)
+from coder.pipeline.words import attribute_words
 from coder.pipeline.roles import assign_roles
 
 Progress = Callable[[float], None]  # called with audio seconds of the recording done so far

@@ -14,7 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from coder.pipeline.audio import SAMPLE_RATE
+
 PAD_S = 0.2  # kept around each detected stretch of speech
 MERGE_GAP_S = 1.0  # pauses shorter than this stay as they are
 KEEP_GAP_S = 0.4  # what is left of a longer pause
@@ -33,8 +34,9 @@ def _model():
         return load_silero_vad()
 
 
-def _stamps(audio: np.ndarray, sr: int, threshold: float, min_speech_s: float,
-            min_silence_s: float) -> list[tuple[float, float]]:
+def speech_stamps(audio: np.ndarray, sr: int, threshold: float, min_speech_s: float,
+                  min_silence_s: float) -> list[tuple[float, float]]:
+    """Silero's stretches of speech in seconds, as detected: unpadded and unmerged."""
     import torch
     from silero_vad import get_speech_timestamps
 
@@ -52,7 +54,7 @@ def speech_regions(audio: np.ndarray, sr: int = SAMPLE_RATE, threshold: float = 
     """Stretches of speech in seconds, padded by PAD_S and merged across pauses shorter than MERGE_GAP_S."""
     duration = len(audio) / sr
     regions: list[tuple[float, float]] = []
-    for s, e in _stamps(audio, sr, threshold, min_speech_s, min_silence_s):
+    for s, e in speech_stamps(audio, sr, threshold, min_speech_s, min_silence_s):
         start, end = max(0.0, s - PAD_S), min(duration, e + PAD_S)
         if regions and start - regions[-1][1] < MERGE_GAP_S:
             regions[-1] = (regions[-1][0], max(end, regions[-1][1]))

@@ -22,10 +22,11 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from coder.rating.scores import NoRatings, ratings_table
 from coder.stats import reliability as rel
+from coder.study import scope
+from coder.study.audit import audit
 from coder.study.models import RatingUnit, Study, User
-from coder.reports.reliability import ReportError, ratings_table
-from coder.study.tree import audit
 
 STATISTICS = ("within_one", "icc")
 DEFAULTS: dict[str, Any] = {"statistic": "within_one", "threshold": 0.8, "window": 5}
@@ -98,11 +99,11 @@ def agreement(db: Session, study: Study, instrument_key: str) -> dict[str, Any]:
     if not master:
         result["note"] = "no master (gold-standard) rater set for this study"
         return result
-    units = set(db.scalars(select(RatingUnit.id).where(RatingUnit.calibration.is_(True),
-                                                         RatingUnit.deleted_at.is_(None))))
+    units = set(db.scalars(scope.in_study(select(RatingUnit.id), RatingUnit, study)
+                           .where(RatingUnit.calibration.is_(True))))
     try:
         definition, table = ratings_table(db, study, instrument_key)
-    except ReportError:
+    except NoRatings:
         result["note"] = f"no submitted ratings on {instrument_key} yet"
         return result
     table = table[table["unit_id"].isin(units)]

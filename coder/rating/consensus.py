@@ -4,27 +4,30 @@ A consensus rating is stored beside the independent ratings and never replaces t
 independent ratings that were discussed (submitted ratings of the same unit and instrument, at least
 two), who recorded it and why. Recording it again for the same unit and instrument updates it; every
 change goes to the audit trail. Reliability statistics use only independent ratings; aggregation
-(``coder.aggregate``, unit rule ``consensus``) uses the consensus where one exists.
+(``coder.reports.aggregation``, unit rule ``consensus``) uses the consensus where one exists.
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from coder.study import instruments
-from coder.study.models import Assignment, ConsensusRating, Instrument, Rating, RatingUnit, User
-from coder.study.tree import audit
+from coder.rating import progress
+from coder.study import instruments, scope
+from coder.study.audit import audit
+from coder.study.models import Assignment, ConsensusRating, Instrument, Rating, RatingUnit, Study, User
 
 
 class ConsensusError(ValueError):
     """The consensus cannot be recorded; the message says why."""
 
 
-def record(db, unit: RatingUnit, instrument_row: Instrument, responses: dict[str, Any], recorder: User,
+def record(db: Session, unit: RatingUnit, instrument_row: Instrument, responses: dict[str, Any], recorder: User,
            rating_ids: list[int], note: str = "") -> ConsensusRating:
-    """Record (or update) the consensus of ``rating_ids`` on ``unit``; the scores are checked like a
-    submitted rating's."""
+    """Record (or update) the consensus of ``rating_ids`` on ``unit``; the responses are checked like
+    a submitted rating's."""
     definition = instruments.stored(instrument_row)
     problems = instruments.check_responses(definition, responses, submit=True)
     if problems:
@@ -32,7 +35,7 @@ def record(db, unit: RatingUnit, instrument_row: Instrument, responses: dict[str
     ratings = db.scalars(select(Rating).join(Assignment, Rating.assignment_id == Assignment.id)
                          .where(Rating.id.in_(rating_ids), Assignment.rating_unit_id == unit.id,
                                 Assignment.instrument_id == instrument_row.id, Rating.status == "submitted",
-                                Rating.deleted_at.is_(None))).all()
+                                Rating.live)).all()
     found = {r.id for r in ratings}
     if set(rating_ids) - found:
         raise ConsensusError(f"rating(s) {', '.join(map(str, sorted(set(rating_ids) - found)))} are not submitted "
@@ -43,15 +46,50 @@ def record(db, unit: RatingUnit, instrument_row: Instrument, responses: dict[str
                                                        ConsensusRating.instrument_id == instrument_row.id))
     if existing is None:
         existing = ConsensusRating(rating_unit_id=unit.id, instrument_id=instrument_row.id, recorded_by=recorder.id,
-                                   scores=dict(responses), rating_ids=sorted(found), note=note)
+                                   responses=dict(responses), rating_ids=sorted(found), note=note)
         db.add(existing)
         db.flush()
         audit(db, "record_consensus", existing, recorder, unit=unit.id, ratings=sorted(found), note=note)
     else:
-        before = dict(existing.scores)
-        existing.scores, existing.rating_ids, existing.note = dict(responses), sorted(found), note
+        before = dict(existing.responses)
+        existing.responses, existing.rating_ids, existing.note = dict(responses), sorted(found), note
         existing.recorded_by, existing.deleted_at = recorder.id, None
         audit(db, "update_consensus", existing, recorder, unit=unit.id, before=before, after=dict(responses),
               note=note)
     db.flush()
     return existing
+
+
+def discrepancies(db: Session, study: Study) -> list[dict[str, Any]]:
+    """The study's units with submitted ratings by two or more raters on an instrument, with how far they
+    disagree (items differing, the largest difference) and any consensus recorded; those without a consensus
+    first, the most discrepant first."""
+    by_key: dict[tuple[int, int], list[tuple[Assignment, Rating]]] = defaultdict(list)
+    for a, rating in progress.assignments(db, study):
+        if rating is not None and rating.status == "submitted":
+            by_key[(a.rating_unit_id, a.instrument_id)].append((a, rating))
+    consensus = {(c.rating_unit_id, c.instrument_id): c
+                 for c in db.scalars(scope.in_study(select(ConsensusRating), ConsensusRating, study))}
+    definitions: dict[int, instruments.InstrumentDefinition] = {}
+    out = []
+    for (unit_id, instrument_id), pairs in by_key.items():
+        if len({a.rater_id for a, _r in pairs}) < 2:
+            continue
+        a0 = pairs[0][0]
+        if instrument_id not in definitions:
+            definitions[instrument_id] = instruments.stored(a0.instrument)
+        definition = definitions[instrument_id]
+        differing = 0
+        largest = 0.0
+        for item in definition.items:
+            values = [v for _a, r in pairs if isinstance(v := r.responses.get(item.id), (int, float))]
+            if len(values) >= 2 and max(values) != min(values):
+                differing += 1
+                largest = max(largest, max(values) - min(values))
+        session = a0.rating_unit.recording.session
+        out.append({"unit": a0.rating_unit, "instrument": a0.instrument, "dyad": session.dyad.code,
+                    "session": session.number, "raters": sorted(a.rater.username for a, _r in pairs),
+                    "items_differing": differing, "largest": largest,
+                    "consensus": consensus.get((unit_id, instrument_id)), "ratings": pairs, "definition": definition})
+    return sorted(out, key=lambda e: (e["consensus"] is not None, -e["largest"], -e["items_differing"],
+                                      e["unit"].id))

@@ -34,10 +34,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from coder.study.access import units_in
-from coder.study.models import (Assignment, AssignmentDesign, Dyad, Instrument, Rating, RatingUnit, Recording, Study,
-                                TherapySession, User)
-from coder.study.tree import audit
+from coder.study import scope
+from coder.study.audit import audit
+from coder.study.models import (Assignment, AssignmentDesign, Dyad, Instrument, Rating, RatingUnit, Study,
+                                TherapySession, User, utcnow)
 
 
 class DesignError(ValueError):
@@ -195,13 +195,8 @@ def _queue_order(pairs: list[tuple[int, str]], rng: random.Random) -> list[tuple
 def study_units(db: Session, study: Study, instrument_key: str | None = None,
                 calibration: bool | None = False) -> list[tuple[RatingUnit, Unit]]:
     """The study's live rating units (those meant for ``instrument_key``, where units name instruments)."""
-    stmt = (select(RatingUnit, Dyad.code, TherapySession.time_point, TherapySession.number)
-            .join(Recording, RatingUnit.recording_id == Recording.id)
-            .join(TherapySession, Recording.session_id == TherapySession.id)
-            .join(Dyad, TherapySession.dyad_id == Dyad.id)
-            .where(Dyad.study_id == study.id, RatingUnit.deleted_at.is_(None), Recording.deleted_at.is_(None),
-                   TherapySession.deleted_at.is_(None), Dyad.deleted_at.is_(None))
-            .order_by(RatingUnit.id))
+    stmt = scope.in_study(select(RatingUnit, Dyad.code, TherapySession.time_point, TherapySession.number),
+                          RatingUnit, study).order_by(RatingUnit.id)
     if calibration is not None:
         stmt = stmt.where(RatingUnit.calibration.is_(calibration))
     out = []
@@ -228,7 +223,7 @@ def _assigned(db: Session, instrument: Instrument, unit_ids: list[int]) -> dict[
         for unit_id, rater_id in db.execute(
                 select(Assignment.rating_unit_id, Assignment.rater_id)
                 .where(Assignment.rating_unit_id.in_(unit_ids), Assignment.instrument_id == instrument.id,
-                       Assignment.deleted_at.is_(None))):
+                       Assignment.live)):
             out[unit_id].add(rater_id)
     return out
 
@@ -237,6 +232,34 @@ def _last_positions(db: Session) -> dict[int, int]:
     """Each rater's last queue position, so that new assignments go after it."""
     return dict(db.execute(select(Assignment.rater_id, func.max(Assignment.position))
                            .group_by(Assignment.rater_id)).all())
+
+
+def _place(db: Session, rater: User, unit_id: int, instrument: Instrument, last: dict[int, int], actor: User | None,
+           due: dt.datetime | None = None, design: AssignmentDesign | None = None, **detail: Any) -> Assignment:
+    """Assign the unit to the rater at the end of their queue (``last``: each rater's last position, updated);
+    audited. A withdrawn assignment of the same unit comes back, with any draft the rater had saved."""
+    last[rater.id] = last.get(rater.id, 0) + 1
+    a = db.scalar(select(Assignment).where(Assignment.rater_id == rater.id, Assignment.rating_unit_id == unit_id,
+                                           Assignment.instrument_id == instrument.id))
+    if a is None:
+        a = Assignment(rater_id=rater.id, rating_unit_id=unit_id, instrument_id=instrument.id)
+        db.add(a)
+    a.deleted_at, a.position, a.due_at = None, last[rater.id], due
+    a.design_id = design.id if design is not None else a.design_id
+    db.flush()
+    audit(db, "assign", a, actor, rater=rater.username, unit=unit_id,
+          instrument=f"{instrument.key}:{instrument.version}", **({"design": design.id} if design else {}), **detail)
+    return a
+
+
+def assign(db: Session, rater: User, units: list[RatingUnit], instrument: Instrument, actor: User | None,
+           **detail: Any) -> list[tuple[RatingUnit, Assignment | None]]:
+    """Assign units to one rater by hand, at the end of their queue; a unit the rater already has on the
+    instrument is left as it is (None beside it)."""
+    have = _assigned(db, instrument, [u.id for u in units])
+    last = _last_positions(db)
+    return [(unit, None if rater.id in have.get(unit.id, set())
+             else _place(db, rater, unit.id, instrument, last, actor, **detail)) for unit in units]
 
 
 def create(db: Session, study: Study, instrument: Instrument, kind: str, raters: list[str], actor: User | None,
@@ -282,17 +305,7 @@ def create(db: Session, study: Study, instrument: Instrument, kind: str, raters:
         user = users[rater]
         if user.id in taken.get(unit_id, set()):
             continue  # a calibration unit the rater already has
-        last[user.id] = last.get(user.id, 0) + 1
-        a = db.scalar(select(Assignment).where(Assignment.rater_id == user.id, Assignment.rating_unit_id == unit_id,
-                                               Assignment.instrument_id == instrument.id))
-        if a is None:
-            a = Assignment(rater_id=user.id, rating_unit_id=unit_id, instrument_id=instrument.id)
-            db.add(a)
-        # a withdrawn assignment comes back, with any draft the rater had saved
-        a.deleted_at, a.position, a.due_at, a.design_id = None, last[user.id], due, design.id
-        db.flush()
-        audit(db, "assign", a, actor, rater=rater, unit=unit_id, instrument=f"{instrument.key}:{instrument.version}",
-              design=design.id, reason=reason)
+        _place(db, user, unit_id, instrument, last, actor, due=due, design=design, reason=reason)
         added += 1
     design.summary = {**plan.summary(), "added": added}
     audit(db, "create_design", design, actor, kind=kind, raters=design.raters, overlap=design.overlap,
@@ -309,12 +322,10 @@ def due_end_of(day: dt.date) -> dt.datetime:
 
 def open_assignments(db: Session, rater: User, study_ids: Collection[int] | None = None) -> list[Assignment]:
     """The rater's live assignments without a submitted rating (in the given studies, by default in any)."""
-    stmt = (select(Assignment).outerjoin(Rating, (Rating.assignment_id == Assignment.id) & Rating.deleted_at.is_(None))
-            .where(Assignment.rater_id == rater.id, Assignment.deleted_at.is_(None),
-                   (Rating.id.is_(None)) | (Rating.status != "submitted")).order_by(Assignment.id))
-    if study_ids is not None:
-        stmt = stmt.where(Assignment.rating_unit_id.in_(units_in(study_ids)))
-    return list(db.scalars(stmt))
+    stmt = (select(Assignment).outerjoin(Rating, (Rating.assignment_id == Assignment.id) & Rating.live)
+            .where(Assignment.rater_id == rater.id, (Rating.id.is_(None)) | (Rating.status != "submitted"))
+            .order_by(Assignment.id))
+    return list(db.scalars(scope.in_study(stmt, Assignment, study_ids)))
 
 
 def reassign(db: Session, leaving: User, actor: User | None, reason: str, to: list[str] | None = None,
@@ -349,18 +360,14 @@ def reassign(db: Session, leaving: User, actor: User | None, reason: str, to: li
                               "it; add a rater first")
         new_rater = min(free, key=lambda u: (load[u.id], u.username))
         load[new_rater.id] += 1
-        old.deleted_at = dt.datetime.now(dt.timezone.utc)
+        old.deleted_at = utcnow()
         # a draft stays with the withdrawn assignment and returns with it if the rater comes back
-        draft = db.scalar(select(Rating).where(Rating.assignment_id == old.id, Rating.deleted_at.is_(None)))
+        draft = db.scalar(select(Rating).where(Rating.assignment_id == old.id, Rating.live))
         audit(db, "withdraw", old, actor, rater=leaving.username, unit=old.rating_unit_id, reason=reason,
               draft=draft.id if draft else None)
-        last[new_rater.id] = last.get(new_rater.id, 0) + 1
-        new = Assignment(rater_id=new_rater.id, rating_unit_id=old.rating_unit_id, instrument_id=old.instrument_id,
-                         position=last[new_rater.id], due_at=old.due_at, design_id=old.design_id)
-        db.add(new)
-        db.flush()
-        audit(db, "assign", new, actor, rater=new_rater.username, unit=old.rating_unit_id,
-              instrument=f"{old.instrument.key}:{old.instrument.version}", replaces=old.id, reason=reason)
+        new = _place(db, new_rater, old.rating_unit_id, old.instrument, last, actor, due=old.due_at,
+                     replaces=old.id, reason=reason)
+        new.design_id = old.design_id
         moved.append((old.rating_unit_id, new_rater.username))
     db.flush()
     return moved

@@ -1,5 +1,5 @@
 """The coordinator's progress dashboard: work per rater and instrument, overdue assignments, processing,
-and the current reliability of each instrument (from coder.reliability)."""
+and the current reliability of each instrument (from coder.stats.reliability)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,31 +10,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from coder.rating.scores import NoRatings, instruments_with_ratings, measures_of, ratings_table
 from coder.stats import reliability as rel
-from coder.study.access import units_in
-from coder.study.models import (Assignment, Dyad, Instrument, Rating, RatingUnit, Recording, Study, TherapySession,
-                                User, utcnow)
-from coder.reports.reliability import ReportError, instruments_with_ratings, measures_of, ratings_table
-
-
-def _aware(moment: dt.datetime | None) -> dt.datetime | None:
-    return moment.replace(tzinfo=dt.timezone.utc) if moment is not None and moment.tzinfo is None else moment
-
-
-def _live_in(stmt, study: Study):
-    """Restrict a statement over assignments to the study's live assignments."""
-    return (stmt.join(RatingUnit, Assignment.rating_unit_id == RatingUnit.id)
-            .join(Recording, RatingUnit.recording_id == Recording.id)
-            .join(TherapySession, Recording.session_id == TherapySession.id)
-            .join(Dyad, TherapySession.dyad_id == Dyad.id)
-            .where(Dyad.study_id == study.id, Assignment.deleted_at.is_(None), RatingUnit.deleted_at.is_(None),
-                   Recording.deleted_at.is_(None)))
+from coder.study import scope
+from coder.study.models import Assignment, Instrument, Rating, RatingUnit, Recording, Study, TherapySession, User, utcnow
 
 
 def assignments(db: Session, study: Study) -> list[tuple[Assignment, Rating | None]]:
     """The study's live assignments with their live ratings."""
-    stmt = (_live_in(select(Assignment, Rating)
-                     .outerjoin(Rating, (Rating.assignment_id == Assignment.id) & Rating.deleted_at.is_(None)), study)
+    stmt = (scope.in_study(select(Assignment, Rating)
+                           .outerjoin(Rating, (Rating.assignment_id == Assignment.id) & Rating.live), Assignment, study)
             .options(joinedload(Assignment.rater), joinedload(Assignment.instrument),
                      joinedload(Assignment.rating_unit).joinedload(RatingUnit.recording)
                      .joinedload(Recording.session).joinedload(TherapySession.dyad))
@@ -56,7 +41,7 @@ def work(db: Session, study: Study, now: dt.datetime | None = None) -> dict[str,
         key = (a.rater.username, a.instrument.key)
         rows[key]["assigned"] += 1
         rows[key][status] += 1
-        due = _aware(a.due_at)
+        due = a.due_at
         if due is not None and due < now and status != "submitted":
             rows[key]["overdue"] += 1
             session = a.rating_unit.recording.session
@@ -76,10 +61,7 @@ def work(db: Session, study: Study, now: dt.datetime | None = None) -> dict[str,
 
 
 def processing(db: Session, study: Study) -> dict[str, int]:
-    stmt = (select(Recording.status).join(TherapySession, Recording.session_id == TherapySession.id)
-            .join(Dyad, TherapySession.dyad_id == Dyad.id)
-            .where(Dyad.study_id == study.id, Recording.deleted_at.is_(None)))
-    return dict(Counter(db.scalars(stmt)))
+    return dict(Counter(db.scalars(scope.in_study(select(Recording.status), Recording, study))))
 
 
 def reliability(db: Session, study: Study) -> list[dict[str, Any]]:
@@ -90,7 +72,7 @@ def reliability(db: Session, study: Study) -> list[dict[str, Any]]:
     for row, n in instruments_with_ratings(db, study):
         try:
             definition, table = ratings_table(db, study, row.key, row.version)
-        except ReportError:
+        except NoRatings:
             continue
         measure = measures_of(definition)[0]
         entry: dict[str, Any] = {"instrument": row.key, "version": row.version, "name": definition.name,
@@ -120,16 +102,12 @@ def raters_workload(db: Session, study_ids: Collection[int] | None = None) -> li
     counts: dict[int, Counter] = defaultdict(Counter)
     now = utcnow()
     stmt = (select(Assignment.rater_id, Rating.status, Assignment.due_at)
-            .outerjoin(Rating, (Rating.assignment_id == Assignment.id) & Rating.deleted_at.is_(None))
-            .join(RatingUnit, Assignment.rating_unit_id == RatingUnit.id)
-            .where(Assignment.deleted_at.is_(None), RatingUnit.deleted_at.is_(None)))
-    if study_ids is not None:
-        stmt = stmt.where(RatingUnit.id.in_(units_in(study_ids)))
+            .outerjoin(Rating, (Rating.assignment_id == Assignment.id) & Rating.live))
+    stmt = scope.in_study(stmt, Assignment, study_ids)
     for rater_id, status, due in db.execute(stmt):
         c = counts[rater_id]
         c["assigned"] += 1
         c[status or "to do"] += 1
-        due = _aware(due)
         if due is not None and due < now and status != "submitted":
             c["overdue"] += 1
     out = []
@@ -141,7 +119,7 @@ def raters_workload(db: Session, study_ids: Collection[int] | None = None) -> li
 
 def instrument_keys(db: Session, study: Study) -> list[str]:
     """The keys of the instruments the study assigns (else of every stored instrument)."""
-    keys = db.scalars(_live_in(select(Instrument.key).distinct()
-                               .join(Assignment, Assignment.instrument_id == Instrument.id), study)).all()
-    stored = db.scalars(select(Instrument.key).where(Instrument.deleted_at.is_(None)))
+    keys = db.scalars(scope.in_study(select(Instrument.key).distinct().select_from(Assignment)
+                                     .join(Instrument, Assignment.instrument_id == Instrument.id), Assignment, study)).all()
+    stored = db.scalars(select(Instrument.key).where(Instrument.live))
     return sorted(keys) or sorted(set(stored))

@@ -34,11 +34,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
-from coder.study import instruments
-from coder.study.access import units_in
+from coder.study import instruments, scope
+from coder.study.audit import audit
 from coder.study.models import (Assignment, Dyad, Instrument, Rating, RatingUnit, Recording, Study, TherapySession,
                                 User, utcnow)
-from coder.study.tree import audit
 from coder.study.units import excerpt
 
 BLINDING_FIELDS = ("session_number", "time_point", "treatment_arm", "dyad", "other_ratings")
@@ -74,32 +73,21 @@ def blinding(study: Study) -> dict[str, bool]:
     return {name: bool(shown.get(name, False)) for name in BLINDING_FIELDS}
 
 
-def study_of(assignment: Assignment) -> Study:
+def study_of_assignment(assignment: Assignment) -> Study:
     return assignment.rating_unit.recording.session.dyad.study
 
 
-def _live(stmt):
-    return stmt.where(Assignment.deleted_at.is_(None), RatingUnit.deleted_at.is_(None),
-                      Recording.deleted_at.is_(None), TherapySession.deleted_at.is_(None),
-                      Dyad.deleted_at.is_(None), Study.deleted_at.is_(None), Instrument.deleted_at.is_(None))
-
-
 def _assignments(db: Session, rater: User, assignment_id: int | None = None, load: bool = True) -> list[Assignment]:
-    stmt = (select(Assignment)
-            .join(RatingUnit, Assignment.rating_unit_id == RatingUnit.id)
-            .join(Recording, RatingUnit.recording_id == Recording.id)
-            .join(TherapySession, Recording.session_id == TherapySession.id)
-            .join(Dyad, TherapySession.dyad_id == Dyad.id)
-            .join(Study, Dyad.study_id == Study.id)
+    stmt = (scope.in_study(select(Assignment), Assignment, None)
             .join(Instrument, Assignment.instrument_id == Instrument.id)
-            .where(Assignment.rater_id == rater.id)
+            .where(Assignment.rater_id == rater.id, Instrument.live)
             .options(joinedload(Assignment.instrument)))
     if load:
         stmt = stmt.options(joinedload(Assignment.rating_unit).joinedload(RatingUnit.recording)
                             .joinedload(Recording.session).joinedload(TherapySession.dyad).joinedload(Dyad.study))
     if assignment_id is not None:
         stmt = stmt.where(Assignment.id == assignment_id)
-    return list(db.scalars(_live(stmt)).unique())
+    return list(db.scalars(stmt).unique())
 
 
 def assignment_for(db: Session, rater: User, assignment_id: int, load: bool = True) -> Assignment | None:
@@ -131,7 +119,7 @@ def ratings_of(db: Session, assignments: list[Assignment]) -> dict[int, Rating]:
     ids = [a.id for a in assignments]
     if not ids:
         return {}
-    rows = db.scalars(select(Rating).where(Rating.assignment_id.in_(ids), Rating.deleted_at.is_(None)))
+    rows = db.scalars(select(Rating).where(Rating.assignment_id.in_(ids), Rating.live))
     return {r.assignment_id: r for r in rows}
 
 
@@ -149,11 +137,11 @@ def queue(db: Session, rater: User) -> list[QueueEntry]:
     """The rater's assignments in the order their studies' designs say, with what the rater may see."""
     assignments = _assignments(db, rater)
     ratings = ratings_of(db, assignments)
-    assignments.sort(key=lambda a: (study_of(a).name, _order_key(study_of(a), rater, a)))
+    assignments.sort(key=lambda a: (study_of_assignment(a).name, _order_key(study_of_assignment(a), rater, a)))
     out = []
     for a in assignments:
         rating = ratings.get(a.id)
-        out.append(QueueEntry(a.id, study_of(a).name, unit_view(a), a.instrument.name,
+        out.append(QueueEntry(a.id, study_of_assignment(a).name, unit_view(a), a.instrument.name,
                               rating.status if rating else "to do", rating.updated_at if rating else None))
     return out
 
@@ -177,10 +165,10 @@ def unit_view(assignment: Assignment) -> dict[str, Any]:
     return view
 
 
-_parsed: dict[int, tuple[dict, instruments.Instrument]] = {}
+_parsed: dict[int, tuple[dict, instruments.InstrumentDefinition]] = {}
 
 
-def definition(assignment: Assignment) -> instruments.Instrument:
+def definition(assignment: Assignment) -> instruments.InstrumentDefinition:
     """The assignment's instrument, parsed once per stored definition (saves come several a second)."""
     row = assignment.instrument
     cached = _parsed.get(row.id)
@@ -226,14 +214,14 @@ def transcript_excerpt(assignment: Assignment) -> list[dict[str, Any]]:
 def other_ratings(db: Session, assignment: Assignment, own: Rating | None) -> list[dict[str, Any]]:
     """Other raters' submitted ratings of the same unit and instrument, where the study shows them to a rater
     whose own rating (``own``) is submitted; else nothing."""
-    if not blinding(study_of(assignment))["other_ratings"]:
+    if not blinding(study_of_assignment(assignment))["other_ratings"]:
         return []
     if own is None or own.status != "submitted":
         return []
     rows = db.scalars(select(Rating).join(Assignment, Rating.assignment_id == Assignment.id).where(
         Assignment.rating_unit_id == assignment.rating_unit_id, Assignment.instrument_id == assignment.instrument_id,
-        Assignment.id != assignment.id, Rating.status == "submitted", Rating.deleted_at.is_(None)))
-    return [{"rater": r.rater.display_name, "scores": r.scores} for r in rows]
+        Assignment.id != assignment.id, Rating.status == "submitted", Rating.live))
+    return [{"rater": r.rater.display_name, "responses": r.responses} for r in rows]
 
 
 # --- saving ---------------------------------------------------------------------------------------------
@@ -265,19 +253,19 @@ def _write(db: Session, assignment: Assignment, rater: User, responses: Any, not
            submit: bool) -> Rating:
     if assignment.rater_id != rater.id:
         raise RatingError("not your assignment")
-    scores, notes = _clean(responses, notes)
+    responses, notes = _clean(responses, notes)
     try:
         revision = int(revision)
     except (TypeError, ValueError):
         raise Invalid("the save must name the revision it is based on") from None
-    problems = instruments.check_responses(definition(assignment), scores, submit=submit)
+    problems = instruments.check_responses(definition(assignment), responses, submit=submit)
     if problems:
         raise Invalid("; ".join(problems), problems)
     status = "submitted" if submit else "draft"
     rating = db.scalar(select(Rating).where(Rating.assignment_id == assignment.id))
-    if rating is not None and rating.deleted_at is not None:
+    if rating is not None and not rating.live:
         raise Locked("this rating was withdrawn by a coordinator", rating=rating)
-    if rating is not None and rating.scores == scores and rating.notes == notes and \
+    if rating is not None and rating.responses == responses and rating.notes == notes and \
             (rating.status == status or (rating.status == "submitted" and not submit and revision < rating.revision)):
         return rating  # the same content again: a retry or a double submit
     if rating is not None and rating.status == "submitted":
@@ -286,7 +274,7 @@ def _write(db: Session, assignment: Assignment, rater: User, responses: Any, not
     if rating is None:
         if revision != 0:
             raise Conflict("this rating no longer exists as your page knew it")
-        rating = Rating(assignment_id=assignment.id, rater_id=rater.id, scores=scores, notes=notes, status=status,
+        rating = Rating(assignment_id=assignment.id, rater_id=rater.id, responses=responses, notes=notes, status=status,
                         revision=1, submitted_at=now if submit else None, created_at=now, updated_at=now)
         db.add(rating)
         try:
@@ -297,8 +285,8 @@ def _write(db: Session, assignment: Assignment, rater: User, responses: Any, not
         before: dict[str, Any] = {}
         old_notes = ""
     else:
-        before, old_notes = dict(rating.scores or {}), rating.notes
-        values = {"scores": scores, "notes": notes, "status": status, "revision": revision + 1, "updated_at": now}
+        before, old_notes = dict(rating.responses or {}), rating.notes
+        values = {"responses": responses, "notes": notes, "status": status, "revision": revision + 1, "updated_at": now}
         if submit:
             values["submitted_at"] = now
         result = db.execute(update(Rating).where(Rating.id == rating.id, Rating.revision == revision,
@@ -308,7 +296,7 @@ def _write(db: Session, assignment: Assignment, rater: User, responses: Any, not
             db.refresh(rating)
             raise Conflict("this rating was changed in another window or on another device", rating=rating)
         db.refresh(rating)
-    detail: dict[str, Any] = {"revision": rating.revision, "changed": _changes(before, scores)}
+    detail: dict[str, Any] = {"revision": rating.revision, "changed": _changes(before, responses)}
     if notes != old_notes:
         detail["notes"] = notes
     audit(db, "submit" if submit else "save_draft", rating, rater, **detail)
@@ -339,7 +327,7 @@ def reopen(db: Session, rating: Rating, coordinator: User, reason: str) -> Ratin
     rating.revision += 1
     rating.updated_at = utcnow()
     db.flush()
-    audit(db, "reopen", rating, coordinator, reason=reason[:1000], scores=rating.scores,
+    audit(db, "reopen", rating, coordinator, reason=reason[:1000], scores=rating.responses,
           submitted_at=rating.submitted_at.isoformat() if rating.submitted_at else None, revision=rating.revision)
     return rating
 
@@ -348,7 +336,7 @@ def state(rating: Rating | None) -> dict[str, Any]:
     """What the rating page needs to know of the stored rating."""
     if rating is None:
         return {"revision": 0, "status": "to do", "scores": {}, "notes": "", "updated_at": None}
-    return {"revision": rating.revision, "status": rating.status, "scores": rating.scores or {},
+    return {"revision": rating.revision, "status": rating.status, "scores": rating.responses or {},
             "notes": rating.notes or "", "updated_at": rating.updated_at.isoformat() if rating.updated_at else None}
 
 
@@ -369,7 +357,7 @@ class RatingRow:
 def ratings_overview(db: Session, status: str | None = None, rating_id: int | None = None,
                      study_ids: Collection[int] | None = None) -> list[RatingRow]:
     """The live ratings (of the given studies, by default of all) with their scores, newest first."""
-    stmt = (select(Rating).where(Rating.deleted_at.is_(None))
+    stmt = (select(Rating).where(Rating.live)
             .options(joinedload(Rating.assignment).joinedload(Assignment.rating_unit).joinedload(RatingUnit.recording)
                      .joinedload(Recording.session).joinedload(TherapySession.dyad).joinedload(Dyad.study),
                      joinedload(Rating.rater), joinedload(Rating.assignment).joinedload(Assignment.instrument))
@@ -378,9 +366,8 @@ def ratings_overview(db: Session, status: str | None = None, rating_id: int | No
         stmt = stmt.where(Rating.status == status)
     if rating_id is not None:
         stmt = stmt.where(Rating.id == rating_id)
-    if study_ids is not None:
-        stmt = (stmt.join(Assignment, Rating.assignment_id == Assignment.id)
-                .where(Assignment.rating_unit_id.in_(units_in(study_ids))))
+    if study_ids is not None:  # who may see which rating: every rating of the study, of deleted units too
+        stmt = scope.in_study(stmt, Rating, study_ids, live=False)
     rows = []
     for rating in db.scalars(stmt).unique():
         a = rating.assignment
@@ -388,7 +375,7 @@ def ratings_overview(db: Session, status: str | None = None, rating_id: int | No
         row = RatingRow(rating, a, session.dyad.study.name, session.dyad.code, session.number,
                         a.rating_unit.label or f"Unit {a.rating_unit.id}")
         try:
-            row.scores = instruments.score(definition(a), rating.scores or {})
+            row.scores = instruments.score(definition(a), rating.responses or {})
         except ValueError as exc:
             row.problems.append(str(exc))
         rows.append(row)

@@ -36,11 +36,11 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from coder.study import instruments
+from coder.rating.scores import instruments_with_ratings, submitted_in
 from coder.reports import outcomes
+from coder.study import instruments, scope
 from coder.study.models import (Assignment, ConsensusRating, Dyad, Instrument, Rating, RatingUnit, Recording, Study,
                                 TherapySession)
-from coder.reports.reliability import _aware, _submitted_in, instruments_with_ratings
 
 LEVELS = ("long", "units", "sessions", "dyads")
 FORMATS = ("csv", "xlsx", "sav", "dta")
@@ -109,7 +109,7 @@ def prefix(key: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", key.lower()).strip("_") or "instrument"
 
 
-def _scale_columns(definition: instruments.Instrument) -> dict[str, str]:
+def _scale_columns(definition: instruments.InstrumentDefinition) -> dict[str, str]:
     """Score name (as in ``_scores``) -> label, for the scales that are aggregated (not items)."""
     out = {}
     method = "mean" if definition.scoring.method == "mean" else "sum"
@@ -122,7 +122,7 @@ def _scale_columns(definition: instruments.Instrument) -> dict[str, str]:
     return out
 
 
-def _scores(definition: instruments.Instrument, responses: dict[str, Any]) -> dict[str, float | None]:
+def _scores(definition: instruments.InstrumentDefinition, responses: dict[str, Any]) -> dict[str, float | None]:
     scores = instruments.score(definition, responses)
     out: dict[str, float | None] = {}
     if definition.scoring.total and definition.items:
@@ -194,7 +194,7 @@ def long_table(db: Session, study: Study, keys: list[str] | None = None, definit
         for item in d.items:
             labels.setdefault(_name(row.key, f"item{item.id}"),
                               f"{d.name}: item {item.id}" + (" (reverse-keyed, reflected)" if item.reverse else ""))
-    stmt = (_submitted_in(select(Rating), study).where(Assignment.instrument_id.in_(definitions))
+    stmt = (submitted_in(select(Rating), study).where(Assignment.instrument_id.in_(definitions))
             .options(joinedload(Rating.assignment).joinedload(Assignment.rating_unit).options(*_LOAD),
                      joinedload(Rating.assignment).joinedload(Assignment.instrument), joinedload(Rating.rater)))
     records = []
@@ -204,9 +204,9 @@ def long_table(db: Session, study: Study, keys: list[str] | None = None, definit
         records.append({
             "rating_id": rating.id, "instrument": a.instrument.key, "version": a.instrument.version,
             **_session_facts(unit.recording.session), **_unit_facts(unit), "rater": rating.rater.username,
-            "submitted_at": _aware(rating.submitted_at),
+            "submitted_at": rating.submitted_at,
             **{_name(a.instrument.key, k): v
-               for k, v in _scores(definitions[a.instrument_id][1], rating.scores or {}).items()}})
+               for k, v in _scores(definitions[a.instrument_id][1], rating.responses or {}).items()}})
     table = pd.DataFrame.from_records(records)
     table = table.sort_values(["instrument", "dyad", "session", "unit_start_s", "unit_id", "rater"],
                               kind="stable").reset_index(drop=True)
@@ -216,15 +216,12 @@ def long_table(db: Session, study: Study, keys: list[str] | None = None, definit
 
 def consensus_table(db: Session, study: Study, definitions: dict) -> pd.DataFrame:
     """The study's consensus ratings on these instruments (``_definitions``): unit id, instrument, scale scores."""
-    stmt = (select(ConsensusRating).join(RatingUnit, ConsensusRating.rating_unit_id == RatingUnit.id)
-            .join(Recording).join(TherapySession).join(Dyad)
-            .where(Dyad.study_id == study.id, ConsensusRating.deleted_at.is_(None), RatingUnit.deleted_at.is_(None),
-                   ConsensusRating.instrument_id.in_(definitions))
-            .options(joinedload(ConsensusRating.instrument)))
+    stmt = (scope.in_study(select(ConsensusRating), ConsensusRating, study)
+            .where(ConsensusRating.instrument_id.in_(definitions)).options(joinedload(ConsensusRating.instrument)))
     records = []
     for c in db.scalars(stmt):
         key = c.instrument.key
-        scores = _scores(definitions[c.instrument_id][1], c.scores or {})
+        scores = _scores(definitions[c.instrument_id][1], c.responses or {})
         records.append({"unit_id": c.rating_unit_id, "instrument": key,
                         **{_name(key, k): v for k, v in scores.items() if not k.startswith("item")}})
     return pd.DataFrame.from_records(records)
@@ -291,7 +288,7 @@ def _dyad_values(sessions: pd.DataFrame, key: str, columns: list[str], rule: Rul
 
 
 def _dyads(db: Session, study: Study, sessions: pd.DataFrame, scales: dict[str, list[str]], rule: Rule) -> pd.DataFrame:
-    dyads = db.scalars(select(Dyad).where(Dyad.study_id == study.id, Dyad.deleted_at.is_(None))
+    dyads = db.scalars(scope.in_study(select(Dyad), Dyad, study)
                        .options(joinedload(Dyad.therapist), joinedload(Dyad.client))).all()
     records = []
     for dyad in sorted(dyads, key=lambda d: d.code):

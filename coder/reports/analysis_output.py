@@ -21,6 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from coder.reports import analysis
 from coder.stats import plots
+from coder.stats.regression import partial_regression
 
 RESULT_COLUMNS = ["outcome", "model", "kind", "term", "estimate", "se", "statistic", "p", "ci_low", "ci_high", "beta",
                   "n", "groups", "r2", "adj_r2", "formula"]
@@ -61,7 +62,7 @@ def figures(results: dict[str, Any], data: dict[str, Any]) -> list[dict[str, Any
                 term = coef["term"]
                 if term == "Intercept" or term.startswith("C(") or term == change["pre"]:
                     continue
-                x, y = analysis.partial_regression(model, term)
+                x, y = partial_regression(model, term)
                 title = f"{change['outcome']}, {model['kind']}: {term}"
                 out.append({"name": f"partial-{_slug(change['outcome'])}-{model['kind']}-{_slug(term)}",
                             "title": title, "kind": "partial regression",

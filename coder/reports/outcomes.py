@@ -34,11 +34,12 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from coder.study import scope
+from coder.study.audit import audit
 from coder.study.models import Client, ClientVariable, Study, User, utcnow
-from coder.study.tree import audit
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-# Columns of the analysis tables (coder.aggregate), which client variables must not shadow.
+# Columns of the analysis tables (coder.reports.aggregation), which client variables must not shadow.
 RESERVED = {"client", "dyad", "therapist", "session", "session_id", "session_date", "time_point",
             "treatment_arm", "n_sessions", "n_units", "n_ratings", "aggregation", "rater", "unit", "unit_id",
             "instrument", "version", "rating_id", "submitted_at"}
@@ -195,8 +196,7 @@ def import_csv(db: Session, study: Study, path: str | Path, actor: User | None =
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise OutcomeError(str(path), [f"not UTF-8 text (byte {exc.start}); save it as CSV UTF-8"]) from None
-    clients = {c.code: c for c in db.scalars(select(Client).where(Client.study_id == study.id,
-                                                                  Client.deleted_at.is_(None)))}
+    clients = {c.code: c for c in db.scalars(scope.in_study(select(Client), Client, study))}
     values, kinds = parse(text, path.name, set(clients), **options)
     sha = hashlib.sha256(raw).hexdigest()
     source = f"{path.name} sha256:{sha[:16]}"
@@ -227,9 +227,8 @@ def import_csv(db: Session, study: Study, path: str | Path, actor: User | None =
 def client_table(db: Session, study: Study) -> pd.DataFrame:
     """The study's client variables, one row per client (column ``client``), one column per variable;
     numeric variables as floats, categorical ones as text; missing values as NaN/None."""
-    rows = db.execute(select(Client.code, ClientVariable.name, ClientVariable.value, ClientVariable.text)
-                      .join(ClientVariable, ClientVariable.client_id == Client.id)
-                      .where(Client.study_id == study.id, Client.deleted_at.is_(None))).all()
+    columns = select(Client.code, ClientVariable.name, ClientVariable.value, ClientVariable.text)
+    rows = db.execute(scope.in_study(columns.select_from(ClientVariable), ClientVariable, study)).all()
     if not rows:
         return pd.DataFrame({"client": pd.Series(dtype=str)})
     long = pd.DataFrame(rows, columns=["client", "name", "value", "text"])

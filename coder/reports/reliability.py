@@ -1,8 +1,7 @@
 """The reliability report of a study's stored ratings on one instrument.
 
-``ratings_table`` turns the submitted ratings into one row per rating with a
-column per measure (each item, keyed; each subscale; the total), and
-``build`` computes from it what a trial team reports: every ICC form and
+From the table of submitted ratings (``coder.rating.scores.ratings_table``: one row per rating, a column per
+measure: each item, keyed; each subscale; the total), ``build`` computes from it what a trial team reports: every ICC form and
 Krippendorff's alpha per measure, the agreement of every rater pair, each
 rater against a gold-standard rater, and drift over time. ``to_rows`` flattens
 the result into one tidy table for CSV export; the web page and
@@ -19,17 +18,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, joinedload
 
-from coder.study import instruments
+from coder.rating.scores import measures_of
 from coder.stats import reliability as rel
-from coder.study.models import Assignment, Dyad, Instrument, Rating, RatingUnit, Recording, Study, TherapySession
+from coder.study.instruments import InstrumentDefinition
 
 ICC_BANDS = ((0.5, "poor"), (0.75, "moderate"), (0.9, "good"), (math.inf, "excellent"))
 ALPHA_BANDS = ((0.667, "unreliable"), (0.8, "tentative"), (math.inf, "reliable"))
@@ -53,87 +49,6 @@ def band(value: float | None, bands) -> str | None:
 
 class ReportError(ValueError):
     """No report can be made: the study, instrument or ratings are missing; the message says which."""
-
-
-@dataclass
-class Measure:
-    key: str  # total | subscale:<id> | item:<id>
-    kind: str
-    label: str
-
-
-def measures_of(instrument: instruments.Instrument) -> list[Measure]:
-    out = []
-    if instrument.scoring.total and instrument.items:
-        out.append(Measure("total", "total", f"Total ({instrument.scoring.method})"))
-    for sub in instrument.subscales:
-        out.append(Measure(f"subscale:{sub.id}", "subscale", sub.name))
-    for item in instrument.items:
-        out.append(Measure(f"item:{item.id}", "item", f"{item.id}. {item.label}" + (" (reversed)" if item.reverse
-                                                                                     else "")))
-    return out
-
-
-# --- the ratings ----------------------------------------------------------------------------------------
-
-def _submitted_in(stmt, study: Study):
-    """Restrict a statement over ratings to the live, submitted ratings of a study's live assignments."""
-    return (stmt.join(Assignment, Rating.assignment_id == Assignment.id)
-            .join(RatingUnit, Assignment.rating_unit_id == RatingUnit.id)
-            .join(Recording, RatingUnit.recording_id == Recording.id)
-            .join(TherapySession, Recording.session_id == TherapySession.id)
-            .join(Dyad, TherapySession.dyad_id == Dyad.id)
-            .where(Dyad.study_id == study.id, Rating.status == "submitted", Rating.deleted_at.is_(None),
-                   Assignment.deleted_at.is_(None), RatingUnit.deleted_at.is_(None)))
-
-
-def instruments_with_ratings(db: Session, study: Study) -> list[tuple[Instrument, int]]:
-    """The instrument versions with submitted ratings in a study, and how many."""
-    counts = dict(db.execute(_submitted_in(select(Assignment.instrument_id, func.count(Rating.id)).select_from(Rating),
-                                           study).group_by(Assignment.instrument_id)).all())
-    rows = db.scalars(select(Instrument).where(Instrument.id.in_(counts))).all() if counts else []
-    return sorted(((row, counts[row.id]) for row in rows), key=lambda x: (x[0].key, x[0].version))
-
-
-def ratings_table(db: Session, study: Study, instrument_key: str,
-                  version: str | None = None) -> tuple[instruments.Instrument, pd.DataFrame]:
-    """The submitted ratings of a study on one instrument version (by default the one with most ratings):
-    one row per rating with unit, session, dyad, rater and submission time, and one column per measure."""
-    versions = [(row, n) for row, n in instruments_with_ratings(db, study) if row.key == instrument_key]
-    if version is not None:
-        versions = [(row, n) for row, n in versions if row.version == version]
-    if not versions:
-        raise ReportError(f"study {study.name!r} has no submitted ratings on {instrument_key}"
-                          + (f" version {version}" if version else ""))
-    row = max(versions, key=lambda x: (x[1], x[0].version))[0]
-    definition = instruments.stored(row)
-    stmt = (_submitted_in(select(Rating), study).where(Assignment.instrument_id == row.id)
-            .options(joinedload(Rating.assignment).joinedload(Assignment.rating_unit).joinedload(RatingUnit.recording)
-                     .joinedload(Recording.session).joinedload(TherapySession.dyad), joinedload(Rating.rater)))
-    records = []
-    for rating in db.scalars(stmt).unique():
-        unit = rating.assignment.rating_unit
-        session = unit.recording.session
-        records.append({
-            "rating_id": rating.id, "unit_id": unit.id, "unit": unit.label or f"Unit {unit.id}",
-            "session_id": session.id, "session": session.number, "dyad": session.dyad.code,
-            "rater": rating.rater.username, "submitted_at": _aware(rating.submitted_at),
-            **measure_values(definition, rating.scores or {})})
-    table = pd.DataFrame.from_records(records)
-    return definition, table
-
-
-def measure_values(definition: instruments.Instrument, responses: dict[str, Any]) -> dict[str, float | None]:
-    """One rating's value of every measure, under the keys of ``measures_of``: items keyed."""
-    scores = instruments.score(definition, responses)
-    return {"total": scores.total, **{f"subscale:{k}": v for k, v in scores.subscales.items()},
-            **{f"item:{k}": v for k, v in scores.items.items()}}
-
-
-def _aware(moment: dt.datetime | None) -> dt.datetime | None:
-    if moment is not None and moment.tzinfo is None:  # SQLite returns naive datetimes; they are stored as UTC
-        return moment.replace(tzinfo=dt.timezone.utc)
-    return moment
 
 
 # --- the report -----------------------------------------------------------------------------------------
@@ -260,7 +175,7 @@ def drift(table: pd.DataFrame, measure: str, periods: int = 4, seed: int = 0) ->
     return {"measure": measure, "periods": blocks, "raters": raters}
 
 
-def build(table: pd.DataFrame, instrument: instruments.Instrument, study: str = "", level: str = "interval",
+def build(table: pd.DataFrame, instrument: InstrumentDefinition, study: str = "", level: str = "interval",
           gold: str | None = None, focus: str = "total", periods: int = 4, n_boot: int = 1000,
           seed: int = 0) -> dict[str, Any]:
     """The whole report. Every measure gets the ICCs and alpha; rater pairs and the gold standard are
@@ -312,19 +227,6 @@ def plot_data(table: pd.DataFrame, measure: str) -> dict[str, Any]:
             pairs_.append({"a": a, "b": b, "n": ba.n, "mean_difference": ba.mean_difference, "limits": list(ba.limits),
                            "means": ba.means.tolist(), "differences": ba.differences.tolist()})
     return {"heatmap": heat, "bland_altman": pairs_}
-
-
-def json_safe(value):
-    """JSON has no NaN or infinity (an F test without error variance, for one): they become null."""
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, (np.integer, np.bool_)):
-        return value.item()
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
 
 
 # --- the tidy export ------------------------------------------------------------------------------------

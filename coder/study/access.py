@@ -9,59 +9,21 @@
 - The **command line** runs with the rights of whoever can read the data directory and the database; it is
   the administrator's tool (``coder study NAME --add-coordinator USER``).
 
-Views ask ``views.coordinated_study`` / ``views.check_row`` and answer 404 for anything outside the user's
-reach, so that ids of other studies reveal nothing.
+Which study a row belongs to is ``coder.study.scope``'s to say. The web app's guards (``coder.web.guards``)
+ask ``coordinates`` and answer 404 for anything outside the user's reach, so that ids of other studies
+reveal nothing.
 """
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Any
-
-from sqlalchemy import Select, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coder.study.models import Dyad, RatingUnit, Recording, Study, StudyCoordinator, TherapySession, User
-
-_RECORDING = ("SELECT d.study_id FROM recordings r JOIN sessions s ON s.id = r.session_id "
-              "JOIN dyads d ON d.id = s.dyad_id WHERE r.id = ({})")
-_UNIT = "SELECT u.recording_id FROM rating_units u WHERE u.id = ({})"
-# The study of a row, by the row's table; {} is its id. Migration 0007 holds a frozen copy for its backfill.
-STUDY_OF = {
-    "studies": "SELECT id FROM studies WHERE id = ({})",
-    "therapists": "SELECT study_id FROM therapists WHERE id = ({})",
-    "clients": "SELECT study_id FROM clients WHERE id = ({})",
-    "dyads": "SELECT study_id FROM dyads WHERE id = ({})",
-    "assignment_designs": "SELECT study_id FROM assignment_designs WHERE id = ({})",
-    "analyses": "SELECT study_id FROM analyses WHERE id = ({})",
-    "sessions": "SELECT d.study_id FROM sessions s JOIN dyads d ON d.id = s.dyad_id WHERE s.id = ({})",
-    "recordings": _RECORDING,
-    "transcripts": _RECORDING.format("SELECT t.recording_id FROM transcripts t WHERE t.id = ({})"),
-    "rating_units": _RECORDING.format(_UNIT),
-    "assignments": _RECORDING.format(_UNIT.format("SELECT a.rating_unit_id FROM assignments a WHERE a.id = ({})")),
-    "ratings": _RECORDING.format(_UNIT.format(
-        "SELECT a.rating_unit_id FROM ratings g JOIN assignments a ON a.id = g.assignment_id WHERE g.id = ({})")),
-    "consensus_ratings": _RECORDING.format(_UNIT.format(
-        "SELECT c.rating_unit_id FROM consensus_ratings c WHERE c.id = ({})")),
-    "voiceprints": "SELECT t.study_id FROM voiceprints v JOIN therapists t ON t.id = v.therapist_id WHERE v.id = ({})",
-    "client_variables": ("SELECT c.study_id FROM client_variables v JOIN clients c ON c.id = v.client_id "
-                         "WHERE v.id = ({})"),
-}
+from coder.study.audit import audit
+from coder.study.models import Study, StudyCoordinator, User
 
 
 class AccessError(Exception):
     pass
-
-
-def study_of(db: Session, table: str, ident: int | None) -> int | None:
-    """The id of the study a row of ``table`` belongs to (None for rows of no study: users, instruments)."""
-    if ident is None or table not in STUDY_OF:
-        return None
-    return db.execute(text(STUDY_OF[table].format(":ident")), {"ident": ident}).scalar()
-
-
-def study_of_entity(db: Session, entity: Any) -> int | None:
-    table = getattr(type(entity), "__tablename__", None)
-    return study_of(db, table, getattr(entity, "id", None)) if table else None
 
 
 def _is_coordinator(user: User | None) -> bool:
@@ -75,13 +37,6 @@ def study_ids(db: Session, user: User | None) -> set[int]:
     return set(db.scalars(select(StudyCoordinator.study_id).where(StudyCoordinator.user_id == user.id)))
 
 
-def units_in(study_ids: Collection[int]) -> Select:
-    """The ids of the rating units of the given studies, for ``RatingUnit.id.in_(...)``."""
-    return (select(RatingUnit.id).join(Recording, RatingUnit.recording_id == Recording.id)
-            .join(TherapySession, Recording.session_id == TherapySession.id)
-            .join(Dyad, TherapySession.dyad_id == Dyad.id).where(Dyad.study_id.in_(list(study_ids))))
-
-
 def coordinates(db: Session, user: User | None, study_id: int | None) -> bool:
     if study_id is None or not _is_coordinator(user):
         return False
@@ -93,7 +48,7 @@ def visible_studies(db: Session, user: User | None) -> list[Study]:
     """The live studies the user coordinates, by name."""
     return list(db.scalars(select(Study).join(StudyCoordinator, StudyCoordinator.study_id == Study.id)
                            .where(StudyCoordinator.user_id == (user.id if user is not None else -1),
-                                  Study.deleted_at.is_(None)).order_by(Study.name)))
+                                  Study.live).order_by(Study.name)))
 
 
 def coordinators_of(db: Session, study: Study) -> list[User]:
@@ -103,8 +58,6 @@ def coordinators_of(db: Session, study: Study) -> list[User]:
 
 def grant(db: Session, study: Study, user: User, actor: User | None, reason: str = "") -> bool:
     """Make ``user`` a coordinator of ``study`` (audited); False when they were one already."""
-    from coder.study.tree import audit
-
     if user.role != "coordinator":
         raise AccessError(f"{user.username} is a {user.role}, not a coordinator")
     if coordinates(db, user, study.id):
@@ -117,8 +70,6 @@ def grant(db: Session, study: Study, user: User, actor: User | None, reason: str
 
 def revoke(db: Session, study: Study, user: User, actor: User | None, reason: str = "") -> bool:
     """Take ``study`` away from a coordinator (audited); the last coordinator of a study stays."""
-    from coder.study.tree import audit
-
     row = db.scalar(select(StudyCoordinator).where(StudyCoordinator.study_id == study.id,
                                                    StudyCoordinator.user_id == user.id))
     if row is None:

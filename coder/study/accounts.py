@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 from dataclasses import dataclass
 
@@ -10,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from coder.study.audit import audit
 from coder.study.models import USER_ROLES, LoginFailure, User, utcnow
 
 MIN_PASSWORD_LENGTH = 10
@@ -60,29 +60,21 @@ def create_user(db: Session, username: str, password: str, role: str, display_na
 
 
 def set_password(user: User, password: str) -> None:
-    """A new password; it also ends every login of the account (see session_id)."""
+    """A new password; it also ends every login of the account (see User.get_id)."""
     check_password_policy(password, user.username)
     user.password_hash = generate_password_hash(password)
 
 
 def set_active(db: Session, user: User, active: bool, actor: User | None, reason: str = "") -> None:
     """Deactivate an account (it can no longer log in; everything it made stays) or reactivate it; audited."""
-    from coder.study.tree import audit
-
     user.active, user.deactivated_at = active, None if active else utcnow()
     audit(db, "activate" if active else "deactivate", user, actor, reason=reason)
-
-
-def session_id(user: User) -> str:
-    """What the login cookie holds: the account's id and a stamp of its password hash, so that a new password
-    ends the account's other logins."""
-    return f"{user.id}.{hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]}"
 
 
 def user_of_session(db: Session, value: str) -> User | None:
     ident = value.partition(".")[0]
     user = db.get(User, int(ident)) if ident.isdigit() else None
-    if user is None or not user.active or not secrets.compare_digest(session_id(user), value):
+    if user is None or not user.active or not secrets.compare_digest(user.get_id(), value):
         return None
     return user
 
@@ -110,8 +102,7 @@ def _wait(db: Session, column, value: str, limit: int, window_s: float) -> float
                        .order_by(LoginFailure.at.desc()).limit(limit)).all()
     if len(times) < limit:
         return 0.0
-    oldest = times[-1] if times[-1].tzinfo else times[-1].replace(tzinfo=dt.timezone.utc)
-    return max(1.0, (oldest - since).total_seconds())
+    return max(1.0, (times[-1] - since).total_seconds())
 
 
 def login(db: Session, username: str, password: str, address: str, limit: LoginLimit = LoginLimit()) -> User | None:

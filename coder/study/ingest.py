@@ -28,7 +28,8 @@ from sqlalchemy import select
 from coder.pipeline import audio
 from coder.db import Database
 from coder.study.models import Recording
-from coder.study.tree import StudyError, audit, get_or_create_dyad, get_or_create_session, get_or_create_study
+from coder.study.tree import StudyError, get_or_create_dyad, get_or_create_session, get_or_create_study
+from coder.study.audit import audit
 
 REQUIRED = ("file", "therapist", "client", "session")
 OPTIONAL = ("dyad", "study", "date", "time_point", "arm")
@@ -75,7 +76,7 @@ def read_manifest(path: Path) -> list[dict[str, str]]:
     return rows
 
 
-def _parse_row(row: dict[str, str], default_study: str | None) -> dict:
+def parse_row(row: dict[str, str], default_study: str | None) -> dict:
     if row.get("__extra__"):
         raise ValueError("more fields than header columns")
     for col in REQUIRED:
@@ -111,7 +112,7 @@ def ingest_manifest(database: Database, manifest: str | Path, study: str | None 
     for i, row in enumerate(rows, start=2):  # row 1 is the header
         name = row.get("file", "")
         try:
-            meta = _parse_row(row, study)
+            meta = parse_row(row, study)
             path = (base / name).resolve()
             info = audio.probe(path)
             digest = audio.sha256_file(path)
@@ -125,7 +126,7 @@ def ingest_manifest(database: Database, manifest: str | Path, study: str | None 
                 session = get_or_create_session(db, dyad, meta["number"], meta["date"], meta["time_point"],
                                                 meta["arm"])
                 if existing is not None:
-                    if existing.session_id == session.id and existing.deleted_at is None:
+                    if existing.session_id == session.id and existing.live:
                         report.skipped.append((i, name, "already registered"))
                         db.rollback()
                         continue

@@ -14,10 +14,12 @@ rows with ratings under them can only be soft-deleted (``deleted_at``).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey,
-                        ForeignKeyConstraint, Integer, MetaData, String, Text, UniqueConstraint, false)
+                        ForeignKeyConstraint, Integer, MetaData, String, Text, TypeDecorator, UniqueConstraint, false)
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -40,6 +42,27 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+class UTCDateTime(TypeDecorator):
+    """A moment in time, read back as an aware UTC datetime on every backend.
+
+    SQLite keeps no time zone and hands back naive datetimes; PostgreSQL hands them back in the session's
+    zone. Values are stored in UTC (a naive value is taken to be UTC already) and always come back aware.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+    def process_result_value(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
@@ -50,11 +73,19 @@ class Base(DeclarativeBase):
 
 
 class SoftDelete:
-    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    """Rows that ratings hang under are never deleted for good, only marked (coder.study.tree.delete)."""
 
-    @property
-    def is_deleted(self) -> bool:
-        return self.deleted_at is not None
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    @hybrid_property
+    def live(self) -> bool:
+        """Not deleted: on a row, its state; on the class, the SQL condition (``select(Dyad).where(Dyad.live)``)."""
+        return self.deleted_at is None
+
+    @live.inplace.expression
+    @classmethod
+    def _live_expression(cls):
+        return cls.deleted_at.is_(None)
 
 
 class Study(SoftDelete, Base):
@@ -64,7 +95,7 @@ class Study(SoftDelete, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     # Design choices such as what raters may see (blinding); see coder.study.
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     therapists: Mapped[list[Therapist]] = relationship(back_populates="study", passive_deletes=True)
     clients: Mapped[list[Client]] = relationship(back_populates="study", passive_deletes=True)
@@ -74,7 +105,7 @@ class Study(SoftDelete, Base):
 class _Participant(SoftDelete):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(100))  # a pseudonymous identifier, never a name
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Therapist(_Participant, Base):
@@ -105,7 +136,7 @@ class Voiceprint(Base):
     source: Mapped[str] = mapped_column(String(20))  # sample | session
     detail: Mapped[str] = mapped_column(String(500), default="")  # the sample's file, or the transcript id
     speech_s: Mapped[float] = mapped_column(Float, default=0.0)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     therapist: Mapped[Therapist] = relationship()
     __table_args__ = (CheckConstraint(_in("source", ("sample", "session")), name="source"),)
@@ -120,7 +151,7 @@ class Dyad(SoftDelete, Base):
     code: Mapped[str] = mapped_column(String(100))
     therapist_id: Mapped[int] = mapped_column(Integer)
     client_id: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     study: Mapped[Study] = relationship(back_populates="dyads")
     therapist: Mapped[Therapist] = relationship(foreign_keys=[therapist_id], primaryjoin="Dyad.therapist_id == Therapist.id")
@@ -143,7 +174,7 @@ class TherapySession(SoftDelete, Base):
     date: Mapped[dt.date | None] = mapped_column(Date)
     time_point: Mapped[str | None] = mapped_column(String(100))
     treatment_arm: Mapped[str | None] = mapped_column(String(100))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     dyad: Mapped[Dyad] = relationship(back_populates="sessions")
     recordings: Mapped[list[Recording]] = relationship(back_populates="session", passive_deletes=True)
@@ -167,12 +198,12 @@ class Recording(SoftDelete, Base):
     speaker_turns: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     speaker_turns_source: Mapped[str | None] = mapped_column(String(500))
     progress_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # audio seconds transcribed
-    queued_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    queued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # The processing job's lease (see coder.tasks): tries so far, the running worker and its last sign of life.
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     worker: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     session: Mapped[TherapySession] = relationship(back_populates="recordings")
     transcripts: Mapped[list[Transcript]] = relationship(back_populates="recording", passive_deletes=True,
@@ -203,7 +234,7 @@ class Transcript(Base):
     timings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # How it was made: channel layout, speech found, what the guards removed (see coder.pipeline).
     notes: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     recording: Mapped[Recording] = relationship(back_populates="transcripts")
     speakers: Mapped[list[Speaker]] = relationship(back_populates="transcript", cascade="all, delete-orphan",
@@ -246,7 +277,7 @@ class RatingUnit(SoftDelete, Base):
     instrument_keys: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     # A calibration unit: rated by the study's master (gold-standard) rater and by raters for calibration.
     calibration: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     recording: Mapped[Recording] = relationship(back_populates="rating_units")
     assignments: Mapped[list[Assignment]] = relationship(back_populates="rating_unit", passive_deletes=True)
@@ -265,7 +296,7 @@ class Instrument(SoftDelete, Base):
     version: Mapped[str] = mapped_column(String(50))
     name: Mapped[str] = mapped_column(String(300))
     definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     __table_args__ = (UniqueConstraint("key", "version"),)
 
 
@@ -279,8 +310,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     display_name: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    deactivated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    deactivated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     __table_args__ = (CheckConstraint(_in("role", USER_ROLES), name="role"),)
 
     # Flask-Login protocol
@@ -292,9 +323,9 @@ class User(Base):
     is_anonymous = False
 
     def get_id(self) -> str:
-        from coder.study.accounts import session_id
-
-        return session_id(self)
+        """What the login cookie holds: the id and a stamp of the password hash, so that a new password ends
+        the account's other logins (coder.study.accounts.user_of_session)."""
+        return f"{self.id}.{hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]}"
 
 
 class Assignment(SoftDelete, Base):
@@ -306,9 +337,9 @@ class Assignment(SoftDelete, Base):
     rating_unit_id: Mapped[int] = mapped_column(ForeignKey("rating_units.id", ondelete="CASCADE"), index=True)
     instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id", ondelete="RESTRICT"), index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)  # order in the rater's queue
-    due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     design_id: Mapped[int | None] = mapped_column(ForeignKey("assignment_designs.id", ondelete="SET NULL"))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     rater: Mapped[User] = relationship()
     rating_unit: Mapped[RatingUnit] = relationship(back_populates="assignments")
@@ -337,7 +368,7 @@ class AssignmentDesign(Base):
     coders: Mapped[int] = mapped_column(Integer, default=1)  # raters per multiply-coded unit
     seed: Mapped[int] = mapped_column(Integer, default=0)
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     study: Mapped[Study] = relationship()
     instrument: Mapped[Instrument] = relationship()
@@ -345,19 +376,20 @@ class AssignmentDesign(Base):
 
 
 class Rating(SoftDelete, Base):
-    """A rater's item scores for one assignment."""
+    """A rater's responses for one assignment: a draft, then submitted and locked."""
 
     __tablename__ = "ratings"
     id: Mapped[int] = mapped_column(primary_key=True)
     assignment_id: Mapped[int] = mapped_column(Integer, unique=True)
     rater_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
-    scores: Mapped[dict[str, Any]] = mapped_column(default=dict)  # item id -> score (None = not yet scored)
+    # the rater's answers: item id -> value, and "markers" -> {marker id: salience} (coder.study.instruments)
+    responses: Mapped[dict[str, Any]] = mapped_column(default=dict)
     notes: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(20), default="draft")
     revision: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
-    submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     assignment: Mapped[Assignment] = relationship(foreign_keys=[assignment_id],
                                                   primaryjoin="Rating.assignment_id == Assignment.id")
@@ -375,12 +407,12 @@ class AuditEvent(Base):
 
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     action: Mapped[str] = mapped_column(String(100))
     entity: Mapped[str] = mapped_column(String(100))
     entity_id: Mapped[int | None] = mapped_column(Integer)
-    # the study the entity belongs to (coder.access.study_of), so that coordinators see only their studies' events
+    # the study the entity belongs to (coder.study.scope), so that coordinators see their studies' events only
     study_id: Mapped[int | None] = mapped_column(Integer, index=True)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     actor: Mapped[User | None] = relationship()
@@ -393,7 +425,7 @@ class StudyCoordinator(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    added_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     study: Mapped[Study] = relationship()
     user: Mapped[User] = relationship()
     __table_args__ = (UniqueConstraint("study_id", "user_id"),)
@@ -406,11 +438,11 @@ class LoginFailure(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(100), index=True)
     address: Mapped[str] = mapped_column(String(64), index=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ConsensusRating(SoftDelete, Base):
-    """The scores two or more raters agreed on after discussing their discrepant ratings of a unit.
+    """The responses two or more raters agreed on after discussing their discrepant ratings of a unit.
 
     Kept alongside the independent ratings, never in their place: reliability uses only the independent
     ones; aggregation may use the consensus (see coder.aggregate).
@@ -421,11 +453,11 @@ class ConsensusRating(SoftDelete, Base):
     rating_unit_id: Mapped[int] = mapped_column(ForeignKey("rating_units.id", ondelete="RESTRICT"), index=True)
     instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id", ondelete="RESTRICT"), index=True)
     recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
-    scores: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    responses: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the agreed answers, as in Rating.responses
     rating_ids: Mapped[list[Any]] = mapped_column(default=list)  # the independent ratings discussed
     note: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     rating_unit: Mapped[RatingUnit] = relationship()
     instrument: Mapped[Instrument] = relationship()
@@ -444,7 +476,7 @@ class ClientVariable(Base):
     value: Mapped[float | None] = mapped_column(Float)
     text: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(500), default="")  # the imported file and its SHA-256
-    imported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    imported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     client: Mapped[Client] = relationship()
     __table_args__ = (UniqueConstraint("client_id", "name"),
@@ -466,7 +498,7 @@ class Analysis(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)  # table name -> records
     results: Mapped[dict[str, Any]] = mapped_column(default=dict)
     versions: Mapped[dict[str, Any]] = mapped_column(default=dict)  # coder, statsmodels, pandas, numpy
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     study: Mapped[Study] = relationship()
     actor: Mapped[User | None] = relationship()

@@ -15,10 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from coder.pipeline import formats as export
-from coder.pipeline.diarize import Diarization, Turn, attribute_words
+from coder.pipeline.diarize import Diarization, Turn
+from coder.pipeline.words import attribute_words
 from coder.study.models import Dyad, Recording, Speaker, Therapist, TherapySession, Transcript, User, Voiceprint
 from coder.pipeline.roles import ROLES, assign_roles
-from coder.study.tree import audit
+from coder.study.audit import audit
 
 
 class RoleError(ValueError):
@@ -60,7 +61,7 @@ def voice_sample(audio_path: str | Path, start: float | None = None, end: float 
     a = int((start or 0.0) * audio.SAMPLE_RATE)
     b = int(end * audio.SAMPLE_RATE) if end is not None else len(samples)
     clip = samples[a:b]
-    regions = vad._stamps(clip, audio.SAMPLE_RATE, 0.5, 0.25, 0.3)
+    regions = vad.speech_stamps(clip, audio.SAMPLE_RATE, 0.5, 0.25, 0.3)
     speech = sum(e - s for s, e in regions)
     if speech < min_speech_s:
         raise ValueError(f"{audio_path}: only {speech:.1f} s of speech; a voice sample needs at least "

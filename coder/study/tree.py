@@ -1,28 +1,25 @@
-"""Study services: creating the study tree, soft deletion and the audit trail."""
+"""The study tree: creating studies, therapists, clients, dyads and sessions, and deleting any of them."""
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
 
-from coder.study.models import (Assignment, AuditEvent, Client, Dyad, Instrument, Rating, RatingUnit, Recording, Study,
-                                Therapist, TherapySession, User, utcnow)
+from coder.study import scope
+from coder.study.audit import audit
+from coder.study.models import (Assignment, Client, Dyad, Instrument, Rating, Study, Therapist, TherapySession, User,
+                                utcnow)
 
 
 class StudyError(Exception):
     """A request that contradicts what the study already holds."""
 
 
-def audit(db: Session, action: str, entity: Any, actor: User | None = None, **detail: Any) -> AuditEvent:
-    from coder.study.access import study_of_entity
-
-    event = AuditEvent(action=action, entity=type(entity).__tablename__ if not isinstance(entity, str) else entity,
-                       entity_id=getattr(entity, "id", None), actor_id=actor.id if actor else None,
-                       study_id=None if isinstance(entity, str) else study_of_entity(db, entity), detail=detail)
-    db.add(event)
-    return event
+def find_study(db: Session, name: str) -> Study | None:
+    """The live study of this name."""
+    return db.scalar(select(Study).where(Study.name == name, Study.live))
 
 
 def get_or_create_study(db: Session, name: str) -> Study:
@@ -84,40 +81,22 @@ def get_or_create_session(db: Session, dyad: Dyad, number: int, date: dt.date | 
     return session
 
 
-# Which ratings hang under each kind of object: the rating's assignment joined up to that object.
-def _ratings_under(obj: Any):
-    q = select(Rating.id).join(Assignment, Rating.assignment_id == Assignment.id)
-    if isinstance(obj, Rating):
-        return select(Rating.id).where(Rating.id == obj.id)
-    if isinstance(obj, Assignment):
-        return q.where(Assignment.id == obj.id)
-    if isinstance(obj, User):
-        return select(Rating.id).where(Rating.rater_id == obj.id)
-    if isinstance(obj, Instrument):
-        return q.where(Assignment.instrument_id == obj.id)
-    q = q.join(RatingUnit, Assignment.rating_unit_id == RatingUnit.id)
-    if isinstance(obj, RatingUnit):
-        return q.where(RatingUnit.id == obj.id)
-    q = q.join(Recording, RatingUnit.recording_id == Recording.id)
-    if isinstance(obj, Recording):
-        return q.where(Recording.id == obj.id)
-    q = q.join(TherapySession, Recording.session_id == TherapySession.id)
-    if isinstance(obj, TherapySession):
-        return q.where(TherapySession.id == obj.id)
-    q = q.join(Dyad, TherapySession.dyad_id == Dyad.id)
-    if isinstance(obj, Dyad):
-        return q.where(Dyad.id == obj.id)
-    if isinstance(obj, Therapist):
-        return q.where(Dyad.therapist_id == obj.id)
-    if isinstance(obj, Client):
-        return q.where(Dyad.client_id == obj.id)
-    if isinstance(obj, Study):
-        return q.where(Dyad.study_id == obj.id)
-    raise TypeError(f"cannot delete a {type(obj).__name__}")
+def ratings_under(row: Any) -> Select:
+    """The ids of the ratings (deleted ones too) that hang under ``row``: a rating, a rater's or an instrument's
+    ratings, or those under any row of the study hierarchy (coder.study.scope)."""
+    if isinstance(row, User):
+        return select(Rating.id).where(Rating.rater_id == row.id)
+    if isinstance(row, Instrument):
+        return select(Rating.id).join(Assignment, Rating.assignment_id == Assignment.id).where(
+            Assignment.instrument_id == row.id)
+    try:
+        return scope.under(select(Rating.id), Rating, row)
+    except TypeError:
+        raise TypeError(f"cannot delete a {type(row).__name__}") from None
 
 
 def has_ratings(db: Session, obj: Any) -> bool:
-    return bool(db.scalar(select(exists(_ratings_under(obj)))))
+    return bool(db.scalar(select(exists(ratings_under(obj)))))
 
 
 def delete(db: Session, obj: Any, actor: User | None = None, reason: str = "") -> str:

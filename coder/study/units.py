@@ -151,7 +151,7 @@ def add(db, recording, spans: list[UnitSpan], actor=None, instrument_keys: list[
         calibration: bool = False) -> list:
     """Store the spans as rating units of the recording (audited)."""
     from coder.study.models import RatingUnit
-    from coder.study.tree import audit
+    from coder.study.audit import audit
 
     out = []
     for sp in spans:

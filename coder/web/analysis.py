@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from coder.study import access
 from coder.reports import aggregation as aggregate, analysis, analysis_output as analysis_report, outcomes
-from coder.web.app import db_session
+from coder.web.database import db_session
 from coder.study.models import Analysis, Study
 from coder.web.views import coordinated_study, coordinator_required
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from coder.config import Settings, load_settings
 from coder.db import Database, is_initialised
+from coder.web.database import close_db_session, db_session
 
 csrf = CSRFProtect()
 # Scripts and styles from the app only (inline styles for the plots' SVG); nothing may frame the app.
@@ -125,11 +126,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
         return user_of_session(db_session(), value)
 
-    @app.teardown_appcontext
-    def close_db(_exc):
-        session = g.pop("db_session", None)
-        if session is not None:
-            session.close()
+    app.teardown_appcontext(close_db_session)
 
     app.add_template_filter(clock)
 
@@ -173,12 +170,3 @@ def clock(seconds: float | None) -> str:
 
 def _wants_json() -> bool:
     return request.is_json or request.accept_mimetypes.best == "application/json"
-
-
-def db_session():
-    """The request's database session."""
-    from flask import current_app
-
-    if "db_session" not in g:
-        g.db_session = current_app.extensions["coder.db"].sessionmaker()
-    return g.db_session

@@ -10,9 +10,9 @@ from sqlalchemy.exc import OperationalError
 
 from coder.study.accounts import LoginLimit, TooManyFailures, authenticate
 from coder.study.accounts import login as check_login
-from coder.web.app import db_session
+from coder.web.database import db_session
 from coder.study.models import User
-from coder.study.tree import audit
+from coder.study.audit import audit
 
 bp = Blueprint("auth", __name__)
 

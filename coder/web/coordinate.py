@@ -12,18 +12,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from coder.rating import calibration as cal
-from coder.study import access, units, uploads
+from coder.pipeline.asr import ENGINES
+from coder.pipeline.diarize import DIARIZERS
+from coder.study import access, scope, units, uploads
 from coder.rating import designs, progress
 from coder.jobs import options as jobs, queue as tasks
 from coder.study.accounts import AccountError, create_user, generate_password, set_active
-from coder.web.app import db_session
-from coder.rating.consensus import ConsensusError
-from coder.rating.consensus import record as record_consensus
-from coder.study.instruments import MARKERS, stored
+from coder.web.database import db_session
+from coder.rating.consensus import ConsensusError, discrepancies, record as record_consensus
+from coder.study import instruments
+from coder.study.instruments import MARKERS
 from coder.study.models import (Assignment, AssignmentDesign, AuditEvent, Client, ConsensusRating, Dyad, Instrument,
                                 Rating, RatingUnit, Recording, Speaker, Study, Therapist, TherapySession, Transcript,
                                 User, utcnow)
-from coder.study.tree import StudyError, audit, get_or_create_dyad, get_or_create_study
+from coder.study.tree import StudyError, get_or_create_dyad, get_or_create_study
+from coder.study.audit import audit
 from coder.web.views import check_row, coordinated_study, coordinator_required
 
 bp = Blueprint("coordinate", __name__)
@@ -35,10 +38,7 @@ def _study(study_id: int) -> Study:
 
 def _recordings(db, study: Study) -> list[Recording]:
     return list(db.scalars(
-        select(Recording).join(TherapySession, Recording.session_id == TherapySession.id)
-        .join(Dyad, TherapySession.dyad_id == Dyad.id)
-        .where(Dyad.study_id == study.id, Recording.deleted_at.is_(None), TherapySession.deleted_at.is_(None),
-               Dyad.deleted_at.is_(None))
+        scope.in_study(select(Recording), Recording, study)
         # a transcript's id and speakers, not its segments: a study holds hundreds of long transcripts
         .options(selectinload(Recording.transcripts).load_only(Transcript.id, Transcript.recording_id,
                                                                 Transcript.created_at)
@@ -54,15 +54,6 @@ def _chosen_recordings(db, study: Study) -> list[Recording]:
         return recs
     ids = {int(i) for i in request.form.getlist("recording") if i.isdigit()}
     return [r for r in recs if r.id in ids]
-
-
-def _instruments(db) -> list[Instrument]:
-    rows = db.scalars(select(Instrument).where(Instrument.deleted_at.is_(None)).order_by(Instrument.key)).all()
-    newest: dict[str, Instrument] = {}
-    for row in rows:
-        if row.key not in newest or row.created_at > newest[row.key].created_at:
-            newest[row.key] = row
-    return list(newest.values())
 
 
 def _reason() -> str:
@@ -102,11 +93,9 @@ def new_study():
 def study(study_id: int):
     db = db_session()
     s = _study(study_id)
-    therapists = db.scalars(select(Therapist).where(Therapist.study_id == s.id, Therapist.deleted_at.is_(None))
-                            .order_by(Therapist.code)).all()
-    clients = db.scalars(select(Client).where(Client.study_id == s.id, Client.deleted_at.is_(None))
-                         .order_by(Client.code)).all()
-    dyads = db.scalars(select(Dyad).where(Dyad.study_id == s.id, Dyad.deleted_at.is_(None)).order_by(Dyad.code)).all()
+    therapists = db.scalars(scope.in_study(select(Therapist), Therapist, s).order_by(Therapist.code)).all()
+    clients = db.scalars(scope.in_study(select(Client), Client, s).order_by(Client.code)).all()
+    dyads = db.scalars(scope.in_study(select(Dyad), Dyad, s).order_by(Dyad.code)).all()
     recs = _recordings(db, s)
     designs_made = db.scalars(select(AssignmentDesign).where(AssignmentDesign.study_id == s.id)
                               .order_by(AssignmentDesign.id.desc())).all()
@@ -116,9 +105,9 @@ def study(study_id: int):
                                            User.id.not_in([c.id for c in coordinators])).order_by(User.username)).all()
     return render_template("study.html", study=s, coordinators=coordinators, other_coordinators=others,
                            therapists=therapists, clients=clients, dyads=dyads,
-                           recordings=recs, instruments=_instruments(db), designs=designs_made, raters=raters,
-                           processing=jobs.options_of(s), engines=("openai-whisper", "faster-whisper"),
-                           diarizers=jobs.DIARIZERS, extensions=sorted(uploads.EXTENSIONS))
+                           recordings=recs, instruments=instruments.newest(db), designs=designs_made, raters=raters,
+                           processing=jobs.options_of(s), engines=ENGINES, diarizers=DIARIZERS,
+                           extensions=sorted(uploads.EXTENSIONS))
 
 
 @bp.route("/studies/<int:study_id>/coordinators", methods=["POST"])
@@ -205,7 +194,7 @@ def upload(study_id: int):
     try:
         if form.get("dyad_id"):
             dyad = db.get(Dyad, int(form["dyad_id"]))
-            if dyad is None or dyad.study_id != s.id or dyad.deleted_at is not None:
+            if dyad is None or dyad.study_id != s.id or not dyad.live:
                 return _upload_error("no such dyad in this study")
         else:
             therapist, client = form.get("therapist", "").strip(), form.get("client", "").strip()
@@ -237,7 +226,7 @@ def upload(study_id: int):
 @coordinator_required
 def manifest(study_id: int):
     """Read a manifest CSV (the columns of ``coder ingest``) for the upload table; JSON rows or errors."""
-    from coder.study.ingest import ManifestError, _parse_row, read_manifest
+    from coder.study.ingest import ManifestError, parse_row, read_manifest
 
     s = _study(study_id)
     f = request.files.get("manifest")
@@ -256,7 +245,7 @@ def manifest(study_id: int):
     rows, errors = [], []
     for i, row in enumerate(raw, start=2):
         try:
-            meta = _parse_row(row, s.name)
+            meta = parse_row(row, s.name)
             if meta["study"] != s.name:
                 raise ValueError(f"names study {meta['study']}, not {s.name}")
             rows.append({"row": i, "file": uploads.safe_name(row["file"]), "therapist": meta["therapist"],
@@ -336,7 +325,7 @@ def add_units(study_id: int):
         flash("Choose the recordings to cut into units.", "error")
         return _back(s, "units")
     keys = [k for k in form.getlist("instrument") if k]
-    known = {i.key for i in _instruments(db)}
+    known = {i.key for i in instruments.newest(db)}
     if set(keys) - known:
         abort(400)
     made, skipped = 0, []
@@ -366,9 +355,9 @@ def edit_unit(unit_id: int):
     """Mark or unmark a calibration unit."""
     db = db_session()
     unit = db.get(RatingUnit, unit_id)
-    if unit is None or unit.deleted_at is not None:
+    if unit is None or not unit.live:
         abort(404)
-    s = check_row("rating_units", unit.id)
+    s = check_row(unit)
     action = request.form.get("action")
     if action == "calibration":
         unit.calibration = not unit.calibration
@@ -447,7 +436,7 @@ def make_design(study_id: int):
     db = db_session()
     s = _study(study_id)
     form = request.form
-    instrument = next((i for i in _instruments(db) if i.key == form.get("instrument")), None)
+    instrument = next((i for i in instruments.newest(db) if i.key == form.get("instrument")), None)
     if instrument is None:
         flash("Choose an instrument.", "error")
         return _back(s, "assign")
@@ -517,48 +506,12 @@ def calibration(study_id: int):
 
 # --- consensus ------------------------------------------------------------------------------------------------
 
-def _multi_rated(db, s: Study) -> list[dict[str, Any]]:
-    """Units with submitted ratings by two or more raters on an instrument, with how far they disagree."""
-    from collections import defaultdict
-
-    by_key: dict[tuple[int, int], list[tuple[Assignment, Rating]]] = defaultdict(list)
-    for a, rating in progress.assignments(db, s):
-        if rating is not None and rating.status == "submitted":
-            by_key[(a.rating_unit_id, a.instrument_id)].append((a, rating))
-    consensus = {(c.rating_unit_id, c.instrument_id): c for c in db.scalars(
-        select(ConsensusRating).where(ConsensusRating.deleted_at.is_(None)))}
-    definitions: dict[int, Any] = {}
-    out = []
-    for (unit_id, instrument_id), pairs in by_key.items():
-        if len({a.rater_id for a, _r in pairs}) < 2:
-            continue
-        a0 = pairs[0][0]
-        if instrument_id not in definitions:
-            definitions[instrument_id] = stored(a0.instrument)
-        definition = definitions[instrument_id]
-        diffs = 0
-        largest = 0.0
-        for item in definition.items:
-            values = [r.scores.get(item.id) for _a, r in pairs]
-            values = [v for v in values if isinstance(v, (int, float))]
-            if len(values) >= 2 and max(values) != min(values):
-                diffs += 1
-                largest = max(largest, max(values) - min(values))
-        session = a0.rating_unit.recording.session
-        out.append({"unit": a0.rating_unit, "instrument": a0.instrument, "dyad": session.dyad.code,
-                    "session": session.number, "raters": sorted(a.rater.username for a, _r in pairs),
-                    "items_differing": diffs, "largest": largest, "consensus": consensus.get((unit_id, instrument_id)),
-                    "ratings": pairs, "definition": definition})
-    return sorted(out, key=lambda e: (e["consensus"] is not None, -e["largest"], -e["items_differing"],
-                                      e["unit"].id))
-
-
 @bp.route("/studies/<int:study_id>/consensus")
 @coordinator_required
 def consensus(study_id: int):
     db = db_session()
     s = _study(study_id)
-    return render_template("consensus.html", study=s, entries=_multi_rated(db, s))
+    return render_template("consensus.html", study=s, entries=discrepancies(db, s))
 
 
 def _number(raw: str) -> Any:
@@ -573,7 +526,7 @@ def _number(raw: str) -> Any:
 def consensus_unit(study_id: int, unit_id: int, instrument_id: int):
     db = db_session()
     s = _study(study_id)
-    entry = next((e for e in _multi_rated(db, s) if e["unit"].id == unit_id and e["instrument"].id == instrument_id),
+    entry = next((e for e in discrepancies(db, s) if e["unit"].id == unit_id and e["instrument"].id == instrument_id),
                  None)
     if entry is None:
         abort(404)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from coder.study import access
 from coder.pipeline import playback
 from coder.rating import workspace as ratings
-from coder.web.app import db_session
+from coder.web.database import db_session
 from coder.pipeline.audio import AudioError
 from coder.study.instruments import MARKERS
 from coder.study.models import AuditEvent, Rating
@@ -205,9 +205,9 @@ def detail(rating_id: int):
 def reopen(rating_id: int):
     db = db_session()
     rating = db.get(Rating, rating_id)
-    if rating is None or rating.deleted_at is not None:
+    if rating is None or not rating.live:
         abort(404)
-    check_row("ratings", rating.id)
+    check_row(rating)
     try:
         ratings.reopen(db, rating, current_user, request.form.get("reason", ""))
         db.commit()

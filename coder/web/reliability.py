@@ -12,8 +12,10 @@ from flask_login import current_user
 
 from coder.study import access
 from coder.stats import plots, reliability as rel
+from coder.rating import scores
 from coder.reports import reliability as report_mod
-from coder.web.app import db_session
+from coder.stats.jsonsafe import json_safe
+from coder.web.database import db_session
 from coder.study.models import Study
 from coder.web.views import coordinated_study, coordinator_required
 
@@ -46,8 +48,8 @@ def _options(study: Study) -> dict:
 
 def _report(study: Study, key: str, options: dict):
     try:
-        instrument, table = report_mod.ratings_table(db_session(), study, key, options["version"])
-    except report_mod.ReportError:
+        instrument, table = scores.ratings_table(db_session(), study, key, options["version"])
+    except scores.NoRatings:
         abort(404)
     fingerprint = (study.id, key, instrument.version, int(pd.util.hash_pandas_object(table, index=False).sum()),
                    tuple(sorted(options.items())))
@@ -69,7 +71,7 @@ def _report(study: Study, key: str, options: dict):
 def index():
     db = db_session()
     studies = access.visible_studies(db, current_user)
-    listing = [(study, report_mod.instruments_with_ratings(db, study)) for study in studies]
+    listing = [(study, scores.instruments_with_ratings(db, study)) for study in studies]
     return render_template("reliability_index.html", listing=listing)
 
 
@@ -94,7 +96,7 @@ def report(study_id: int, key: str):
                          f"{measure['label']}: scores by unit and rater")
     bland = [plots.bland_altman(p["means"], p["differences"], p["mean_difference"], p["limits"],
                                 f"{p['a']} − {p['b']} (n = {p['n']})") for p in data["bland_altman"]]
-    versions = [row.version for row, _n in report_mod.instruments_with_ratings(db_session(), study) if row.key == key]
+    versions = [row.version for row, _n in scores.instruments_with_ratings(db_session(), study) if row.key == key]
     export = {fmt: url_for("reliability.export", study_id=study.id, key=key, fmt=fmt,
                            **{k: v for k, v in request.args.items()}) for fmt in ("csv", "json")}
     return render_template("reliability.html", study=study, instrument=instrument, report=result, focus=focus,
@@ -123,7 +125,7 @@ def export(study_id: int, key: str, fmt: str):
     instrument, _table, result = _report(study, key, _options(study))
     name = f"reliability-{study.name}-{instrument.id}-v{instrument.version}".replace(" ", "_")
     if fmt == "json":
-        body = json.dumps(report_mod.json_safe(result), indent=1, default=str)
+        body = json.dumps(json_safe(result), indent=1, default=str)
         return Response(body, mimetype="application/json",
                         headers={"Content-Disposition": f'attachment; filename="{name}.json"'})
     buffer = io.StringIO()

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from functools import wraps
+from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from coder.study import access
-from coder.web.app import db_session
+from coder.study import access, scope
+from coder.web.database import db_session
 from coder.study.models import Dyad, Recording, Study, TherapySession, Transcript
 
 bp = Blueprint("views", __name__)
@@ -30,14 +31,14 @@ def coordinated_study(study_id: int | None) -> Study:
     """The live study, when the current user coordinates it; 404 otherwise (coder.access)."""
     db = db_session()
     study = db.get(Study, study_id) if study_id is not None else None
-    if study is None or study.deleted_at is not None or not access.coordinates(db, current_user, study.id):
+    if study is None or not study.live or not access.coordinates(db, current_user, study.id):
         abort(404)
     return study
 
 
-def check_row(table: str, ident: int) -> Study:
+def check_row(row: Any) -> Study:
     """The study of a row (a transcript, a unit, a rating ...) that the current user must coordinate."""
-    return coordinated_study(access.study_of(db_session(), table, ident))
+    return coordinated_study(scope.study_of(db_session(), row))
 
 
 @bp.route("/")
@@ -46,7 +47,7 @@ def index():
     db = db_session()
     if current_user.role == "coordinator":
         studies = db.scalars(
-            select(Study).where(Study.deleted_at.is_(None), Study.id.in_(access.study_ids(db, current_user)))
+            select(Study).where(Study.live, Study.id.in_(access.study_ids(db, current_user)))
             .order_by(Study.name).options(
                 selectinload(Study.dyads).selectinload(Dyad.sessions).selectinload(TherapySession.recordings)
                 .selectinload(Recording.transcripts))).all()
@@ -65,7 +66,7 @@ def transcript(transcript_id: int):
     transcript = db_session().get(Transcript, transcript_id)
     if transcript is None:
         abort(404)
-    check_row("transcripts", transcript.id)
+    check_row(transcript)
     roles = {s.label: s.role for s in transcript.speakers}
     from coder.study.speakers import speaking_time
 
@@ -84,7 +85,7 @@ def transcript_roles(transcript_id: int):
     transcript = db.get(Transcript, transcript_id)
     if transcript is None:
         abort(404)
-    check_row("transcripts", transcript.id)
+    check_row(transcript)
     reason = request.form.get("reason", "").strip()[:500]
     out_dir = current_app.extensions["coder.settings"].transcripts_dir
     try:

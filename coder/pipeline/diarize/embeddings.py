@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from coder.pipeline.audio import SAMPLE_RATE
+
 HOP = 160  # 10 ms mel frames
 N_FFT = 400  # 25 ms window
 N_MELS = 40
@@ -141,3 +142,15 @@ def voiceprint(audio: np.ndarray, regions: list[tuple[float, float]] | None = No
         raise ValueError("too little speech for a voiceprint (at least half a second is needed)")
     mean = embed_windows(audio, windows, device).mean(axis=0)
     return mean / max(float(np.linalg.norm(mean)), 1e-8)
+
+
+def turn_embeddings(samples: np.ndarray, turns: list) -> dict[str, np.ndarray]:
+    """Each speaker's voice embedding over their turns (``Turn``s of coder.pipeline.diarize; speakers with too
+    little speech are left out)."""
+    out = {}
+    for label in sorted({t.speaker for t in turns}):
+        try:
+            out[label] = voiceprint(samples, [(t.start, t.end) for t in turns if t.speaker == label])
+        except ValueError:
+            pass
+    return out

@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from coder.pipeline.diarize import Diarization, DiarizerUnavailable, Turn, speaker_label
+from coder.pipeline.audio import SAMPLE_RATE
+
+from coder.pipeline.diarize.types import Diarization, DiarizerUnavailable, Turn, speaker_label
 
 DEFAULT_MODEL = "pyannote/speaker-diarization-3.1"
-SAMPLE_RATE = 16000
 
 
 def model_setting(model: str | None = None) -> str:
