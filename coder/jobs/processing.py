@@ -6,13 +6,13 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from coder.pipeline import formats as export, playback
-from coder.pipeline.asr import Engine
 from coder.db import Database
-from coder.study import scope
-from coder.study.models import Recording, Speaker, Transcript
+from coder.pipeline import formats, playback
+from coder.pipeline.asr import Engine
 from coder.pipeline.diarize import DEFAULT_SPEAKERS, Turn
 from coder.pipeline.transcribe import transcribe_file
+from coder.study import scope
+from coder.study.models import Recording, Speaker, Transcript
 from coder.study.speakers import therapist_of, therapist_voiceprint
 
 
@@ -80,7 +80,7 @@ def process_one(database: Database, recording_id: int, engine: Engine, out_dir: 
                 sha = db.get(Recording, recording_id).sha256
             playback.prepare(path, sha, playback_dir)
         if out_dir is not None:
-            export.write_all(doc, out_dir, f"recording-{recording_id}")
+            formats.write_all(doc, out_dir, f"recording-{recording_id}")
         return name, None, list(doc["diarization"]["warnings"])
     except raise_on:
         raise

@@ -34,8 +34,8 @@ from sqlalchemy.orm import Session
 
 from coder.config import Settings, load_settings
 from coder.db import Database
-from coder.study.models import Recording, User, utcnow
 from coder.study.audit import audit
+from coder.study.models import Recording, User, utcnow
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = float(os.environ.get("CODER_JOB_HEARTBEAT_S", 5))

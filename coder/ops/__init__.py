@@ -1,0 +1,1 @@
+"""Running an installation: backup and restore (``backup``) and the demo (``demo``)."""

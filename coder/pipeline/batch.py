@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from coder.pipeline import audio as audio_mod
-from coder.pipeline import formats as export
+from coder.pipeline import audio
+from coder.pipeline import formats
 from coder.pipeline.asr import Engine
 from coder.pipeline.diarize import DEFAULT_SPEAKERS, Turn
-from coder.pipeline.transcribe import transcribe_file
 from coder.pipeline.rttm import RTTMError, turns_for
+from coder.pipeline.transcribe import transcribe_file
 
 
 @dataclass
@@ -83,7 +83,7 @@ def transcribe_batch(paths: list[str], engine: Engine, out_dir: Path, diarizer: 
             except RTTMError:
                 pass  # no turns for this input: diarised automatically
         try:
-            digest = audio_mod.sha256_file(path) if Path(path).is_file() else None
+            digest = audio.sha256_file(path) if Path(path).is_file() else None
             method = "rttm" if turns is not None else diarizer
             if not force and digest and already_done(out_dir / f"{stem}.json", digest, engine, method):
                 report.skipped.append(path)
@@ -93,7 +93,7 @@ def transcribe_batch(paths: list[str], engine: Engine, out_dir: Path, diarizer: 
                 doc = transcribe_file(path, engine, diarizer=diarizer, num_speakers=num_speakers, language=language,
                                       use_vad=use_vad, progress=advance, sha256=digest, turns=turns,
                                       therapist_voiceprint=therapist_voiceprint, diarizer_options=diarizer_options)
-                export.write_all(doc, out_dir, stem)
+                formats.write_all(doc, out_dir, stem)
                 report.done.append(path)
                 words = sum(len(s["words"]) for s in doc["segments"])
                 say(f"[{i + 1}/{len(paths)}] {path}: {doc['duration'] / 60:.1f} min, {words} words"
@@ -105,7 +105,7 @@ def transcribe_batch(paths: list[str], engine: Engine, out_dir: Path, diarizer: 
                 if doc["channels"]["layout"] == "speaker-per-channel":
                     say(f"note: {path}: {doc['channels']['count']} channels with one speaker per channel; "
                         "transcribed from their mix, speakers taken from the channels")
-        except (audio_mod.AudioError, OSError) as exc:
+        except (audio.AudioError, OSError) as exc:
             report.failed.append((path, str(exc)))
             say(f"error: {path}: {exc}")
         except Exception as exc:  # one bad input must not stop the batch

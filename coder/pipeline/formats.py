@@ -11,6 +11,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from coder.pipeline import rttm
+from coder.pipeline.diarize import Turn
+
 FORMATS = ("json", "rttm", "vtt", "txt")
 
 
@@ -43,13 +46,10 @@ def to_json(doc: dict[str, Any]) -> str:
 
 def to_rttm(doc: dict[str, Any], uri: str) -> str:
     """The diariser's turns (or a user's RTTM) where the document has them, else turns joined from segments."""
-    from coder.pipeline.diarize import Turn
-    from coder.pipeline.rttm import write
-
     turns = (doc.get("diarization") or {}).get("turns")
     if turns is None:
         turns = [[start, end, speaker] for speaker, start, end in speaker_turns(doc["segments"])]
-    return write([Turn(float(a), float(b), str(c)) for a, b, c in turns], uri)
+    return rttm.write([Turn(float(a), float(b), str(c)) for a, b, c in turns], uri)
 
 
 def _vtt_time(t: float) -> str:

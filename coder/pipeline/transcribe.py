@@ -10,13 +10,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from coder.pipeline import audio as audio_mod
+from coder.pipeline import audio
 from coder.pipeline import guards, vad
 from coder.pipeline.asr import Engine
 from coder.pipeline.diarize import (DEFAULT_SPEAKERS, Diarization, Turn, diarize_channels, make_diarizer,
                                     turn_embeddings)
-from coder.pipeline.words import attribute_words
 from coder.pipeline.roles import assign_roles
+from coder.pipeline.words import attribute_words
 
 Progress = Callable[[float], None]  # called with audio seconds of the recording done so far
 
@@ -51,7 +51,7 @@ def _segment(seg: dict[str, Any], words: list[dict[str, Any]], whole: bool = Fal
 def recognise(samples: np.ndarray, engine: Engine, language: str | None = None, use_vad: bool = True,
               progress: Progress | None = None) -> tuple[list[dict[str, Any]], str | None, dict[str, Any]]:
     """Speech of the recording through the engine, in batches; returns segments, language and processing notes."""
-    duration = len(samples) / audio_mod.SAMPLE_RATE
+    duration = len(samples) / audio.SAMPLE_RATE
     regions = vad.speech_regions(samples) if use_vad else [(0.0, duration)]
     notes: dict[str, Any] = {"vad": use_vad, "speech_s": round(sum(e - s for s, e in regions), 3)}
     segments: list[dict[str, Any]] = []
@@ -102,13 +102,13 @@ def transcribe_file(path: str | Path, engine: Engine, diarizer: str = "builtin",
     speaker's voice embedding). ``turns`` (for example from a user's RTTM)
     replace automatic diarisation; ``num_speakers=None`` estimates the count.
     """
-    channels = audio_mod.load_channels(path)
+    channels = audio.load_channels(path)
     samples = channels.mean(axis=0) if channels.shape[0] > 1 else channels[0]
-    duration = len(samples) / audio_mod.SAMPLE_RATE
+    duration = len(samples) / audio.SAMPLE_RATE
     t0 = time.perf_counter()
     segments, detected, notes = recognise(samples, engine, language, use_vad, progress)
     t1 = time.perf_counter()
-    layout = audio_mod.channel_layout(channels)
+    layout = audio.channel_layout(channels)
     if turns is None and diarizer == "builtin" and layout == "speaker-per-channel" and segments:
         result = diarize_channels(channels)  # one microphone per person: the channels say who speaks
         method = "channels"
@@ -122,7 +122,7 @@ def transcribe_file(path: str | Path, engine: Engine, diarizer: str = "builtin",
         progress(duration)
     return {
         "audio": audio_label if audio_label is not None else str(path),
-        "sha256": sha256 or audio_mod.sha256_file(path),
+        "sha256": sha256 or audio.sha256_file(path),
         "duration": round(duration, 3),
         "engine": engine.name,
         "model": engine.model_label,

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, joinedload
 from coder.rating.scores import NoRatings, instruments_with_ratings, measures_of, ratings_table
 from coder.stats import reliability as rel
 from coder.study import scope
-from coder.study.models import Assignment, Instrument, Rating, RatingUnit, Recording, Study, TherapySession, User, utcnow
+from coder.study.models import (Assignment, Instrument, Rating, RatingUnit, Recording, Study, TherapySession, User,
+                                utcnow)
 
 
 def assignments(db: Session, study: Study) -> list[tuple[Assignment, Rating | None]]:
@@ -119,7 +120,8 @@ def raters_workload(db: Session, study_ids: Collection[int] | None = None) -> li
 
 def instrument_keys(db: Session, study: Study) -> list[str]:
     """The keys of the instruments the study assigns (else of every stored instrument)."""
-    keys = db.scalars(scope.in_study(select(Instrument.key).distinct().select_from(Assignment)
-                                     .join(Instrument, Assignment.instrument_id == Instrument.id), Assignment, study)).all()
+    assigned = (select(Instrument.key).distinct().select_from(Assignment)
+                .join(Instrument, Assignment.instrument_id == Instrument.id))
+    keys = db.scalars(scope.in_study(assigned, Assignment, study)).all()
     stored = db.scalars(select(Instrument.key).where(Instrument.live))
     return sorted(keys) or sorted(set(stored))

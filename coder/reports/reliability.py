@@ -1,8 +1,8 @@
 """The reliability report of a study's stored ratings on one instrument.
 
-From the table of submitted ratings (``coder.rating.scores.ratings_table``: one row per rating, a column per
-measure: each item, keyed; each subscale; the total), ``build`` computes from it what a trial team reports: every ICC form and
-Krippendorff's alpha per measure, the agreement of every rater pair, each
+From the table of submitted ratings (``coder.rating.scores.ratings_table``: one row per rating, a column
+per measure: each item, keyed; each subscale; the total), ``build`` computes what a trial team reports:
+every ICC form and Krippendorff's alpha per measure, the agreement of every rater pair, each
 rater against a gold-standard rater, and drift over time. ``to_rows`` flattens
 the result into one tidy table for CSV export; the web page and
 ``coder reliability --study`` show the same figures.

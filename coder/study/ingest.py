@@ -25,11 +25,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from coder.pipeline import audio
 from coder.db import Database
+from coder.pipeline import audio
+from coder.study.audit import audit
 from coder.study.models import Recording
 from coder.study.tree import StudyError, get_or_create_dyad, get_or_create_session, get_or_create_study
-from coder.study.audit import audit
 
 REQUIRED = ("file", "therapist", "client", "session")
 OPTIONAL = ("dyad", "study", "date", "time_point", "arm")

@@ -14,12 +14,12 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coder.pipeline import formats as export
-from coder.pipeline.diarize import Diarization, Turn
-from coder.pipeline.words import attribute_words
-from coder.study.models import Dyad, Recording, Speaker, Therapist, TherapySession, Transcript, User, Voiceprint
+from coder.pipeline import audio, formats, vad
+from coder.pipeline.diarize import Diarization, Turn, embeddings
 from coder.pipeline.roles import ROLES, assign_roles
+from coder.pipeline.words import attribute_words
 from coder.study.audit import audit
+from coder.study.models import Dyad, Recording, Speaker, Therapist, TherapySession, Transcript, User, Voiceprint
 
 
 class RoleError(ValueError):
@@ -51,9 +51,6 @@ def therapist_voiceprint(db: Session, therapist: Therapist | None) -> np.ndarray
 def voice_sample(audio_path: str | Path, start: float | None = None, end: float | None = None,
                  min_speech_s: float = 3.0) -> tuple[np.ndarray, float]:
     """(voiceprint, seconds of speech) of a recording of one person alone, or of its [start, end] stretch."""
-    from coder.pipeline import audio, vad
-    from coder.pipeline.diarize import embeddings as embed
-
     try:
         samples = audio.load(audio_path)
     except audio.AudioError as exc:
@@ -66,7 +63,7 @@ def voice_sample(audio_path: str | Path, start: float | None = None, end: float 
     if speech < min_speech_s:
         raise ValueError(f"{audio_path}: only {speech:.1f} s of speech; a voice sample needs at least "
                          f"{min_speech_s:.0f} s")
-    return embed.voiceprint(clip, regions), speech
+    return embeddings.voiceprint(clip, regions), speech
 
 
 def enrol_sample(db: Session, therapist: Therapist, audio_path: str | Path, start: float | None = None,
@@ -108,7 +105,7 @@ def export_stem(transcript: Transcript) -> str:
 
 
 def write_exports(transcript: Transcript, out_dir: Path) -> dict[str, Path]:
-    return export.write_all(transcript_document(transcript), out_dir, export_stem(transcript))
+    return formats.write_all(transcript_document(transcript), out_dir, export_stem(transcript))
 
 
 def _refresh_exports(transcript: Transcript, transcripts_dir: Path | None) -> None:

@@ -25,9 +25,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from coder.pipeline import audio
+from coder.study.audit import audit
 from coder.study.models import Dyad, Recording, User
 from coder.study.tree import StudyError, get_or_create_session
-from coder.study.audit import audit
 
 EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".mp4", ".aac", ".webm", ".aiff", ".aif"}
 MAX_BYTES = 4 << 30  # the default upload limit (CODER_MAX_UPLOAD_BYTES)

@@ -21,9 +21,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from coder.pipeline.diarize import embeddings, pyannote
 from coder.pipeline.diarize.builtin import BuiltinDiarizer
 from coder.pipeline.diarize.channels import diarize_channels
-from coder.pipeline.diarize import embeddings
 from coder.pipeline.diarize.embeddings import turn_embeddings
 from coder.pipeline.diarize.types import (DEFAULT_SPEAKERS, DIARIZERS, SAMPLE_RATE, SINGLE_SPEAKER, Diarization,
                                           DiarizerUnavailable, Turn, speaker_label)
@@ -43,18 +43,14 @@ def check_available(method: str, **options: Any) -> None:
         except Exception as exc:
             raise DiarizerUnavailable(str(exc)) from None
     if method == "pyannote":
-        from coder.pipeline.diarize.pyannote import check_available as check_pyannote
-
-        check_pyannote(**options)
+        pyannote.check_available(**options)
 
 
 def make_diarizer(method: str, **options: Any) -> Callable[..., Diarization]:
     if method == "builtin":
         return BuiltinDiarizer(**{k: v for k, v in options.items() if v is not None})
     if method == "pyannote":
-        from coder.pipeline.diarize.pyannote import PyannoteDiarizer
-
-        return PyannoteDiarizer(**options)
+        return pyannote.PyannoteDiarizer(**options)
     if method == "none":
         return _single_speaker
     raise ValueError(f"unknown diarizer {method!r}; choose one of {', '.join(DIARIZERS)}")

@@ -46,11 +46,13 @@ class Scale(_Strict):
         if self.step <= 0:
             raise ValueError(f"step must be positive, got {number_text(self.step)}")
         if not _on_grid((self.max - self.min) / self.step):
-            raise ValueError(f"step {number_text(self.step)} does not divide the range {number_text(self.min)}–{number_text(self.max)}")
+            raise ValueError(f"step {number_text(self.step)} does not divide the range "
+                             f"{number_text(self.min)}–{number_text(self.max)}")
         for point in self.anchors:
             if not self.allows(point):
                 raise ValueError(f"anchor {number_text(point)} is not a point of the scale "
-                                 f"{number_text(self.min)}–{number_text(self.max)} in steps of {number_text(self.step)}")
+                                 f"{number_text(self.min)}–{number_text(self.max)} "
+                                 f"in steps of {number_text(self.step)}")
         return self
 
     def allows(self, value: float) -> bool:

@@ -51,7 +51,8 @@ def check_responses(instrument: InstrumentDefinition, responses: dict[str, Any],
         if instrument.salience is None or not math.isfinite(number) or not instrument.salience.allows(number):
             sal = instrument.salience
             problems.append(f"{MARKERS}.{marker_id}: salience {salience!r} is not on the scale "
-                            f"{number_text(sal.min)}–{number_text(sal.max)}" if sal else f"{MARKERS}.{marker_id}: no salience scale")
+                            f"{number_text(sal.min)}–{number_text(sal.max)}" if sal
+                            else f"{MARKERS}.{marker_id}: no salience scale")
     for key in responses:
         if key == MARKERS:
             continue
@@ -70,8 +71,8 @@ def check_responses(instrument: InstrumentDefinition, responses: dict[str, Any],
             problems.append(f"{item.id}: {value!r} is not a number")
             continue
         if not math.isfinite(number) or not scale.allows(number):
-            problems.append(f"{item.id}: {value!r} is not on the scale {number_text(scale.min)}–{number_text(scale.max)} "
-                            f"in steps of {number_text(scale.step)}")
+            problems.append(f"{item.id}: {value!r} is not on the scale {number_text(scale.min)}–"
+                            f"{number_text(scale.max)} in steps of {number_text(scale.step)}")
     return problems
 
 

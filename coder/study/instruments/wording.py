@@ -11,7 +11,8 @@ from coder.study.instruments.definition import InstrumentDefinition, InstrumentE
 WORDING_COLUMNS = {"item", "text"}  # required; optional: description, reverse, required, subscale
 
 
-def import_wording(instrument: InstrumentDefinition, path: str | Path, version: str | None = None) -> InstrumentDefinition:
+def import_wording(instrument: InstrumentDefinition, path: str | Path,
+                   version: str | None = None) -> InstrumentDefinition:
     """A copy of ``instrument`` with each item's label replaced by the study's licensed wording.
 
     ``path`` is a CSV (columns ``item``, ``text``; optional ``description``,
