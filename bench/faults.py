@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from bench.load import set_up  # noqa: E402
 from bench.rating import PASSWORD as BENCH_PASSWORD  # noqa: E402
 from coder.db import Database  # noqa: E402
-from tests.test_faults import Browser, Server, _integrity, _stored, keep_saving  # noqa: E402
+from tests.support.faults import Browser, Server, check_integrity, keep_saving, stored_state  # noqa: E402
 
 
 def main() -> None:
@@ -92,8 +92,8 @@ def main() -> None:
             if all(firsts):
                 recovery.append(max(firsts) - at)
         database = Database(url)
-        lost = sum(_stored(database, b.assignment) != b.acked for b in browsers)
-        _integrity(database)
+        lost = sum(stored_state(database, b.assignment) != b.acked for b in browsers)
+        check_integrity(database)
         database.dispose()
         result = {"raters": args.raters, "kills": args.kills, "every_s": args.every, **counts,
                   "lost_or_wrong": lost, "recovery_s_median": sorted(recovery)[len(recovery) // 2],

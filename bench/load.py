@@ -44,7 +44,7 @@ from coder.pipeline.audio import probe, sha256_file  # noqa: E402
 from coder.db import Database  # noqa: E402
 from coder.study.models import Assignment, Rating, RatingUnit  # noqa: E402
 from coder.study.tree import get_or_create_dyad, get_or_create_session, get_or_create_study  # noqa: E402
-from tests.rating_study import SESSION_AUDIO, transcribed_recording  # noqa: E402
+from tests.support.rating_study import SESSION_AUDIO, transcribed_recording  # noqa: E402
 
 
 def set_up(url: str, raters: int, units: int) -> dict[str, list[int]]:

@@ -60,7 +60,7 @@ from coder.pipeline.audio import load, sha256_file  # noqa: E402
 from coder.db import Database  # noqa: E402
 from coder.study.models import Assignment, Rating, RatingUnit, Recording, Speaker, Transcript, User  # noqa: E402
 from coder.study.tree import get_or_create_dyad, get_or_create_session, get_or_create_study  # noqa: E402
-from tests.rating_study import SESSION_AUDIO, script_segments  # noqa: E402
+from tests.support.rating_study import SESSION_AUDIO, script_segments  # noqa: E402
 
 PASSWORD = "benchmark password"
 ITEMS = [str(i) for i in range(1, 13)]
@@ -280,7 +280,7 @@ def page_loads(port: int, page_units: dict[str, int], loads: int) -> dict:
     from playwright.sync_api import sync_playwright
 
     sys.path.insert(0, str(ROOT))
-    from tests.conftest import CHROMIUM_ARGS
+    from tests.support.browser import CHROMIUM_ARGS
 
     chromium = os.environ.get("CODER_CHROMIUM") or shutil.which("chromium")
     base = f"http://127.0.0.1:{port}"

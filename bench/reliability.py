@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from coder.study import instruments  # noqa: E402
 from coder.stats import reliability as rel  # noqa: E402
 from coder.rating.scores import measure_values  # noqa: E402
-from coder.reports import reliability as rr  # noqa: E402
+from coder.reports import reliability_report as rr  # noqa: E402
 
 UNITS, RATERS, ITEMS, MISSING = 500, 10, 10, 0.3
 

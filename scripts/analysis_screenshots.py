@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scripts.screenshots import log_in, scratch_site  # noqa: E402
-from tests.analysis_study import build_trial, run_in_browser  # noqa: E402
-from tests.rating_study import PASSWORD  # noqa: E402
+from tests.support.analysis_study import build_trial, run_in_browser  # noqa: E402
+from tests.support.rating_study import PASSWORD  # noqa: E402
 
 
 def build(database, home: Path):

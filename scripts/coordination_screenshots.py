@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scripts.screenshots import log_in, scratch_site  # noqa: E402
-from tests.analysis_study import _unit, build_trial  # noqa: E402
-from tests.rating_study import PASSWORD  # noqa: E402
+from tests.support.analysis_study import build_trial, get_or_create_unit  # noqa: E402
+from tests.support.rating_study import PASSWORD  # noqa: E402
 
 
 def build(database, home: Path):
@@ -35,7 +35,7 @@ def build(database, home: Path):
         create_user(db, "cem", PASSWORD, "rater", "Cem")
         units: dict = {}
         for d in range(1, 17):
-            _unit(db, study, f"D{d}", 6, "Follow-up", units)
+            get_or_create_unit(db, study, f"D{d}", 6, "Follow-up", units)
         coord = db.scalar(select(User).where(User.username == "coord"))
         instrument = db.scalar(select(Instrument))
         due = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=7)

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scripts.screenshots import log_in, scratch_site  # noqa: E402
-from tests.reliability_study import PASSWORD, build_rated  # noqa: E402
+from tests.support.reliability_study import PASSWORD, build_rated  # noqa: E402
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from coder.study.accounts import set_password  # noqa: E402
 from coder.web.app import create_app  # noqa: E402
 from coder.config import load_settings  # noqa: E402
 from coder.study.models import User  # noqa: E402
-from tests.conftest import CHROMIUM_ARGS  # noqa: E402
+from tests.support.browser import CHROMIUM_ARGS  # noqa: E402
 
 PASSWORD = "screenshot password"
 

@@ -1,52 +1,26 @@
-"""Shared fixtures: databases (SQLite and a real PostgreSQL server), audio files, Whisper models."""
+"""Shared fixtures: databases (SQLite and a real PostgreSQL server), audio files, Whisper models, a live server
+and Chromium. Test modules get them by name; the helpers and builders that tests, bench/ and scripts/ share are
+imported from tests/support."""
 from __future__ import annotations
 
 import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from coder.db import Database
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_DIR = ROOT / "sample_audio"
-IN_CI = bool(os.environ.get("CI"))
-
-
-def need(condition: bool, reason: str):
-    """Skip locally when a prerequisite is missing, but fail in CI, where everything must run."""
-    if not condition:
-        if IN_CI:
-            pytest.fail(f"required in CI: {reason}")
-        pytest.skip(reason)
-
-
-def wait_until(page, expression: str, timeout: float = 30.0, every: float = 0.1) -> None:
-    """Poll a JavaScript expression in the page until it is true. (Playwright's wait_for_function builds a
-    function from a string, which the app's Content-Security-Policy forbids; evaluate is not affected.)"""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not page.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true after {timeout} s: {expression}")
-        time.sleep(every)
-
-
-def without_tokens(html: str) -> str:
-    """A page without its random CSRF tokens, which may by chance contain a code a test looks for."""
-    import re
-
-    return re.sub(r'(name="csrf[-_]token" (?:content|value)=)"[^"]*"', r'\1""', html)
+from .support.audio import write_tone
+from .support.browser import CHROMIUM_ARGS
+from .support.network import free_port
+from .support.paths import ROOT, SAMPLE_DIR
+from .support.prerequisites import need
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------
@@ -57,12 +31,6 @@ def _pg_bindir() -> Path | None:
             return Path(candidate)
     initdb = shutil.which("initdb")
     return Path(initdb).parent if initdb else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -136,15 +104,6 @@ def sqlite_database(tmp_path):
 
 # --- audio ----------------------------------------------------------------------------------
 
-def write_tone(path: Path, seconds: float = 3.0, rate: int = 16000, freq: float = 220.0, channels: int = 1) -> Path:
-    """A voiced-sounding test signal (a modulated harmonic tone); distinct ``freq`` gives distinct content."""
-    t = np.arange(int(seconds * rate)) / rate
-    signal = sum(np.sin(2 * np.pi * freq * k * t) / k for k in (1, 2, 3)) * 0.2 * (1 + np.sin(2 * np.pi * 3 * t)) / 2
-    data = np.stack([signal] * channels, axis=1) if channels > 1 else signal
-    sf.write(path, data.astype(np.float32), rate)
-    return path
-
-
 @pytest.fixture
 def tone(tmp_path):
     return write_tone(tmp_path / "tone.wav")
@@ -183,11 +142,6 @@ def real_models_dir() -> Path:
 
 
 # --- a real web server and a real browser ------------------------------------------------------
-
-CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--autoplay-policy=no-user-gesture-required", "--mute-audio"]
-
 
 @pytest.fixture
 def live_server():

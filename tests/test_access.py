@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from coder.study import instruments
-from coder.rating import workspace as ratings
+from coder.rating import workspace
 from coder.study.access import grant
 from coder.study.accounts import create_user
 from coder.web.app import create_app
@@ -22,9 +22,9 @@ from coder.config import load_settings
 from coder.study.models import (Analysis, Assignment, Rating, RatingUnit, Recording, Study, TherapySession, Dyad,
                                 Transcript, User)
 
-from .analysis_study import build_trial
-from .rating_study import PASSWORD, SESSION_AUDIO, build
-from .test_web import csrf_token, login
+from .support.analysis_study import build_trial
+from .support.rating_study import PASSWORD, SESSION_AUDIO, build
+from .support.web import csrf_token, login
 
 ROLES = ("anonymous", "rater1", "rater2", "ana", "coord_a", "coord_b", "coord_none")
 COORDINATORS = {"coord_a": "R", "coord_b": "B", "coord_none": None}
@@ -59,7 +59,7 @@ def world(tmp_path, database):
         for rater, notes in (("rater1", ""), ("rater2", NOTE)):
             user = db.scalar(select(User).where(User.username == rater))
             a = db.get(Assignment, built.assignments[rater][0])
-            ratings.submit(db, a, user, _full(wai), notes, 0)
+            workspace.submit(db, a, user, _full(wai), notes, 0)
         db.flush()
 
         def in_study(model, study):
@@ -135,17 +135,17 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "static": ("public", ["/static/rate.js"]),
     "auth.login": ("public", ["/login"]),
     "auth.logout": ("user", ["/logout"]),
-    "views.index": ("user", ["/"]),
+    "home.index": ("user", ["/"]),
     "rate.session_token": ("user", ["/session"]),
     "rate.page": ("rater", ["/rate/{assignment}"]),
     "rate.audio": ("rater", ["/rate/{assignment}/audio"]),
     "rate.save": ("rater", ["/rate/{assignment}/save"]),
     "rate.submit": ("rater", ["/rate/{assignment}/submit"]),
-    "rate.overview": ("coordinator", ["/ratings"]),
-    "rate.detail": ("study", ["/ratings/{rating}"]),
-    "rate.reopen": ("study", ["/ratings/{rating}/reopen"]),
-    "views.transcript": ("study", ["/transcripts/{transcript}"]),
-    "views.transcript_roles": ("study", ["/transcripts/{transcript}/roles"]),
+    "ratings.index": ("coordinator", ["/ratings"]),
+    "ratings.detail": ("study", ["/ratings/{rating}"]),
+    "ratings.reopen": ("study", ["/ratings/{rating}/reopen"]),
+    "transcripts.page": ("study", ["/transcripts/{transcript}"]),
+    "transcripts.roles": ("study", ["/transcripts/{transcript}/roles"]),
     "reliability.index": ("coordinator", ["/reliability"]),
     "reliability.report": ("study", ["/reliability/{study}/{instrument}"]),
     "reliability.export": ("study", ["/reliability/{study}/{instrument}/export.csv",
@@ -158,25 +158,25 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "analysis.result": ("study", ["/analysis/result/{analysis}"]),
     "analysis.result_file": ("study", ["/analysis/result/{analysis}/results.csv",
                                        "/analysis/result/{analysis}/dyads.csv"]),
-    "coordinate.new_study": ("coordinator", ["/studies/new"]),
-    "coordinate.raters": ("coordinator", ["/raters"]),
-    "coordinate.rater": ("coordinator", ["/raters/{rater_user}"]),
-    "coordinate.audit_trail": ("coordinator", ["/audit", "/audit?format=csv"]),
-    "coordinate.study": ("study", ["/studies/{study}"]),
-    "coordinate.coordinators": ("study", ["/studies/{study}/coordinators"]),
-    "coordinate.participants": ("study", ["/studies/{study}/participants"]),
-    "coordinate.upload": ("study", ["/studies/{study}/upload"]),
-    "coordinate.manifest": ("study", ["/studies/{study}/manifest"]),
-    "coordinate.recordings_json": ("study", ["/studies/{study}/recordings.json"]),
-    "coordinate.process": ("study", ["/studies/{study}/process"]),
-    "coordinate.cancel": ("study", ["/studies/{study}/cancel"]),
-    "coordinate.add_units": ("study", ["/studies/{study}/units"]),
-    "coordinate.edit_unit": ("study", ["/units/{unit}"]),
-    "coordinate.make_design": ("study", ["/studies/{study}/designs"]),
-    "coordinate.dashboard": ("study", ["/studies/{study}/dashboard"]),
-    "coordinate.calibration": ("study", ["/studies/{study}/calibration"]),
-    "coordinate.consensus": ("study", ["/studies/{study}/consensus"]),
-    "coordinate.consensus_unit": ("study", ["/studies/{study}/consensus/{consensus_unit}/{consensus_instrument}"]),
+    "studies.new": ("coordinator", ["/studies/new"]),
+    "raters.index": ("coordinator", ["/raters"]),
+    "raters.change": ("coordinator", ["/raters/{rater_user}"]),
+    "audit.trail": ("coordinator", ["/audit", "/audit?format=csv"]),
+    "studies.page": ("study", ["/studies/{study}"]),
+    "studies.coordinators": ("study", ["/studies/{study}/coordinators"]),
+    "studies.participants": ("study", ["/studies/{study}/participants"]),
+    "recordings.upload": ("study", ["/studies/{study}/upload"]),
+    "recordings.manifest": ("study", ["/studies/{study}/manifest"]),
+    "recordings.status": ("study", ["/studies/{study}/recordings.json"]),
+    "recordings.process": ("study", ["/studies/{study}/process"]),
+    "recordings.cancel": ("study", ["/studies/{study}/cancel"]),
+    "units.add": ("study", ["/studies/{study}/units"]),
+    "units.edit": ("study", ["/units/{unit}"]),
+    "designs.create": ("study", ["/studies/{study}/designs"]),
+    "dashboard.page": ("study", ["/studies/{study}/dashboard"]),
+    "calibration.page": ("study", ["/studies/{study}/calibration"]),
+    "consensus.index": ("study", ["/studies/{study}/consensus"]),
+    "consensus.unit": ("study", ["/studies/{study}/consensus/{consensus_unit}/{consensus_instrument}"]),
 }
 
 

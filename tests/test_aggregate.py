@@ -14,7 +14,7 @@ from coder.rating import consensus
 from coder.study import instruments
 from coder.study.models import AuditEvent, ConsensusRating, Instrument, RatingUnit, User
 
-from .analysis_study import KEY, build_planned, study_of
+from .support.analysis_study import KEY, build_planned, study_of
 
 # Every item of homework-engagement gets the value shown, so the total equals it. Worked by hand:
 #

@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from coder.reports import analysis, analysis_output as analysis_report, outcomes
+from coder.reports import analysis, analysis_output, outcomes
 from coder.stats import regression
 from coder.study.models import Analysis
 
-from .analysis_study import build_trial, study_of
+from .support.analysis_study import build_trial, study_of
+from .support.cli import coder
 
 # NIST Statistical Reference Datasets, Longley (1967), linear least squares, "higher" difficulty:
 # https://www.itl.nist.gov/div898/strd/lls/data/Longley.shtml (certified values, 15 significant digits).
@@ -204,9 +205,9 @@ def test_report_files(fitted, trial, tmp_path):
     analysis_id, results, _ = fitted
     with database.session() as db:
         row = db.get(Analysis, analysis_id)
-        meta = analysis_report.record(row)
+        meta = analysis_output.record(row)
         assert meta["study"] == "Trial S" and "mean over the dyad's rated sessions" in meta["aggregation"]
-        written = analysis_report.write(tmp_path, results, meta, row.data)
+        written = analysis_output.write(tmp_path, results, meta, row.data)
     names = {p.relative_to(tmp_path).as_posix() for p in written}
     assert {"results.csv", "results.json", "results.html", "data/dyads.csv", "data/sessions.csv"} <= names
     assert any(n.startswith("plots/partial-anxiety-residualised-homework-engagement-total") for n in names)
@@ -226,21 +227,16 @@ def test_report_files(fitted, trial, tmp_path):
 
 def test_the_commands_import_aggregate_analyse_and_rerun(database, tmp_path):
     """The whole path from the command line, on SQLite and PostgreSQL."""
-    import os
-    import subprocess
-    import sys
-
     built = build_trial(database, dyads=12, sessions=4, seed=5, study_name="Trial C")
-    env = {**os.environ, "DATABASE_URL": database.url, "CODER_HOME": str(tmp_path / "home")}
+    env = {"DATABASE_URL": database.url, "CODER_HOME": tmp_path / "home"}
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "coder.cli", *args], capture_output=True, text=True,
-                              timeout=300, env=env)
+        return coder(*args, env=env, timeout=300)
 
     bad = tmp_path / "bad.csv"
     bad.write_text("client,hads_anx_pre,hads_anx_post\nC1,12,8\nC2,x,7\nC99,1,1\n")
     out = run("outcomes", "import", str(bad), "--study", "Trial C")
-    assert out.returncode == 1
+    assert out.exit_code == 1
     assert "nothing imported" in out.stderr and "row 3, column hads_anx_pre: 'x' is not a number" in out.stderr
     assert "C99 (row 4)" in out.stderr
     good = tmp_path / "outcomes.csv"
@@ -249,39 +245,39 @@ def test_the_commands_import_aggregate_analyse_and_rerun(database, tmp_path):
         writer.writeheader()
         writer.writerows(built["clients"])
     out = run("outcomes", "import", str(good), "--study", "Trial C", "--range", "hads_anx_pre=0:21")
-    assert out.returncode == 0, out.stderr
+    assert out.exit_code == 0, out.stderr
     assert "of 12 clients" in out.stdout and "sex (text)" in out.stdout
     assert run("outcomes", "show", "--study", "Trial C").stdout.startswith("client,age,hads_anx_post")
 
     out = run("aggregate", "--study", "Trial C", "--dyad", "first", "--out", str(tmp_path / "tables"),
               "--format", "csv,xlsx")
-    assert out.returncode == 0, out.stderr
+    assert out.exit_code == 0, out.stderr
     dyads = pd.read_csv(tmp_path / "tables" / "dyads.csv")
     assert len(dyads) == 12 and "earliest rated session" in dyads["aggregation"][0]
     assert "hads_anx_pre" in dyads.columns and (tmp_path / "tables" / "tables.xlsx").exists()
-    assert run("aggregate", "--study", "Trial C", "--dyad", "median", "--out", str(tmp_path / "x")).returncode != 0
+    assert run("aggregate", "--study", "Trial C", "--dyad", "median", "--out", str(tmp_path / "x")).exit_code != 0
 
     out = run("analyze", "--study", "Trial C", "--change", "anxiety=hads_anx_pre:hads_anx_post",
               "--predictor", "homework_engagement_total", "--covariate", "age",
               "--session-outcome", "homework_engagement_completion",
               "--session-predictor", "homework_engagement_determinants", "--out", str(tmp_path / "results"))
-    assert out.returncode == 0, out.stderr
+    assert out.exit_code == 0, out.stderr
     assert "anxiety: residualised change" in out.stdout and "homework_engagement_determinants_within" in out.stdout
     stored = json.loads((tmp_path / "results" / "results.json").read_text())
     assert stored["analysis_id"] and stored["spec"]["changes"][0]["pre"] == "hads_anx_pre"
     rerun = run("analyze", "--rerun", str(stored["analysis_id"]), "--out", str(tmp_path / "again"))
-    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.exit_code == 0, rerun.stderr
     assert "identical to the stored ones" in rerun.stdout
     assert (tmp_path / "again" / "results.csv").read_text() == (tmp_path / "results" / "results.csv").read_text()
     spec = tmp_path / "spec.yaml"
     spec.write_text("changes: [{name: anxiety, pre: hads_anx_pre, post: hads_anx_post}]\n"
                     "predictors: [homework_engagement_total]\naggregation: {unit: mean, dyad: slope}\n")
     out = run("analyze", "--study", "Trial C", "--spec", str(spec), "--no-store", "--json")
-    assert out.returncode == 0, out.stderr
+    assert out.exit_code == 0, out.stderr
     result = json.loads(out.stdout)
     assert "analysis_id" not in result and result["spec"]["aggregation"]["dyad"] == "slope"
     missing = run("analyze", "--study", "Trial C", "--change", "anxiety=hads_anx_pre:hads_anx_post",
                   "--predictor", "wai_total")
-    assert missing.returncode != 0 and "no variable 'wai_total'" in missing.stderr
+    assert missing.exit_code != 0 and "no variable 'wai_total'" in missing.stderr
     with database.session() as db:
         assert db.query(Analysis).count() == 1

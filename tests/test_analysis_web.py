@@ -13,10 +13,9 @@ import pyreadstat
 from coder.web.app import create_app
 from coder.config import load_settings
 
-from .analysis_study import build_trial, run_in_browser
-from .conftest import without_tokens
-from .rating_study import PASSWORD
-from .test_web import csrf_token, login
+from .support.analysis_study import build_trial, run_in_browser
+from .support.rating_study import PASSWORD
+from .support.web import csrf_token, login, without_tokens
 
 
 @pytest.fixture

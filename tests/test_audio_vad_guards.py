@@ -9,7 +9,9 @@ import soundfile as sf
 
 from coder.pipeline import audio, guards, vad
 
-from .conftest import SAMPLE_DIR, need, write_tone
+from .support.audio import write_tone
+from .support.paths import SAMPLE_DIR
+from .support.prerequisites import need
 
 TURNS = json.loads((SAMPLE_DIR / "demo_session.turns.json").read_text())
 
@@ -131,7 +133,7 @@ def test_a_segment_that_is_all_loop_keeps_one_copy():
 
 
 def test_segments_are_split_at_cut_out_pauses():
-    from coder.pipeline.transcribe import _remap
+    from coder.pipeline.transcribe import remap_segments
 
     tmap = vad.TimeMap()
     tmap.add(10.0, 4.0)  # speech-only 0-4 s is the recording's 10-14 s
@@ -139,7 +141,7 @@ def test_segments_are_split_at_cut_out_pauses():
     segment = {"start": 2.0, "end": 6.0, "text": "we agreed. Could we",
                "words": [{"start": 2.0, "end": 2.5, "text": "we"}, {"start": 2.6, "end": 3.2, "text": "agreed."},
                          {"start": 3.8, "end": 4.3, "text": "Could"}, {"start": 4.4, "end": 4.8, "text": "we"}]}
-    first, second = _remap([segment], tmap)
+    first, second = remap_segments([segment], tmap)
     assert (first["start"], first["end"], first["text"]) == (12.0, 13.2, "we agreed.")
     # "Could" straddles the join; most of it lies after, so it is placed there
     assert (second["start"], second["end"], second["text"]) == (50.0, 50.8, "Could we")

@@ -5,9 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -15,20 +12,19 @@ import pytest
 from sqlalchemy import MetaData, select
 
 from coder.study import instruments
-from coder.rating import workspace as ratings
+from coder.rating import workspace
 from coder.web.app import create_app
 from coder.config import load_settings
 from coder.db import Database
 from coder.study.models import Assignment, Recording, User
 
-from .rating_study import PASSWORD, SESSION_AUDIO, build
-from .test_web import login
+from .support.cli import coder as run_coder
+from .support.rating_study import PASSWORD, SESSION_AUDIO, build
+from .support.web import login
 
 
 def coder(*args, home: Path, url: str):
-    env = {**os.environ, "CODER_HOME": str(home), "DATABASE_URL": url}
-    return subprocess.run([sys.executable, "-m", "coder.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+    return run_coder(*args, env={"CODER_HOME": home, "DATABASE_URL": url}, timeout=300)
 
 
 def _table_rows(database: Database) -> dict[str, list[dict]]:
@@ -59,9 +55,9 @@ def rate(database):
     wai = instruments.builtin("wai-o-s")
     with database.session() as db:
         rater = db.scalar(select(User).where(User.username == "rater1"))
-        ratings.submit(db, db.get(Assignment, built.assignments["rater1"][0]), rater,
+        workspace.submit(db, db.get(Assignment, built.assignments["rater1"][0]), rater,
                        {item.id: 3 for item in wai.items}, "Bond strong; ü and ✓ survive", 0)
-        ratings.save_draft(db, db.get(Assignment, built.assignments["rater2"][0]),
+        workspace.save_draft(db, db.get(Assignment, built.assignments["rater2"][0]),
                            db.scalar(select(User).where(User.username == "rater2")), {"1": 2}, "", 0)
     return built
 
@@ -75,7 +71,7 @@ def test_backup_and_restore_into_an_empty_directory(rated, database, tmp_path):
     home = tmp_path / "home"
     archive = tmp_path / "out" / "coder.tar"
     made = coder("backup", str(archive), home=home, url=database.url)
-    assert made.returncode == 0, made.stderr
+    assert made.exit_code == 0, made.stderr
     assert "1 recording file(s)" in made.stdout and archive.exists()
     assert not archive.with_name("coder.tar.partial").exists()
     with tarfile.open(archive) as tar:
@@ -89,7 +85,7 @@ def test_backup_and_restore_into_an_empty_directory(rated, database, tmp_path):
     target = tmp_path / "restored"
     target_url = f"sqlite:///{target / 'coder.db'}"
     done = coder("restore", str(archive), home=target, url=target_url)
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.stderr
     restored = Database(target_url)
     assert _table_rows(restored) == _table_rows(database)
     with restored.session() as db:
@@ -110,9 +106,9 @@ def test_restore_into_postgresql(sqlite_database, postgres_url, tmp_path):
     """A SQLite installation restored into PostgreSQL, whose id sequences continue after the restored ids."""
     rate(sqlite_database)
     archive = tmp_path / "coder.tar"
-    assert coder("backup", str(archive), home=tmp_path / "a", url=sqlite_database.url).returncode == 0
+    assert coder("backup", str(archive), home=tmp_path / "a", url=sqlite_database.url).exit_code == 0
     done = coder("restore", str(archive), home=tmp_path / "b", url=postgres_url)
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.stderr
     restored = Database(postgres_url)
     assert _table_rows(restored) == _table_rows(sqlite_database)
     with restored.session() as db:
@@ -126,15 +122,15 @@ def test_restore_into_postgresql(sqlite_database, postgres_url, tmp_path):
 
 def test_restore_refuses_a_database_with_data(rated, database, tmp_path):
     archive = tmp_path / "coder.tar"
-    assert coder("backup", str(archive), home=tmp_path / "home", url=database.url).returncode == 0
+    assert coder("backup", str(archive), home=tmp_path / "home", url=database.url).exit_code == 0
     refused = coder("restore", str(archive), home=tmp_path / "home", url=database.url)
-    assert refused.returncode != 0 and "already holds data" in refused.stderr
+    assert refused.exit_code != 0 and "already holds data" in refused.stderr
 
 
 def test_damaged_archives_are_refused_and_leave_nothing(sqlite_database, tmp_path):
     rate(sqlite_database)
     archive = tmp_path / "coder.tar"
-    assert coder("backup", str(archive), home=tmp_path / "home", url=sqlite_database.url).returncode == 0
+    assert coder("backup", str(archive), home=tmp_path / "home", url=sqlite_database.url).exit_code == 0
     data = archive.read_bytes()
     cut = tmp_path / "cut.tar"
     cut.write_bytes(data[: len(data) // 2])
@@ -148,7 +144,7 @@ def test_damaged_archives_are_refused_and_leave_nothing(sqlite_database, tmp_pat
         target = tmp_path / f"restore-{bad.stem}"
         url = f"sqlite:///{target / 'coder.db'}"
         done = coder("restore", str(bad), home=target, url=url)
-        assert done.returncode != 0 and reason in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert done.exit_code != 0 and reason in done.stderr and "Traceback" not in done.stderr, done.stderr
         assert not list((target / "recordings").glob("*")) if (target / "recordings").exists() else True
         with Database(url).engine.connect() as conn:
             tables = [r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")]
@@ -162,8 +158,8 @@ def test_missing_recordings_stop_the_backup_unless_allowed(sqlite_database, tmp_
         db.scalar(select(Recording)).path = str(tmp_path / "moved-away.ogg")
     archive = tmp_path / "coder.tar"
     refused = coder("backup", str(archive), home=tmp_path / "home", url=sqlite_database.url)
-    assert refused.returncode != 0 and "missing recording files" in refused.stderr
+    assert refused.exit_code != 0 and "missing recording files" in refused.stderr
     assert "moved-away.ogg" in refused.stderr
     assert not archive.exists() and not archive.with_name("coder.tar.partial").exists()
     allowed = coder("backup", str(archive), "--allow-missing", home=tmp_path / "home", url=sqlite_database.url)
-    assert allowed.returncode == 0 and "0 recording file(s)" in allowed.stdout
+    assert allowed.exit_code == 0 and "0 recording file(s)" in allowed.stdout

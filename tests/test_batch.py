@@ -3,21 +3,15 @@
 The batch tests run faster-whisper with the real base weights: short, deterministic and realistic.
 """
 import json
-import os
-import subprocess
-import sys
 import wave
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from .conftest import SAMPLE_DIR, write_tone
-
-
-def coder(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "coder.cli", *args], capture_output=True, text=True,
-                          timeout=900, **kwargs)
+from .support.audio import write_tone
+from .support.cli import coder
+from .support.paths import SAMPLE_DIR
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +41,9 @@ def test_bad_inputs_in_a_batch(tmp_path, speech, engine_args):
     sf.write(tmp_path / "room-tone.wav",
              np.random.default_rng(0).normal(0, 0.001, 16000 * 8).astype(np.float32), 16000)
     inputs = ["empty.wav", "truncated.wav", "notes.wav", "zero-length.wav", "room-tone.wav", "missing.wav"]
-    proc = coder("transcribe", *[str(tmp_path / n) for n in inputs], str(speech / "one.wav"), "--out",
-                 str(tmp_path / "out"), *engine_args)
-    assert proc.returncode == 1
+    proc = coder("transcribe", *[tmp_path / n for n in inputs], speech / "one.wav", "--out", tmp_path / "out",
+                 *engine_args, timeout=900)
+    assert proc.exit_code == 1
     errors = {line.split(": ", 2)[1]: line.split(": ", 2)[2] for line in proc.stderr.splitlines()
               if line.startswith("error: ")}
     assert errors == {
@@ -74,20 +68,20 @@ def test_rerun_resumes(tmp_path, speech, engine_args):
     one, two = tmp_path / "one.wav", tmp_path / "two.flac"
     one.write_bytes((speech / "one.wav").read_bytes())
     two.write_bytes((speech / "two.flac").read_bytes())
-    first = coder("transcribe", str(one), str(two), *args)
-    assert first.returncode == 0 and "2 transcribed, 0 skipped" in first.stderr
+    first = coder("transcribe", one, two, *args, timeout=900)
+    assert first.exit_code == 0 and "2 transcribed, 0 skipped" in first.stderr
     stamp = (out / "one.json").stat().st_mtime_ns
 
-    again = coder("transcribe", str(one), str(two), *args)
-    assert again.returncode == 0 and "0 transcribed, 2 skipped" in again.stderr
+    again = coder("transcribe", one, two, *args, timeout=900)
+    assert again.exit_code == 0 and "0 transcribed, 2 skipped" in again.stderr
     assert (out / "one.json").stat().st_mtime_ns == stamp
 
     write_tone(two, seconds=2)  # new audio under the same name is transcribed again
-    changed = coder("transcribe", str(one), str(two), *args)
+    changed = coder("transcribe", one, two, *args, timeout=900)
     assert "1 transcribed, 1 skipped" in changed.stderr
     assert f"{one}: already transcribed" in changed.stderr
 
-    forced = coder("transcribe", str(one), *args, "--force")
+    forced = coder("transcribe", one, *args, "--force", timeout=900)
     assert "1 transcribed, 0 skipped" in forced.stderr
     assert (out / "one.json").stat().st_mtime_ns != stamp
 
@@ -96,27 +90,27 @@ def test_a_half_written_output_is_not_taken_as_done(tmp_path, speech, engine_arg
     out = tmp_path / "out"
     out.mkdir()
     (out / "one.json").write_text('{"sha256": "')  # as if a previous run died mid-write
-    proc = coder("transcribe", str(speech / "one.wav"), "--out", str(out), *engine_args)
-    assert proc.returncode == 0 and "1 transcribed" in proc.stderr
+    proc = coder("transcribe", speech / "one.wav", "--out", out, *engine_args, timeout=900)
+    assert proc.exit_code == 0 and "1 transcribed" in proc.stderr
     assert json.loads((out / "one.json").read_text())["sha256"]
 
 
 def test_models_list_and_import(tmp_path, tiny_whisper):
-    env = {**os.environ, "CODER_MODELS_DIR": str(tmp_path / "store")}
+    env = {"CODER_MODELS_DIR": tmp_path / "store"}
     assert "(empty)" in coder("models", env=env).stdout
-    imported = coder("models", "import", str(tiny_whisper), "--name", "tiny-test", env=env)
-    assert imported.returncode == 0 and "imported tiny-test.pt (openai-whisper" in imported.stdout
+    imported = coder("models", "import", tiny_whisper, "--name", "tiny-test", env=env)
+    assert imported.exit_code == 0 and "imported tiny-test.pt (openai-whisper" in imported.stdout
     ct2 = tmp_path / "ct2-model"
     ct2.mkdir()
     for name in ("model.bin", "config.json", "vocabulary.txt"):
         (ct2 / name).write_text("x")
-    assert coder("models", "import", str(ct2), env=env).returncode == 0
+    assert coder("models", "import", ct2, env=env).exit_code == 0
     listing = coder("models", env=env).stdout
     assert "tiny-test.pt" in listing and "openai-whisper" in listing
     assert "ct2-model" in listing and "faster-whisper" in listing
-    again = coder("models", "import", str(tiny_whisper), "--name", "tiny-test", env=env)
-    assert again.returncode == 1 and "already exists; pass --force" in again.stderr
-    assert coder("models", "import", str(tiny_whisper), "--name", "tiny-test", "--force", env=env).returncode == 0
+    again = coder("models", "import", tiny_whisper, "--name", "tiny-test", env=env)
+    assert again.exit_code == 1 and "already exists; pass --force" in again.stderr
+    assert coder("models", "import", tiny_whisper, "--name", "tiny-test", "--force", env=env).exit_code == 0
     assert not [p for p in (tmp_path / "store").iterdir() if p.name.startswith(".")]  # no staging left
 
     # The store is where transcription looks first.
@@ -130,10 +124,10 @@ def test_models_list_and_import(tmp_path, tiny_whisper):
 def test_import_refuses_what_is_not_a_model(tmp_path, content, why):
     bad = tmp_path / "weights.pt"
     bad.write_bytes(content)
-    proc = coder("models", "import", str(bad), env={**os.environ, "CODER_MODELS_DIR": str(tmp_path / "s")})
-    assert proc.returncode == 1 and why in proc.stderr
+    proc = coder("models", "import", bad, env={"CODER_MODELS_DIR": tmp_path / "s"})
+    assert proc.exit_code == 1 and why in proc.stderr
     half = tmp_path / "half"
     half.mkdir()
     (half / "model.bin").write_text("x")
-    proc = coder("models", "import", str(half), env={**os.environ, "CODER_MODELS_DIR": str(tmp_path / "s")})
-    assert proc.returncode == 1 and "missing config.json, tokenizer.json or vocabulary.txt" in proc.stderr
+    proc = coder("models", "import", half, env={"CODER_MODELS_DIR": tmp_path / "s"})
+    assert proc.exit_code == 1 and "missing config.json, tokenizer.json or vocabulary.txt" in proc.stderr

@@ -13,8 +13,8 @@ from coder.web.app import create_app
 from coder.config import load_settings
 from coder.db import Database
 
-from .conftest import wait_until
-from .rating_study import PASSWORD, build, stored
+from .support.browser import wait_until
+from .support.rating_study import PASSWORD, build, stored
 
 
 @pytest.fixture

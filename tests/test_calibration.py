@@ -11,7 +11,7 @@ from coder.rating import calibration as cal
 from coder.stats import reliability as rel
 from coder.study.models import RatingUnit, Study
 
-from .analysis_study import ITEMS, build_planned
+from .support.analysis_study import ITEMS, build_planned
 
 
 def _plan():

@@ -15,9 +15,9 @@ from coder.config import load_settings
 from coder.db import Database
 from coder.study.models import Assignment, Rating, User
 
-from .conftest import wait_until
-from .rating_study import PASSWORD
-from .test_coordinate_web import _excerpt
+from .support.audio import excerpt
+from .support.browser import wait_until
+from .support.rating_study import PASSWORD
 
 
 def log_in(page, url, username):
@@ -35,7 +35,7 @@ def test_create_upload_process_assign_rate_and_follow_progress(tmp_path, live_se
         for name in ("ana", "ben"):
             create_user(db, name, PASSWORD, "rater", name.title())
         instruments.store(db, instruments.builtin("wai-o-s"))
-    files = [_excerpt(tmp_path, 10, f"D1 session {n}.wav", offset=15 * n) for n in (1, 2)]
+    files = [excerpt(tmp_path, 10, f"D1 session {n}.wav", offset=15 * n) for n in (1, 2)]
     settings = load_settings(home=tmp_path / "home", database_url=database.url)
     url = live_server(create_app(settings, database))
     worker = tasks.start_embedded(settings, database)  # as `coder serve` does

@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 
 import pytest
-import soundfile as sf
 from sqlalchemy import func, select
 
 from coder.study import instruments
@@ -19,9 +18,10 @@ from coder.config import load_settings
 from coder.study.models import (Assignment, AssignmentDesign, AuditEvent, ConsensusRating, Rating, RatingUnit,
                                 Recording, Study, User)
 
-from .analysis_study import _unit, build_planned
-from .rating_study import PASSWORD, SESSION_AUDIO
-from .test_web import csrf_token, login
+from .support.analysis_study import build_planned, get_or_create_unit
+from .support.audio import excerpt
+from .support.rating_study import PASSWORD
+from .support.web import csrf_token, login
 
 
 def flashes(response) -> list[str]:
@@ -56,13 +56,6 @@ def _study(client, name="Trial W"):
     return study_id
 
 
-def _excerpt(tmp_path: Path, seconds: float, name: str, offset: float = 0.0) -> Path:
-    audio, rate = sf.read(SESSION_AUDIO, dtype="float32")
-    path = tmp_path / name
-    sf.write(path, audio[int(offset * rate):int((offset + seconds) * rate)], rate)
-    return path
-
-
 def _upload(http, study_id, path: Path, session: int, **extra):
     name = extra.pop("filename", path.name)
     data = {"dyad_id": extra.pop("dyad_id", "1"), "session": str(session), **extra,
@@ -78,7 +71,7 @@ def test_set_up_a_study_and_upload_recordings(site, tmp_path, corrupt_file):
     assert "exists already" in flashes(client.post(f"/studies/{study_id}/participants",
                                                    data={"kind": "client", "code": "C1"},
                                                    follow_redirects=True))[0]
-    good = _excerpt(tmp_path, 20, "D1 session 1.wav")
+    good = excerpt(tmp_path, 20, "D1 session 1.wav")
     response = _upload(client, study_id, good, 1, time_point="week 1", arm="CBT", date="2026-03-02")
     assert response.status_code == 200, response.json
     reply = response.json
@@ -89,7 +82,7 @@ def test_set_up_a_study_and_upload_recordings(site, tmp_path, corrupt_file):
     again = _upload(client, study_id, good, 2, filename="copy.wav")
     assert again.status_code == 409 and "duplicate of D1 session 1.wav" in again.json["error"]
     # a damaged transfer: the browser's checksum differs
-    other = _excerpt(tmp_path, 10, "other.wav", offset=30)
+    other = excerpt(tmp_path, 10, "other.wav", offset=30)
     damaged = _upload(client, study_id, other, 2, sha256="0" * 64)
     assert damaged.status_code == 400 and "damaged" in damaged.json["error"]
     # a corrupt file and a file that is not audio by name
@@ -135,26 +128,26 @@ def test_manifest_fills_the_upload_table(site, tmp_path):
 
 @pytest.fixture
 def embedded_worker(site):
-    from coder.jobs import queue as tasks
+    from coder.jobs import queue
 
     app, client, database, settings = site
-    worker = tasks.start_embedded(settings, database)
+    worker = queue.start_embedded(settings, database)
     yield worker
     worker.stop()
 
 
 def test_processing_runs_in_the_background_with_progress(site, tmp_path, tiny_whisper, embedded_worker):
-    from coder.jobs import queue as tasks
+    from coder.jobs import queue
 
     app, client, database, settings = site
     study_id = _study(client)
     for n in (1, 2):
-        assert _upload(client, study_id, _excerpt(tmp_path, 12, f"s{n}.wav", offset=20 * n), n).status_code == 200
+        assert _upload(client, study_id, excerpt(tmp_path, 12, f"s{n}.wav", offset=20 * n), n).status_code == 200
     response = client.post(f"/studies/{study_id}/process",
                            data={"all": "1", "engine": "openai-whisper", "model": str(tiny_whisper),
                                  "diarizer": "builtin", "num_speakers": "2"}, follow_redirects=True)
     assert "2 recording(s) queued for transcription and diarisation." in flashes(response)
-    tasks.wait_idle(database)
+    queue.wait_idle(database)
     status = client.get(f"/studies/{study_id}/recordings.json").json
     assert [r["status"] for r in status["recordings"]] == ["transcribed", "transcribed"], status
     assert all(r["progress_s"] == r["duration_s"] and r["transcript_url"] for r in status["recordings"])
@@ -170,7 +163,7 @@ def test_processing_runs_in_the_background_with_progress(site, tmp_path, tiny_wh
     # a model that cannot be loaded fails the recording with the reason, and the next one still runs
     response = client.post(f"/studies/{study_id}/process", data={"recording": ["1"], "model": "/no/such/model.pt"},
                            follow_redirects=True)
-    tasks.wait_idle(database)
+    queue.wait_idle(database)
     first = client.get(f"/studies/{study_id}/recordings.json").json["recordings"][0]
     assert first["status"] == "failed" and first["error"].startswith("model not loaded")
 
@@ -181,14 +174,14 @@ def _units(database, dyads=4, sessions=3):
         units: dict = {}
         for d in range(1, dyads + 1):
             for s in range(1, sessions + 1):
-                _unit(db, study, f"D{d}", s, "Whole session", units)
+                get_or_create_unit(db, study, f"D{d}", s, "Whole session", units)
         return study.id, sorted(u.id for u in units.values())
 
 
 def test_units_designs_dashboard_and_a_rater_who_leaves(site, tmp_path):
     app, client, database, settings = site
     study_id = _study(client)
-    assert _upload(client, study_id, _excerpt(tmp_path, 8, "s1.wav"), 1).status_code == 200
+    assert _upload(client, study_id, excerpt(tmp_path, 8, "s1.wav"), 1).status_code == 200
     response = client.post(f"/studies/{study_id}/units", data={"all": "1", "how": "window", "minutes": "0.05",
                                                                "instrument": "wai-o-s"}, follow_redirects=True)
     assert flashes(response) == ["3 rating unit(s) added for wai-o-s."]  # 8 s in 3-second windows
@@ -342,7 +335,7 @@ def test_calibration_units_and_the_calibration_design(site):
 def test_cancelling_queued_recordings_from_the_study_page(site, tmp_path):
     app, client, database, settings = site  # no worker runs: the jobs stay queued
     study_id = _study(client)
-    assert _upload(client, study_id, _excerpt(tmp_path, 5, "s1.wav"), 1).status_code == 200
+    assert _upload(client, study_id, excerpt(tmp_path, 5, "s1.wav"), 1).status_code == 200
     response = client.post(f"/studies/{study_id}/process", data={"recording": ["1"]}, follow_redirects=True)
     assert flashes(response) == ["1 recording(s) queued for transcription and diarisation."]
     assert client.get(f"/studies/{study_id}/recordings.json").json["recordings"][0]["status"] == "queued"

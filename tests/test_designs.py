@@ -16,8 +16,9 @@ from coder.study.accounts import create_user
 from coder.rating.designs import DesignError, Unit, plan_crossed, plan_overlap
 from coder.study.models import Assignment, AssignmentDesign, AuditEvent, Rating, User
 
-from .analysis_study import _unit
-from .rating_study import PASSWORD
+from .support.analysis_study import get_or_create_unit
+from .support.cli import coder
+from .support.rating_study import PASSWORD
 
 RATERS = ["ana", "ben", "cem", "dev"]
 
@@ -138,7 +139,7 @@ def _study(database, dyads=6, sessions=4, raters=("ana", "ben", "cem")):
         units: dict = {}
         for d in range(1, dyads + 1):
             for s in range(1, sessions + 1):
-                _unit(db, study, f"D{d}", s, "Whole session", units)
+                get_or_create_unit(db, study, f"D{d}", s, "Whole session", units)
         grant(db, study, create_user(db, "coord", PASSWORD, "coordinator", "Coordinator"), None)
         for r in raters:
             create_user(db, r, PASSWORD, "rater", r.title())
@@ -210,35 +211,31 @@ def test_reassign_moves_only_unrated_units_to_other_raters(database):
 def test_the_commands_design_progress_calibration_and_reassign(database, tmp_path):
     """The coordination commands, on SQLite and PostgreSQL."""
     import json
-    import os
-    import subprocess
-    import sys
 
     _study(database, dyads=5, sessions=2)
-    env = {**os.environ, "DATABASE_URL": database.url, "CODER_HOME": str(tmp_path / "home")}
+    env = {"DATABASE_URL": database.url, "CODER_HOME": tmp_path / "home"}
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "coder.cli", *args], capture_output=True, text=True,
-                              timeout=300, env=env)
+        return coder(*args, env=env, timeout=300)
 
     out = run("design", "Trial D", "--instrument", "wai-o-s", "--rater", "ana", "--rater", "ben", "--rater", "cem",
               "--overlap", "0.3", "--seed", "9", "--dry-run")
-    assert out.returncode == 0, out.stderr
+    assert out.exit_code == 0, out.stderr
     assert "10 unit(s), 3 coded by more than one rater" in out.stdout and "dry run: nothing stored" in out.stdout
     out = run("design", "Trial D", "--instrument", "wai-o-s", "--rater", "ana", "--rater", "ben", "--rater", "cem",
               "--overlap", "0.3", "--seed", "9", "--due", "2026-02-01", "--reason", "wave 1")
-    assert out.returncode == 0 and re.search(r"design \d+ \(overlap, seed 9\) on wai-o-s", out.stdout), out.stderr
+    assert out.exit_code == 0 and re.search(r"design \d+ \(overlap, seed 9\) on wai-o-s", out.stdout), out.stderr
     again = run("design", "Trial D", "--instrument", "wai-o-s", "--rater", "ana")
-    assert again.returncode == 1 and "every unit is already assigned on wai-o-s" in again.stderr
+    assert again.exit_code == 1 and "every unit is already assigned on wai-o-s" in again.stderr
     report = json.loads(run("progress", "Trial D", "--json").stdout)
     assert {r["rater"]: r["assigned"] for r in report["work"]} == {"ana": 5, "ben": 4, "cem": 4}
     assert report["totals"]["overdue"] == 13 and len(report["overdue"]) == 13
     out = run("calibration", "Trial D", "--master", "ana", "--statistic", "icc", "--threshold", "0.7", "--window",
               "4")
-    assert out.returncode == 0 and "master ana; icc over the latest 4, threshold 0.7" in out.stdout, out.stderr
-    assert run("calibration", "Trial D", "--window", "2").returncode == 1
+    assert out.exit_code == 0 and "master ana; icc over the latest 4, threshold 0.7" in out.stdout, out.stderr
+    assert run("calibration", "Trial D", "--window", "2").exit_code == 1
     out = run("reassign", "cem", "--reason", "left", "--deactivate")
-    assert out.returncode == 0 and "4 assignment(s) moved; cem deactivated" in out.stdout, out.stderr
+    assert out.exit_code == 0 and "4 assignment(s) moved; cem deactivated" in out.stdout, out.stderr
     report = json.loads(run("progress", "Trial D", "--json").stdout)
     assert sum(r["assigned"] for r in report["work"] if r["rater"] != "cem") == 13
     assert "cem" not in {r["rater"] for r in report["work"]}

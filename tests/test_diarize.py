@@ -11,7 +11,9 @@ from coder.pipeline.diarize import BuiltinDiarizer, Turn, make_diarizer
 from coder.pipeline.words import attribute_words
 from coder.pipeline.rttm import read as read_rttm
 
-from .conftest import SAMPLE_DIR, need
+from .support.audio import two_mics
+from .support.paths import SAMPLE_DIR
+from .support.prerequisites import need
 
 RATE = 16000
 
@@ -165,15 +167,6 @@ def test_reference_rttm_of_the_demo_is_two_speakers(session):
 
 
 # --- one microphone per person ----------------------------------------------------------------------------
-
-def two_mics(samples, reference, bleed=0.05):
-    """Therapist on the left microphone, client on the right, each heard faintly by the other's."""
-    left, right = np.zeros_like(samples), np.zeros_like(samples)
-    for t in reference:
-        a, b = int(t.start * RATE), int(t.end * RATE)
-        (left if t.speaker == "therapist" else right)[a:b] = samples[a:b]
-    return np.stack([left + bleed * right, right + bleed * left])
-
 
 def test_channels_tell_the_speakers_apart(session):
     from coder.pipeline.diarize import diarize_channels

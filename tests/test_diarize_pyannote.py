@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import SAMPLE_DIR, need
+from .support.cli import coder
+from .support.paths import SAMPLE_DIR
+from .support.prerequisites import need
 
 pytestmark = pytest.mark.pyannote
 
@@ -82,12 +84,10 @@ def test_transcribe_with_the_pyannote_diarizer(pipeline_dir, tmp_path, real_mode
 
     speech, rate = sf.read(SAMPLE_DIR / "demo_session.ogg")
     sf.write(tmp_path / "clip.wav", speech[: 20 * rate], rate)
-    proc = subprocess.run([sys.executable, "-m", "coder.cli", "transcribe", str(tmp_path / "clip.wav"), "--out",
-                           str(tmp_path / "out"), "--engine", "faster-whisper",
-                           "--model", str(real_models_dir / "faster-whisper-base"), "--diarizer", "pyannote",
-                           "--diarizer-model", str(pipeline_dir), "--language", "en"],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
+    proc = coder("transcribe", tmp_path / "clip.wav", "--out", tmp_path / "out", "--engine", "faster-whisper",
+                 "--model", real_models_dir / "faster-whisper-base", "--diarizer", "pyannote",
+                 "--diarizer-model", pipeline_dir, "--language", "en", timeout=600)
+    assert proc.exit_code == 0, proc.stderr
     doc = json.loads((tmp_path / "out" / "clip.json").read_text())
     assert doc["diarization"]["method"] == "pyannote" and doc["segments"]
     labels = {t[2] for t in doc["diarization"]["turns"]} or {"SPEAKER_00"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import resource
 import tempfile
 from pathlib import Path
 
@@ -198,16 +199,40 @@ def test_sniffing_any_bytes(head):
     assert audio.describe(head)
 
 
+def _probed(probe, path: Path):
+    """What ``probe`` makes of ``path``: its AudioInfo, or the AudioError's message (which must say something)."""
+    try:
+        return probe(path)
+    except audio.AudioError as exc:
+        _message(exc)
+        return f"AudioError: {exc}"
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # of the child processes this one has waited for
+    return usage.ru_utime + usage.ru_stime
+
+
 def test_the_fuzzed_decoder_runs_apart_from_the_web_app(tmp_path):
-    """A sample of damaged files through probe_isolated, as uploads use it: always an AudioError."""
+    """A sample of damaged files through probe_isolated, as uploads use it: each is decoded in a child process
+    (the time of this process's children grows with every file; this process's own memory limit stays as it
+    was), and the child's answer is the decoder's, as probe gives it here: the same AudioInfo for a file that
+    still decodes, an AudioError with the same message for one that does not."""
     rng = random.Random(7)
+    memory_limit = resource.getrlimit(resource.RLIMIT_AS)
+    answers = []
     for k in range(12):
         raw = bytearray(VALID[("WAV", "FLAC", "OGG")[k % 3]])
         for _ in range(6):
             raw[rng.randrange(0, 256)] = rng.randrange(0, 256)
         path = tmp_path / f"f{k}.bin"
         path.write_bytes(bytes(raw))
-        try:
-            audio.probe_isolated(path)
-        except audio.AudioError as exc:
-            _message(exc)
+        here = _probed(audio.probe, path)
+        before = _children_cpu_s()
+        isolated = _probed(audio.probe_isolated, path)
+        assert _children_cpu_s() > before, f"{path.name} was not decoded in a child process"
+        assert isolated == here, path.name
+        answers.append(isolated)
+    assert resource.getrlimit(resource.RLIMIT_AS) == memory_limit
+    # the sample holds both kinds: damaged files that still decode and files the decoder refuses
+    assert {type(a) for a in answers} == {audio.AudioInfo, str}

@@ -9,7 +9,8 @@ from coder.cli import main
 from coder.db import Database
 from coder.study.models import AuditEvent, Dyad, Recording, TherapySession
 
-from .conftest import SAMPLE_DIR, write_tone
+from .support.audio import write_tone
+from .support.paths import SAMPLE_DIR
 
 
 @pytest.fixture

@@ -1,12 +1,11 @@
 """Instrument definitions (schema, clear errors) and scoring, checked against hand-computed examples."""
-import subprocess
-import sys
-
 import pytest
 import yaml
 
 from coder.study.instruments import (InstrumentError, builtin, check_responses, import_wording, load, mean_of, parse,
                                      score, to_data)
+
+from .support.cli import coder
 
 WAI = {"1": 5, "2": 6, "3": 7, "4": 2, "5": 5, "6": 4, "7": 6, "8": 5, "9": 7, "10": 3, "11": 4, "12": 6}
 
@@ -163,23 +162,21 @@ def test_unit_and_session_means_skip_missing_scores():
 # --- command line -----------------------------------------------------------------------------------------
 
 def test_cli_list_show_validate(tmp_path):
-    cli = [sys.executable, "-m", "coder.cli", "instruments"]
-    listed = subprocess.run([*cli, "list"], capture_output=True, text=True, check=True).stdout
+    listed = coder("instruments", "list", check=True).stdout
     assert "wai-o-s\tversion 1\tsession\t12 items" in listed
-    shown = subprocess.run([*cli, "show", "wai-o-s"], capture_output=True, text=True, check=True).stdout
+    shown = coder("instruments", "show", "wai-o-s", check=True).stdout
     (tmp_path / "wai.yaml").write_text(shown)
     bad = minimal(items=[{"id": "1", "label": "one", "subscale": "tsk"}, {"id": "2", "label": "b",
                                                                           "subscale": "b"}])
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
-    proc = subprocess.run([*cli, "validate", str(tmp_path / "wai.yaml"), str(tmp_path / "bad.yaml")],
-                          capture_output=True, text=True)
-    assert proc.returncode == 1
+    proc = coder("instruments", "validate", tmp_path / "wai.yaml", tmp_path / "bad.yaml")
+    assert proc.exit_code == 1
     assert f"{tmp_path / 'wai.yaml'}: valid (wai-o-s version 1, 12 items)" in proc.stdout
     assert proc.stderr.splitlines() == [f"{tmp_path / 'bad.yaml'}: invalid",
                                         "  items[0].subscale: unknown subscale 'tsk' (defined: a, b)",
                                         "  subscales[0]: subscale 'a' has no items"]
-    missing = subprocess.run([*cli, "show", "nope"], capture_output=True, text=True)
-    assert missing.returncode == 1 and "no built-in instrument 'nope'" in missing.stderr
+    missing = coder("instruments", "show", "nope")
+    assert missing.exit_code == 1 and "no built-in instrument 'nope'" in missing.stderr
 
 
 # --- licensed wording and versions in the database --------------------------------------------------------
@@ -230,7 +227,7 @@ def test_changing_a_rated_instrument_makes_a_new_version(database):
     from coder.study.instruments import store, stored
     from coder.study.models import Assignment, Instrument, Rating
 
-    from .test_data_model import build_tree
+    from .support.tree import build_tree
 
     wai = builtin("wai-o-s")
     with database.session() as db:
@@ -261,21 +258,18 @@ def test_changing_a_rated_instrument_makes_a_new_version(database):
 
 def test_import_and_store_from_the_command_line(tmp_path):
     home = tmp_path / "home"
-    cli = [sys.executable, "-m", "coder.cli", "--home", str(home)]
-    subprocess.run([*cli, "init"], check=True, capture_output=True)
+    coder("--home", home, "init", check=True)
     path = wording_csv(tmp_path, [f"{i},Licensed {i}," for i in range(1, 13)])
-    proc = subprocess.run([*cli, "instruments", "import", "wai-o-s", str(path), "--out", str(tmp_path / "l.yaml"),
-                           "--store"], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    proc = coder("--home", home, "instruments", "import", "wai-o-s", path, "--out", tmp_path / "l.yaml", "--store")
+    assert proc.exit_code == 0, proc.stderr
     assert proc.stdout.splitlines() == [f"wrote wai-o-s version 1-licensed to {tmp_path / 'l.yaml'}",
                                         "stored wai-o-s version 1-licensed"]
     assert load(tmp_path / "l.yaml").item("3").label == "Licensed 3"
     bad = wording_csv(tmp_path, ["1,x,"])
-    proc = subprocess.run([*cli, "instruments", "import", "wai-o-s", str(bad), "--store"], capture_output=True,
-                          text=True)
-    assert proc.returncode == 1 and proc.stderr.splitlines()[0] == f"error: {bad}: nothing imported"
-    stored_ = subprocess.run([*cli, "instruments", "store", "rupture-markers"], capture_output=True, text=True)
-    assert stored_.returncode == 0, stored_.stderr
+    proc = coder("--home", home, "instruments", "import", "wai-o-s", bad, "--store")
+    assert proc.exit_code == 1 and proc.stderr.splitlines()[0] == f"error: {bad}: nothing imported"
+    stored_ = coder("--home", home, "instruments", "store", "rupture-markers")
+    assert stored_.exit_code == 0, stored_.stderr
     assert stored_.stdout.strip() == "stored rupture-markers version 1"
 
 

@@ -18,7 +18,7 @@ from coder.pipeline import audio
 from coder.pipeline.asr import load_engine
 from coder.pipeline.transcribe import transcribe_file
 
-from .conftest import SAMPLE_DIR
+from .support.paths import SAMPLE_DIR
 
 pytestmark = pytest.mark.whisper
 TURNS = json.loads((SAMPLE_DIR / "demo_session.turns.json").read_text())

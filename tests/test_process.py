@@ -1,7 +1,4 @@
 """coder process: registered recordings transcribed into the study database; failures kept for the coordinator."""
-import subprocess
-import sys
-
 import soundfile as sf
 
 from sqlalchemy import select
@@ -9,24 +6,24 @@ from sqlalchemy import select
 from coder.db import Database
 from coder.study.models import Recording, Transcript
 
-from .conftest import SAMPLE_DIR
+from .support.cli import coder
+from .support.paths import SAMPLE_DIR
 
 
 def test_process_stores_transcripts_and_records_failures(tmp_path, real_models_dir):
     home = tmp_path / "home"
-    cli = [sys.executable, "-m", "coder.cli", "--home", str(home)]
     speech, rate = sf.read(SAMPLE_DIR / "demo_session.ogg")
     sf.write(tmp_path / "s1.wav", speech[: 4 * rate], rate)
     sf.write(tmp_path / "s2.wav", speech[13 * rate: 16 * rate], rate)
     (tmp_path / "m.csv").write_text("file,therapist,client,session\ns1.wav,T1,C1,1\ns2.wav,T1,C1,2\n")
-    subprocess.run([*cli, "init"], check=True, capture_output=True)
-    subprocess.run([*cli, "ingest", str(tmp_path / "m.csv"), "--study", "S"], check=True, capture_output=True)
+    coder("--home", home, "init", check=True)
+    coder("--home", home, "ingest", tmp_path / "m.csv", "--study", "S", check=True)
     (tmp_path / "s2.wav").write_bytes(b"overwritten after registration")
 
-    proc = subprocess.run([*cli, "process", "--engine", "faster-whisper", "--model",
-                           str(real_models_dir / "faster-whisper-base"), "--language", "en"],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 1
+    process = ("--home", home, "process", "--engine", "faster-whisper", "--model",
+               real_models_dir / "faster-whisper-base", "--language", "en")
+    proc = coder(*process)
+    assert proc.exit_code == 1
     assert "2 recording(s) to transcribe" in proc.stdout and "1 transcribed, 1 failed" in proc.stdout
     assert "error: s2.wav: not a readable audio file" in proc.stderr
 
@@ -44,9 +41,7 @@ def test_process_stores_transcripts_and_records_failures(tmp_path, real_models_d
     assert (home / "transcripts" / f"recording-{ok.id}.json").is_file()
 
     # A rerun has nothing left for this engine and model but the failed recording.
-    again = subprocess.run([*cli, "process", "--engine", "faster-whisper", "--model",
-                           str(real_models_dir / "faster-whisper-base"), "--language", "en"],
-                           capture_output=True, text=True, timeout=600)
+    again = coder(*process)
     assert "1 recording(s) to transcribe" in again.stdout
     with db.session() as s:
         assert len(s.scalars(select(Transcript)).all()) == 1

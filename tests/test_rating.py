@@ -20,8 +20,9 @@ from coder.web.app import create_app
 from coder.config import load_settings
 from coder.study.models import Assignment, AuditEvent, Recording, Study, User, utcnow
 
-from .conftest import without_tokens
-from .rating_study import PASSWORD, build, stored
+from .support.cli import coder
+from .support.rating_study import PASSWORD, build, stored
+from .support.web import without_tokens
 
 WAI_FULL = {str(i): 5 for i in range(1, 13)}
 
@@ -380,35 +381,31 @@ def test_listening_copy_and_waveform(tmp_path):
 # --- the command line ---------------------------------------------------------------------------------
 
 def test_study_settings_and_assignments_from_the_command_line(tmp_path):
-    import subprocess
-    import sys
-
     from coder.db import Database
 
     home = tmp_path / "home"
     database = Database(f"sqlite:///{home / 'coder.db'}")
     database.migrate()
     study = build(database, raters=("rater1", "rater2"))
-    cli = [sys.executable, "-m", "coder.cli", "--home", str(home)]
 
     def run(*args):
-        return subprocess.run([*cli, *args], capture_output=True, text=True, timeout=120)
+        return coder("--home", home, *args, timeout=120)
 
     shown = run("study", "Trial R", "--show", "time_point", "--show", "other_ratings", "--queue-order", "assigned")
-    assert shown.returncode == 0, shown.stderr
+    assert shown.exit_code == 0, shown.stderr
     assert "raters see time_point, other_ratings; queue order assigned" in shown.stdout
     hidden = run("study", "Trial R", "--hide", "other_ratings")
     assert "raters see time_point;" in hidden.stdout
-    assert run("study", "Trial R", "--show", "diagnosis").returncode != 0
-    assert run("study", "No such study").returncode != 0
+    assert run("study", "Trial R", "--show", "diagnosis").exit_code != 0
+    assert run("study", "No such study").exit_code != 0
 
     assigned = run("assign", "rater2", *map(str, study.window_units), "--instrument", "rupture-markers")
-    assert assigned.returncode == 0, assigned.stderr
+    assert assigned.exit_code == 0, assigned.stderr
     again = run("assign", "rater2", str(study.window_units[0]), "--instrument", "rupture-markers:1")
     assert "already assigned" in again.stdout
-    assert run("assign", "coord", str(study.window_units[0]), "--instrument", "wai-o-s").returncode != 0
-    assert run("assign", "rater2", "999", "--instrument", "wai-o-s").returncode != 0
-    assert run("assign", "rater2", str(study.whole_unit), "--instrument", "nope").returncode != 0
+    assert run("assign", "coord", str(study.window_units[0]), "--instrument", "wai-o-s").exit_code != 0
+    assert run("assign", "rater2", "999", "--instrument", "wai-o-s").exit_code != 0
+    assert run("assign", "rater2", str(study.whole_unit), "--instrument", "nope").exit_code != 0
     with database.session() as db:
         rater2 = db.scalar(select(User).where(User.username == "rater2"))
         entries = ratings.queue(db, rater2)

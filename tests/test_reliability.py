@@ -8,8 +8,6 @@ statsmodels.stats.inter_rater.fleiss_kappa and sklearn.metrics.cohen_kappa_score
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -17,7 +15,8 @@ import pytest
 
 from coder.stats import reliability as rel
 
-from .conftest import need
+from .support.cli import coder
+from .support.prerequisites import need
 
 
 def reference(module: str):
@@ -172,10 +171,9 @@ def test_long_format_is_checked():
 def test_the_command_follows_the_contract(tmp_path):
     path = tmp_path / "ratings.csv"
     long_format(SHROUT_FLEISS).rename(columns={"unit": "target", "rater": "judge"}).to_csv(path, index=False)
-    cli = [sys.executable, "-m", "coder.cli", "reliability", str(path), "--target", "target", "--rater", "judge",
-           "--score", "score"]
-    out = subprocess.run([*cli, "--json", "--bootstrap", "200"], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
+    cli = ["reliability", str(path), "--target", "target", "--rater", "judge", "--score", "score"]
+    out = coder(*cli, "--json", "--bootstrap", "200", timeout=120)
+    assert out.exit_code == 0, out.stderr
     result = json.loads(out.stdout)
     assert (result["n_targets"], result["n_raters"]) == (6, 4)
     assert set(result["icc"]) == set(rel.ICC_FORMS)
@@ -183,21 +181,18 @@ def test_the_command_follows_the_contract(tmp_path):
     assert set(result["icc"]["ICC(A,1)"]) >= {"value", "F", "df1", "df2", "p", "ci95"}
     assert result["krippendorff_alpha"]["level"] == "interval" and len(result["krippendorff_alpha"]["ci95"]) == 2
     assert "fleiss_kappa" not in result and "weighted_kappa" not in result  # interval, four raters
-    nominal = json.loads(subprocess.run([*cli, "--json", "--level", "nominal", "--bootstrap", "0"],
-                                        capture_output=True, text=True, timeout=120).stdout)
+    nominal = json.loads(coder(*cli, "--json", "--level", "nominal", "--bootstrap", "0", timeout=120).stdout)
     assert nominal["fleiss_kappa"]["value"] == pytest.approx(rel.fleiss_kappa(SHROUT_FLEISS))
     two = tmp_path / "two.csv"
     long_format(SHROUT_FLEISS[:, :2]).to_csv(two, index=False)
-    pair = json.loads(subprocess.run([sys.executable, "-m", "coder.cli", "reliability", str(two), "--target", "unit",
-                                      "--rater", "rater", "--score", "score", "--weights", "quadratic", "--json",
-                                      "--bootstrap", "0"], capture_output=True, text=True, timeout=120).stdout)
+    pair = json.loads(coder("reliability", two, "--target", "unit", "--rater", "rater", "--score", "score",
+                            "--weights", "quadratic", "--json", "--bootstrap", "0", timeout=120).stdout)
     assert pair["weighted_kappa"]["value"] == pytest.approx(
         rel.cohen_kappa(SHROUT_FLEISS[:, 0], SHROUT_FLEISS[:, 1], "quadratic"))
-    text = subprocess.run(cli, capture_output=True, text=True, timeout=120)
+    text = coder(*cli, timeout=120)
     assert "ICC(A,1)" in text.stdout and "two-way random effects, single rater, absolute agreement" in text.stdout
-    missing = subprocess.run([*cli[:-6], "--target", "nope", "--rater", "judge", "--score", "score"],
-                             capture_output=True, text=True, timeout=120)
-    assert missing.returncode != 0 and "no column 'nope'" in missing.stderr
+    missing = coder(*cli[:-6], "--target", "nope", "--rater", "judge", "--score", "score", timeout=120)
+    assert missing.exit_code != 0 and "no column 'nope'" in missing.stderr
 
 
 def test_limits_of_agreement_reproduce_bland_and_altman_1986():
@@ -247,7 +242,7 @@ def test_variance_components_equal_anova_on_complete_data():
     """On a complete table the REML components are the ANOVA ones: σ²_s = (MSR − MSE)/k, σ²_r = (MSC − MSE)/n,
     σ²_e = MSE, so every ICC matches Shrout & Fleiss (1979) as computed by ``icc``."""
     vc = rel.variance_components(SHROUT_FLEISS)
-    a = rel._anova(SHROUT_FLEISS)
+    a = rel.mean_squares(SHROUT_FLEISS)
     assert vc.target == pytest.approx((a["msr"] - a["mse"]) / 4, rel=1e-5)
     assert vc.rater == pytest.approx((a["msc"] - a["mse"]) / 6, rel=1e-5)
     assert vc.residual == pytest.approx(a["mse"], rel=1e-5)

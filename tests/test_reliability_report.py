@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -15,14 +13,15 @@ from sqlalchemy import select
 
 from coder.stats import reliability as rel
 from coder.rating import scores
-from coder.reports import reliability as rr
+from coder.reports import reliability_report as rr
 from coder.stats.jsonsafe import json_safe
 from coder.web.app import create_app
 from coder.config import load_settings
 from coder.study.models import Study
 
-from .reliability_study import PASSWORD, build_rated
-from .test_web import login
+from .support.cli import coder
+from .support.reliability_study import PASSWORD, build_rated
+from .support.web import login
 
 
 @pytest.fixture
@@ -154,27 +153,24 @@ def test_the_report_page_and_its_exports(app, rated):
 
 
 def test_the_command_reports_on_a_study(database, rated, tmp_path):
-    import os
-
-    env = {**os.environ, "DATABASE_URL": database.url, "CODER_HOME": str(tmp_path / "home")}
-    env_cli = [sys.executable, "-m", "coder.cli"]
+    env = {"DATABASE_URL": database.url, "CODER_HOME": tmp_path / "home"}
 
     def run(*args):
-        return subprocess.run([*env_cli, *args], capture_output=True, text=True, timeout=300, env=env)
+        return coder(*args, env=env, timeout=300)
 
     gold = run("study", "Trial Q", "--gold-standard", "gold")
-    assert gold.returncode == 0, gold.stderr
+    assert gold.exit_code == 0, gold.stderr
     assert "gold standard gold" in gold.stdout
     out = run("reliability", "--study", "Trial Q", "--instrument", "wai-o-s", "--bootstrap", "100", "--out",
               str(tmp_path / "rep"))
-    assert out.returncode == 0, out.stderr
+    assert out.exit_code == 0, out.stderr
     assert "Total (mean)" in out.stdout and "ICC(A,1)" in out.stdout
     report = json.loads((tmp_path / "rep" / "reliability.json").read_text())
     assert report["gold_standard"] == "gold" and report["gold"]
     assert (tmp_path / "rep" / "reliability.csv").read_text().startswith("section,measure")
     bad = run("reliability", "--study", "Trial Q", "--instrument", "nope")
-    assert bad.returncode != 0 and "no submitted ratings on nope" in bad.stderr
+    assert bad.exit_code != 0 and "no submitted ratings on nope" in bad.stderr
     nobody = run("study", "Trial Q", "--gold-standard", "nobody")
-    assert nobody.returncode != 0 and "no rater named nobody" in nobody.stderr
+    assert nobody.exit_code != 0 and "no rater named nobody" in nobody.stderr
     with database.session() as db:
         assert db.scalar(select(Study).where(Study.name == "Trial Q")).settings["gold_standard"] == "gold"

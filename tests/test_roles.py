@@ -9,7 +9,7 @@ from coder.pipeline.words import attribute_words
 from coder.pipeline.roles import assign_roles, swap
 from coder.pipeline.rttm import RTTMError, parse, read, turns_for, write
 
-from .conftest import SAMPLE_DIR
+from .support.paths import SAMPLE_DIR
 
 RATE = 16000
 

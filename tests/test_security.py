@@ -17,8 +17,8 @@ from coder.web.app import create_app
 from coder.config import load_settings
 from coder.study.models import AuditEvent, LoginFailure, User
 
-from .rating_study import PASSWORD
-from .test_web import csrf_token, login
+from .support.rating_study import PASSWORD
+from .support.web import csrf_token, login
 
 ROOT = Path(__file__).resolve().parent.parent
 

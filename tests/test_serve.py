@@ -1,5 +1,4 @@
 """coder serve runs the app for the configured database: SQLite by default, PostgreSQL through DATABASE_URL."""
-import os
 import subprocess
 import sys
 import time
@@ -8,7 +7,8 @@ import urllib.request
 
 import pytest
 
-from .conftest import free_port
+from .support.cli import child_environment, coder
+from .support.network import free_port
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -18,19 +18,16 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_serve(tmp_path, backend, request):
-    env = {**os.environ, "CODER_HOME": str(tmp_path / "home")}
-    env.pop("DATABASE_URL", None)
+    settings = {"CODER_HOME": str(tmp_path / "home"), "DATABASE_URL": None}
     if backend == "postgresql":
-        env["DATABASE_URL"] = request.getfixturevalue("postgres_url")
-    cli = [sys.executable, "-m", "coder.cli"]
-    subprocess.run([*cli, "init"], env=env, check=True, capture_output=True)
-    subprocess.run([*cli, "users", "add", "coord", "--role", "coordinator", "--password", "a long password"],
-                   env=env, check=True, capture_output=True)
-    users = subprocess.run([*cli, "users", "list"], env=env, check=True, capture_output=True, text=True).stdout
+        settings["DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    coder("init", env=settings, check=True)
+    coder("users", "add", "coord", "--role", "coordinator", "--password", "a long password", env=settings, check=True)
+    users = coder("users", "list", env=settings, check=True).stdout
     assert users.split() == ["coord", "coordinator", "active"]
     port = free_port()
-    server = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT)
+    server = subprocess.Popen([sys.executable, "-m", "coder.cli", "serve", "--port", str(port)],
+                              env=child_environment(settings), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(150):
@@ -66,28 +63,27 @@ def test_serve_processes_queued_recordings_with_its_embedded_worker(tmp_path, ti
     """`coder serve` runs an embedded worker; `coder serve --no-worker` leaves the queue to `coder worker`."""
     import soundfile as sf
 
-    from .rating_study import SESSION_AUDIO
+    from .support.rating_study import SESSION_AUDIO
 
     audio, rate = sf.read(SESSION_AUDIO, dtype="float32")
     sf.write(tmp_path / "s1.wav", audio[: 6 * rate], rate)
     (tmp_path / "manifest.csv").write_text("file,therapist,client,session\ns1.wav,T1,C1,1\n")
-    env = {**os.environ, "CODER_HOME": str(tmp_path / "home"), "CODER_WHISPER_MODEL": str(tiny_whisper)}
-    env.pop("DATABASE_URL", None)
-    env.pop("CODER_QUEUE_URL", None)
+    settings = {"CODER_HOME": str(tmp_path / "home"), "CODER_WHISPER_MODEL": str(tiny_whisper), "DATABASE_URL": None,
+                "CODER_QUEUE_URL": None}
+    env = child_environment(settings)  # for the servers
     cli = [sys.executable, "-m", "coder.cli"]
-    subprocess.run([*cli, "init"], env=env, check=True, capture_output=True)
-    subprocess.run([*cli, "ingest", str(tmp_path / "manifest.csv"), "--study", "S"], env=env, check=True,
-                   capture_output=True)
+    coder("init", env=settings, check=True)
+    coder("ingest", tmp_path / "manifest.csv", "--study", "S", env=settings, check=True)
 
     def jobs() -> str:
-        return subprocess.run([*cli, "jobs"], env=env, check=True, capture_output=True, text=True).stdout
+        return coder("jobs", env=settings, check=True).stdout
 
     port = free_port()
     server = subprocess.Popen([*cli, "serve", "--port", str(port), "--no-worker"], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT)
     try:
         _wait_for(f"http://127.0.0.1:{port}", server)
-        out = subprocess.run([*cli, "jobs", "submit", "--all"], env=env, capture_output=True, text=True)
+        out = coder("jobs", "submit", "--all", env=settings)
         assert "1 recording(s) queued" in out.stdout, out.stderr
         time.sleep(3)
         assert "\tqueued\t" in jobs()

@@ -12,7 +12,7 @@ from coder.study.models import AuditEvent, Speaker, Transcript, Voiceprint
 from coder.study.speakers import (RoleError, import_turns, set_roles, swap_roles, therapist_of, therapist_voiceprint,
                                   transcript_document, write_exports)
 
-from .test_data_model import build_tree
+from .support.tree import build_tree
 
 VOICE_A = [1.0] + [0.0] * 255
 VOICE_B = [0.0, 1.0] + [0.0] * 254

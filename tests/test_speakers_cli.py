@@ -1,19 +1,18 @@
 """Speakers from the command line, on the demo session with real base weights: automatic roles after
 ``coder process``, correction, RTTM override, exports, voice enrolment, and ``coder transcribe --rttm``."""
 import json
-import subprocess
-import sys
 
 import pytest
 import soundfile as sf
 
-from .conftest import SAMPLE_DIR
+from .support.cli import coder
+from .support.paths import SAMPLE_DIR
 
 
 def run(cli, *args, check=True):
-    proc = subprocess.run([*cli, *args], capture_output=True, text=True, timeout=600)
+    proc = coder(*cli, *args, timeout=600)
     if check:
-        assert proc.returncode == 0, proc.stderr
+        assert proc.exit_code == 0, proc.stderr
     return proc
 
 
@@ -21,7 +20,7 @@ def run(cli, *args, check=True):
 def processed(tmp_path_factory, real_models_dir):
     d = tmp_path_factory.mktemp("speakers")
     home = d / "home"
-    cli = [sys.executable, "-m", "coder.cli", "--home", str(home)]
+    cli = ["--home", str(home)]
     (d / "m.csv").write_text(f"file,therapist,client,session\n{SAMPLE_DIR / 'demo_session.ogg'},T1,C1,1\n")
     run(cli, "init")
     run(cli, "ingest", str(d / "m.csv"), "--study", "S")
@@ -56,7 +55,7 @@ def test_roles_are_found_and_can_be_swapped(processed):
 
     therapist = next(k for k, v in found.items() if v[0] == "therapist")
     bad = run(cli, "roles", "set", "1", f"{therapist}=therapist", check=False)
-    assert bad.returncode == 1 and "would both be the therapist" in bad.stderr
+    assert bad.exit_code == 1 and "would both be the therapist" in bad.stderr
     run(cli, "roles", "set", "1", *[f"{k}={v[0]}" for k, v in found.items()])
     assert {k: v[0] for k, v in roles(cli).items()} == {k: v[0] for k, v in found.items()}
 
@@ -78,7 +77,7 @@ def test_rttm_import_overrides_and_exports_follow(processed):
         "recording-1.json", "recording-1.rttm", "recording-1.txt", "recording-1.vtt"]
 
     bad = run(cli, "rttm", "import", str(d / "m.csv"), check=False)
-    assert bad.returncode == 1 and bad.stderr.strip() == f"error: {d / 'm.csv'}: no SPEAKER lines found"
+    assert bad.exit_code == 1 and bad.stderr.strip() == f"error: {d / 'm.csv'}: no SPEAKER lines found"
 
 
 def test_voice_enrolment(processed, tmp_path):
@@ -88,7 +87,7 @@ def test_voice_enrolment(processed, tmp_path):
     out = run(cli, "therapists", "enrol", "S", "T1", str(tmp_path / "t1.wav"), "--end", "4.4").stdout
     assert out.startswith("enrolled T1's voice from ")
     short = run(cli, "therapists", "enrol", "S", "T1", str(tmp_path / "t1.wav"), "--end", "1", check=False)
-    assert short.returncode == 1 and "a voice sample needs at least 3 s" in short.stderr
+    assert short.exit_code == 1 and "a voice sample needs at least 3 s" in short.stderr
     assert "no therapist 'T9'" in run(cli, "therapists", "enrol", "S", "T9", str(tmp_path / "t1.wav"),
                                       check=False).stderr
     missing = run(cli, "therapists", "enrol", "S", "T1", str(tmp_path / "none.wav"), check=False)
@@ -101,7 +100,7 @@ def test_transcribe_with_a_users_rttm(tmp_path, real_models_dir):
     (tmp_path / "clip.rttm").write_text("SPEAKER clip 1 0.4 4.0 <NA> <NA> T <NA> <NA>\n"
                                         "SPEAKER clip 1 5.1 7.0 <NA> <NA> C <NA> <NA>\n"
                                         "SPEAKER clip 1 12.8 7.0 <NA> <NA> T <NA> <NA>\n")
-    cli = [sys.executable, "-m", "coder.cli", "transcribe", str(tmp_path / "clip.wav"), "--out", str(tmp_path / "o"),
+    cli = ["transcribe", str(tmp_path / "clip.wav"), "--out", str(tmp_path / "o"),
            "--model", str(real_models_dir / "openai-whisper-base.pt"), "--language", "en", "--beam-size", "1"]
     run(cli, "--rttm", str(tmp_path / "clip.rttm"))
     doc = json.loads((tmp_path / "o" / "clip.json").read_text())
@@ -122,12 +121,12 @@ def test_one_microphone_per_person(tmp_path, real_models_dir):
     from coder.pipeline import audio
     from coder.pipeline.rttm import read
 
-    from .test_diarize import two_mics
+    from .support.audio import two_mics
 
     samples = audio.load(SAMPLE_DIR / "demo_session.ogg")[: 25 * 16000]
     reference = [t for t in read(SAMPLE_DIR / "demo_session.rttm")["demo_session"] if t.end <= 25]
     sf.write(tmp_path / "mics.wav", two_mics(samples, reference).T.astype(np.float32), 16000)
-    cli = [sys.executable, "-m", "coder.cli", "transcribe", str(tmp_path / "mics.wav"), "--out", str(tmp_path / "o"),
+    cli = ["transcribe", str(tmp_path / "mics.wav"), "--out", str(tmp_path / "o"),
            "--model", str(real_models_dir / "openai-whisper-base.pt"), "--language", "en", "--beam-size", "1"]
     proc = run(cli)
     assert "one speaker per channel; transcribed from their mix, speakers taken from the channels" in proc.stderr

@@ -5,7 +5,6 @@ retries, and cancellation."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import signal
 import subprocess
@@ -22,8 +21,10 @@ from coder.db import Database
 from coder.study.models import AuditEvent, Recording, Transcript
 from coder.study.tree import get_or_create_dyad, get_or_create_session, get_or_create_study
 
-from .conftest import free_port, need
-from .test_coordinate_web import _excerpt
+from .support.audio import excerpt
+from .support.cli import child_environment, coder
+from .support.network import free_port
+from .support.prerequisites import need
 
 
 def _register(database: Database, files: list[Path], model: str) -> list[int]:
@@ -67,18 +68,11 @@ def redis_url(tmp_path):
     proc.wait()
 
 
-def _env(tmp_path, database_url, queue_url=None, **extra) -> dict:
-    env = {**os.environ, "CODER_HOME": str(tmp_path / "home"), "DATABASE_URL": database_url,
-           "CODER_JOB_HEARTBEAT_S": "0.5", "CODER_JOB_STALE_S": "4", "CODER_JOB_ATTEMPTS": "3", **extra}
-    env.pop("CODER_QUEUE_URL", None)
-    if queue_url:
-        env["CODER_QUEUE_URL"] = queue_url
-    return env
-
-
-def _coder(env, *args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "coder.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=300, **kwargs)
+def _settings(tmp_path, database_url, queue_url=None) -> dict:
+    """The installation's environment: for the commands run here and the workers' processes (no queue URL: the
+    embedded queue)."""
+    return {"CODER_HOME": str(tmp_path / "home"), "DATABASE_URL": database_url, "CODER_JOB_HEARTBEAT_S": "0.5",
+            "CODER_JOB_STALE_S": "4", "CODER_JOB_ATTEMPTS": "3", "CODER_QUEUE_URL": queue_url or None}
 
 
 @pytest.mark.parametrize("backend", ["embedded", "redis"])
@@ -90,11 +84,12 @@ def test_two_workers_one_killed_mid_job_every_recording_transcribed_once(backend
         queue_url, database_url = None, f"sqlite:///{tmp_path / 'coder.db'}"
     database = Database(database_url)
     database.migrate()
-    files = [_excerpt(tmp_path, 25, f"s{n}.wav", offset=20 * n) for n in range(5)]
+    files = [excerpt(tmp_path, 25, f"s{n}.wav", offset=20 * n) for n in range(5)]
     ids = _register(database, files, str(tiny_whisper))
-    env = _env(tmp_path, database_url, queue_url)
-    out = _coder(env, "jobs", "submit", "--all", "--reason", "test")
-    assert out.returncode == 0 and "5 recording(s) queued" in out.stdout, out.stderr
+    settings = _settings(tmp_path, database_url, queue_url)
+    out = coder("jobs", "submit", "--all", "--reason", "test", env=settings, timeout=300)
+    assert out.exit_code == 0 and "5 recording(s) queued" in out.stdout, out.stderr
+    env = child_environment(settings)  # for the workers
     logs = [open(tmp_path / f"worker{i}.log", "w") for i in range(2)]
     workers = [subprocess.Popen([sys.executable, "-m", "coder.cli", "worker"], env=env, stdout=log,
                                 stderr=subprocess.STDOUT) for log in logs]
@@ -140,8 +135,8 @@ def test_two_workers_one_killed_mid_job_every_recording_transcribed_once(backend
     out_dir = tmp_path / "home" / "transcripts"
     assert sorted(p.name for p in out_dir.iterdir()) == sorted(
         f"recording-{rid}.{fmt}" for rid in ids for fmt in ("json", "rttm", "vtt", "txt"))
-    jobs = _coder(env, "jobs")
-    assert jobs.returncode == 0 and jobs.stdout.count("\ttranscribed\t100 %") == 5, jobs.stdout
+    jobs = coder("jobs", env=settings, timeout=300)
+    assert jobs.exit_code == 0 and jobs.stdout.count("\ttranscribed\t100 %") == 5, jobs.stdout
     database.dispose()
 
 
@@ -162,7 +157,7 @@ def _queued(database, ids):
 
 
 def test_a_recording_is_claimed_once(job_db, tmp_path, tiny_whisper):
-    ids = _register(job_db, [_excerpt(tmp_path, 3, "a.wav")], str(tiny_whisper))
+    ids = _register(job_db, [excerpt(tmp_path, 3, "a.wav")], str(tiny_whisper))
     _queued(job_db, ids)
     assert tasks.claim(job_db, ids[0], "w1") is True
     assert tasks.claim(job_db, ids[0], "w2") is False
@@ -173,7 +168,7 @@ def test_a_recording_is_claimed_once(job_db, tmp_path, tiny_whisper):
 
 
 def test_the_reaper_requeues_stale_claims_then_gives_up(job_db, tmp_path, tiny_whisper):
-    ids = _register(job_db, [_excerpt(tmp_path, 3, "a.wav")], str(tiny_whisper))
+    ids = _register(job_db, [excerpt(tmp_path, 3, "a.wav")], str(tiny_whisper))
     _queued(job_db, ids)
     long_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
     for attempt in range(1, 4):
@@ -192,7 +187,7 @@ def test_the_reaper_requeues_stale_claims_then_gives_up(job_db, tmp_path, tiny_w
 
 
 def test_input_errors_fail_at_once_and_a_job_runs_in_process(job_db, tmp_path, tiny_whisper, corrupt_file):
-    good = _excerpt(tmp_path, 4, "good.wav")
+    good = excerpt(tmp_path, 4, "good.wav")
     ids = _register(job_db, [good], str(tiny_whisper))
     with job_db.session() as db:
         db.get(Recording, ids[0]).path = str(corrupt_file)  # the file went bad after registration
@@ -210,7 +205,7 @@ def test_input_errors_fail_at_once_and_a_job_runs_in_process(job_db, tmp_path, t
 
 
 def test_cancelling_a_running_job(job_db, tmp_path, tiny_whisper):
-    ids = _register(job_db, [_excerpt(tmp_path, 60, "long.wav")], str(tiny_whisper))
+    ids = _register(job_db, [excerpt(tmp_path, 60, "long.wav")], str(tiny_whisper))
     _queued(job_db, ids)
     worker = tasks.start_embedded(load_settings(home=tmp_path / "home", database_url=job_db.url), job_db)
     try:

@@ -1,13 +1,13 @@
 """coder transcribe against the contract: openai-whisper with real base weights on short clips of real speech."""
 import json
-import subprocess
-import sys
 
 import pytest
 
-from coder.pipeline import formats as export
+from coder.pipeline import formats
 
-from .conftest import SAMPLE_DIR, write_tone
+from .support.audio import write_tone
+from .support.cli import coder
+from .support.paths import SAMPLE_DIR
 
 
 @pytest.fixture(scope="module")
@@ -24,16 +24,14 @@ def batch(tmp_path_factory, real_models_dir):
     clip = librosa.resample(speech[13 * rate: 16 * rate], orig_sr=rate, target_sr=44100)
     sf.write(d / "third.flac", np.stack([clip, clip], axis=1), 44100)  # other rate, stereo, flac
     out = d / "out"
-    proc = subprocess.run([sys.executable, "-m", "coder.cli", "transcribe", str(d / "first.wav"),
-                           str(d / "broken.wav"), str(d / "third.flac"), "--out", str(out), "--model",
-                           str(real_models_dir / "openai-whisper-base.pt"), "--language", "en", "--beam-size", "1"],
-                          capture_output=True, text=True, timeout=600)
+    proc = coder("transcribe", d / "first.wav", d / "broken.wav", d / "third.flac", "--out", out, "--model",
+                 real_models_dir / "openai-whisper-base.pt", "--language", "en", "--beam-size", "1", timeout=600)
     return d, out, proc
 
 
 def test_exit_code_reports_the_failure(batch):
     _d, _out, proc = batch
-    assert proc.returncode == 1
+    assert proc.exit_code == 1
 
 
 def test_bad_input_gets_one_line_and_the_rest_is_processed(batch):
@@ -85,10 +83,9 @@ def test_vtt_and_text(batch):
 
 def test_missing_model_file_is_one_clear_line(tmp_path):
     write_tone(tmp_path / "a.wav")
-    proc = subprocess.run([sys.executable, "-m", "coder.cli", "transcribe", str(tmp_path / "a.wav"), "--out",
-                           str(tmp_path / "out"), "--model", str(tmp_path / "nope.pt")],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2
+    proc = coder("transcribe", tmp_path / "a.wav", "--out", tmp_path / "out", "--model", tmp_path / "nope.pt",
+                 timeout=300)
+    assert proc.exit_code == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "nope.pt not found" in lines[0] and "--model PATH" in lines[0] and "CODER_WHISPER_MODEL" in lines[0]
@@ -131,34 +128,33 @@ DOC = {
 
 
 def test_rttm_joins_a_speakers_consecutive_segments():
-    assert export.to_rttm(DOC, "my session") == (
+    assert formats.to_rttm(DOC, "my session") == (
         "SPEAKER my_session 1 0.500 3.750 <NA> <NA> SPEAKER_00 <NA> <NA>\n"
         "SPEAKER my_session 1 5.000 3656.500 <NA> <NA> SPEAKER_01 <NA> <NA>\n")
 
 
 def test_vtt_times_roles_and_escaping():
-    vtt = export.to_vtt(DOC)
+    vtt = formats.to_vtt(DOC)
     assert "00:00:00.500 --> 00:00:02.000\n<v Therapist>Hello there." in vtt
     assert "00:00:05.000 --> 01:01:01.500\n<v SPEAKER_01>Fine -> mostly." in vtt
 
 
 def test_text_export():
-    assert export.to_text(DOC).splitlines()[0] == "[00:00:00] Therapist: Hello there."
+    assert formats.to_text(DOC).splitlines()[0] == "[00:00:00] Therapist: Hello there."
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):
     target = tmp_path / "x.json"
-    export.atomic_write(target, "old")
-    export.atomic_write(target, "new")
+    formats.atomic_write(target, "old")
+    formats.atomic_write(target, "new")
     assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["x.json"]
 
 
 def test_unavailable_diarizer_stops_before_any_work(tmp_path, tiny_whisper):
     write_tone(tmp_path / "a.wav")
-    proc = subprocess.run([sys.executable, "-m", "coder.cli", "transcribe", str(tmp_path / "a.wav"), "--out",
-                           str(tmp_path / "out"), "--model", str(tiny_whisper), "--diarizer", "pyannote"],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2
+    proc = coder("transcribe", tmp_path / "a.wav", "--out", tmp_path / "out", "--model", tiny_whisper, "--diarizer",
+                 "pyannote", timeout=300)
+    assert proc.exit_code == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(
         "error: the pyannote diariser needs pyannote.audio (pip install 'coder[pyannote]'")

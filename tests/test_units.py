@@ -1,14 +1,12 @@
 """Rating units: whole session, fixed windows snapped to pauses, ranges found in the transcript."""
-import subprocess
-import sys
-
 import pytest
 
 from coder.study import units as u
 from coder.db import Database
 from coder.study.models import Recording, Speaker, Transcript
 
-from .test_data_model import build_tree
+from .support.cli import coder
+from .support.tree import build_tree
 
 
 def seg(start, end, speaker, text):
@@ -74,8 +72,7 @@ def test_excerpt_takes_segments_mostly_inside():
 
 def test_units_from_the_command_line(tmp_path):
     home = tmp_path / "home"
-    cli = [sys.executable, "-m", "coder.cli", "--home", str(home)]
-    subprocess.run([*cli, "init"], check=True, capture_output=True)
+    coder("--home", home, "init", check=True)
     database = Database(f"sqlite:///{home / 'coder.db'}")
     with database.session() as db:
         *_, rec, _unit, _instrument = build_tree(db)
@@ -86,8 +83,8 @@ def test_units_from_the_command_line(tmp_path):
         db.add(t)
 
     def units(*args, ok=True):
-        proc = subprocess.run([*cli, "units", *args], capture_output=True, text=True)
-        assert (proc.returncode == 0) == ok, proc.stderr
+        proc = coder("--home", home, "units", *args)
+        assert (proc.exit_code == 0) == ok, proc.stderr
         return proc
 
     out = units("add", "s1.wav", "--window", "5").stdout.splitlines()

@@ -13,7 +13,7 @@ from coder.study import uploads
 from coder.study.models import Dyad, Recording, Study
 from coder.study.tree import get_or_create_dyad, get_or_create_study
 
-from .conftest import write_tone
+from .support.audio import write_tone
 
 
 @pytest.fixture
@@ -94,8 +94,8 @@ def test_the_web_app_answers_an_oversized_request_with_the_limit(sqlite_database
     from coder.web.app import create_app
     from coder.config import load_settings
 
-    from .rating_study import PASSWORD
-    from .test_web import login
+    from .support.rating_study import PASSWORD
+    from .support.web import login
 
     with sqlite_database.session() as db:
         study = db.scalar(select(Study))

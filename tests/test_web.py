@@ -1,6 +1,4 @@
 """The web app: login, CSRF, what coordinators and raters each see."""
-import re
-
 import pytest
 from sqlalchemy import select
 
@@ -11,9 +9,8 @@ from coder.config import load_settings
 from coder.study.models import Assignment, Instrument, RatingUnit, Recording, Speaker, Transcript, User
 from coder.study.tree import get_or_create_dyad, get_or_create_session, get_or_create_study
 
-from .conftest import without_tokens
-
-PASSWORD = "a long enough password"
+from .support.rating_study import PASSWORD
+from .support.web import csrf_token, login, without_tokens
 
 
 @pytest.fixture
@@ -41,16 +38,6 @@ def app(tmp_path, database):
         db.add(Assignment(rater_id=rater.id, rating_unit_id=unit.id, instrument_id=instrument.id))
     app = create_app(settings, database, {"TESTING": True})
     return app
-
-
-def csrf_token(client, path="/login"):
-    html = client.get(path).get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-def login(client, username, password=PASSWORD):
-    return client.post("/login", data={"username": username, "password": password,
-                                       "csrf_token": csrf_token(client)})
 
 
 def test_pages_need_login(app):

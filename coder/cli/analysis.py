@@ -1,22 +1,14 @@
-"""The command line of aggregation and analysis: ``coder outcomes``, ``coder aggregate``, ``coder analyze``."""
+"""Client variables, aggregation and process-outcome analysis: ``coder outcomes``, ``coder aggregate`` and
+``coder analyze``."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import click
-from sqlalchemy import select
+import yaml
 
-from coder.cli.common import _database, fail
-
-
-def _study(db, name: str):
-    from coder.study.tree import find_study
-
-    study = find_study(db, name)
-    if study is None:
-        fail(f"no study named {name}")
-    return study
+from coder.cli.common import fail, open_database, study_named
 
 
 def _rule(unit: str, dyad: str):
@@ -77,9 +69,8 @@ def outcomes_import(ctx, csv_path, study_name, text_columns, missing_codes, rang
     problem imports nothing; every problem is listed with its row and column."""
     from coder.reports.outcomes import MISSING, OutcomeError, import_csv
 
-    _s, database = _database(ctx)
-    with database.session() as db:
-        study = _study(db, study_name)
+    with open_database(ctx).session() as db:
+        study = study_named(db, study_name)
         try:
             report = import_csv(db, study, csv_path, text_columns=tuple(text_columns),
                                 missing=MISSING + tuple(missing_codes), ranges=_range(ranges))
@@ -101,9 +92,8 @@ def outcomes_show(ctx, study_name):
     """Print the study's client variables as CSV."""
     from coder.reports.outcomes import client_table
 
-    _s, database = _database(ctx)
-    with database.session() as db:
-        click.echo(client_table(db, _study(db, study_name)).to_csv(index=False), nl=False)
+    with open_database(ctx).session() as db:
+        click.echo(client_table(db, study_named(db, study_name)).to_csv(index=False), nl=False)
 
 
 @click.command("aggregate")
@@ -119,9 +109,8 @@ def aggregate_cmd(ctx, study_name, unit_rule, dyad_rule, instrument_keys, out_di
     from coder.reports.aggregation import AggregationError, aggregate, write
 
     rule = _rule(unit_rule, dyad_rule)
-    _s, database = _database(ctx)
-    with database.session() as db:
-        study = _study(db, study_name)
+    with open_database(ctx).session() as db:
+        study = study_named(db, study_name)
         try:
             tables = aggregate(db, study, rule, list(instrument_keys) or None)
             written = write(tables, out_dir, tuple(f.strip() for f in formats.split(",") if f.strip()))
@@ -170,58 +159,57 @@ def analyze_cmd(ctx, study_name, spec_path, changes, predictors, covariates, ses
     """Symptom-change regressions (difference score and residualised change) on process variables and
     covariates, and two-level models of session-level outcomes. Each run is stored with its data snapshot,
     formulas and software versions (unless --no-store), and can be fitted again with --rerun."""
-    from coder.reports import analysis, analysis_output as analysis_report
-    from coder.reports.aggregation import AggregationError
-    from coder.study.models import Analysis
-
-    _s, database = _database(ctx)
-    with database.session() as db:
+    with open_database(ctx).session() as db:
         if rerun_id is not None:
-            row = db.get(Analysis, rerun_id)
-            if row is None:
-                fail(f"no analysis {rerun_id}")
-            try:
-                results = analysis.rerun(row)
-            except analysis.AnalysisError as exc:
-                fail(str(exc))
-            meta = analysis_report.record(row)
-            same = analysis.public(results) == row.results
-            _report(results, meta, row.data, out_dir, as_json)
-            click.echo(f"analysis {row.id} refitted from its snapshot: results "
-                       + ("identical to the stored ones" if same else "DIFFER from the stored ones"), err=as_json)
-            if not same:
-                ctx.exit(1)
+            _rerun(ctx, db, rerun_id, out_dir, as_json)
             return
         if not study_name:
             fail("give --study (or --rerun ID)")
         if spec_path:
-            spec = analysis.Spec.from_dict(_load_spec(spec_path))
+            spec = _spec_file(spec_path)
         else:
-            from coder.reports.analysis import SessionModel, Spec
-
-            spec = Spec(changes=[_change(c) for c in changes], predictors=list(predictors),
-                        covariates=list(covariates),
-                        session_models=[SessionModel(o, list(session_predictors), list(session_covariates))
-                                        for o in session_outcomes],
-                        rule=_rule(unit_rule, dyad_rule), instruments=list(instrument_keys) or None, title=title)
-        study = _study(db, study_name)
-        try:
-            row, results, tables = analysis.run(db, study, spec, store=not no_store)
-        except (analysis.AnalysisError, AggregationError) as exc:
-            fail(str(exc))
-        data = analysis.snapshot(tables)
-        meta = analysis_report.record(row) if row else {
-            "study": study.name, "spec": spec.as_dict(), "aggregation": spec.rule.describe(),
-            "formulas": analysis.formulas(results), "data_sha256": analysis.digest(data),
-            "versions": analysis.versions()}
-        db.commit()
+            spec = _spec(changes, predictors, covariates, session_outcomes, session_predictors, session_covariates,
+                         unit_rule, dyad_rule, instrument_keys, title)
+        row, results, data, meta = _run(db, study_named(db, study_name), spec, store=not no_store)
     _report(results, meta, data, out_dir, as_json)
     if row is not None:
         click.echo(f"stored as analysis {row.id} (data SHA-256 {row.data_sha256[:16]}…)", err=as_json)
 
 
-def _load_spec(path: str) -> dict:
-    import yaml
+def _rerun(ctx: click.Context, db, rerun_id: int, out_dir: str | None, as_json: bool) -> None:
+    """Fit stored analysis ``rerun_id`` again from its snapshot; exit 1 when the results differ."""
+    from coder.reports import analysis, analysis_output
+    from coder.study.models import Analysis
+
+    row = db.get(Analysis, rerun_id)
+    if row is None:
+        fail(f"no analysis {rerun_id}")
+    try:
+        results = analysis.rerun(row)
+    except analysis.AnalysisError as exc:
+        fail(str(exc))
+    same = analysis.public(results) == row.results
+    _report(results, analysis_output.record(row), row.data, out_dir, as_json)
+    click.echo(f"analysis {row.id} refitted from its snapshot: results "
+               + ("identical to the stored ones" if same else "DIFFER from the stored ones"), err=as_json)
+    if not same:
+        ctx.exit(1)
+
+
+def _spec(changes, predictors, covariates, session_outcomes, session_predictors, session_covariates, unit_rule,
+          dyad_rule, instrument_keys, title):
+    """The analysis the options describe."""
+    from coder.reports.analysis import SessionModel, Spec
+
+    return Spec(changes=[_change(c) for c in changes], predictors=list(predictors), covariates=list(covariates),
+                session_models=[SessionModel(o, list(session_predictors), list(session_covariates))
+                                for o in session_outcomes],
+                rule=_rule(unit_rule, dyad_rule), instruments=list(instrument_keys) or None, title=title)
+
+
+def _spec_file(path: str):
+    """The analysis a JSON or YAML specification file describes."""
+    from coder.reports.analysis import Spec
 
     text = Path(path).read_text(encoding="utf-8")
     try:
@@ -230,14 +218,30 @@ def _load_spec(path: str) -> dict:
         fail(f"{path}: not valid JSON/YAML ({' '.join(str(exc).split())[:200]})")
     if not isinstance(data, dict):
         fail(f"{path}: expected a mapping with changes, predictors, covariates, session_models, aggregation")
-    return data
+    return Spec.from_dict(data)
+
+
+def _run(db, study, spec, store: bool):
+    """Fit ``spec`` on the study's data; the stored row (None with ``store`` false), the results, the data
+    snapshot and the analysis's record."""
+    from coder.reports import analysis, analysis_output
+    from coder.reports.aggregation import AggregationError
+
+    try:
+        row, results, tables = analysis.run(db, study, spec, store=store)
+    except (analysis.AnalysisError, AggregationError) as exc:
+        fail(str(exc))
+    data = analysis.snapshot(tables)
+    meta = analysis_output.record(row) if row else analysis_output.unstored_record(study.name, spec, results, data)
+    db.commit()
+    return row, results, data, meta
 
 
 def _report(results, meta, data, out_dir, as_json):
-    from coder.reports import analysis, analysis_output as analysis_report
+    from coder.reports import analysis, analysis_output
 
     if out_dir:
-        written = analysis_report.write(out_dir, results, meta, data)
+        written = analysis_output.write(out_dir, results, meta, data)
         click.echo(f"wrote {len(written)} files to {out_dir}", err=as_json)
     if as_json:
         click.echo(json.dumps({**meta, "results": analysis.public(results)}, indent=2, default=str))
@@ -261,3 +265,6 @@ def _coefficients(rows, beta):
     for c in rows:
         click.echo(f"  {c['term'][:32]:32s} {fmt(c['estimate']):>10s} {fmt(c['se']):>9s} {fmt_p(c['p']):>7s}  "
                    f"[{fmt(c['ci_low'])}, {fmt(c['ci_high'])}]" + (f"  {fmt(c['beta'])}" if beta else ""))
+
+
+COMMANDS = (outcomes, aggregate_cmd, analyze_cmd)

@@ -1,34 +1,71 @@
-"""The command line of study coordination: ``coder design``, ``coder reassign``, ``coder progress`` and
-``coder calibration`` (the study page, dashboard and calibration page in the browser do the same)."""
+"""Running a study: its settings and coordinators (``coder study``), designs (``coder design``), a leaving rater's
+work (``coder reassign``), and how the work goes (``coder progress``, ``coder calibration``). The study page, the
+dashboard and the calibration page in the browser do the same."""
 from __future__ import annotations
 
-import json
-
 import click
-from sqlalchemy import select
 
-from coder.cli.analysis import _study
-from coder.cli.common import _database, fail
+from coder.cli.common import REASON, fail, json_text, open_database, rater, stored_instrument, study_named
 
 
-def _user(db, username: str):
-    from coder.study.models import User
+@click.command("study")
+@click.argument("name")
+@click.option("--show", multiple=True, metavar="FIELD",
+              help="Let raters see FIELD: session_number, time_point, treatment_arm, dyad, other_ratings.")
+@click.option("--hide", multiple=True, metavar="FIELD", help="Hide FIELD from raters again (the default).")
+@click.option("--queue-order", type=click.Choice(["random", "assigned", "chronological"]),
+              help="The order of each rater's queue (default random).")
+@click.option("--queue-seed", type=int, help="Seed of the random queue order.")
+@click.option("--gold-standard", "gold", metavar="RATER", help="The rater whose ratings are the gold standard in "
+              "reliability reports (\"\" to clear).")
+@click.option("--add-coordinator", "add_coordinators", multiple=True, metavar="USER",
+              help="Let coordinator USER see and run the study.")
+@click.option("--remove-coordinator", "remove_coordinators", multiple=True, metavar="USER",
+              help="Take the study away from coordinator USER (not its last coordinator).")
+@click.pass_context
+def study_cmd(ctx, name, show, hide, queue_order, queue_seed, gold, add_coordinators, remove_coordinators):
+    """Show or change what raters of study NAME may see, how their queues are ordered, and who coordinates it."""
+    from coder.rating import workspace
 
-    user = db.scalar(select(User).where(User.username == username))
-    if user is None or user.role != "rater":
-        fail(f"no rater named {username}")
-    return user
+    try:
+        workspace.check_blinding((*show, *hide))
+    except workspace.SettingsError as exc:
+        fail(str(exc))
+    with open_database(ctx).session() as db:
+        study = study_named(db, name)
+        try:
+            settings = workspace.configure(db, study, None, show, hide, queue_order, queue_seed, gold)
+        except workspace.SettingsError as exc:
+            fail(str(exc))
+        _coordinators(db, study, add_coordinators, remove_coordinators)
+        _echo_study(db, study, settings)
 
 
-def stored_instrument(db, ref: str):
-    """The stored instrument KEY[:VERSION] (its newest version by default), or exit with the reason."""
-    from coder.study import instruments
+def _coordinators(db, study, add: tuple[str, ...], remove: tuple[str, ...]) -> None:
+    from coder.study import access
+    from coder.study.accounts import find_user
 
-    key, _, version = ref.partition(":")
-    row = instruments.find(db, key, version or None)
-    if row is None:
-        fail(f"instrument {ref} is not stored; store it with `coder instruments store`")
-    return row
+    for username in (*add, *remove):
+        user = find_user(db, username)
+        if user is None:
+            fail(f"no user named {username}")
+        try:
+            (access.grant if username in add else access.revoke)(db, study, user, None)
+        except access.AccessError as exc:
+            fail(str(exc))
+
+
+def _echo_study(db, study, settings: dict) -> None:
+    from coder.rating.workspace import blinding
+    from coder.study.access import coordinators_of
+
+    visible = [f for f, v in blinding(study).items() if v]
+    coordinators = ", ".join(u.username for u in coordinators_of(db, study)) or "none"
+    click.echo(f"study {study.name}: coordinators {coordinators}; "
+               f"raters see {', '.join(visible) or 'no unblinding detail'}; "
+               f"queue order {settings.get('queue_order', 'random')}"
+               + (f" (seed {settings['queue_seed']})" if "queue_seed" in settings else "")
+               + (f"; gold standard {settings['gold_standard']}" if settings.get("gold_standard") else ""))
 
 
 @click.command("design")
@@ -42,16 +79,15 @@ def stored_instrument(db, ref: str):
 @click.option("--coders", default=2, show_default=True, type=int, help="Raters per multiply-coded unit (2 or 3).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the draw and the queue orders.")
 @click.option("--due", type=click.DateTime(["%Y-%m-%d"]), help="Due date (YYYY-MM-DD) of the new assignments.")
-@click.option("--reason", default="", help="Why (kept in the audit trail).")
+@REASON
 @click.option("--dry-run", is_flag=True, help="Show the plan without storing it.")
 @click.pass_context
 def design_cmd(ctx, study, instrument_ref, kind, raters, overlap, coders, seed, due, reason, dry_run):
     """Assign STUDY's unassigned rating units to raters with a design."""
     from coder.rating import designs
 
-    _s, database = _database(ctx.parent)
-    with database.session() as db:
-        s = _study(db, study)
+    with open_database(ctx).session() as db:
+        s = study_named(db, study)
         instrument = stored_instrument(db, instrument_ref)
         due_at = designs.due_end_of(due.date()) if due else None
         try:
@@ -63,38 +99,37 @@ def design_cmd(ctx, study, instrument_ref, kind, raters, overlap, coders, seed, 
         click.echo(f"design {d.id} ({kind}, seed {seed}) on {instrument.key} {instrument.version}: "
                    f"{summary['added']} assignment(s) over {summary['units']} unit(s), "
                    f"{summary['multiply_coded']} coded by more than one rater")
-        for rater, n in summary["per_rater"].items():
-            click.echo(f"  {rater}\t{n} unit(s), {summary['multiply_coded_per_rater'][rater]} multiply coded")
+        for name, n in summary["per_rater"].items():
+            click.echo(f"  {name}\t{n} unit(s), {summary['multiply_coded_per_rater'][name]} multiply coded")
         if dry_run:
             db.rollback()
             click.echo("dry run: nothing stored")
 
 
 @click.command("reassign")
-@click.argument("rater")
+@click.argument("rater_name", metavar="RATER")
 @click.option("--reason", required=True, help="Why (kept in the audit trail).")
 @click.option("--to", "to", multiple=True, help="Only to these raters (repeatable; default: every other active one).")
 @click.option("--study", help="Only this study's assignments.")
 @click.option("--deactivate", is_flag=True, help="Deactivate RATER too (their ratings stay).")
 @click.pass_context
-def reassign_cmd(ctx, rater, reason, to, study, deactivate):
+def reassign_cmd(ctx, rater_name, reason, to, study, deactivate):
     """Move RATER's unrated assignments to other raters (a rater who leaves)."""
     from coder.rating import designs
     from coder.study.accounts import set_active
 
-    _s, database = _database(ctx.parent)
-    with database.session() as db:
-        user = _user(db, rater)
+    with open_database(ctx).session() as db:
+        user = rater(db, rater_name)
         try:
             moved = designs.reassign(db, user, None, reason, list(to) or None,
-                                     [_study(db, study).id] if study else None)
+                                     [study_named(db, study).id] if study else None)
         except designs.DesignError as exc:
             fail(str(exc))
         for unit_id, new in moved:
-            click.echo(f"unit {unit_id}: {rater} -> {new}")
+            click.echo(f"unit {unit_id}: {rater_name} -> {new}")
         if deactivate:
             set_active(db, user, False, None, reason)
-        click.echo(f"{len(moved)} assignment(s) moved" + (f"; {rater} deactivated" if deactivate else ""))
+        click.echo(f"{len(moved)} assignment(s) moved" + (f"; {rater_name} deactivated" if deactivate else ""))
 
 
 @click.command("progress")
@@ -103,18 +138,12 @@ def reassign_cmd(ctx, rater, reason, to, study, deactivate):
 @click.pass_context
 def progress_cmd(ctx, study, as_json):
     """Units done per rater and instrument, overdue assignments, processing and current reliability."""
-    from coder.rating import calibration, progress
-    from coder.stats.jsonsafe import json_safe
+    from coder.rating import progress
 
-    _s, database = _database(ctx.parent)
-    with database.session() as db:
-        s = _study(db, study)
-        work = progress.work(db, s)
-        out = {"study": s.name, "processing": progress.processing(db, s), "work": work["rows"],
-               "totals": work["totals"], "overdue": work["overdue"], "reliability": progress.reliability(db, s),
-               "calibration_flags": calibration.flags(db, s, progress.instrument_keys(db, s))}
+    with open_database(ctx).session() as db:
+        out = progress.overview(db, study_named(db, study))
     if as_json:
-        click.echo(json.dumps(json_safe(out), default=str, indent=1))
+        click.echo(json_text(out))
         return
     recordings = ", ".join(f"{n} {k}" for k, n in sorted(out["processing"].items())) or "none"
     click.echo(f"study {out['study']}: recordings {recordings}")
@@ -123,14 +152,18 @@ def progress_cmd(ctx, study, as_json):
         click.echo(f"{r['rater']}\t{r['instrument']}\t{r['assigned']}\t{r['to do']}\t{r['draft']}\t{r['submitted']}"
                    f"\t{r['overdue']}")
     for r in out["reliability"]:
-        a1 = (r.get("icc") or {}).get("ICC(A,1)")
-        click.echo(f"reliability {r['instrument']} ({r['measure']}): {r['units']} unit(s) multiply rated; ICC(A,1) "
-                   + (f"{a1['value']:.3f}" if a1 and a1.get("value") is not None else "-")
-                   + (f", alpha {r['alpha']:.3f}" if r.get("alpha") is not None else "")
-                   + (f" ({r['note']})" if r.get("note") else ""))
+        _echo_reliability(r)
     for f in out["calibration_flags"]:
         click.echo(f"flag: {f['rater']} on {f['instrument']}: {f['statistic']} {f['current']:.2f} below "
                    f"{f['threshold']:.2f}" + (" (drift)" if f["drifting"] else ""))
+
+
+def _echo_reliability(r: dict) -> None:
+    a1 = (r.get("icc") or {}).get("ICC(A,1)")
+    click.echo(f"reliability {r['instrument']} ({r['measure']}): {r['units']} unit(s) multiply rated; ICC(A,1) "
+               + (f"{a1['value']:.3f}" if a1 and a1.get("value") is not None else "-")
+               + (f", alpha {r['alpha']:.3f}" if r.get("alpha") is not None else "")
+               + (f" ({r['note']})" if r.get("note") else ""))
 
 
 @click.command("calibration")
@@ -145,130 +178,31 @@ def progress_cmd(ctx, study, as_json):
 @click.pass_context
 def calibration_cmd(ctx, study, instrument_keys, master, statistic, threshold, window, as_json):
     """Each rater's agreement with the master rater on calibration units, and who is flagged."""
-    from coder.rating import calibration as cal
-    from coder.rating import progress
-    from coder.stats.jsonsafe import json_safe
+    from coder.rating import calibration, progress
 
-    _s, database = _database(ctx.parent)
-    with database.session() as db:
-        s = _study(db, study)
+    with open_database(ctx).session() as db:
+        s = study_named(db, study)
         if any(v is not None for v in (master, statistic, threshold, window)):
-            conf = cal.settings_of(s)
             try:
-                cal.save_settings(db, s, None, statistic or conf["statistic"],
-                                  conf["threshold"] if threshold is None else threshold, window or conf["window"],
-                                  master)
-            except cal.CalibrationError as exc:
+                calibration.save_settings(db, s, None, statistic or None, threshold, window or None, master)
+            except calibration.CalibrationError as exc:
                 fail(str(exc))
-        reports = [cal.agreement(db, s, key) for key in (instrument_keys or progress.instrument_keys(db, s))]
+        reports = [calibration.agreement(db, s, key) for key in (instrument_keys or progress.instrument_keys(db, s))]
     if as_json:
-        click.echo(json.dumps(json_safe(reports), default=str, indent=1))
+        click.echo(json_text(reports))
         return
     for report in reports:
-        click.echo(f"{report['instrument']}: master {report['master'] or '-'}; {report['statistic']} over the "
-                   f"latest {report['window']}, threshold {report['threshold']}"
-                   + (f" ({report['note']})" if report.get("note") else ""))
-        for r in report["raters"]:
-            value = "-" if r["current"] is None else f"{r['current']:.2f}"
-            flag = "DRIFTED BELOW" if r["drifting"] else "BELOW" if r["flagged"] else "ok"
-            click.echo(f"  {r['rater']}\t{r['n']} rating(s)\tcurrent {value}\t{flag}")
+        _echo_agreement(report)
 
 
-COMMANDS = (design_cmd, reassign_cmd, progress_cmd, calibration_cmd)
+def _echo_agreement(report: dict) -> None:
+    click.echo(f"{report['instrument']}: master {report['master'] or '-'}; {report['statistic']} over the "
+               f"latest {report['window']}, threshold {report['threshold']}"
+               + (f" ({report['note']})" if report.get("note") else ""))
+    for r in report["raters"]:
+        value = "-" if r["current"] is None else f"{r['current']:.2f}"
+        flag = "DRIFTED BELOW" if r["drifting"] else "BELOW" if r["flagged"] else "ok"
+        click.echo(f"  {r['rater']}\t{r['n']} rating(s)\tcurrent {value}\t{flag}")
 
 
-@click.command("worker")
-@click.option("--workers", default=1, show_default=True, type=int, help="Jobs run at once in this process.")
-@click.option("--processes", is_flag=True, help="Run them in processes instead of threads.")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), help="Where the engine runs (default: CUDA when "
-              "available). Env: CODER_DEVICE.")
-@click.pass_context
-def worker_cmd(ctx, workers, processes, device):
-    """Process queued recordings (transcription and diarisation) until interrupted.
-
-    Jobs come from CODER_QUEUE_URL (default: the embedded SQLite queue in CODER_HOME); run as many workers,
-    on as many machines, as you like against one queue and one DATABASE_URL.
-    """
-    import logging
-    import os
-
-    from coder.jobs import queue as tasks
-    from coder.cli.common import _settings
-
-    if device:
-        os.environ["CODER_DEVICE"] = device
-    settings, database = _database(ctx.parent)
-    tasks.configure(settings, database)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    click.echo(f"coder worker {tasks.worker_name()}: {workers} {'process' if processes else 'thread'}(s) on "
-               f"{tasks.queue_url(_settings(ctx.parent))}")
-    tasks.run_worker(workers, "process" if processes else "thread")
-
-
-@click.group("jobs", invoke_without_command=True)
-@click.option("--study", help="Only this study's recordings.")
-@click.pass_context
-def jobs_cmd(ctx, study):
-    """Processing jobs: their status and progress; `coder jobs submit|cancel` to add or stop them."""
-    ctx.ensure_object(dict)
-    ctx.obj["jobs_study"] = study
-    if ctx.invoked_subcommand is None:
-        _list_jobs(ctx, study)
-
-
-def _recordings(db, study: str | None, ids: tuple[int, ...] = ()):
-    from coder.study import scope
-    from coder.study.models import Recording
-
-    stmt = scope.in_study(select(Recording), Recording, _study(db, study) if study else None).order_by(Recording.id)
-    if ids:
-        stmt = stmt.where(Recording.id.in_(ids))
-    return list(db.scalars(stmt))
-
-
-def _list_jobs(ctx, study):
-    _s, database = _database(ctx.parent)
-    with database.session() as db:
-        click.echo("recording\tstatus\tprogress\tattempts\tworker\terror")
-        for r in _recordings(db, study):
-            share = f"{100 * r.progress_s / r.duration_s:.0f} %" if r.duration_s else "-"
-            click.echo(f"{r.id} {r.original_name}\t{r.status}\t{share} ({r.progress_s:.0f}/{r.duration_s:.0f} s)"
-                       f"\t{r.attempts}\t{r.worker or ''}\t{r.error or ''}")
-
-
-@jobs_cmd.command("submit")
-@click.argument("recording_ids", nargs=-1, type=int)
-@click.option("--all", "everything", is_flag=True, help="Every recording not yet transcribed (or failed).")
-@click.option("--reason", default="")
-@click.pass_context
-def jobs_submit(ctx, recording_ids, everything, reason):
-    """Queue recordings for `coder worker` (or the server's embedded worker)."""
-    from coder.jobs import queue as tasks
-
-    if not recording_ids and not everything:
-        fail("name recordings, or --all")
-    settings, database = _database(ctx.parent.parent)
-    with database.session() as db:
-        chosen = _recordings(db, ctx.obj.get("jobs_study"), recording_ids)
-        if everything and not recording_ids:
-            chosen = [r for r in chosen if r.status in ("registered", "failed", "cancelled")]
-        queued = tasks.submit(db, chosen, None, reason)
-    tasks.enqueue(queued, tasks.make_huey(settings))
-    click.echo(f"{len(queued)} recording(s) queued")
-
-
-@jobs_cmd.command("cancel")
-@click.argument("recording_ids", nargs=-1, type=int, required=True)
-@click.option("--reason", default="")
-@click.pass_context
-def jobs_cancel(ctx, recording_ids, reason):
-    """Cancel queued or running jobs (a running one stops at its next progress report)."""
-    from coder.jobs import queue as tasks
-
-    _s, database = _database(ctx.parent.parent)
-    with database.session() as db:
-        done = tasks.cancel(db, _recordings(db, ctx.obj.get("jobs_study"), recording_ids), None, reason)
-    click.echo(f"{len(done)} job(s) cancelled")
-
-
-COMMANDS = (*COMMANDS, worker_cmd, jobs_cmd)
+COMMANDS = (study_cmd, design_cmd, reassign_cmd, progress_cmd, calibration_cmd)

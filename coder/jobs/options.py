@@ -1,11 +1,16 @@
 """A study's processing options (``study.settings["processing"]``: engine, model, diarizer, speakers,
-language), used by the jobs of coder.jobs.queue."""
+language), used by the jobs of coder.jobs.queue: checked (``check_options``) and stored, audited, when they
+change (``save_options``)."""
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from coder.pipeline.asr import DEFAULT_ENGINE, ENGINES
 from coder.pipeline.diarize import DEFAULT_SPEAKERS, DIARIZERS
+from coder.study.audit import audit
+from coder.study.models import Study, User
 
 DEFAULT_OPTIONS: dict[str, Any] = {"engine": DEFAULT_ENGINE, "model": None, "diarizer": "builtin",
                                    "num_speakers": DEFAULT_SPEAKERS, "language": None}
@@ -29,3 +34,11 @@ def check_options(engine: str, model: str | None, diarizer: str, num_speakers: i
         raise JobError("the number of speakers must lie between 1 and 10")
     return {"engine": engine, "model": model or None, "diarizer": diarizer, "num_speakers": num_speakers,
             "language": language or None}
+
+
+def save_options(db: Session, study: Study, options: dict[str, Any], actor: User | None) -> None:
+    """Store checked options (``check_options``) as the study's, audited, where they differ from its current
+    ones."""
+    if options != options_of(study):
+        audit(db, "settings", study, actor, processing=options)
+        study.settings = {**(study.settings or {}), "processing": options}

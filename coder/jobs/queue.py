@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -29,11 +30,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from huey import RedisHuey, SqliteHuey
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from coder.config import Settings, load_settings
 from coder.db import Database
+from coder.jobs.options import options_of
+from coder.jobs.processing import process_one
+from coder.pipeline import audio
+from coder.pipeline.asr import load_engine
 from coder.study.audit import audit
 from coder.study.models import Recording, User, utcnow
 
@@ -43,6 +49,7 @@ STALE_S = float(os.environ.get("CODER_JOB_STALE_S", 60))
 MAX_ATTEMPTS = int(os.environ.get("CODER_JOB_ATTEMPTS", 3))
 WAITING = ("queued", "retrying")
 ACTIVE = ("queued", "transcribing", "retrying")
+UNPROCESSED = ("registered", "failed", "cancelled")  # what "process all" takes up
 
 
 class Cancelled(Exception):
@@ -55,8 +62,6 @@ def queue_url(settings: Settings) -> str:
 
 def make_huey(settings: Settings):
     """The Huey instance of this installation, with the transcription task registered on it."""
-    from huey import RedisHuey, SqliteHuey
-
     url = queue_url(settings)
     if url.startswith(("redis://", "rediss://", "unix://")):
         huey = RedisHuey("coder", url=url, results=False)
@@ -126,6 +131,11 @@ def enqueue(recording_ids: list[int], instance=None) -> None:
     task = (instance or huey()).coder_transcribe
     for rid in recording_ids:
         task(rid)
+
+
+def unprocessed(recordings: list[Recording]) -> list[Recording]:
+    """The recordings never processed, or whose processing failed or was cancelled."""
+    return [rec for rec in recordings if rec.status in UNPROCESSED]
 
 
 def submit(db: Session, recordings: list[Recording], actor: User | None, reason: str = "") -> list[int]:
@@ -200,8 +210,6 @@ class _Heartbeat(threading.Thread):
 
 
 def _engine(options: dict[str, Any]):
-    from coder.pipeline.asr import load_engine
-
     settings = _settings()
     model = options.get("model") or settings.whisper_model
     key = ("engine", options["engine"], model)
@@ -215,10 +223,6 @@ def _engine(options: dict[str, Any]):
 def run_job(recording_id: int) -> str:
     """Claim and process one recording; returns what happened (transcribed, failed, retrying, cancelled,
     skipped)."""
-    from coder.pipeline import audio
-    from coder.jobs.options import options_of
-    from coder.jobs.processing import process_one
-
     database = _database()
     worker = worker_name()
     if not claim(database, recording_id, worker):
@@ -337,8 +341,6 @@ class Worker:
 def start_embedded(settings: Settings, database: Database | None = None, workers: int = 1) -> Worker:
     """A worker inside this process (threads), for ``coder serve``, ``coder demo`` and tests. Huey's
     consumer sets signal handlers for a process of its own; the server's handlers are put back."""
-    import signal
-
     configure(settings, database)
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     consumer = huey().create_consumer(workers=workers, worker_type="thread", periodic=False, initial_delay=0.1,

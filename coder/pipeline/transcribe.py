@@ -21,8 +21,10 @@ from coder.pipeline.words import attribute_words
 Progress = Callable[[float], None]  # called with audio seconds of the recording done so far
 
 
-def _remap(segments: list[dict[str, Any]], tmap: vad.TimeMap) -> list[dict[str, Any]]:
-    """Segments on the recording's clock, split where their words sit either side of a cut-out pause."""
+def remap_segments(segments: list[dict[str, Any]], tmap: vad.TimeMap) -> list[dict[str, Any]]:
+    """An engine's segments, timed on the speech-only audio that ``tmap`` maps, on the recording's clock: every
+    segment and word moved back to where it was said, and a segment split where its words sit either side of a
+    cut-out pause (a gap over ``vad.MERGE_GAP_S``). A segment without words keeps its span, remapped."""
     out = []
     for seg in segments:
         words = []
@@ -59,7 +61,7 @@ def recognise(samples: np.ndarray, engine: Engine, language: str | None = None, 
         chunk, tmap = vad.speech_only(samples, group) if use_vad else (samples, _identity(duration))
         result = engine.transcribe(chunk, language=language)
         language = language or result.language  # detected once, then held for the rest
-        segments += _remap(result.segments, tmap)
+        segments += remap_segments(result.segments, tmap)
         if progress:
             progress(group[-1][1])
     segments, removed = guards.apply(segments)

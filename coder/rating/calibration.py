@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from coder.rating.scores import NoRatings, ratings_table
 from coder.stats import reliability as rel
 from coder.study import scope
+from coder.study.accounts import find_user
 from coder.study.audit import audit
 from coder.study.models import RatingUnit, Study, User
 
@@ -40,6 +41,11 @@ def settings_of(study: Study) -> dict[str, Any]:
     return {**DEFAULTS, **((study.settings or {}).get("calibration") or {})}
 
 
+def master_of(study: Study) -> str | None:
+    """The user name of the study's master (gold-standard) rater, if it has one."""
+    return (study.settings or {}).get("gold_standard")
+
+
 def check_settings(statistic: str, threshold: float, window: int) -> dict[str, Any]:
     if statistic not in STATISTICS:
         raise CalibrationError(f"statistic must be one of {', '.join(STATISTICS)}")
@@ -52,18 +58,28 @@ def check_settings(statistic: str, threshold: float, window: int) -> dict[str, A
     return {"statistic": statistic, "threshold": float(threshold), "window": int(window)}
 
 
-def save_settings(db: Session, study: Study, actor: User | None, statistic: str, threshold: float, window: int,
-                  master: str | None = None, reason: str = "") -> None:
-    """Check and store the study's calibration settings (audited); ``master`` a rater's user name, "" to
-    clear it, None to keep it."""
-    conf = check_settings(statistic, threshold, window)
-    settings = {**(study.settings or {}), "calibration": conf}
+def set_master(db: Session, settings: dict[str, Any], master: str | None) -> None:
+    """Name the master (gold-standard) rater in a study's ``settings``: a rater's user name, "" to clear it, None to
+    leave it; CalibrationError for a name that is no rater's."""
     if master:
-        if db.scalar(select(User).where(User.username == master, User.role == "rater")) is None:
+        if find_user(db, master, "rater") is None:
             raise CalibrationError(f"no rater named {master}")
         settings["gold_standard"] = master
     elif master == "":
         settings.pop("gold_standard", None)
+
+
+def save_settings(db: Session, study: Study, actor: User | None, statistic: str | None = None,
+                  threshold: float | None = None, window: int | None = None, master: str | None = None,
+                  reason: str = "") -> None:
+    """Check and store the study's calibration settings (audited); a setting given as None keeps its current
+    value; ``master`` as in ``set_master``."""
+    conf = settings_of(study)
+    conf = check_settings(conf["statistic"] if statistic is None else statistic,
+                          conf["threshold"] if threshold is None else threshold,
+                          conf["window"] if window is None else window)
+    settings = {**(study.settings or {}), "calibration": conf}
+    set_master(db, settings, master)
     audit(db, "settings", study, actor, before=study.settings or {}, after=settings, reason=reason)
     study.settings = settings
     db.flush()
@@ -94,7 +110,7 @@ def _window_value(rows: list[dict[str, Any]], statistic: str) -> float | None:
 def agreement(db: Session, study: Study, instrument_key: str) -> dict[str, Any]:
     """Each rater's calibration series against the master, the current value and the flags."""
     conf = settings_of(study)
-    master = (study.settings or {}).get("gold_standard")
+    master = master_of(study)
     result: dict[str, Any] = {"instrument": instrument_key, "master": master, **conf, "raters": []}
     if not master:
         result["note"] = "no master (gold-standard) rater set for this study"

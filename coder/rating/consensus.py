@@ -93,3 +93,9 @@ def discrepancies(db: Session, study: Study) -> list[dict[str, Any]]:
                     "consensus": consensus.get((unit_id, instrument_id)), "ratings": pairs, "definition": definition})
     return sorted(out, key=lambda e: (e["consensus"] is not None, -e["largest"], -e["items_differing"],
                                       e["unit"].id))
+
+
+def discrepancy(db: Session, study: Study, unit_id: int, instrument_id: int) -> dict[str, Any] | None:
+    """The entry of ``discrepancies`` for one unit and instrument; None where the study has none."""
+    return next((e for e in discrepancies(db, study)
+                 if e["unit"].id == unit_id and e["instrument"].id == instrument_id), None)

@@ -19,7 +19,8 @@ multiply coded: the queue shows nothing of it (see coder.rating). The same units
 give the same plan (units and raters are sorted before the seeded shuffle), so a design can be recreated.
 
 ``reassign`` moves the unrated units of a rater who leaves to the least-loaded remaining raters who do not
-already rate the unit on that instrument.
+already rate the unit on that instrument; ``deactivate`` retires a rater once nothing of theirs is left unrated
+elsewhere.
 """
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from coder.rating.calibration import master_of
 from coder.study import scope
+from coder.study.accounts import set_active
 from coder.study.audit import audit
 from coder.study.models import (Assignment, AssignmentDesign, Dyad, Instrument, Rating, RatingUnit, Study,
                                 TherapySession, User, utcnow)
@@ -207,6 +210,12 @@ def study_units(db: Session, study: Study, instrument_key: str | None = None,
     return out
 
 
+def study_designs(db: Session, study: Study) -> list[AssignmentDesign]:
+    """The designs made in the study, newest first."""
+    return list(db.scalars(select(AssignmentDesign).where(AssignmentDesign.study_id == study.id)
+                           .order_by(AssignmentDesign.id.desc())))
+
+
 def _raters(db: Session, usernames: list[str]) -> dict[str, User]:
     users = {u.username: u for u in db.scalars(select(User).where(User.username.in_(usernames)))}
     for name in usernames:
@@ -272,7 +281,7 @@ def create(db: Session, study: Study, instrument: Instrument, kind: str, raters:
     recordings arrive.
     """
     if kind == "calibration":
-        master = (study.settings or {}).get("gold_standard")
+        master = master_of(study)
         if not master:
             raise DesignError("set the study's master (gold-standard) rater first")
         raters = sorted(set(raters) | {master})
@@ -371,3 +380,13 @@ def reassign(db: Session, leaving: User, actor: User | None, reason: str, to: li
         moved.append((old.rating_unit_id, new_rater.username))
     db.flush()
     return moved
+
+
+def deactivate(db: Session, rater: User, actor: User | None, reason: str, study_ids: Collection[int]) -> None:
+    """Deactivate a rater (audited; their ratings stay), unless they still hold unrated assignments in studies
+    other than ``study_ids`` (the actor's): those studies' coordinators must move them first."""
+    elsewhere = len(open_assignments(db, rater)) - len(open_assignments(db, rater, study_ids))
+    if elsewhere:
+        raise DesignError(f"{rater.username} has {elsewhere} unrated assignment(s) in studies you do not "
+                          "coordinate; their coordinators must move them first")
+    set_active(db, rater, False, actor, reason)

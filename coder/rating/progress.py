@@ -1,5 +1,5 @@
-"""The coordinator's progress dashboard: work per rater and instrument, overdue assignments, processing,
-and the current reliability of each instrument (from coder.stats.reliability)."""
+"""The coordinator's progress dashboard: work per rater and instrument, overdue assignments, processing, the
+current reliability of each instrument (from coder.stats.reliability) and the calibration flags."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from coder.rating import calibration
 from coder.rating.scores import NoRatings, instruments_with_ratings, measures_of, ratings_table
 from coder.stats import reliability as rel
 from coder.study import scope
@@ -59,6 +60,16 @@ def work(db: Session, study: Study, now: dt.datetime | None = None) -> dict[str,
         for k in ("assigned", "to do", "draft", "submitted", "overdue"):
             totals[k] += row[k]
     return {"rows": table, "overdue": sorted(overdue, key=lambda o: o["due"]), "totals": dict(totals)}
+
+
+def overview(db: Session, study: Study, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Everything the dashboard shows (and ``coder progress --json`` prints): the recordings by status, the work
+    per rater and instrument with its totals, the overdue assignments, the current reliability per instrument,
+    and the raters calibration flags."""
+    done = work(db, study, now)
+    return {"study": study.name, "processing": processing(db, study), "work": done["rows"], "totals": done["totals"],
+            "overdue": done["overdue"], "reliability": reliability(db, study),
+            "calibration_flags": calibration.flags(db, study, instrument_keys(db, study))}
 
 
 def processing(db: Session, study: Study) -> dict[str, int]:

@@ -14,6 +14,7 @@ Queue order (``Study.settings["queue_order"]``): ``random`` (the default; a
 fixed shuffle per rater, seeded by the study's ``queue_seed``, so it does not
 change between visits), ``assigned`` (the order the coordinator assigned,
 ``Assignment.position``) or ``chronological`` (dyad, session, unit start).
+``configure`` changes both, and the study's gold-standard rater, in one audited step.
 
 Saving is optimistic: each save names the revision it was based on and is
 applied only if that is still the stored revision (one UPDATE ... WHERE
@@ -34,6 +35,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
+from coder.rating import calibration
 from coder.study import instruments, scope
 from coder.study.audit import audit
 from coder.study.models import (Assignment, Dyad, Instrument, Rating, RatingUnit, Recording, Study, TherapySession,
@@ -71,6 +73,46 @@ class Locked(RatingError):
 def blinding(study: Study) -> dict[str, bool]:
     shown = (study.settings or {}).get("blinding") or {}
     return {name: bool(shown.get(name, False)) for name in BLINDING_FIELDS}
+
+
+class SettingsError(ValueError):
+    """A study setting that cannot be made as asked; the message says why."""
+
+
+def check_blinding(fields: Collection[str]) -> None:
+    """SettingsError naming the first of ``fields`` that is not one of BLINDING_FIELDS."""
+    for name in fields:
+        if name not in BLINDING_FIELDS:
+            raise SettingsError(f"unknown field {name}; choose from {', '.join(BLINDING_FIELDS)}")
+
+
+def configure(db: Session, study: Study, actor: User | None, show: Collection[str] = (), hide: Collection[str] = (),
+              queue_order: str | None = None, queue_seed: int | None = None,
+              gold_standard: str | None = None) -> dict[str, Any]:
+    """Show the blinding fields ``show`` to the study's raters and hide ``hide`` from them, set the order of their
+    queues and its seed, and name the gold-standard rater ("" clears it); None leaves a setting as it is. Audited
+    where anything changed; the study's settings, changed or not."""
+    check_blinding((*show, *hide))
+    if queue_order is not None and queue_order not in QUEUE_ORDERS:
+        raise SettingsError(f"unknown queue order {queue_order}; choose from {', '.join(QUEUE_ORDERS)}")
+    settings = dict(study.settings or {})
+    shown = {name: True for name, visible in blinding(study).items() if visible}
+    shown.update(dict.fromkeys(show, True))
+    for name in hide:
+        shown.pop(name, None)
+    settings["blinding"] = shown
+    if queue_order is not None:
+        settings["queue_order"] = queue_order
+    if queue_seed is not None:
+        settings["queue_seed"] = queue_seed
+    try:
+        calibration.set_master(db, settings, gold_standard)
+    except calibration.CalibrationError as exc:
+        raise SettingsError(str(exc)) from None
+    if settings != (study.settings or {}):
+        audit(db, "settings", study, actor, before=study.settings or {}, after=settings)
+        study.settings = settings
+    return settings
 
 
 def study_of_assignment(assignment: Assignment) -> Study:
@@ -113,6 +155,12 @@ def _order_key(study: Study, rater: User, a: Assignment) -> tuple:
         session = unit.recording.session
         return (session.dyad.code, session.number, unit.start_s, a.instrument.key, a.id)
     return (_shuffle_key(study, rater, a),)
+
+
+def stored_rating(db: Session, assignment: Assignment) -> Rating | None:
+    """The assignment's stored rating, withdrawn or not (the page shows what is stored; a save to a withdrawn
+    rating is refused)."""
+    return db.scalar(select(Rating).where(Rating.assignment_id == assignment.id))
 
 
 def ratings_of(db: Session, assignments: list[Assignment]) -> dict[int, Rating]:
@@ -262,7 +310,7 @@ def _write(db: Session, assignment: Assignment, rater: User, responses: Any, not
     if problems:
         raise Invalid("; ".join(problems), problems)
     status = "submitted" if submit else "draft"
-    rating = db.scalar(select(Rating).where(Rating.assignment_id == assignment.id))
+    rating = stored_rating(db, assignment)
     if rating is not None and not rating.live:
         raise Locked("this rating was withdrawn by a coordinator", rating=rating)
     if rating is not None and rating.responses == responses and rating.notes == notes and \

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from coder import __version__
@@ -153,6 +154,11 @@ def run(db: Session, study: Study, spec: Spec, actor: User | None = None, store:
         db.flush()
         audit(db, "run_analysis", row, actor, data_sha256=row.data_sha256, formulas=row.formulas)
     return row, results, tables
+
+
+def stored(db: Session, study: Study) -> list[Analysis]:
+    """The study's stored analyses, newest first."""
+    return list(db.scalars(select(Analysis).where(Analysis.study_id == study.id).order_by(Analysis.created_at.desc())))
 
 
 def rerun(row: Analysis) -> dict[str, Any]:

@@ -104,6 +104,14 @@ def record(row) -> dict[str, Any]:
             "formulas": row.formulas, "data_sha256": row.data_sha256, "versions": row.versions}
 
 
+def unstored_record(study_name: str, spec: analysis.Spec, results: dict[str, Any],
+                    data: dict[str, Any]) -> dict[str, Any]:
+    """What an analysis that was not stored says about itself: ``record`` without an id and a time."""
+    return {"study": study_name, "spec": spec.as_dict(), "aggregation": spec.rule.describe(),
+            "formulas": analysis.formulas(results), "data_sha256": analysis.digest(data),
+            "versions": analysis.versions()}
+
+
 def render(results: dict[str, Any], meta: dict[str, Any], figs: list[dict[str, Any]], standalone: bool = True) -> str:
     env = Environment(loader=PackageLoader("coder.reports"), autoescape=select_autoescape(["html"]))
     env.filters.update(fmt=fmt, fmt_p=fmt_p)

@@ -16,10 +16,10 @@ reveal nothing.
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from coder.study.audit import audit
-from coder.study.models import Study, StudyCoordinator, User
+from coder.study.models import Dyad, Recording, Study, StudyCoordinator, TherapySession, User
 
 
 class AccessError(Exception):
@@ -44,11 +44,16 @@ def coordinates(db: Session, user: User | None, study_id: int | None) -> bool:
                                                        StudyCoordinator.study_id == study_id)) is not None
 
 
-def visible_studies(db: Session, user: User | None) -> list[Study]:
-    """The live studies the user coordinates, by name."""
-    return list(db.scalars(select(Study).join(StudyCoordinator, StudyCoordinator.study_id == Study.id)
-                           .where(StudyCoordinator.user_id == (user.id if user is not None else -1),
-                                  Study.live).order_by(Study.name)))
+def visible_studies(db: Session, user: User | None, with_recordings: bool = False) -> list[Study]:
+    """The live studies the user coordinates, by name (``with_recordings``: their dyads, sessions, recordings
+    and transcripts loaded, for the list of studies)."""
+    stmt = (select(Study).join(StudyCoordinator, StudyCoordinator.study_id == Study.id)
+            .where(StudyCoordinator.user_id == (user.id if user is not None else -1), Study.live)
+            .order_by(Study.name))
+    if with_recordings:
+        stmt = stmt.options(selectinload(Study.dyads).selectinload(Dyad.sessions)
+                            .selectinload(TherapySession.recordings).selectinload(Recording.transcripts))
+    return list(db.scalars(stmt))
 
 
 def coordinators_of(db: Session, study: Study) -> list[User]:

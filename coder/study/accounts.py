@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
@@ -49,7 +50,7 @@ def create_user(db: Session, username: str, password: str, role: str, display_na
         raise AccountError(f"role must be one of {', '.join(USER_ROLES)}")
     if not username or not username.replace("_", "").replace("-", "").replace(".", "").isalnum():
         raise AccountError("username may hold letters, digits, '.', '-' and '_' only")
-    if db.scalar(select(User).where(User.username == username)) is not None:
+    if find_user(db, username) is not None:
         raise AccountError(f"user {username} already exists")
     check_password_policy(password, username)
     user = User(username=username, password_hash=generate_password_hash(password), role=role,
@@ -57,6 +58,32 @@ def create_user(db: Session, username: str, password: str, role: str, display_na
     db.add(user)
     db.flush()
     return user
+
+
+def add_rater(db: Session, username: str, display_name: str, actor: User | None) -> tuple[User, str]:
+    """A new rater account with a generated one-time password (audited); the account and the password."""
+    password = generate_password()
+    user = create_user(db, username, password, "rater", display_name)
+    audit(db, "create", user, actor, username=username, role="rater")
+    return user, password
+
+
+def find_user(db: Session, username: str, role: str | None = None) -> User | None:
+    """The account of this user name (only if it has ``role``, when given)."""
+    stmt = select(User).where(User.username == username)
+    if role is not None:
+        stmt = stmt.where(User.role == role)
+    return db.scalar(stmt)
+
+
+def users(db: Session, role: str, active_only: bool = False, excluding: Collection[User] = ()) -> list[User]:
+    """The accounts of a role by user name: only the active ones with ``active_only``, none of ``excluding``."""
+    stmt = select(User).where(User.role == role).order_by(User.username)
+    if active_only:
+        stmt = stmt.where(User.active.is_(True))
+    if excluding:
+        stmt = stmt.where(User.id.not_in([u.id for u in excluding]))
+    return list(db.scalars(stmt))
 
 
 def set_password(user: User, password: str) -> None:
@@ -105,7 +132,8 @@ def _wait(db: Session, column, value: str, limit: int, window_s: float) -> float
     return max(1.0, (times[-1] - since).total_seconds())
 
 
-def login(db: Session, username: str, password: str, address: str, limit: LoginLimit = LoginLimit()) -> User | None:
+def attempt_login(db: Session, username: str, password: str, address: str,
+                  limit: LoginLimit = LoginLimit()) -> User | None:
     """Check a login against the limit and the password; a failure is recorded, a success clears the
     account's failures. Raises TooManyFailures while the account or the address is locked out."""
     address = (address or "unknown")[:64]
@@ -126,7 +154,7 @@ def login(db: Session, username: str, password: str, address: str, limit: LoginL
 
 
 def authenticate(db: Session, username: str, password: str) -> User | None:
-    user = db.scalar(select(User).where(User.username == username))
+    user = find_user(db, username)
     if user is None:
         check_password_hash(generate_password_hash("x"), password)  # similar timing for unknown names
         return None

@@ -1,16 +1,21 @@
-"""The study tree: creating studies, therapists, clients, dyads and sessions, and deleting any of them."""
+"""The study tree: creating studies, therapists, clients, dyads and sessions, reading a study's participants and
+recordings, and deleting any of them."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
-from coder.study import scope
+from coder.study import access, scope
 from coder.study.audit import audit
-from coder.study.models import (Assignment, Client, Dyad, Instrument, Rating, Study, Therapist, TherapySession, User,
-                                utcnow)
+from coder.study.models import (Assignment, Client, Dyad, Instrument, Rating, Recording, Speaker, Study, Therapist,
+                                TherapySession, Transcript, User, utcnow)
+
+PARTICIPANT_KINDS = {"therapist": Therapist, "client": Client}
 
 
 class StudyError(Exception):
@@ -29,6 +34,44 @@ def get_or_create_study(db: Session, name: str) -> Study:
         db.add(study)
         db.flush()
     return study
+
+
+def create_study(db: Session, name: str, description: str, creator: User) -> Study:
+    """A new study (audited), coordinated by its creator; StudyError when the name is empty, too long or taken
+    (by a deleted study too)."""
+    if not name or len(name) > 200:
+        raise StudyError("give the study a name (up to 200 characters)")
+    if db.scalar(select(Study).where(Study.name == name)) is not None:
+        raise StudyError(f"a study named {name} exists already")
+    study = get_or_create_study(db, name)
+    study.description = description.strip()[:5000]
+    audit(db, "create", study, creator, name=name)
+    access.grant(db, study, creator, creator, "created the study")
+    return study
+
+
+def add_participant(db: Session, study: Study, kind: str, code: str, actor: User | None) -> Therapist | Client:
+    """A new therapist or client (``kind``) of the study under ``code``, a pseudonym; audited."""
+    cls = PARTICIPANT_KINDS[kind]
+    if not code or len(code) > 100:
+        raise StudyError(f"give the {kind} a code (a pseudonym, never a name) of up to 100 characters")
+    if db.scalar(select(cls).where(cls.study_id == study.id, cls.code == code)) is not None:
+        raise StudyError(f"{kind} {code} exists already")
+    participant = cls(study_id=study.id, code=code)
+    db.add(participant)
+    db.flush()
+    audit(db, "create", participant, actor, code=code)
+    return participant
+
+
+def add_dyad(db: Session, study: Study, therapist_code: str, client_code: str, dyad_code: str | None,
+             actor: User | None) -> Dyad:
+    """The dyad of this therapist and client (both added when new), audited (see ``get_or_create_dyad``)."""
+    if not therapist_code or not client_code:
+        raise StudyError("choose the dyad's therapist and client")
+    dyad = get_or_create_dyad(db, study, therapist_code, client_code, dyad_code or None)
+    audit(db, "create", dyad, actor, code=dyad.code, therapist=therapist_code, client=client_code)
+    return dyad
 
 
 def _participant(db: Session, cls, study: Study, code: str):
@@ -79,6 +122,43 @@ def get_or_create_session(db: Session, dyad: Dyad, number: int, date: dt.date | 
             if current is None and value is not None:
                 setattr(session, field, value)
     return session
+
+
+@dataclass(frozen=True)
+class Participants:
+    therapists: list[Therapist]
+    clients: list[Client]
+    dyads: list[Dyad]
+
+
+def participants(db: Session, study: Study) -> Participants:
+    """The study's live therapists, clients and dyads, each by code."""
+    def live(model) -> list:
+        return list(db.scalars(scope.in_study(select(model), model, study).order_by(model.code)))
+
+    return Participants(live(Therapist), live(Client), live(Dyad))
+
+
+def dyad_of(db: Session, study: Study, dyad_id: int) -> Dyad | None:
+    """The study's live dyad of this id; None for any other id."""
+    return db.scalar(scope.in_study(select(Dyad), Dyad, study).where(Dyad.id == dyad_id))
+
+
+def recordings(db: Session, study: Study | None, ids: Collection[int] | None = None,
+               by_id: bool = False) -> list[Recording]:
+    """The live recordings of ``study`` (of every study: None), only those of ``ids`` when given, by dyad, session
+    and id (``by_id``: by id), with their sessions, dyads, rating units and transcripts' speakers loaded."""
+    stmt = (scope.in_study(select(Recording), Recording, study)
+            # a transcript's id and speakers, not its segments: a study holds hundreds of long transcripts
+            .options(selectinload(Recording.transcripts).load_only(Transcript.id, Transcript.recording_id,
+                                                                    Transcript.created_at)
+                     .selectinload(Transcript.speakers).load_only(Speaker.id, Speaker.label),
+                     selectinload(Recording.rating_units),
+                     selectinload(Recording.session).selectinload(TherapySession.dyad))
+            .order_by(*((Recording.id,) if by_id else (Dyad.code, TherapySession.number, Recording.id))))
+    if ids is not None:
+        stmt = stmt.where(Recording.id.in_(sorted(ids)))
+    return list(db.scalars(stmt))
 
 
 def ratings_under(row: Any) -> Select:

@@ -7,13 +7,21 @@
 - hand-picked ranges, for example the homework-review stretch found by
   searching the transcript (``find``).
 
-Each unit has its audio range and its transcript excerpt (``excerpt``).
+Each unit has its audio range and its transcript excerpt (``excerpt``). ``cut`` stores the units of a way of
+cutting (``plan``) for many recordings at once, and ``toggle_calibration`` marks a unit for calibration; both
+are audited.
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy.orm import Session
+
+from coder.study.audit import audit
+from coder.study.models import RatingUnit, Recording, User
 
 SNAP_S = 5.0  # a window boundary moves to a turn boundary this close
 
@@ -150,9 +158,6 @@ def plan(recording, how: str, minutes: float | None = None, pattern: str | None 
 def add(db, recording, spans: list[UnitSpan], actor=None, instrument_keys: list[str] | None = None,
         calibration: bool = False) -> list:
     """Store the spans as rating units of the recording (audited)."""
-    from coder.study.models import RatingUnit
-    from coder.study.audit import audit
-
     out = []
     for sp in spans:
         unit = RatingUnit(recording_id=recording.id, kind=sp.kind, start_s=sp.start_s, end_s=sp.end_s,
@@ -164,3 +169,26 @@ def add(db, recording, spans: list[UnitSpan], actor=None, instrument_keys: list[
               instruments=unit.instrument_keys, calibration=calibration)
         out.append(unit)
     return out
+
+
+def cut(db: Session, recordings: Iterable[Recording], how: str, minutes: float | None, pattern: str | None,
+        context_s: float, actor: User | None, instrument_keys: list[str] | None = None,
+        calibration: bool = False) -> tuple[int, list[str]]:
+    """Cut each recording into units the same way (``plan``) and store them (``add``); the number of units
+    made, and for each recording that could not be cut, its name and why."""
+    made, skipped = 0, []
+    for recording in recordings:
+        try:
+            spans = plan(recording, how, minutes, pattern, context_s)
+        except ValueError as exc:
+            skipped.append(f"{recording.original_name}: {exc}")
+            continue
+        made += len(add(db, recording, spans, actor, instrument_keys, calibration=calibration))
+    return made, skipped
+
+
+def toggle_calibration(db: Session, unit: RatingUnit, actor: User | None, reason: str = "") -> bool:
+    """Mark a unit as a calibration unit, or unmark it (audited); whether it is one now."""
+    unit.calibration = not unit.calibration
+    audit(db, "calibration" if unit.calibration else "not_calibration", unit, actor, reason=reason)
+    return unit.calibration

@@ -9,6 +9,9 @@ with the SHA-256 the browser computed where it sent one (a mismatch means a dama
 against every registered recording (the same audio twice is refused, naming the first), and only then
 renamed to ``recordings/<sha256>.<ext>`` and registered in its session. The name the file came with is
 kept only as a label, cleaned of folder parts and odd characters (``safe_name``).
+
+A manifest CSV sent with the files (the columns of ``coder ingest``) is read into rows for the upload form
+(``manifest_rows``); it registers nothing.
 """
 from __future__ import annotations
 
@@ -17,16 +20,19 @@ import errno
 import hashlib
 import os
 import re
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from coder.pipeline import audio
 from coder.study.audit import audit
-from coder.study.models import Dyad, Recording, User
+from coder.study.ingest import ManifestError, parse_row, read_manifest
+from coder.study.models import Dyad, Recording, Study, User
 from coder.study.tree import StudyError, get_or_create_session
 
 EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".mp4", ".aac", ".webm", ".aiff", ".aif"}
@@ -112,3 +118,29 @@ def store(db: Session, recordings_dir: Path, stream: IO[bytes], filename: str, d
         return recording
     finally:
         part.unlink(missing_ok=True)
+
+
+def manifest_rows(stream: IO[bytes], filename: str, study: Study) -> tuple[list[dict[str, Any]], list[str]]:
+    """The rows of an uploaded manifest CSV for the study's upload form, and why each row that cannot be read
+    was left out; ManifestError (naming the file by ``filename``) when the file as a whole cannot be read."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "manifest.csv"
+        with open(path, "wb") as out:
+            shutil.copyfileobj(stream, out)
+        try:
+            raw = read_manifest(path)
+        except ManifestError as exc:
+            raise ManifestError(str(exc).replace(str(path), filename or "manifest")) from None
+    rows, errors = [], []
+    for i, row in enumerate(raw, start=2):  # row 1 is the header
+        try:
+            meta = parse_row(row, study.name)
+            if meta["study"] != study.name:
+                raise ValueError(f"names study {meta['study']}, not {study.name}")
+            rows.append({"row": i, "file": safe_name(row["file"]), "therapist": meta["therapist"],
+                         "client": meta["client"], "dyad": meta["dyad"] or "", "session": meta["number"],
+                         "time_point": meta["time_point"] or "", "arm": meta["arm"] or "",
+                         "date": meta["date"].isoformat() if meta["date"] else ""})
+        except ValueError as exc:
+            errors.append(f"row {i} ({row.get('file', '')}): {exc}")
+    return rows, errors

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from coder.pipeline import vad
-from coder.pipeline.diarize import embeddings as embed
+from coder.pipeline.diarize import embeddings
 from coder.pipeline.diarize.types import DEFAULT_SPEAKERS, SAMPLE_RATE, Diarization, Turn, speaker_label
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class BuiltinDiarizer:
     same_speaker_similarity: float = 0.93  # centroids closer than this are taken to be one voice
     min_share: float = 0.03  # a "speaker" with less of the speech windows than this is noise or overlap
     max_speakers: int = 8
-    device: str = field(default_factory=embed.default_device)  # CODER_DEVICE, else CUDA if present
+    device: str = field(default_factory=embeddings.default_device)  # CODER_DEVICE, else CUDA if present
 
     def speech(self, audio: np.ndarray) -> list[tuple[float, float]]:
         duration = len(audio) / SAMPLE_RATE
@@ -68,7 +68,7 @@ class BuiltinDiarizer:
                 warnings.append("too little speech to tell speakers apart; all of it is given to one speaker")
                 return Diarization([Turn(s, e, SINGLE_SPEAKER) for s, e in regions], {}, warnings)
             return Diarization([], {}, ["no speech found"] if duration > 0 else ["empty recording"])
-        emb = embed.embed_windows(audio, wins, self.device)
+        emb = embeddings.embed_windows(audio, wins, self.device)
         estimated = estimate_speakers(emb, self.max_speakers, self.min_share, self.same_speaker_similarity)
         k = estimated if num_speakers is None else num_speakers
         k = max(1, min(k, len(wins)))
@@ -85,9 +85,9 @@ class BuiltinDiarizer:
         used = list(dict.fromkeys(t.speaker for t in turns))  # labels in order of first appearance
         rename = {old: speaker_label(i) for i, old in enumerate(used)}
         turns = [Turn(t.start, t.end, rename[t.speaker]) for t in turns]
-        embeddings = {rename[speaker_label(i)]: centroids[i] for i in range(len(centroids))
+        voices = {rename[speaker_label(i)]: centroids[i] for i in range(len(centroids))
                       if speaker_label(i) in rename}
-        return Diarization(turns, embeddings, warnings)
+        return Diarization(turns, voices, warnings)
 
     def _merge_same_voice(self, emb, labels, centroids, warnings, requested):
         """Fold clusters that are not distinct voices into their nearest neighbour (a one-speaker recording

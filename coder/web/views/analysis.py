@@ -9,44 +9,29 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
+from coder.reports import aggregation, analysis, analysis_output, outcomes
 from coder.study import access
-from coder.reports import aggregation as aggregate, analysis, analysis_output as analysis_report, outcomes
-from coder.web.database import db_session
 from coder.study.models import Analysis, Study
-from coder.web.views import coordinated_study, coordinator_required
+from coder.web.database import db_session
+from coder.web.guards import coordinated_row, coordinated_study, coordinator_required
 
 bp = Blueprint("analysis", __name__)
 MIME = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         "sav": "application/x-spss-sav", "dta": "application/x-stata-dta"}
 
 
-@bp.app_template_filter("fmt")
-def _fmt(value, digits: int = 3):
-    return analysis_report.fmt(value, digits)
-
-
-@bp.app_template_filter("fmt_p")
-def _fmt_p(value):
-    return analysis_report.fmt_p(value)
-
-
-def _study(study_id: int) -> Study:
-    return coordinated_study(study_id)
-
-
-def _rule(args) -> aggregate.Rule:
+def _rule(args) -> aggregation.Rule:
     try:
-        return aggregate.Rule(unit=args.get("unit", "mean") or "mean", dyad=args.get("dyad", "mean") or "mean")
-    except aggregate.AggregationError as exc:
+        return aggregation.Rule(unit=args.get("unit", "mean") or "mean", dyad=args.get("dyad", "mean") or "mean")
+    except aggregation.AggregationError as exc:
         abort(400, str(exc))
 
 
-def _tables(study: Study, rule: aggregate.Rule) -> aggregate.Tables | None:
+def _tables(study: Study, rule: aggregation.Rule) -> aggregation.Tables | None:
     try:
-        return aggregate.aggregate(db_session(), study, rule)
-    except aggregate.AggregationError:
+        return aggregation.aggregate(db_session(), study, rule)
+    except aggregation.AggregationError:
         return None
 
 
@@ -60,24 +45,23 @@ def index():
 @bp.route("/analysis/<int:study_id>")
 @coordinator_required
 def study_page(study_id: int):
-    study = _study(study_id)
+    study = coordinated_study(study_id)
     rule = _rule(request.args)
     db = db_session()
     tables = _tables(study, rule)
     clients = outcomes.client_table(db, study)
-    analyses = db.scalars(select(Analysis).where(Analysis.study_id == study.id)
-                          .order_by(Analysis.created_at.desc())).all()
+    analyses = analysis.stored(db, study)
     kinds = outcomes.variable_kinds(clients)
     numeric = [c for c, kind in kinds.items() if kind == "numeric"]
     return render_template("analysis_study.html", study=study, rule=rule, tables=tables, clients=clients,
                            kinds=kinds, numeric=numeric, analyses=analyses,
-                           formats=aggregate.FORMATS, levels=aggregate.LEVELS)
+                           formats=aggregation.FORMATS, levels=aggregation.LEVELS)
 
 
 @bp.route("/analysis/<int:study_id>/outcomes", methods=["POST"])
 @coordinator_required
 def import_outcomes(study_id: int):
-    study = _study(study_id)
+    study = coordinated_study(study_id)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         flash("Choose a CSV file of client variables.", "error")
@@ -102,15 +86,15 @@ def import_outcomes(study_id: int):
 @coordinator_required
 def table_file(study_id: int, name: str, fmt: str):
     """One table (long, units, sessions, dyads, codebook) as CSV, SPSS or Stata, or every table as Excel."""
-    study = _study(study_id)
-    if fmt not in aggregate.FORMATS or (name not in (*aggregate.LEVELS, "codebook", "tables")) \
+    study = coordinated_study(study_id)
+    if fmt not in aggregation.FORMATS or (name not in (*aggregation.LEVELS, "codebook", "tables")) \
             or (name == "tables") != (fmt == "xlsx") or (name == "codebook" and fmt != "csv"):
         abort(404)
     tables = _tables(study, _rule(request.args))
     if tables is None:
         abort(404)
     with tempfile.TemporaryDirectory() as tmp:
-        written = aggregate.write(tables, tmp, (fmt,))
+        written = aggregation.write(tables, tmp, (fmt,))
         path = next(p for p in written if p.name == f"{name}.{fmt}")
         body = path.read_bytes()
     filename = f"{study.name}-{name}.{fmt}".replace(" ", "_")
@@ -132,12 +116,12 @@ def _spec_from_form(form) -> analysis.Spec:
 @bp.route("/analysis/<int:study_id>/run", methods=["POST"])
 @coordinator_required
 def run(study_id: int):
-    study = _study(study_id)
+    study = coordinated_study(study_id)
     spec = _spec_from_form(request.form)
     db = db_session()
     try:
         row, _results, _tables = analysis.run(db, study, spec, actor=current_user)
-    except (analysis.AnalysisError, aggregate.AggregationError) as exc:
+    except (analysis.AnalysisError, aggregation.AggregationError) as exc:
         db.rollback()
         flash(f"The analysis did not run: {exc}", "error")
         return redirect(url_for("analysis.study_page", study_id=study.id, unit=spec.rule.unit, dyad=spec.rule.dyad))
@@ -145,38 +129,30 @@ def run(study_id: int):
     return redirect(url_for("analysis.result", analysis_id=row.id))
 
 
-def _analysis(analysis_id: int) -> Analysis:
-    row = db_session().get(Analysis, analysis_id)
-    if row is None:
-        abort(404)
-    coordinated_study(row.study_id)
-    return row
-
-
 @bp.route("/analysis/result/<int:analysis_id>")
 @coordinator_required
 def result(analysis_id: int):
-    row = _analysis(analysis_id)
+    row, _study = coordinated_row(Analysis, analysis_id)
     results = analysis.rerun(row)  # the fits for the plots, from the stored snapshot
     return render_template("analysis.html", row=row, study=row.study, results=row.results,
-                           meta=analysis_report.record(row), figures=analysis_report.figures(results, row.data),
+                           meta=analysis_output.record(row), figures=analysis_output.figures(results, row.data),
                            same=analysis.public(results) == row.results)
 
 
 @bp.route("/analysis/result/<int:analysis_id>/<name>.<fmt>")
 @coordinator_required
 def result_file(analysis_id: int, name: str, fmt: str):
-    row = _analysis(analysis_id)
+    row, _study = coordinated_row(Analysis, analysis_id)
     filename = f"analysis-{row.id}-{name}.{fmt}"
     if (name, fmt) == ("results", "csv"):
-        body, mime = analysis_report.rows_csv(row.results), "text/csv"
+        body, mime = analysis_output.rows_csv(row.results), "text/csv"
     elif (name, fmt) == ("results", "json"):
-        body = json.dumps({**analysis_report.record(row), "results": row.results}, indent=1, default=str)
+        body = json.dumps({**analysis_output.record(row), "results": row.results}, indent=1, default=str)
         mime = "application/json"
     elif (name, fmt) == ("results", "html"):
         results = analysis.rerun(row)
-        body = analysis_report.render(results, analysis_report.record(row),
-                                      analysis_report.figures(results, row.data))
+        body = analysis_output.render(results, analysis_output.record(row),
+                                      analysis_output.figures(results, row.data))
         mime = "text/html"
     elif name in ("dyads", "sessions") and fmt == "csv":
         buffer = io.StringIO()

@@ -10,14 +10,15 @@ import pandas as pd
 from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask_login import current_user
 
-from coder.study import access
-from coder.stats import plots, reliability as rel
 from coder.rating import scores
-from coder.reports import reliability as report_mod
+from coder.rating.calibration import master_of
+from coder.reports import reliability_report
+from coder.stats import plots, reliability as rel
 from coder.stats.jsonsafe import json_safe
-from coder.web.database import db_session
+from coder.study import access
 from coder.study.models import Study
-from coder.web.views import coordinated_study, coordinator_required
+from coder.web.database import db_session
+from coder.web.guards import coordinated_study, coordinator_required
 
 bp = Blueprint("reliability", __name__)
 
@@ -25,10 +26,6 @@ bp = Blueprint("reliability", __name__)
 _cache: OrderedDict = OrderedDict()
 _cache_lock = threading.Lock()
 CACHE_SIZE = 16
-
-
-def _study(study_id: int) -> Study:
-    return coordinated_study(study_id)
 
 
 def _options(study: Study) -> dict:
@@ -41,7 +38,7 @@ def _options(study: Study) -> dict:
         periods = min(max(int(args.get("periods", 4)), 1), 20)
     except ValueError:
         abort(400, "bootstrap and periods must be whole numbers")
-    gold = args.get("gold", (study.settings or {}).get("gold_standard") or "") or None
+    gold = args.get("gold", master_of(study) or "") or None
     return {"level": level, "n_boot": n_boot, "periods": periods, "gold": gold,
             "focus": args.get("measure", "total"), "version": args.get("version") or None}
 
@@ -57,8 +54,8 @@ def _report(study: Study, key: str, options: dict):
         if fingerprint in _cache:
             _cache.move_to_end(fingerprint)
             return instrument, table, _cache[fingerprint]
-    result = report_mod.build(table, instrument, study.name, options["level"], options["gold"], options["focus"],
-                              options["periods"], options["n_boot"])
+    result = reliability_report.build(table, instrument, study.name, options["level"], options["gold"],
+                                      options["focus"], options["periods"], options["n_boot"])
     with _cache_lock:
         _cache[fingerprint] = result
         while len(_cache) > CACHE_SIZE:
@@ -78,19 +75,14 @@ def index():
 @bp.route("/reliability/<int:study_id>/<key>")
 @coordinator_required
 def report(study_id: int, key: str):
-    study = _study(study_id)
+    study = coordinated_study(study_id)
     options = _options(study)
     instrument, table, result = _report(study, key, options)
     focus = result["focus"]
-    data = report_mod.plot_data(table, focus)
+    data = reliability_report.plot_data(table, focus)
     lo, hi = _range(instrument, table, focus)
     measure = next(m for m in result["measures"] if m["measure"] == focus)
-
-    def a1(m):
-        form = (m.get("icc") or {}).get("ICC(A,1)")
-        return (m["label"], form["value"], form["ci95"]) if form else (m["label"], None, None)
-
-    chart = plots.interval_chart([a1(m) for m in result["measures"]],
+    chart = plots.interval_chart([_icc_a1(m) for m in result["measures"]],
                                  "ICC(A,1) per measure, with 95 % intervals, over Koo & Li's bands")
     heat = plots.heatmap(data["heatmap"]["units"], data["heatmap"]["raters"], data["heatmap"]["values"], lo, hi,
                          f"{measure['label']}: scores by unit and rater")
@@ -102,6 +94,12 @@ def report(study_id: int, key: str):
     return render_template("reliability.html", study=study, instrument=instrument, report=result, focus=focus,
                            measure=measure, chart=chart, heat=heat, bland=bland, options=options, versions=versions,
                            export=export, forms=rel.ICC_FORMS)
+
+
+def _icc_a1(measure: dict) -> tuple:
+    """A measure's label, ICC(A,1) and its 95 % interval (None, None where it has none), for the chart."""
+    form = (measure.get("icc") or {}).get("ICC(A,1)")
+    return (measure["label"], form["value"], form["ci95"]) if form else (measure["label"], None, None)
 
 
 def _range(instrument, table: pd.DataFrame, focus: str) -> tuple[float, float]:
@@ -121,7 +119,7 @@ def _range(instrument, table: pd.DataFrame, focus: str) -> tuple[float, float]:
 def export(study_id: int, key: str, fmt: str):
     if fmt not in ("csv", "json"):
         abort(404)
-    study = _study(study_id)
+    study = coordinated_study(study_id)
     instrument, _table, result = _report(study, key, _options(study))
     name = f"reliability-{study.name}-{instrument.id}-v{instrument.version}".replace(" ", "_")
     if fmt == "json":
@@ -129,6 +127,6 @@ def export(study_id: int, key: str, fmt: str):
         return Response(body, mimetype="application/json",
                         headers={"Content-Disposition": f'attachment; filename="{name}.json"'})
     buffer = io.StringIO()
-    report_mod.to_rows(result).to_csv(buffer, index=False)
+    reliability_report.to_rows(result).to_csv(buffer, index=False)
     return Response(buffer.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})

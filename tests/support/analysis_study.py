@@ -27,7 +27,9 @@ ITEMS = [item.id for item in instruments.builtin(KEY).items]
 COMPLETION = {item.id for item in instruments.builtin(KEY).items if item.subscale == "completion"}
 
 
-def _unit(db, study: Study, dyad_code: str, session_number: int, label: str, units: dict) -> RatingUnit:
+def get_or_create_unit(db, study: Study, dyad_code: str, session_number: int, label: str, units: dict) -> RatingUnit:
+    """The unit ``label`` of session ``session_number`` of dyad ``dyad_code`` (therapist T<n>, client C<n>), on a
+    50-minute recording of its own, made on first use and kept in ``units`` by (dyad, session, label)."""
     if (dyad_code, session_number, label) in units:
         return units[(dyad_code, session_number, label)]
     n = dyad_code[1:]
@@ -68,7 +70,7 @@ def build_planned(database: Database, plan: list[tuple], study_name: str = "Tria
         grant(db, study, coord, None)
         users = {u.username: u for u in db.scalars(select(User))}
         for k, (dyad_code, session_number, label, rater, value) in enumerate(plan):
-            unit = _unit(db, study, dyad_code, session_number, label, units)
+            unit = get_or_create_unit(db, study, dyad_code, session_number, label, units)
             if rater not in users:
                 users[rater] = create_user(db, rater, PASSWORD, "rater", rater.title())
                 db.flush()
@@ -84,7 +86,7 @@ def build_planned(database: Database, plan: list[tuple], study_name: str = "Tria
         for code in extra_dyads:
             get_or_create_dyad(db, study, f"T{code[1:]}", f"C{code[1:]}", code)
         for code, number in empty_sessions:
-            _unit(db, study, code, number, "unrated", units)
+            get_or_create_unit(db, study, code, number, "unrated", units)
         return {"units": {k: u.id for k, u in units.items()}, "ratings": ratings, "study_id": study.id,
                 "instrument_id": row.id}
 

@@ -1,4 +1,4 @@
-"""A study ready for rating, shared by the rating and browser tests.
+"""A study ready for rating, shared by the rating and browser tests and the benchmarks (bench/).
 
 The demo session (sample_audio/demo_session.ogg, a scripted two-speaker CBT
 session) with a transcript made from its script: the known turns, each turn's
@@ -20,9 +20,10 @@ from coder.db import Database
 from coder.study.models import Assignment, Rating, RatingUnit, Recording, Speaker, Transcript
 from coder.study.tree import get_or_create_dyad, get_or_create_session, get_or_create_study
 
-ROOT = Path(__file__).resolve().parent.parent
-SESSION_AUDIO = ROOT / "sample_audio" / "demo_session.ogg"
-SESSION_TURNS = ROOT / "sample_audio" / "demo_session.turns.json"
+from .paths import SAMPLE_DIR
+
+SESSION_AUDIO = SAMPLE_DIR / "demo_session.ogg"
+SESSION_TURNS = SAMPLE_DIR / "demo_session.turns.json"
 PASSWORD = "a long enough password"
 LABELS = {"therapist": "SPEAKER_00", "client": "SPEAKER_01"}
 

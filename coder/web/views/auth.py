@@ -5,14 +5,11 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from coder.study.accounts import LoginLimit, TooManyFailures, authenticate
-from coder.study.accounts import login as check_login
-from coder.web.database import db_session
-from coder.study.models import User
+from coder.study.accounts import LoginLimit, TooManyFailures, attempt_login, authenticate, find_user
 from coder.study.audit import audit
+from coder.web.database import db_session
 
 bp = Blueprint("auth", __name__)
 
@@ -20,7 +17,7 @@ bp = Blueprint("auth", __name__)
 def _safe_next(target: str | None) -> str:
     if target and not urlsplit(target).netloc and target.startswith("/") and not target.startswith("//"):
         return target
-    return url_for("views.index")
+    return url_for("home.index")
 
 
 def _commit_if_possible(db) -> None:
@@ -35,7 +32,7 @@ def _commit_if_possible(db) -> None:
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
-        return redirect(url_for("views.index"))
+        return redirect(url_for("home.index"))
     if request.method == "POST":
         db = db_session()
         config = current_app.config
@@ -44,7 +41,7 @@ def login():
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
         try:
-            user = check_login(db, username, password, request.remote_addr or "", limit)
+            user = attempt_login(db, username, password, request.remote_addr or "", limit)
         except TooManyFailures as exc:
             flash(f"{str(exc).capitalize()}.", "error")
             response = current_app.make_response((render_template("login.html"), 429))
@@ -54,7 +51,7 @@ def login():
             db.rollback()
             user = authenticate(db, username, password)
         if user is None:
-            account = db.scalar(select(User).where(User.username == username))
+            account = find_user(db, username)
             if account is not None:
                 audit(db, "login_failed", account, None, address=request.remote_addr)
             _commit_if_possible(db)

@@ -1,0 +1,79 @@
+"""Serving the web app: ``coder serve`` for the configured database, ``coder demo`` for a demo study it sets up
+first."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from coder.cli.common import fail, open_database, settings
+from coder.config import load_settings
+from coder.pipeline.asr import DEFAULT_ENGINE, ENGINES, ModelUnavailable
+
+NO_WORKER = click.option("--no-worker", is_flag=True,
+                         help="Do not process queued recordings in this process (run `coder worker` instead).")
+
+
+def _serve(app, host: str, port: int, worker: bool = True) -> None:
+    from waitress import serve as waitress_serve
+
+    from coder.jobs import queue
+
+    embedded = None
+    if worker:  # an embedded worker for the recordings queued in the browser (coder worker adds more)
+        embedded = queue.start_embedded(app.extensions["coder.settings"], app.extensions["coder.db"])
+        click.echo(f"Processing jobs from {queue.queue_url(app.extensions['coder.settings'])} in this process "
+                   "(--no-worker to leave them to `coder worker`)")
+    click.echo(f"Serving coder on http://{host}:{port}  (Ctrl+C to stop)")
+    try:
+        # waitress refuses bodies over 1 GiB by default; the app's own limit (CODER_MAX_UPLOAD_BYTES) governs
+        waitress_serve(app, host=host, port=port, threads=8, ident="coder",
+                       max_request_body_size=app.config["MAX_CONTENT_LENGTH"])
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@NO_WORKER
+@click.pass_context
+def serve(ctx, host, port, no_worker):
+    """Serve the web app for the configured database (SQLite by default, PostgreSQL via DATABASE_URL)."""
+    from coder.web.app import create_app
+
+    database = open_database(ctx)
+    _serve(create_app(settings(ctx), database), host, port, worker=not no_worker)
+
+
+@click.command()
+@click.option("--engine", type=click.Choice(ENGINES), default=DEFAULT_ENGINE, show_default=True)
+@click.option("--model", help="Whisper model name or local path. Env: CODER_WHISPER_MODEL.")
+@click.option("--sample-dir", type=click.Path(file_okay=False), help="Folder with the demo manifest.csv.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Set up the demo and exit without serving.")
+@NO_WORKER
+@click.pass_context
+def demo(ctx, engine, model, sample_dir, host, port, no_serve, no_worker):
+    """Set up a demo study from sample_audio/, transcribe it, create accounts and serve the app."""
+    from coder.ops.demo import DemoError, prepare_demo
+    from coder.web.app import create_app
+
+    home = Path(ctx.obj.get("home") or load_settings().home) / "demo"
+    try:
+        result = prepare_demo(home, sample_dir=sample_dir, engine=engine, model=model, echo=click.echo)
+    except ModelUnavailable as exc:
+        fail(str(exc), code=2)
+    except DemoError as exc:
+        fail(f"demo: {exc}")
+    click.echo(f"Demo study ready in {home}")
+    click.echo("Demo accounts (new passwords each run):")
+    for username, role, password in result.credentials:
+        click.echo(f"  {role:<12} user {username:<12} password {password}")
+    if not no_serve:
+        _serve(create_app(result.settings, result.database), host, port, worker=not no_worker)
+
+
+COMMANDS = (serve, demo)

@@ -1,0 +1,53 @@
+"""The coordinator's view of ratings: the list (all, drafts, submitted) in their studies, one rating with its
+history, and reopening a submitted rating for its rater."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from coder.rating import workspace
+from coder.study import access, audit
+from coder.study.instruments import MARKERS
+from coder.study.models import Rating
+from coder.web.database import db_session
+from coder.web.guards import coordinated_row, coordinator_required
+
+bp = Blueprint("ratings", __name__)
+
+
+@bp.route("/ratings")
+@coordinator_required
+def index():
+    status = request.args.get("status") or None
+    if status not in (None, "draft", "submitted"):
+        abort(400)
+    db = db_session()
+    rows = workspace.ratings_overview(db, status, study_ids=access.study_ids(db, current_user))
+    return render_template("ratings.html", status=status, rows=rows)
+
+
+@bp.route("/ratings/<int:rating_id>")
+@coordinator_required
+def detail(rating_id: int):
+    db = db_session()
+    rows = workspace.ratings_overview(db, rating_id=rating_id, study_ids=access.study_ids(db, current_user))
+    row = next(iter(rows), None)
+    if row is None:
+        abort(404)
+    return render_template("rating.html", row=row, instrument=workspace.definition(row.assignment),
+                           history=audit.history(db, "ratings", rating_id), markers_key=MARKERS)
+
+
+@bp.route("/ratings/<int:rating_id>/reopen", methods=["POST"])
+@coordinator_required
+def reopen(rating_id: int):
+    db = db_session()
+    rating, _study = coordinated_row(Rating, rating_id)
+    try:
+        workspace.reopen(db, rating, current_user, request.form.get("reason", ""))
+        db.commit()
+        flash("The rating is open again for its rater.")
+    except workspace.RatingError as exc:
+        db.rollback()
+        flash(f"Not reopened: {exc}", "error")
+    return redirect(url_for("ratings.detail", rating_id=rating_id))

@@ -1,0 +1,113 @@
+"""A coordinator's studies: a new study, the study page (participants, recordings, units, assignments), the
+study's coordinators and its participants (therapists, clients, dyads)."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from coder.jobs.options import options_of
+from coder.pipeline.asr import ENGINES
+from coder.pipeline.diarize import DIARIZERS
+from coder.rating.designs import study_designs
+from coder.study import access, accounts, instruments, tree, uploads
+from coder.study.models import Study
+from coder.study.tree import StudyError
+from coder.web import forms
+from coder.web.database import db_session
+from coder.web.guards import coordinated_study, coordinator_required
+
+bp = Blueprint("studies", __name__)
+
+
+@bp.route("/studies/new", methods=["GET", "POST"])
+@coordinator_required
+def new():
+    if request.method == "GET":
+        return render_template("study_new.html")
+    db = db_session()
+    name = request.form.get("name", "").strip()
+    try:
+        study = tree.create_study(db, name, request.form.get("description", ""), current_user)
+    except StudyError as exc:
+        db.rollback()
+        flash(forms.sentence(exc), "error")
+        return render_template("study_new.html"), 400
+    db.commit()
+    flash(f"Study {name} created.")
+    return redirect(url_for("studies.page", study_id=study.id))
+
+
+@bp.route("/studies/<int:study_id>")
+@coordinator_required
+def page(study_id: int):
+    db = db_session()
+    study = coordinated_study(study_id)
+    people = tree.participants(db, study)
+    coordinators = access.coordinators_of(db, study)
+    return render_template(
+        "study.html", study=study, coordinators=coordinators,
+        other_coordinators=accounts.users(db, "coordinator", active_only=True, excluding=coordinators),
+        therapists=people.therapists, clients=people.clients, dyads=people.dyads,
+        recordings=tree.recordings(db, study), instruments=instruments.newest(db),
+        designs=study_designs(db, study), raters=accounts.users(db, "rater", active_only=True),
+        processing=options_of(study), engines=ENGINES, diarizers=DIARIZERS,
+        extensions=sorted(uploads.EXTENSIONS))
+
+
+@bp.route("/studies/<int:study_id>/coordinators", methods=["POST"])
+@coordinator_required
+def coordinators(study_id: int):
+    """Add a coordinator to the study, or remove one (not the last)."""
+    db = db_session()
+    study = coordinated_study(study_id)
+    action = request.form.get("action")
+    if action not in ("add", "remove"):
+        abort(400)
+    user = accounts.find_user(db, request.form.get("new" if action == "add" else "username", "").strip(),
+                              role="coordinator")
+    if user is None:
+        flash("Choose a coordinator.", "error")
+        return forms.back_to_study(study, "coordinators")
+    try:
+        changed = (access.grant if action == "add" else access.revoke)(db, study, user, current_user,
+                                                                       forms.reason())
+        db.commit()
+    except access.AccessError as exc:
+        db.rollback()
+        flash(f"Not done: {exc}", "error")
+        return forms.back_to_study(study, "coordinators")
+    if user.id == current_user.id and action == "remove":
+        flash(f"You no longer coordinate {study.name}.")
+        return redirect(url_for("home.index"))
+    flash(f"{user.username} {'now coordinates' if action == 'add' else 'no longer coordinates'} {study.name}."
+          if changed else f"Nothing to change for {user.username}.")
+    return forms.back_to_study(study, "coordinators")
+
+
+def _add_participant(db, study: Study, kind: str) -> str:
+    """Add the participant the form describes; the message that says so."""
+    code = request.form.get("code", "").strip()
+    if kind == "dyad":
+        therapist, client = request.form.get("therapist", "").strip(), request.form.get("client", "").strip()
+        dyad = tree.add_dyad(db, study, therapist, client, code, current_user)
+        return f"Dyad {dyad.code} ({therapist} with {client}) added."
+    tree.add_participant(db, study, kind, code, current_user)
+    return f"{kind.title()} {code} added."
+
+
+@bp.route("/studies/<int:study_id>/participants", methods=["POST"])
+@coordinator_required
+def participants(study_id: int):
+    db = db_session()
+    study = coordinated_study(study_id)
+    kind = request.form.get("kind")
+    if kind not in (*tree.PARTICIPANT_KINDS, "dyad"):
+        abort(400)
+    try:
+        message = _add_participant(db, study, kind)
+        db.commit()
+        flash(message)
+    except StudyError as exc:
+        db.rollback()
+        flash(f"Not added: {exc}", "error")
+    return forms.back_to_study(study, "participants")

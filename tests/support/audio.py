@@ -1,0 +1,39 @@
+"""Audio files for tests: a voiced-sounding tone, excerpts of the demo session, two microphones."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .paths import SAMPLE_DIR
+
+RATE = 16000
+DEMO_SESSION = SAMPLE_DIR / "demo_session.ogg"
+
+
+def write_tone(path: Path, seconds: float = 3.0, rate: int = RATE, freq: float = 220.0, channels: int = 1) -> Path:
+    """A voiced-sounding test signal (a modulated harmonic tone); distinct ``freq`` gives distinct content."""
+    t = np.arange(int(seconds * rate)) / rate
+    signal = sum(np.sin(2 * np.pi * freq * k * t) / k for k in (1, 2, 3)) * 0.2 * (1 + np.sin(2 * np.pi * 3 * t)) / 2
+    data = np.stack([signal] * channels, axis=1) if channels > 1 else signal
+    sf.write(path, data.astype(np.float32), rate)
+    return path
+
+
+def excerpt(folder: Path, seconds: float, name: str, offset: float = 0.0) -> Path:
+    """``seconds`` of the demo session from ``offset`` on, written to ``folder / name`` (real speech)."""
+    audio, rate = sf.read(DEMO_SESSION, dtype="float32")
+    path = folder / name
+    sf.write(path, audio[int(offset * rate):int((offset + seconds) * rate)], rate)
+    return path
+
+
+def two_mics(samples: np.ndarray, reference, bleed: float = 0.05) -> np.ndarray:
+    """Therapist on the left microphone, client on the right, each heard faintly by the other's: ``samples`` at
+    16 kHz split by the reference turns (speakers "therapist" and "client"); shape (2, n)."""
+    left, right = np.zeros_like(samples), np.zeros_like(samples)
+    for t in reference:
+        a, b = int(t.start * RATE), int(t.end * RATE)
+        (left if t.speaker == "therapist" else right)[a:b] = samples[a:b]
+    return np.stack([left + bleed * right, right + bleed * left])
