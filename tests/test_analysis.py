@@ -68,7 +68,8 @@ def trial(tmp_path_factory):
 SPEC = analysis.Spec(changes=[analysis.Change("anxiety", "hads_anx_pre", "hads_anx_post")],
                      predictors=["homework_engagement_total"], covariates=["age", "sex"],
                      session_models=[analysis.SessionModel("homework_engagement_completion",
-                                                           ["homework_engagement_determinants"], ["session"])],
+                                                           ["homework_engagement_determinants"], ["session"],
+                                                           therapist_level=False, random_slopes=False)],
                      title="Engagement and anxiety")
 
 
@@ -220,8 +221,16 @@ def test_report_files(fitted, trial, tmp_path):
              if c["term"] == "homework_engagement_total"), rel=1e-12)
     stored = json.loads((tmp_path / "results.json").read_text())
     assert stored["data_sha256"] == row.data_sha256 and stored["formulas"] == row.formulas
+    # effect sizes and the adjusted p-values over the family of predictor tests (three here: the engagement
+    # total in both change models, and the within and between parts in the session model)
+    assert coef["partial_r2"] == pytest.approx(coef["statistic"] ** 2 / (coef["statistic"] ** 2 + 29 - 5))
+    family = results["adjustment"]
+    assert family["n_tests"] == 4 and table["p_holm"].notna().sum() == 4
+    predictors = table[table["role"] == "predictor"]
+    assert (predictors["p_holm"] >= predictors["p"]).all() and (predictors["p_bh"] <= predictors["p_holm"]).all()
     html = (tmp_path / "results.html").read_text()
     assert row.data_sha256 in html and "<svg" in html and "<script" not in html
+    assert "p (Holm)" in html and "adjusted over a family of 4 tests" in html and "partial R²" in html
     assert pd.read_csv(tmp_path / "data" / "dyads.csv").shape[0] == 30
 
 

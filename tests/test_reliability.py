@@ -1,9 +1,9 @@
 """Reliability statistics against published worked examples and established packages.
 
 Sources named in each test: Shrout & Fleiss (1979) Table 2 with R psych::ICC's output for it;
-Krippendorff (2011) "Computing Krippendorff's Alpha-Reliability"; Fleiss (1971) as tabulated on
-Wikipedia's "Fleiss' kappa" page; pingouin.intraclass_corr, krippendorff.alpha,
-statsmodels.stats.inter_rater.fleiss_kappa and sklearn.metrics.cohen_kappa_score on random data.
+Krippendorff (2011) "Computing Krippendorff's Alpha-Reliability"; pingouin.intraclass_corr and
+krippendorff.alpha on random data. The agreement coefficients (kappas, AC, percent agreement) are
+tested in test_agreement.py.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coder.stats import reliability as rel
+from coder.stats import agreement, reliability as rel
 
 from .support.cli import coder
 from .support.prerequisites import need
@@ -130,30 +130,6 @@ def test_krippendorff_alpha_edge_cases():
     assert rel.bootstrap_alpha(KRIPPENDORFF, "interval", n_boot=300, seed=1) == (lo, hi)  # seeded
 
 
-def test_fleiss_kappa_reproduces_fleiss_1971_and_statsmodels():
-    statsmodels_kappa = reference("statsmodels.stats.inter_rater").fleiss_kappa
-    assert round(rel.fleiss_kappa_counts(FLEISS), 3) == 0.210
-    assert rel.fleiss_kappa_counts(FLEISS) == pytest.approx(statsmodels_kappa(FLEISS), abs=1e-12)
-    rng = np.random.default_rng(3)
-    ratings = rng.integers(0, 4, (25, 5)).astype(float)
-    counts = np.stack([(ratings == c).sum(axis=1) for c in range(4)], axis=1)
-    assert rel.fleiss_kappa(ratings) == pytest.approx(statsmodels_kappa(counts), abs=1e-12)
-    with pytest.raises(rel.ReliabilityError, match="same number"):
-        rel.fleiss_kappa_counts(np.array([[1, 2], [2, 2]]))
-
-
-@pytest.mark.parametrize("weights", [None, "linear", "quadratic"])
-def test_cohen_kappa_agrees_with_scikit_learn(weights):
-    from sklearn.metrics import cohen_kappa_score
-
-    rng = np.random.default_rng(7)
-    a = rng.integers(1, 6, 60)
-    b = np.clip(a + rng.integers(-2, 3, 60), 1, 5)
-    assert rel.cohen_kappa(a, b, weights) == pytest.approx(cohen_kappa_score(a, b, weights=weights), abs=1e-12)
-    with pytest.raises(rel.ReliabilityError, match="same category"):
-        rel.cohen_kappa([2, 2, 2], [2, 2, 2], weights)
-
-
 def test_long_format_is_checked():
     data = long_format(SHROUT_FLEISS)
     assert rel.to_matrix(data, "unit", "rater", "score").shape == (6, 4)
@@ -181,14 +157,16 @@ def test_the_command_follows_the_contract(tmp_path):
     assert set(result["icc"]["ICC(A,1)"]) >= {"value", "F", "df1", "df2", "p", "ci95"}
     assert result["krippendorff_alpha"]["level"] == "interval" and len(result["krippendorff_alpha"]["ci95"]) == 2
     assert "fleiss_kappa" not in result and "weighted_kappa" not in result  # interval, four raters
+    assert result["gwet_ac"]["value"] == pytest.approx(agreement.gwet_ac(SHROUT_FLEISS).value)
+    assert result["percent_agreement"]["value"] == pytest.approx(agreement.percent_agreement(SHROUT_FLEISS).value)
     nominal = json.loads(coder(*cli, "--json", "--level", "nominal", "--bootstrap", "0", timeout=120).stdout)
-    assert nominal["fleiss_kappa"]["value"] == pytest.approx(rel.fleiss_kappa(SHROUT_FLEISS))
+    assert nominal["fleiss_kappa"]["value"] == pytest.approx(agreement.fleiss_kappa(SHROUT_FLEISS).value)
     two = tmp_path / "two.csv"
     long_format(SHROUT_FLEISS[:, :2]).to_csv(two, index=False)
     pair = json.loads(coder("reliability", two, "--target", "unit", "--rater", "rater", "--score", "score",
                             "--weights", "quadratic", "--json", "--bootstrap", "0", timeout=120).stdout)
     assert pair["weighted_kappa"]["value"] == pytest.approx(
-        rel.cohen_kappa(SHROUT_FLEISS[:, 0], SHROUT_FLEISS[:, 1], "quadratic"))
+        agreement.cohen_kappa(SHROUT_FLEISS[:, 0], SHROUT_FLEISS[:, 1], "quadratic").value)
     text = coder(*cli, timeout=120)
     assert "ICC(A,1)" in text.stdout and "two-way random effects, single rater, absolute agreement" in text.stdout
     missing = coder(*cli[:-6], "--target", "nope", "--rater", "judge", "--score", "score", timeout=120)
@@ -216,7 +194,8 @@ def test_pairwise_agreement_covers_every_pair_on_the_units_both_rated():
     assert ad["n"] == 5
     pair = SHROUT_FLEISS[1:, [0, 3]]
     assert ad["icc_a1"] == pytest.approx(rel.icc(pair)["ICC(A,1)"].value)
-    assert ad["kappa"] == pytest.approx(rel.cohen_kappa(pair[:, 0], pair[:, 1], "quadratic"))
+    assert ad["kappa"] == pytest.approx(agreement.cohen_kappa(pair[:, 0], pair[:, 1], "quadratic").value)
+    assert ad["percent_agreement"] == pytest.approx((pair[:, 0] == pair[:, 1]).mean())
     assert ad["mean_difference"] == pytest.approx((pair[:, 0] - pair[:, 1]).mean())
     one = pd.DataFrame({"A": [1.0, 2.0, np.nan], "B": [1.0, np.nan, 3.0]})
     row = rel.pairwise(one).iloc[0]
@@ -328,10 +307,10 @@ def test_incomplete_design_edge_cases():
     assert "only the one-way forms" in result["icc_estimator"]
     once = np.full((5, 5), np.nan)
     np.fill_diagonal(once, [1, 2, 3, 4, 5])
-    assert "no target was rated by two raters" in rel.icc_summary(pd.DataFrame(once))["icc_error"]
+    assert "no target was rated by two raters" in rel.icc_summary(pd.DataFrame(once))["icc_reason"]
     same = incomplete_design(1)
     same[~np.isnan(same)] = 4
-    assert "every score is the same" in rel.icc_summary(pd.DataFrame(same))["icc_error"]
+    assert "every score is the same" in rel.icc_summary(pd.DataFrame(same))["icc_reason"]
     lone = incomplete_design(2)
     lone = np.column_stack([lone, np.full(len(lone), np.nan)])
     lone[0, -1] = 5  # a rater with a single rating, and an all-missing column removed
@@ -356,3 +335,70 @@ def test_bootstrap_alpha_is_alpha_of_resampled_units(level):
             pass
     expected = np.percentile(replicates, [2.5, 97.5])
     assert rel.bootstrap_alpha(y, level, n_boot=n_boot, seed=5) == pytest.approx(tuple(expected), abs=1e-12)
+
+
+# --- honest output at the edges -------------------------------------------------------------------------
+
+def strict_json(text: str):
+    """JSON as R's jsonlite reads it: NaN and Infinity are not JSON."""
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_the_json_stays_valid_and_says_why_a_statistic_is_missing(tmp_path):
+    def run(rows, *extra):
+        path = tmp_path / "ratings.csv"
+        pd.DataFrame(rows, columns=["unit", "rater", "score"]).to_csv(path, index=False)
+        out = coder("reliability", path, "--target", "unit", "--rater", "rater", "--score", "score", "--json",
+                    *extra, timeout=120)
+        assert out.exit_code == 0, out.stderr
+        return strict_json(out.stdout)
+
+    # perfect agreement: no error variance, so F is infinite; null with a reason instead of Infinity
+    perfect = run([(f"u{i}", r, i % 5) for i in range(8) for r in ("a", "b")], "--bootstrap", "50")
+    consistency = perfect["icc"]["ICC(C,1)"]
+    assert consistency["value"] == 1 and consistency["F"] is None and "infinite" in consistency["F_reason"]
+    # one unit: alpha would be 0 whatever the scores; refused with a reason, as the ICC is
+    one = run([("u1", "a", 2), ("u1", "b", 4)], "--bootstrap", "50")
+    assert one["krippendorff_alpha"]["value"] is None and "only one unit" in one["krippendorff_alpha"]["reason"]
+    assert one["icc"] is None and one["icc_reason"]
+    # two units: an interval, with a warning about how few units it resamples
+    two = run([("u1", "a", 2), ("u1", "b", 4), ("u2", "a", 5), ("u2", "b", 5)], "--bootstrap", "50")
+    assert two["krippendorff_alpha"]["ci95"] and "only 2 units" in two["krippendorff_alpha"]["warning"]
+    assert two["krippendorff_alpha"]["n_units"] == 2 and two["krippendorff_alpha"]["n_ratings"] == 4
+
+
+def test_each_icc_names_its_estimator_and_both_names():
+    """ANOVA ICCs can fall below zero; REML variance components cannot, so ICCs from an incomplete table stop
+    at zero. Each form says which produced it, and carries Shrout & Fleiss' name beside McGraw & Wong's."""
+    y = np.array([[1, 4], [4, 1], [2, 4], [4, 2], [3, 3]], dtype=float)
+    complete = rel.icc_summary(pd.DataFrame(y))["icc"]
+    assert complete["ICC(A,1)"]["estimator"] == "anova" and complete["ICC(A,1)"]["value"] < 0
+    assert [complete[f]["shrout_fleiss"] for f in rel.ICC_FORMS] == [
+        "ICC(1,1)", "ICC(2,1)", "ICC(3,1)", "ICC(1,k)", "ICC(2,k)", "ICC(3,k)"]
+    y[0, 0] = np.nan
+    incomplete = rel.icc_summary(pd.DataFrame(y))["icc"]
+    assert incomplete["ICC(A,1)"]["estimator"] == "reml" and incomplete["ICC(A,1)"]["value"] >= 0
+    assert incomplete["ICC(C,k)"]["name"] == "ICC(Q,k̂)" and incomplete["ICC(C,k)"]["shrout_fleiss"] is None
+
+
+def test_the_command_takes_the_scale_and_any_weights(tmp_path):
+    path = tmp_path / "ratings.csv"
+    long_format(KRIPPENDORFF).to_csv(path, index=False)
+    cli = ["reliability", path, "--target", "unit", "--rater", "rater", "--score", "score", "--bootstrap", "0"]
+    plain = strict_json(coder(*cli, "--json", timeout=120).stdout)
+    assert plain["gwet_ac"]["statistic"] == "AC1" and plain["categories"] == [1, 2, 3, 4, 5]
+    assert plain["gwet_ac"]["value"] == pytest.approx(agreement.gwet_ac(KRIPPENDORFF).value)
+    assert plain["gwet_ac"]["ci95"] == pytest.approx(list(agreement.gwet_ac(KRIPPENDORFF).ci95))
+    wider = strict_json(coder(*cli, "--json", "--weights", "ordinal", "--categories", "1,2,3,4,5,6,7",
+                              timeout=120).stdout)
+    assert wider["gwet_ac"]["statistic"] == "AC2" and wider["gwet_ac"]["weights"] == "ordinal"
+    assert wider["gwet_ac"]["value"] == pytest.approx(agreement.gwet_ac(KRIPPENDORFF, "ordinal", range(1, 8)).value)
+    assert wider["percent_agreement"]["weights"] == "ordinal" and len(wider["percent_agreement"]["pairs"]) == 6
+    text = coder(*cli, "--level", "nominal", timeout=120).stdout
+    assert "Fleiss' kappa 0.761" in text and "AC1 0.775" in text and "percent agreement 0.818" in text
+    bad = coder(*cli, "--categories", "1,2,three", timeout=120)
+    assert bad.exit_code != 0 and "--categories must be numbers" in bad.stderr
+    narrow = coder(*cli, "--json", "--categories", "1,2,3", timeout=120)
+    assert "rating 4 is not one of the categories" in strict_json(narrow.stdout)["gwet_ac"]["reason"]

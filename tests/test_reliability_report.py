@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from coder.stats import reliability as rel
+from coder.stats import agreement, reliability as rel
 from coder.rating import scores
 from coder.reports import reliability_report as rr
 from coder.stats.jsonsafe import json_safe
@@ -64,6 +64,12 @@ def test_every_measure_matches_the_statistics_on_the_built_scores(database, rate
     assert got["icc_estimator"].startswith("REML")  # 30 % of pairs unrated
     assert got["krippendorff_alpha"]["value"] == pytest.approx(rel.krippendorff_alpha(item))
     assert got["icc"]["ICC(A,1)"]["interpretation"] == rr.band(got["icc"]["ICC(A,1)"]["value"], rr.ICC_BANDS)
+    # agreement over the item's declared 1–7 points (WAI-O-S), whichever of them were used
+    points = [float(p) for p in definition.scale_of(definition.item("7")).points]
+    assert got["categories"] == points
+    assert got["gwet_ac"]["value"] == pytest.approx(agreement.gwet_ac(item, categories=points).value)
+    assert got["percent_agreement"]["value"] == pytest.approx(agreement.percent_agreement(item).value)
+    assert got["icc"]["ICC(A,1)"]["estimator"] == "reml" and got["icc"]["ICC(A,1)"]["shrout_fleiss"] == "ICC(2,1)"
     # the total is the mean of the twelve keyed items
     total = sum(rated.keyed[str(i)] for i in range(1, 13)) / 12
     got_total = next(m for m in report["measures"] if m["measure"] == "total")
@@ -116,6 +122,16 @@ def test_export_rows_are_tidy(database, rated):
     assert (a1["model"], a1["type"], a1["definition"]) == ("two-way random effects", "single rater",
                                                            "absolute agreement")
     assert "ICC(Q,k̂)" in set(rows["statistic"])
+    # Koo & Li's band of the value and of its interval, and Shrout & Fleiss' name, in the export too
+    assert a1["interpretation"] == total["interpretation"]
+    assert a1["interval_interpretation"] == total["interval_interpretation"] and a1["interval_interpretation"]
+    assert a1["also_named"] == "ICC(2,1) (Shrout & Fleiss 1979)"
+    item = rows[(rows.section == "measures") & (rows.measure == "item:7")]
+    ac1 = item[item.statistic == "Gwet's AC1"].iloc[0]
+    got = next(m for m in report["measures"] if m["measure"] == "item:7")["gwet_ac"]
+    assert (ac1["value"], ac1["se"], ac1["n"]) == (got["value"], got["se"], got["n_units"])
+    assert item[item.statistic == "percent agreement"].iloc[0]["value"] == pytest.approx(
+        next(m for m in report["measures"] if m["measure"] == "item:7")["percent_agreement"]["value"])
     json.dumps(json_safe(report), allow_nan=False)
 
 
@@ -142,6 +158,10 @@ def test_the_report_page_and_its_exports(app, rated):
     assert "scores by unit and rater" in html and html.count("<rect") > 24 * 4
     assert "Against the gold standard" in html and "Bias (rater − gold)" in html
     assert "Koo &amp; Li" in html
+    assert "Bond: agreement on the scale" in html and "Gwet&#39;s AC1" in html and "Percent agreement" in html
+    weighted = client.get(url + "?measure=item:7&weights=quadratic&bootstrap=0").get_data(as_text=True)
+    assert "Gwet&#39;s AC2" in weighted and "Over the categories 1, 2, 3, 4, 5, 6, 7, with quadratic weights" in weighted
+    assert client.get(url + "?weights=cubic").status_code == 400
     csv = client.get(url + "/export.csv?gold=gold&bootstrap=100")
     assert csv.status_code == 200 and csv.mimetype == "text/csv"
     rows = pd.read_csv(io.StringIO(csv.get_data(as_text=True)))

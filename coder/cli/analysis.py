@@ -145,6 +145,12 @@ def _change(text: str):
               help="A session-level predictor of the two-level models, split into within and between effects.")
 @click.option("--session-covariate", "session_covariates", multiple=True, metavar="VAR",
               help="A covariate of the two-level models (e.g. session, age).")
+@click.option("--therapist-level/--no-therapist-level", default=None,
+              help="Sessions in dyads in therapists (default: when two or more therapists, one with two or more "
+                   "dyads, are in the data).")
+@click.option("--random-slopes/--no-random-slopes", default=None,
+              help="Random slopes of the within-dyad effects (default: tried where dyads have three or more "
+                   "sessions, kept when a likelihood-ratio test supports them).")
 @_rule_options
 @click.option("--title", default="", help="A title for the stored analysis.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
@@ -154,8 +160,8 @@ def _change(text: str):
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.pass_context
 def analyze_cmd(ctx, study_name, spec_path, changes, predictors, covariates, session_outcomes, session_predictors,
-                session_covariates, unit_rule, dyad_rule, instrument_keys, title, out_dir, no_store, rerun_id,
-                as_json):
+                session_covariates, therapist_level, random_slopes, unit_rule, dyad_rule, instrument_keys, title,
+                out_dir, no_store, rerun_id, as_json):
     """Symptom-change regressions (difference score and residualised change) on process variables and
     covariates, and two-level models of session-level outcomes. Each run is stored with its data snapshot,
     formulas and software versions (unless --no-store), and can be fitted again with --rerun."""
@@ -169,7 +175,7 @@ def analyze_cmd(ctx, study_name, spec_path, changes, predictors, covariates, ses
             spec = _spec_file(spec_path)
         else:
             spec = _spec(changes, predictors, covariates, session_outcomes, session_predictors, session_covariates,
-                         unit_rule, dyad_rule, instrument_keys, title)
+                         therapist_level, random_slopes, unit_rule, dyad_rule, instrument_keys, title)
         row, results, data, meta = _run(db, study_named(db, study_name), spec, store=not no_store)
     _report(results, meta, data, out_dir, as_json)
     if row is not None:
@@ -188,7 +194,7 @@ def _rerun(ctx: click.Context, db, rerun_id: int, out_dir: str | None, as_json: 
         results = analysis.rerun(row)
     except analysis.AnalysisError as exc:
         fail(str(exc))
-    same = analysis.public(results) == row.results
+    same = analysis.agrees(analysis.public(results), row.results)
     _report(results, analysis_output.record(row), row.data, out_dir, as_json)
     click.echo(f"analysis {row.id} refitted from its snapshot: results "
                + ("identical to the stored ones" if same else "DIFFER from the stored ones"), err=as_json)
@@ -196,13 +202,14 @@ def _rerun(ctx: click.Context, db, rerun_id: int, out_dir: str | None, as_json: 
         ctx.exit(1)
 
 
-def _spec(changes, predictors, covariates, session_outcomes, session_predictors, session_covariates, unit_rule,
-          dyad_rule, instrument_keys, title):
+def _spec(changes, predictors, covariates, session_outcomes, session_predictors, session_covariates,
+          therapist_level, random_slopes, unit_rule, dyad_rule, instrument_keys, title):
     """The analysis the options describe."""
     from coder.reports.analysis import SessionModel, Spec
 
     return Spec(changes=[_change(c) for c in changes], predictors=list(predictors), covariates=list(covariates),
-                session_models=[SessionModel(o, list(session_predictors), list(session_covariates))
+                session_models=[SessionModel(o, list(session_predictors), list(session_covariates), therapist_level,
+                                             random_slopes)
                                 for o in session_outcomes],
                 rule=_rule(unit_rule, dyad_rule), instruments=list(instrument_keys) or None, title=title)
 
@@ -246,25 +253,39 @@ def _report(results, meta, data, out_dir, as_json):
     if as_json:
         click.echo(json.dumps({**meta, "results": analysis.public(results)}, indent=2, default=str))
         return
+    from coder.reports.analysis_output import fmt
+
     for change in results["changes"]:
         for m in change["models"]:
             click.echo(f"\n{m['model']}\n  {m['formula']}   n = {m['n']}, R² = {m['r2']:.3f}, "
-                       f"adjusted R² = {m['adj_r2']:.3f}")
+                       f"adjusted R² = {m['adj_r2']:.3f}, f² = {fmt(m.get('f2'))}")
             _coefficients(m["coefficients"], beta=True)
         click.echo("  " + change["note"])
     for m in results["session_models"]:
-        click.echo(f"\n{m['model']}\n  {m['formula']}   {m['n']} sessions in {m['groups']} dyads, "
-                   f"ICC(null) = {m['icc_null']:.3f}" + ("" if m["converged"] else "  (did not converge)"))
+        click.echo(f"\n{m['model']}\n  {m['formula']}   {m['n']} sessions in {m['groups']} dyads"
+                   + (f" of {m['therapists']} therapists" if m.get("therapists") else ""))
+        if not m["converged"]:
+            click.echo(f"  did not converge: {m.get('reason', '')}")
+            continue
+        click.echo(f"  ICC(null) = {fmt(m['icc_null'])}"
+                   + (f", therapist share = {fmt(m['icc_therapist_null'])}" if m.get("icc_therapist_null")
+                      is not None else ""))
         _coefficients(m["coefficients"], beta=False)
+    family = results.get("adjustment")
+    if family and family["n_tests"] > 1:
+        click.echo(f"\np (Holm) and p (BH): adjusted over {family['n_tests']} tests, {family['description']}")
 
 
 def _coefficients(rows, beta):
     from coder.reports.analysis_output import fmt, fmt_p
 
-    click.echo(f"  {'term':32s} {'b':>10s} {'SE':>9s} {'p':>7s}  95% CI" + ("               β" if beta else ""))
+    click.echo(f"  {'term':32s} {'b':>10s} {'SE':>9s} {'p':>7s} {'p Holm':>7s} {'p BH':>7s}  95% CI"
+               + ("               β  partial R²" if beta else ""))
     for c in rows:
-        click.echo(f"  {c['term'][:32]:32s} {fmt(c['estimate']):>10s} {fmt(c['se']):>9s} {fmt_p(c['p']):>7s}  "
-                   f"[{fmt(c['ci_low'])}, {fmt(c['ci_high'])}]" + (f"  {fmt(c['beta'])}" if beta else ""))
+        adjusted = "".join(f" {fmt_p(c[k]) if c.get(k) is not None else '':>7s}" for k in ("p_holm", "p_bh"))
+        click.echo(f"  {c['term'][:32]:32s} {fmt(c['estimate']):>10s} {fmt(c['se']):>9s} {fmt_p(c['p']):>7s}"
+                   f"{adjusted}  [{fmt(c['ci_low'])}, {fmt(c['ci_high'])}]"
+                   + (f"  {fmt(c['beta'])}  {fmt(c.get('partial_r2'))}" if beta else ""))
 
 
 COMMANDS = (outcomes, aggregate_cmd, analyze_cmd)

@@ -2,13 +2,13 @@
 ratings (``--study``)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
 from coder.cli.common import fail, json_text, open_database, study_named
+from coder.stats.agreement import WEIGHTS
 from coder.stats.reliability import LEVELS, ReliabilityError, summary
 
 
@@ -19,7 +19,11 @@ from coder.stats.reliability import LEVELS, ReliabilityError, summary
 @click.option("--score", help="Column holding the score.")
 @click.option("--level", type=click.Choice(LEVELS), default="interval", show_default=True,
               help="Level of measurement for Krippendorff's alpha (nominal adds Fleiss' kappa).")
-@click.option("--weights", type=click.Choice(["linear", "quadratic"]), help="Weights of Cohen's kappa (two raters).")
+@click.option("--weights", type=click.Choice(WEIGHTS),
+              help="Agreement weights of Cohen's kappa (two raters), Gwet's AC2 and percent agreement "
+                   "(default: none, which gives AC1).")
+@click.option("--categories", help="The scale's points, comma-separated (e.g. 1,2,3,4,5,6,7), so that points "
+              "nobody used still count in kappa, AC and their weights (default: the scores observed).")
 @click.option("--bootstrap", "n_boot", default=1000, show_default=True, type=int,
               help="Bootstrap samples for alpha's interval (0: none).")
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -33,34 +37,46 @@ from coder.stats.reliability import LEVELS, ReliabilityError, summary
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="With --study: write reliability.json and "
               "reliability.csv here.")
 @click.pass_context
-def reliability_cmd(ctx, ratings_csv, target, rater, score, level, weights, n_boot, seed, as_json, study,
-                    instrument_key, gold, measure, periods, out_dir):
+def reliability_cmd(ctx, ratings_csv, target, rater, score, level, weights, categories, n_boot, seed, as_json,
+                    study, instrument_key, gold, measure, periods, out_dir):
     """Inter-rater reliability of RATINGS_CSV (long format: one row per target × rater score), or with
     --study and --instrument the full report on a study's submitted ratings."""
     if study and ratings_csv:
         fail("give either RATINGS_CSV or --study, not both")
     if study:
-        study_report(ctx, study, instrument_key, level, gold, measure, periods, n_boot, seed, as_json, out_dir)
+        if categories:
+            fail("--categories applies to RATINGS_CSV; a study's ratings use the instrument's own points")
+        study_report(ctx, study, instrument_key, level, weights, gold, measure, periods, n_boot, seed, as_json,
+                     out_dir)
     else:
-        csv_report(ratings_csv, target, rater, score, level, weights, n_boot, seed, as_json)
+        csv_report(ratings_csv, target, rater, score, level, weights, _points(categories), n_boot, seed, as_json)
+
+
+def _points(text: str | None) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        fail(f"--categories must be numbers separated by commas, not {text!r}")
 
 
 def csv_report(path: str | None, target: str | None, rater: str | None, score: str | None, level: str,
-               weights: str | None, n_boot: int, seed: int, as_json: bool) -> None:
+               weights: str | None, categories: list[float] | None, n_boot: int, seed: int, as_json: bool) -> None:
     """Every statistic the ratings in the CSV at ``path`` allow, as JSON or as text."""
     if not path or not (target and rater and score):
         fail("give RATINGS_CSV with --target, --rater and --score (or --study with --instrument)")
     try:
-        result = summary(_read_csv(path), target, rater, score, level, weights, n_boot, seed)
+        result = summary(_read_csv(path), target, rater, score, level, weights, n_boot, seed, categories)
     except ReliabilityError as exc:
         fail(f"{path}: {exc}")
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        click.echo(json_text(result))
         return
-    click.echo(f"{result['n_targets']} targets, {result['n_raters']} raters")
+    click.echo(f"{result['n_targets']} targets, {result['n_raters']} raters, {result['n_ratings']} ratings")
     _echo_iccs(result)
     _echo_alpha(result["krippendorff_alpha"], level)
-    _echo_kappas(result)
+    _echo_agreement(result)
 
 
 def _read_csv(path: str):
@@ -74,14 +90,18 @@ def _read_csv(path: str):
 
 def _echo_iccs(result: dict[str, Any]) -> None:
     if not result["icc"]:
-        click.echo(f"ICC: {result['icc_error']}")
+        click.echo(f"ICC: {result['icc_reason']}")
         return
     for name, f in result["icc"].items():
         if f is None:
             click.echo(f"{name:9s} not estimable in this design")
             continue
         test = f"F({f['df1']:g}, {f['df2']:g}) = {f['F']:.2f}, p = {f['p']:.4g}  " if f["F"] is not None else ""
+        if f.get("F_reason"):
+            test = "F infinite (no error variance)  "
         label = f"{f['name']} (k̂ = {f['k']:.2f})" if f.get("name") else name
+        if f.get("shrout_fleiss") and f["shrout_fleiss"] != name:
+            label += f" = {f['shrout_fleiss']}"
         click.echo(f"{label:9s} {f['value']:7.3f}  95% CI [{f['ci95'][0]:.3f}, {f['ci95'][1]:.3f}]  "
                    f"{test}({f['model']}, {f['type']}, {f['definition']})")
     click.echo(result["icc_estimator"])
@@ -89,21 +109,36 @@ def _echo_iccs(result: dict[str, Any]) -> None:
 
 def _echo_alpha(alpha: dict[str, Any], level: str) -> None:
     if alpha["value"] is None:
-        click.echo(f"Krippendorff's alpha: {alpha['error']}")
+        click.echo(f"Krippendorff's alpha: {alpha['reason']}")
         return
     ci = f"  95% CI [{alpha['ci95'][0]:.3f}, {alpha['ci95'][1]:.3f}]" if alpha.get("ci95") else ""
-    click.echo(f"Krippendorff's alpha ({level}) {alpha['value']:.3f}{ci}")
+    click.echo(f"Krippendorff's alpha ({level}) {alpha['value']:.3f}{ci}  ({alpha['n_units']} units, "
+               f"{alpha['n_ratings']} ratings)")
+    if alpha.get("warning"):
+        click.echo(f"  warning: {alpha['warning']}")
 
 
-def _echo_kappas(result: dict[str, Any]) -> None:
-    for key, label in (("fleiss_kappa", "Fleiss' kappa"), ("weighted_kappa", "Cohen's kappa")):
-        if key in result:
-            value = result[key]["value"]
-            click.echo(f"{label} {value:.3f}" if value is not None else f"{label}: {result[key]['error']}")
+def _echo_agreement(result: dict[str, Any]) -> None:
+    for key in ("fleiss_kappa", "weighted_kappa", "gwet_ac", "percent_agreement"):
+        if key not in result:
+            continue
+        entry = result[key]
+        label = entry.get("statistic") or {"fleiss_kappa": "Fleiss' kappa", "weighted_kappa": "Cohen's kappa",
+                                           "gwet_ac": "Gwet's AC", "percent_agreement": "percent agreement"}[key]
+        if entry.get("weights"):
+            label += f" ({entry['weights']} weights)"
+        if entry["value"] is None:
+            click.echo(f"{label}: {entry['reason']}")
+            continue
+        text = f"{label} {entry['value']:.3f}"
+        if entry.get("se") is not None:
+            text += f"  SE {entry['se']:.3f}  95% CI [{entry['ci95'][0]:.3f}, {entry['ci95'][1]:.3f}]"
+        click.echo(f"{text}  ({entry['n_units']} units, {entry['n_ratings']} ratings)")
 
 
-def study_report(ctx: click.Context, study_name: str, instrument_key: str | None, level: str, gold: str | None,
-                 measure: str, periods: int, n_boot: int, seed: int, as_json: bool, out_dir: str | None) -> None:
+def study_report(ctx: click.Context, study_name: str, instrument_key: str | None, level: str, weights: str | None,
+                 gold: str | None, measure: str, periods: int, n_boot: int, seed: int, as_json: bool,
+                 out_dir: str | None) -> None:
     """The reliability report on the study's submitted ratings of one instrument, as JSON or as text, and in
     ``out_dir`` when given."""
     from coder.reports.reliability_report import build
@@ -111,7 +146,7 @@ def study_report(ctx: click.Context, study_name: str, instrument_key: str | None
     if not instrument_key:
         fail("--study needs --instrument KEY[:VERSION]")
     definition, table, gold = _ratings(ctx, study_name, instrument_key, gold)
-    report = build(table, definition, study_name, level, gold, measure, periods, n_boot, seed)
+    report = build(table, definition, study_name, level, gold, measure, periods, n_boot, seed, weights)
     if out_dir:
         _write(report, Path(out_dir))
     if as_json:

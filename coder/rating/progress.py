@@ -98,8 +98,8 @@ def reliability(db: Session, study: Study) -> list[dict[str, Any]]:
             summary = rel.icc_summary(multi.astype(float))
             entry["icc"] = {form: (summary.get("icc") or {}).get(form) for form in ("ICC(A,1)", "ICC(C,1)")}
             entry["design"] = summary.get("design")
-            if summary.get("icc_error"):
-                entry["note"] = summary["icc_error"]
+            if summary.get("icc_reason"):
+                entry["note"] = summary["icc_reason"]
             entry["alpha"] = rel.krippendorff_alpha(multi.astype(float)) if len(multi) >= 2 else None
         except (rel.ReliabilityError, ValueError) as exc:
             entry["note"] = str(exc)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from coder import __version__
 from coder.reports import aggregation
 from coder.stats.jsonsafe import json_safe
-from coder.stats.regression import AnalysisError, Change, SessionModel, change_models, multilevel
+from coder.stats.regression import AnalysisError, Change, SessionModel, adjust, change_models, multilevel
 from coder.study.audit import audit
 from coder.study.models import Analysis, Study, User
 
@@ -43,7 +43,8 @@ class Spec:
         return {"title": self.title, "aggregation": self.rule.as_dict(), "instruments": self.instruments,
                 "changes": [vars(c) for c in self.changes], "predictors": self.predictors,
                 "covariates": self.covariates,
-                "session_models": [{"outcome": m.outcome, "predictors": m.predictors, "covariates": m.covariates}
+                "session_models": [{"outcome": m.outcome, "predictors": m.predictors, "covariates": m.covariates,
+                                    "therapist_level": m.therapist_level, "random_slopes": m.random_slopes}
                                    for m in self.session_models]}
 
     @classmethod
@@ -53,7 +54,9 @@ class Spec:
             return cls(changes=[Change(**c) for c in data.get("changes") or []],
                        predictors=list(data.get("predictors") or []), covariates=list(data.get("covariates") or []),
                        session_models=[SessionModel(m["outcome"], list(m.get("predictors") or []),
-                                                    list(m.get("covariates") or []))
+                                                    list(m.get("covariates") or []),
+                                                    # specs stored before these options fitted two levels, no slopes
+                                                    m.get("therapist_level", False), m.get("random_slopes", False))
                                        for m in data.get("session_models") or []],
                        rule=rule, instruments=data.get("instruments"), title=data.get("title") or "")
         except (TypeError, KeyError) as exc:
@@ -100,7 +103,8 @@ def fit(spec: Spec, dyads: pd.DataFrame, sessions: pd.DataFrame) -> dict[str, An
                                 + ", ".join(c for c in dyads.columns if c not in ("aggregation",)))
     changes = [change_models(dyads, c, spec.predictors, spec.covariates) for c in spec.changes]
     session_models = [multilevel(sessions, m) for m in spec.session_models]
-    return {"changes": changes, "session_models": session_models}
+    models = [m for c in changes for m in c["models"]] + session_models
+    return {"changes": changes, "session_models": session_models, "adjustment": adjust(models)}
 
 
 def public(results: dict[str, Any]) -> dict[str, Any]:
@@ -132,10 +136,16 @@ def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     for outcome, m in models:
         for coef in m["coefficients"]:
             rows.append({"outcome": outcome, "model": m["model"], "kind": m.get("kind"), "term": coef["term"],
-                         "estimate": coef["estimate"], "se": coef["se"], "statistic": coef["statistic"],
-                         "p": coef["p"], "ci_low": coef["ci_low"], "ci_high": coef["ci_high"], "beta": coef["beta"],
-                         "n": m["n"], "groups": m.get("groups"), "r2": m.get("r2"), "adj_r2": m.get("adj_r2"),
-                         "formula": m["formula"]})
+                         "role": coef.get("role"), "estimate": coef["estimate"], "se": coef["se"],
+                         "statistic": coef["statistic"], "p": coef["p"], "p_holm": coef.get("p_holm"),
+                         "p_bh": coef.get("p_bh"), "ci_low": coef["ci_low"], "ci_high": coef["ci_high"],
+                         "beta": coef["beta"], "beta_ci_low": coef.get("beta_ci_low"),
+                         "beta_ci_high": coef.get("beta_ci_high"), "partial_r2": coef.get("partial_r2"),
+                         "f2": coef.get("f2"), "n": m["n"], "groups": m.get("groups"), "r2": m.get("r2"),
+                         "adj_r2": m.get("adj_r2"), "model_f2": m.get("f2"), "formula": m["formula"]})
+        if not m["coefficients"] and m.get("reason"):
+            rows.append({"outcome": outcome, "model": m["model"], "kind": m.get("kind"), "n": m["n"],
+                         "groups": m.get("groups"), "formula": m["formula"], "note": m["reason"]})
     return rows
 
 
@@ -159,6 +169,16 @@ def run(db: Session, study: Study, spec: Spec, actor: User | None = None, store:
 def stored(db: Session, study: Study) -> list[Analysis]:
     """The study's stored analyses, newest first."""
     return list(db.scalars(select(Analysis).where(Analysis.study_id == study.id).order_by(Analysis.created_at.desc())))
+
+
+def agrees(new: Any, stored: Any) -> bool:
+    """Whether refitted results reproduce stored ones: every figure the stored results hold is the same in
+    the new ones (figures a later version adds, such as effect sizes, are not compared)."""
+    if isinstance(stored, dict):
+        return isinstance(new, dict) and all(k in new and agrees(new[k], v) for k, v in stored.items())
+    if isinstance(stored, list):
+        return isinstance(new, list) and len(new) == len(stored) and all(map(agrees, new, stored))
+    return new == stored
 
 
 def rerun(row: Analysis) -> dict[str, Any]:

@@ -23,8 +23,9 @@ from coder.reports import analysis
 from coder.stats import plots
 from coder.stats.regression import partial_regression
 
-RESULT_COLUMNS = ["outcome", "model", "kind", "term", "estimate", "se", "statistic", "p", "ci_low", "ci_high", "beta",
-                  "n", "groups", "r2", "adj_r2", "formula"]
+RESULT_COLUMNS = ["outcome", "model", "kind", "term", "role", "estimate", "se", "statistic", "p", "p_holm", "p_bh",
+                  "ci_low", "ci_high", "beta", "beta_ci_low", "beta_ci_high", "partial_r2", "f2", "n", "groups", "r2",
+                  "adj_r2", "model_f2", "formula", "note"]
 
 
 def fmt(value: Any, digits: int = 3) -> str:

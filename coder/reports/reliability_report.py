@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from coder.rating.scores import measures_of
+from coder.stats import agreement
 from coder.stats import reliability as rel
 from coder.study.instruments import InstrumentDefinition
 
@@ -68,30 +69,30 @@ def _icc_with_bands(part: dict[str, Any]) -> dict[str, Any]:
     return part
 
 
-def measure_summary(matrix: pd.DataFrame, level: str, n_boot: int, seed: int) -> dict[str, Any]:
+def measure_summary(matrix: pd.DataFrame, level: str, n_boot: int, seed: int, weights: str | None = None,
+                    categories=None) -> dict[str, Any]:
+    """Every statistic of one measure: the ICCs with their bands, Krippendorff's alpha, and the agreement
+    coefficients over ``categories`` (the scale's points) with ``weights``."""
     out: dict[str, Any] = {"n_targets": int(matrix.notna().sum(axis=1).gt(0).sum()),
                            "n_raters": int(matrix.notna().any().sum()),
                            "n_ratings": int(matrix.notna().sum().sum()),
                            "double_coded": int((matrix.notna().sum(axis=1) >= 2).sum())}
     out.update(_icc_with_bands(rel.icc_summary(matrix, seed=seed)))
+    out["krippendorff_alpha"] = rel.alpha_summary(matrix, level, n_boot, seed)
+    out["krippendorff_alpha"]["interpretation"] = band(out["krippendorff_alpha"]["value"], ALPHA_BANDS)
     try:
-        value = rel.krippendorff_alpha(matrix, level)
-        ci = list(rel.bootstrap_alpha(matrix, level, n_boot, seed)) if n_boot else None
-        out["krippendorff_alpha"] = {"value": value, "level": level, "ci95": ci,
-                                     "interpretation": band(value, ALPHA_BANDS)}
+        out.update(agreement.summary(matrix, level, weights, categories))
     except rel.ReliabilityError as exc:
-        out["krippendorff_alpha"] = {"value": None, "level": level, "error": str(exc)}
-    if level == "nominal":
-        try:
-            value = rel.fleiss_kappa(matrix)
-            out["fleiss_kappa"] = {"value": value, "interpretation": band(value, KAPPA_BANDS)}
-        except rel.ReliabilityError as exc:
-            out["fleiss_kappa"] = {"value": None, "error": str(exc)}
+        out["agreement_reason"] = str(exc)
+    for key in ("fleiss_kappa", "weighted_kappa", "gwet_ac"):
+        if key in out:
+            out[key]["interpretation"] = band(out[key]["value"], KAPPA_BANDS)
     return out
 
 
-def pairs(matrix: pd.DataFrame, level: str) -> list[dict[str, Any]]:
-    frame = rel.pairwise(matrix, level)
+def pairs(matrix: pd.DataFrame, level: str, weights: str | None = "quadratic",
+          categories=None) -> list[dict[str, Any]]:
+    frame = rel.pairwise(matrix, level, weights, categories)
     rows = frame.to_dict("records") if len(frame) else []
     for row in rows:
         row["icc_a1_interpretation"] = band(row.get("icc_a1"), ICC_BANDS)
@@ -177,9 +178,11 @@ def drift(table: pd.DataFrame, measure: str, periods: int = 4, seed: int = 0) ->
 
 def build(table: pd.DataFrame, instrument: InstrumentDefinition, study: str = "", level: str = "interval",
           gold: str | None = None, focus: str = "total", periods: int = 4, n_boot: int = 1000,
-          seed: int = 0) -> dict[str, Any]:
-    """The whole report. Every measure gets the ICCs and alpha; rater pairs and the gold standard are
-    computed for every measure; drift and the plots' data for the ``focus`` measure."""
+          seed: int = 0, weights: str | None = None) -> dict[str, Any]:
+    """The whole report. Every measure gets the ICCs, alpha and the agreement coefficients (over an item's
+    declared scale points; AC2 and weighted percent agreement with ``weights``); rater pairs (kappa weighted
+    by ``weights``, quadratic by default) and the gold standard are computed for every measure; drift and the
+    plots' data for the ``focus`` measure."""
     if table.empty:
         raise ReportError("no submitted ratings")
     wanted = [m for m in measures_of(instrument) if m.key in table.columns]
@@ -190,20 +193,31 @@ def build(table: pd.DataFrame, instrument: InstrumentDefinition, study: str = ""
         "study": study, "instrument": {"key": instrument.id, "version": instrument.version, "name": instrument.name},
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "n_ratings": len(table), "n_units": int(table["unit_id"].nunique()),
-        "raters": sorted(table["rater"].unique().tolist()), "level": level, "gold_standard": gold,
+        "raters": sorted(table["rater"].unique().tolist()), "level": level, "weights": weights,
+        "pair_weights": weights or "quadratic", "gold_standard": gold,
         "focus": focus, "bands": BANDS, "measures": [], "pairs": [], "gold": [],
     }
     for m in wanted:
         matrix = _matrix(table, m.key)
+        points = scale_points(instrument, m.key)
         summary = {"measure": m.key, "kind": m.kind, "label": m.label,
-                   **measure_summary(matrix, level, n_boot, seed)}
+                   **measure_summary(matrix, level, n_boot, seed, weights, points)}
         report["measures"].append(summary)
-        pair_rows = pairs(matrix, level)
+        pair_rows = pairs(matrix, level, weights or "quadratic", points)
         report["pairs"] += [{"measure": m.key, **row} for row in pair_rows]
         if gold:
             report["gold"] += [{"measure": m.key, **row} for row in against_gold(matrix, gold, step, pair_rows)]
     report["drift"] = drift(table, focus, periods, seed)
     return report
+
+
+def scale_points(instrument: InstrumentDefinition, measure: str) -> list[float] | None:
+    """The declared points of an item measure's scale (None for subscales and totals, whose values are
+    means or sums: their categories are the values observed)."""
+    kind, _, item_id = measure.partition(":")
+    if kind != "item":
+        return None
+    return list(instrument.scale_of(instrument.item(item_id)).points)
 
 
 def plot_data(table: pd.DataFrame, measure: str) -> dict[str, Any]:
@@ -231,36 +245,54 @@ def plot_data(table: pd.DataFrame, measure: str) -> dict[str, Any]:
 
 # --- the tidy export ------------------------------------------------------------------------------------
 
-EXPORT_COLUMNS = ("section", "measure", "kind", "label", "statistic", "rater_a", "rater_b", "period", "n", "value",
-                  "ci_low", "ci_high", "F", "df1", "df2", "p", "k", "model", "type", "definition", "interpretation",
-                  "estimator", "note")
+EXPORT_COLUMNS = ("section", "measure", "kind", "label", "statistic", "also_named", "rater_a", "rater_b", "period",
+                  "n", "n_ratings", "value", "se", "ci_low", "ci_high", "F", "df1", "df2", "p", "k", "model", "type",
+                  "definition", "interpretation", "interval_interpretation", "estimator", "note")
+
+
+def _agreement_row(base: dict[str, Any], label: str, entry: dict[str, Any] | None) -> dict[str, Any] | None:
+    if entry is None:
+        return None
+    ci = entry.get("ci95") or [None, None]
+    weights = entry.get("weights")
+    return {**base, "statistic": label + (f" ({weights} weights)" if weights else ""), "value": entry["value"],
+            "se": entry.get("se"), "ci_low": ci[0], "ci_high": ci[1], "n": entry.get("n_units", base.get("n")),
+            "n_ratings": entry.get("n_ratings"), "interpretation": entry.get("interpretation"),
+            "note": entry.get("reason") or entry.get("warning")}
 
 
 def to_rows(report: dict[str, Any]) -> pd.DataFrame:
     """One row per reported figure, for R, SPSS or Stata: section (measures, pairs, gold, drift), measure,
     statistic, raters or period, n, value with interval, test and the form's naming (Koo & Li 2016)."""
     rows = []
+    pair_weights = report.get("pair_weights", "quadratic")
     for m in report["measures"]:
         base = {"section": "measures", "measure": m["measure"], "kind": m["kind"], "label": m["label"],
                 "n": m["n_targets"]}
         for name, form in (m.get("icc") or {}).items():
             if form is None:
                 continue
-            rows.append({**base, "statistic": form.get("name") or name, "value": form["value"],
+            also = form.get("shrout_fleiss")
+            rows.append({**base, "statistic": form.get("name") or name,
+                         "also_named": f"{also} (Shrout & Fleiss 1979)" if also and also != name else None,
+                         "n_ratings": m["n_ratings"], "value": form["value"],
                          "ci_low": form["ci95"][0], "ci_high": form["ci95"][1], "F": form["F"], "df1": form["df1"],
                          "df2": form["df2"], "p": form["p"], "k": form["k"], "model": form["model"],
                          "type": form["type"], "definition": form["definition"],
-                         "interpretation": form["interpretation"], "estimator": m.get("icc_estimator")})
-        if m.get("icc_error"):
-            rows.append({**base, "statistic": "ICC", "note": m["icc_error"]})
+                         "interpretation": form["interpretation"],
+                         "interval_interpretation": form.get("interval_interpretation"),
+                         "estimator": m.get("icc_estimator"), "note": form.get("F_reason")})
+        if m.get("icc_reason"):
+            rows.append({**base, "statistic": "ICC", "note": m["icc_reason"]})
         ka = m["krippendorff_alpha"]
-        rows.append({**base, "statistic": f"Krippendorff's alpha ({ka['level']})", "value": ka["value"],
-                     "ci_low": (ka.get("ci95") or [None, None])[0], "ci_high": (ka.get("ci95") or [None, None])[1],
-                     "interpretation": ka.get("interpretation"), "note": ka.get("error")})
-        if "fleiss_kappa" in m:
-            fk = m["fleiss_kappa"]
-            rows.append({**base, "statistic": "Fleiss' kappa", "value": fk["value"],
-                         "interpretation": fk.get("interpretation"), "note": fk.get("error")})
+        rows.append(_agreement_row(base, f"Krippendorff's alpha ({ka['level']})", ka))
+        for key, label in (("fleiss_kappa", "Fleiss' kappa"), ("weighted_kappa", "Cohen's kappa"),
+                           ("gwet_ac", "Gwet's AC1" if not report.get("weights") else "Gwet's AC2"),
+                           ("percent_agreement", "percent agreement")):
+            if key in m:
+                rows.append(_agreement_row(base, label, m[key]))
+        for category, value in ((m.get("fleiss_kappa") or {}).get("per_category") or {}).items():
+            rows.append({**base, "statistic": f"Fleiss' kappa of category {category}", "value": value})
     for p in report["pairs"]:
         base = {"section": "pairs", "measure": p["measure"], "rater_a": p["rater_a"], "rater_b": p["rater_b"],
                 "n": p["n"], "note": p.get("note") or None}
@@ -269,8 +301,13 @@ def to_rows(report: dict[str, Any]) -> pd.DataFrame:
         rows += [{**base, "statistic": "ICC(A,1)", "value": p.get("icc_a1"), "ci_low": ci[0], "ci_high": ci[1],
                   "interpretation": p.get("icc_a1_interpretation")},
                  {**base, "statistic": f"Krippendorff's alpha ({report['level']})", "value": p.get("alpha")},
-                 {**base, "statistic": "Cohen's kappa (quadratic)", "value": p.get("kappa"),
+                 {**base, "statistic": f"Cohen's kappa ({pair_weights})", "value": p.get("kappa"),
+                  "se": p.get("kappa_se"), "ci_low": (p.get("kappa_ci95") or [None, None])[0],
+                  "ci_high": (p.get("kappa_ci95") or [None, None])[1],
                   "interpretation": p.get("kappa_interpretation")},
+                 {**base, "statistic": "percent agreement", "value": p.get("percent_agreement")},
+                 {**base, "statistic": f"percent agreement ({pair_weights} weights)",
+                  "value": p.get("percent_agreement_weighted")},
                  {**base, "statistic": "mean difference (a − b)", "value": p.get("mean_difference"),
                   "ci_low": loa[0], "ci_high": loa[1], "note": "interval: 95 % limits of agreement"}]
     for g in report["gold"]:
@@ -281,7 +318,7 @@ def to_rows(report: dict[str, Any]) -> pd.DataFrame:
                  {**base, "statistic": "bias (rater − gold)", "value": g.get("bias")},
                  {**base, "statistic": "mean absolute difference", "value": g.get("mean_absolute_difference")},
                  {**base, "statistic": "exact agreement", "value": g.get("exact_agreement")},
-                 {**base, "statistic": "Cohen's kappa (quadratic)", "value": g.get("kappa"),
+                 {**base, "statistic": f"Cohen's kappa ({pair_weights})", "value": g.get("kappa"),
                   "interpretation": g.get("kappa_interpretation")}]
         if "within_one_step" in g:
             rows.append({**base, "statistic": "agreement within one scale step", "value": g["within_one_step"]})

@@ -1,8 +1,15 @@
-"""Inter-rater reliability: intraclass correlations, Krippendorff's alpha, Fleiss' and Cohen's kappas.
+"""Inter-rater reliability: intraclass correlations and Krippendorff's alpha; the summary of every statistic.
 
 Each statistic is one function, usable alone on a targets × raters table
 (``matrix``: rows are the rated units, columns the raters, NaN where a rater
-did not rate a unit) or on long-format data through ``to_matrix``.
+did not rate a unit) or on long-format data through ``to_matrix``. The
+agreement coefficients of categorical ratings (percent agreement, kappas,
+Gwet's AC) are in ``coder.stats.agreement``; ``summary`` reports them all.
+
+Each ICC says which estimator produced it: ``anova`` (the mean squares of a
+complete table, which can fall below zero when raters disagree more than
+targets differ) or ``reml`` (variance components of an incomplete table,
+which are never negative, so ICCs from them stop at zero).
 
 References
 - Shrout, P. E., & Fleiss, J. L. (1979). Intraclass correlations: uses in
@@ -14,9 +21,6 @@ References
   Chiropractic Medicine, 15, 155–163.
 - Krippendorff, K. (2011). Computing Krippendorff's alpha-reliability.
   Annenberg School for Communication, University of Pennsylvania.
-- Fleiss, J. L. (1971). Measuring nominal scale agreement among many raters.
-  Psychological Bulletin, 76, 378–382.
-- Cohen, J. (1968). Weighted kappa. Psychological Bulletin, 70, 213–220.
 - ten Hove, D., Jorgensen, T. D., & van der Ark, L. A. (2022). Updated guidelines on selecting an
   intraclass correlation coefficient for interrater reliability, with applications to incomplete
   observational designs. Psychological Methods. (k̂, q and the ICC(A,k̂), ICC(Q,k̂) forms.)
@@ -33,6 +37,9 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from coder.stats import agreement
+from coder.stats.errors import ReliabilityError
 
 # pandas and SciPy are imported where they are used: the command line reads LEVELS from here for its help, which
 # would otherwise take 0.7 s longer.
@@ -52,6 +59,9 @@ ICC_DESCRIPTION = {
     "ICC(C,k)": ("two-way mixed effects", "mean of k raters", "consistency"),
 }
 
+# Shrout & Fleiss (1979) name the same forms ICC(1,1), ICC(2,1), ICC(3,1) and ICC(1,k), ICC(2,k), ICC(3,k).
+SHROUT_FLEISS = {"ICC(1,1)": "ICC(1,1)", "ICC(A,1)": "ICC(2,1)", "ICC(C,1)": "ICC(3,1)",
+                 "ICC(1,k)": "ICC(1,k)", "ICC(A,k)": "ICC(2,k)", "ICC(C,k)": "ICC(3,k)"}
 
 # The forms of incomplete designs (ten Hove et al. 2022), reported under the contract's keys.
 INCOMPLETE_DESCRIPTION = {
@@ -60,10 +70,6 @@ INCOMPLETE_DESCRIPTION = {
     "ICC(Q,k̂)": ("two-way random effects", "mean of k̂ raters",
                  "consistency, with the share q of rater variance that differing raters leave in"),
 }
-
-
-class ReliabilityError(ValueError):
-    """Data from which a statistic cannot be computed; the message says why."""
 
 
 def to_matrix(data: pd.DataFrame, target: str, rater: str, score: str) -> pd.DataFrame:
@@ -99,6 +105,7 @@ class ICC:
     ci95: tuple[float, float]
     name: str | None = None  # the form as ten Hove et al. (2022) name it, where it differs (ICC(Q,k̂))
     k: float | None = None  # the number of raters an average form refers to (k̂ in incomplete designs)
+    estimator: str = "anova"  # or "reml" (icc_incomplete)
 
     @property
     def description(self) -> tuple[str, str, str]:
@@ -108,7 +115,10 @@ class ICC:
         out = asdict(self)
         out["ci95"] = list(self.ci95)
         model, kind, definition = self.description
-        out.update(model=model, type=kind, definition=definition)
+        out.update(model=model, type=kind, definition=definition, shrout_fleiss=SHROUT_FLEISS.get(self.name or self.form))
+        if self.F is not None and not math.isfinite(self.F):
+            out.update(F=None, F_reason="no error variance: every rater gave each target the same score, so F is "
+                                        "infinite")
         return out
 
 
@@ -457,7 +467,7 @@ def icc_incomplete(matrix: pd.DataFrame | np.ndarray, alpha: float = 0.05, draws
         spread = spread[np.isfinite(spread)]
         ci = (float(np.percentile(spread, q_lo)), float(np.percentile(spread, q_hi))) if len(spread) else (
             math.nan, math.nan)
-        return ICC(key, value, None, None, None, None, ci, name, k)
+        return ICC(key, value, None, None, None, None, ci, name, k, "reml")
 
     out: dict[str, ICC] = {}
     one = variance_components(y, twoway=False)
@@ -538,6 +548,12 @@ def krippendorff_alpha(matrix: pd.DataFrame | np.ndarray, level: str = "interval
     n = n_c.sum()
     if n == 0:
         raise ReliabilityError("no unit has two or more ratings: alpha needs pairable values")
+    pairable = int(((~np.isnan(y)).sum(axis=1) >= 2).sum())
+    if pairable < 2:
+        # on one unit the observed and expected disagreement are the same by construction: α is 0 whatever
+        # the ratings
+        raise ReliabilityError("only one unit has two or more ratings: alpha compares units and needs at least "
+                               "two")
     if len(values) == 1:
         raise ReliabilityError("every rating has the same value: alpha is undefined without variation")
     d = _delta(values, n_c, level)
@@ -583,70 +599,6 @@ def bootstrap_alpha(matrix: pd.DataFrame | np.ndarray, level: str = "interval", 
     return float(lo), float(hi)
 
 
-# --- kappas ---------------------------------------------------------------------------------------------
-
-def fleiss_kappa(matrix: pd.DataFrame | np.ndarray) -> float:
-    """Fleiss' kappa for nominal ratings of units (rows) by raters (columns), the same number of ratings per
-    unit: κ = (P̄ − P̄e) / (1 − P̄e) (Fleiss 1971). Units with a missing rating are dropped.
-
-    Example (Fleiss 1971 as tabulated on Wikipedia: 10 subjects, 14 raters, 5 categories): κ = 0.210.
-    """
-    y = np.asarray(matrix, dtype=float)
-    y = y[~np.isnan(y).any(axis=1)]
-    if len(y) == 0 or y.shape[1] < 2:
-        raise ReliabilityError("Fleiss' kappa needs units rated by at least two raters each")
-    categories = np.unique(y)
-    counts = np.stack([(y == c).sum(axis=1) for c in categories], axis=1)
-    return fleiss_kappa_counts(counts)
-
-
-def fleiss_kappa_counts(counts: np.ndarray) -> float:
-    """Fleiss' kappa from a units × categories table of how many raters chose each category."""
-    counts = np.asarray(counts, dtype=float)
-    m = counts.sum(axis=1)
-    if len(set(m)) != 1:
-        raise ReliabilityError("Fleiss' kappa needs the same number of ratings for every unit")
-    m = m[0]
-    p_j = counts.sum(axis=0) / counts.sum()
-    p_i = ((counts ** 2).sum(axis=1) - m) / (m * (m - 1))
-    p_bar, p_e = p_i.mean(), (p_j ** 2).sum()
-    if p_e == 1:
-        raise ReliabilityError("every rating is in one category: kappa is undefined")
-    return float((p_bar - p_e) / (1 - p_e))
-
-
-def cohen_kappa(a, b, weights: str | None = None, categories=None) -> float:
-    """Cohen's kappa of two raters' ratings of the same units, unweighted or with linear or quadratic
-    weights: κ_w = 1 − Σ w_ij o_ij / Σ w_ij e_ij, w_ij = |i − j| or (i − j)² over the ordered categories
-    (Cohen 1968). Pairs with a missing rating are dropped.
-    """
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    keep = ~(np.isnan(a) | np.isnan(b))
-    a, b = a[keep], b[keep]
-    if len(a) == 0:
-        raise ReliabilityError("Cohen's kappa needs units rated by both raters")
-    cats = np.unique(np.concatenate([a, b])) if categories is None else np.sort(np.asarray(categories, dtype=float))
-    ia, ib = np.searchsorted(cats, a), np.searchsorted(cats, b)
-    if (ia >= len(cats)).any() or (ib >= len(cats)).any() or (cats[ia] != a).any() or (cats[ib] != b).any():
-        raise ReliabilityError("a rating is not one of the categories")
-    table = np.bincount(ia * len(cats) + ib, minlength=len(cats) ** 2).reshape(len(cats), len(cats)).astype(float)
-    observed = table / table.sum()
-    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0))
-    i, j = np.meshgrid(np.arange(len(cats)), np.arange(len(cats)), indexing="ij")
-    if weights is None:
-        w = (i != j).astype(float)
-    elif weights == "linear":
-        w = np.abs(i - j).astype(float)
-    elif weights == "quadratic":
-        w = ((i - j) ** 2).astype(float)
-    else:
-        raise ReliabilityError("weights must be linear or quadratic (or none)")
-    denominator = (w * expected).sum()
-    if denominator == 0:
-        raise ReliabilityError("both raters used one and the same category throughout: kappa is undefined")
-    return float(1 - (w * observed).sum() / denominator)
-
-
 # --- rater pairs ----------------------------------------------------------------------------------------
 
 @dataclass
@@ -676,10 +628,12 @@ def bland_altman(a, b) -> BlandAltman:
     return BlandAltman(len(d), mean, sd, (mean - 1.96 * sd, mean + 1.96 * sd), (a + b) / 2, d)
 
 
-def pairwise(matrix: pd.DataFrame, level: str = "interval", weights: str | None = "quadratic") -> pd.DataFrame:
+def pairwise(matrix: pd.DataFrame, level: str = "interval", weights: str | None = "quadratic",
+             categories=None) -> pd.DataFrame:
     """Agreement of every pair of raters on the units both rated: n, ICC(A,1) with its interval,
-    Krippendorff's alpha, Cohen's kappa (weighted) and the limits of agreement. A statistic the pair's data
-    do not allow is left empty, with the reason in ``note``."""
+    Krippendorff's alpha, Cohen's kappa (weighted by ``weights``) with its standard error, percent agreement
+    (exact, and weighted by ``weights``) and the limits of agreement. A statistic the pair's data do not allow
+    is left empty, with the reason in ``note``."""
     import pandas as pd
 
     rows = []
@@ -692,7 +646,11 @@ def pairwise(matrix: pd.DataFrame, level: str = "interval", weights: str | None 
             for name, compute in (
                     ("icc_a1", lambda: icc(pair.to_numpy())["ICC(A,1)"]),
                     ("alpha", lambda: krippendorff_alpha(pair.to_numpy(), level)),
-                    ("kappa", lambda: cohen_kappa(pair[first], pair[second], weights)),
+                    ("kappa", lambda: agreement.cohen_kappa(pair[first], pair[second], weights, categories)),
+                    ("percent_agreement", lambda: agreement.pair_agreement(pair[first], pair[second], None,
+                                                                           categories)),
+                    ("percent_agreement_weighted", lambda: agreement.pair_agreement(
+                        pair[first], pair[second], weights, categories) if weights else None),
                     ("bland_altman", lambda: bland_altman(pair[first], pair[second]))):
                 try:
                     value = compute()
@@ -702,6 +660,9 @@ def pairwise(matrix: pd.DataFrame, level: str = "interval", weights: str | None 
                 if name == "icc_a1":
                     row.update(icc_a1=value.value if value else None,
                                icc_a1_ci95=list(value.ci95) if value else None)
+                elif name == "kappa":
+                    row.update(kappa=value.value if value else None, kappa_se=value.se if value else None,
+                               kappa_ci95=list(value.ci95) if value else None)
                 elif name == "bland_altman":
                     row.update(mean_difference=value.mean_difference if value else None,
                                limits_of_agreement=list(value.limits) if value else None)
@@ -717,12 +678,12 @@ def pairwise(matrix: pd.DataFrame, level: str = "interval", weights: str | None 
 def icc_summary(matrix: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
     """The ICCs of a targets × raters table with the estimator chosen for its design, as JSON-ready
     ``icc`` (the six forms; null where the design does not allow one), ``icc_estimator`` (which estimator
-    and why) and ``design`` (k̂, q, complete, crossed) keys; ``icc_error`` when none can be computed."""
+    and why) and ``design`` (k̂, q, complete, crossed) keys; ``icc_reason`` when none can be computed."""
     y = np.asarray(matrix, dtype=float)
     y = y[~np.isnan(y).all(axis=1)][:, ~np.isnan(y).all(axis=0)]
     out: dict[str, Any] = {}
     if y.size == 0:
-        return {"icc": None, "icc_error": "no scores", "design": None}
+        return {"icc": None, "icc_reason": "no scores", "design": None}
     d = design(~np.isnan(y))
     out["design"] = {"n_targets": d.n_targets, "n_raters": d.n_raters, "n_ratings": d.n_ratings,
                      "k_hat": d.k_hat, "q": d.q, "complete": d.complete, "crossed": d.crossed}
@@ -743,7 +704,7 @@ def icc_summary(matrix: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
                 + ("" if d.crossed else "; no rater rated two targets, so only the one-way forms exist"))
     except ReliabilityError as exc:
         out["icc"] = None
-        out["icc_error"] = str(exc)
+        out["icc_reason"] = str(exc)
         return out
     out["icc"] = {name: (forms[name].as_dict() if name in forms else None) for name in ICC_FORMS}
     for value in out["icc"].values():
@@ -752,27 +713,39 @@ def icc_summary(matrix: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
     return out
 
 
-def summary(data: pd.DataFrame, target: str, rater: str, score: str, level: str = "interval",
-            weights: str | None = None, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Every statistic the data allow, as the ``coder reliability --json`` object."""
-    matrix = to_matrix(data, target, rater, score)
-    out: dict[str, Any] = {"n_targets": int(matrix.shape[0]), "n_raters": int(matrix.shape[1])}
-    out.update(icc_summary(matrix, seed=seed))
+FEW_UNITS = 10  # a bootstrap over fewer units than this resamples too few values to trust its interval
+
+
+def alpha_summary(matrix: pd.DataFrame | np.ndarray, level: str = "interval", n_boot: int = 1000,
+                  seed: int = 0) -> dict[str, Any]:
+    """Krippendorff's alpha as JSON-ready ``value``, ``level``, ``ci95`` (bootstrap; None without samples),
+    ``n_units`` and ``n_ratings`` (the units rated at least twice, and their ratings), and a ``warning`` when
+    the interval comes from few units; ``value`` None beside a ``reason`` when alpha cannot be computed."""
+    y = np.asarray(matrix, dtype=float)
+    rated = (~np.isnan(y)).sum(axis=1)
+    out: dict[str, Any] = {"value": None, "level": level, "ci95": None, "n_units": int((rated >= 2).sum()),
+                           "n_ratings": int(rated[rated >= 2].sum())}
     try:
-        value = krippendorff_alpha(matrix, level)
-        out["krippendorff_alpha"] = {"value": value, "level": level,
-                                     "ci95": list(bootstrap_alpha(matrix, level, n_boot, seed)) if n_boot else None}
+        out["value"] = krippendorff_alpha(y, level)
+        if n_boot:
+            out["ci95"] = list(bootstrap_alpha(y, level, n_boot, seed))
+            if out["n_units"] < FEW_UNITS:
+                out["warning"] = (f"the interval resamples only {out['n_units']} units; with fewer than "
+                                  f"{FEW_UNITS} it is too unstable to rely on")
     except ReliabilityError as exc:
-        out["krippendorff_alpha"] = {"value": None, "level": level, "error": str(exc)}
-    if level == "nominal":
-        try:
-            out["fleiss_kappa"] = {"value": fleiss_kappa(matrix)}
-        except ReliabilityError as exc:
-            out["fleiss_kappa"] = {"value": None, "error": str(exc)}
-    if matrix.shape[1] == 2:
-        try:
-            out["weighted_kappa"] = {"value": cohen_kappa(matrix.iloc[:, 0], matrix.iloc[:, 1], weights),
-                                     "weights": weights}
-        except ReliabilityError as exc:
-            out["weighted_kappa"] = {"value": None, "weights": weights, "error": str(exc)}
+        out["reason"] = str(exc)
+    return out
+
+
+def summary(data: pd.DataFrame, target: str, rater: str, score: str, level: str = "interval",
+            weights: str | None = None, n_boot: int = 1000, seed: int = 0, categories=None) -> dict[str, Any]:
+    """Every statistic the data allow, as the ``coder reliability --json`` object: the ICCs, Krippendorff's
+    alpha, and the agreement coefficients (``coder.stats.agreement.summary``) over ``categories`` (the
+    scale's points; default: the scores observed)."""
+    matrix = to_matrix(data, target, rater, score)
+    out: dict[str, Any] = {"n_targets": int(matrix.shape[0]), "n_raters": int(matrix.shape[1]),
+                           "n_ratings": int(matrix.notna().sum().sum())}
+    out.update(icc_summary(matrix, seed=seed))
+    out["krippendorff_alpha"] = alpha_summary(matrix, level, n_boot, seed)
+    out.update(agreement.summary(matrix, level, weights, categories))
     return out

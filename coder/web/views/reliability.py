@@ -13,7 +13,7 @@ from flask_login import current_user
 from coder.rating import scores
 from coder.rating.calibration import master_of
 from coder.reports import reliability_report
-from coder.stats import plots, reliability as rel
+from coder.stats import agreement, plots, reliability as rel
 from coder.stats.jsonsafe import json_safe
 from coder.study import access
 from coder.study.models import Study
@@ -38,8 +38,11 @@ def _options(study: Study) -> dict:
         periods = min(max(int(args.get("periods", 4)), 1), 20)
     except ValueError:
         abort(400, "bootstrap and periods must be whole numbers")
+    weights = args.get("weights") or None
+    if weights is not None and weights not in agreement.WEIGHTS:
+        abort(400, f"weights must be one of {', '.join(agreement.WEIGHTS)} (or none)")
     gold = args.get("gold", master_of(study) or "") or None
-    return {"level": level, "n_boot": n_boot, "periods": periods, "gold": gold,
+    return {"level": level, "weights": weights, "n_boot": n_boot, "periods": periods, "gold": gold,
             "focus": args.get("measure", "total"), "version": args.get("version") or None}
 
 
@@ -55,7 +58,8 @@ def _report(study: Study, key: str, options: dict):
             _cache.move_to_end(fingerprint)
             return instrument, table, _cache[fingerprint]
     result = reliability_report.build(table, instrument, study.name, options["level"], options["gold"],
-                                      options["focus"], options["periods"], options["n_boot"])
+                                      options["focus"], options["periods"], options["n_boot"],
+                                      weights=options["weights"])
     with _cache_lock:
         _cache[fingerprint] = result
         while len(_cache) > CACHE_SIZE:
@@ -93,7 +97,7 @@ def report(study_id: int, key: str):
                            **{k: v for k, v in request.args.items()}) for fmt in ("csv", "json")}
     return render_template("reliability.html", study=study, instrument=instrument, report=result, focus=focus,
                            measure=measure, chart=chart, heat=heat, bland=bland, options=options, versions=versions,
-                           export=export, forms=rel.ICC_FORMS)
+                           export=export, forms=rel.ICC_FORMS, weight_names=agreement.WEIGHTS)
 
 
 def _icc_a1(measure: dict) -> tuple:
