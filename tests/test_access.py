@@ -153,6 +153,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "analysis.index": ("coordinator", ["/analysis"]),
     "analysis.study_page": ("study", ["/analysis/{study}"]),
     "analysis.import_outcomes": ("study", ["/analysis/{study}/outcomes"]),
+    "analysis.import_ratings": ("study", ["/analysis/{study}/ratings"]),
     "analysis.run": ("study", ["/analysis/{study}/run"]),
     "analysis.table_file": ("study", ["/analysis/{study}/tables/dyads.csv", "/analysis/{study}/tables/tables.xlsx"]),
     "analysis.result": ("study", ["/analysis/result/{analysis}"]),

@@ -116,3 +116,29 @@ def test_an_analysis_in_a_real_browser(sqlite_database, tmp_path, live_server, c
         page.click("text=results CSV")
     rows = pd.read_csv(download.value.path())
     assert set(rows["kind"]) == {"difference", "residualised"} and rows["n"].iloc[0] == 10
+
+
+def test_ratings_made_elsewhere_from_the_analysis_page(app):
+    """The study's long export, with one rater's ratings taken out of the database, imports them back: a check
+    first, then the import, then the same file again (nothing changes); a bad file names its lines."""
+    client = app.test_client()
+    login(client, "coord", PASSWORD)
+    html = client.get("/analysis").get_data(as_text=True)
+    study_url = re.search(r'href="(/analysis/\d+)">Trial W', html).group(1)
+    long = client.get(study_url + "/tables/long.csv").get_data()
+    page = client.get(study_url).get_data(as_text=True)
+    assert "Ratings made elsewhere" in page and 'value="homework-engagement:1"' in page
+    token = csrf_token(client, study_url)
+
+    def send(body: bytes, name: str, **form):
+        return client.post(study_url + "/ratings", data={"csrf_token": token, "instrument": "homework-engagement:1",
+                                                         "file": (io.BytesIO(body), name), **form},
+                           content_type="multipart/form-data", follow_redirects=True).get_data(as_text=True)
+
+    same = send(long, "long.csv", dry_run="1")
+    n = len(pd.read_csv(io.BytesIO(long)))
+    assert f"would import 0 ratings; {n} already here, unchanged" in same
+    assert f"imported 0 ratings; {n} already here, unchanged" in send(long, "long.csv")
+    bad = send(b"dyad,session,unit,rater,item,value\nD1,1,Whole session,ana,quantity,7\n", "bad.csv")
+    assert "nothing imported" in bad and "line 2, column &#39;value&#39;: &#39;7&#39; is not on item quantity" in bad
+    assert "Choose the instrument" in send(long, "long.csv", instrument="no-such-scale")

@@ -204,6 +204,31 @@ def test_input_errors_fail_at_once_and_a_job_runs_in_process(job_db, tmp_path, t
         assert rec.status == "transcribed" and rec.progress_s == rec.duration_s and rec.transcript is not None
 
 
+def test_stopping_the_worker_ends_the_running_job_and_the_reaper_queues_it_again(job_db, tmp_path, tiny_whisper):
+    """No worker thread is left inside the speech model when the worker stops (the model's native threads abort
+    the process at exit if one is); the job keeps its claim, which the reaper takes back."""
+    ids = _register(job_db, [excerpt(tmp_path, 60, "long.wav")], str(tiny_whisper))
+    _queued(job_db, ids)
+    worker = tasks.start_embedded(load_settings(home=tmp_path / "home", database_url=job_db.url), job_db)
+    tasks.enqueue(ids)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with job_db.session() as db:
+            rec = db.get(Recording, ids[0])
+            if rec.status == "transcribing" and rec.progress_s > 0:
+                break
+        time.sleep(0.05)
+    started = time.monotonic()
+    worker.stop()
+    assert not any(thread.is_alive() for _, thread in worker.consumer.worker_threads)
+    assert time.monotonic() - started < 60
+    with job_db.session() as db:
+        rec = db.get(Recording, ids[0])
+        assert rec.status == "transcribing" and rec.transcript is None and rec.worker
+    requeued, failed = tasks.reap(job_db, stale_s=0)
+    assert requeued == ids and failed == []
+
+
 def test_cancelling_a_running_job(job_db, tmp_path, tiny_whisper):
     ids = _register(job_db, [excerpt(tmp_path, 60, "long.wav")], str(tiny_whisper))
     _queued(job_db, ids)

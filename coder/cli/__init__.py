@@ -4,6 +4,7 @@
     recordings      ingest, process, jobs, worker
     transcription   transcribe, models, roles, rttm, export, therapists
     units           units, assign
+    ratings         ratings import
     instruments     instruments
     reliability     reliability
     analysis        outcomes, aggregate, analyze
@@ -23,8 +24,8 @@ from __future__ import annotations
 import click
 
 from coder import __version__
-from coder.cli import (accounts, analysis, coordination, database, instruments, recordings, reliability, server,
-                       transcription, units)
+from coder.cli import (accounts, analysis, coordination, database, instruments, ratings, recordings, reliability,
+                       server, transcription, units)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,7 +38,7 @@ def main(ctx: click.Context, home: str | None):
     ctx.obj = {"home": home}
 
 
-for module in (database, recordings, transcription, units, instruments, reliability, analysis, coordination,
+for module in (database, recordings, transcription, units, ratings, instruments, reliability, analysis, coordination,
                accounts, server):
     for command in module.COMMANDS:
         main.add_command(command)

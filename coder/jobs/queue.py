@@ -52,6 +52,10 @@ ACTIVE = ("queued", "transcribing", "retrying")
 UNPROCESSED = ("registered", "failed", "cancelled")  # what "process all" takes up
 
 
+class Stopping(Exception):
+    """The worker is being stopped: the job ends where it is, and the reaper queues it again."""
+
+
 class Cancelled(Exception):
     """The coordinator cancelled the job while it ran."""
 
@@ -83,6 +87,9 @@ def make_huey(settings: Settings):
 # One database and one Huey per process, from the environment (workers are started with the same settings).
 _state: dict[str, Any] = {}
 _lock = threading.Lock()
+# Set while an embedded worker stops: a running job leaves at its next progress report, so that no thread is
+# still inside the speech model when the process exits (its native threads abort the process if one is).
+_stopping = threading.Event()
 
 
 def _settings() -> Settings:
@@ -239,6 +246,8 @@ def run_job(recording_id: int) -> str:
             heart.beat()
         if heart.cancelled:
             raise Cancelled()
+        if _stopping.is_set():
+            raise Stopping()
 
     try:
         with database.session() as db:
@@ -252,13 +261,15 @@ def run_job(recording_id: int) -> str:
         name, error, _warnings = process_one(
             database, recording_id, engine, settings.transcripts_dir, diarizer=options["diarizer"],
             num_speakers=options["num_speakers"], language=options["language"],
-            playback_dir=settings.playback_dir, progress=progress, raise_on=(Cancelled,), job=True)
+            playback_dir=settings.playback_dir, progress=progress, raise_on=(Cancelled, Stopping), job=True)
         if error is None:
             return "transcribed"
         permanent = isinstance(error, audio.AudioError)
         return _finish(database, recording_id, worker, "failed" if permanent else "retry", str(error))
     except Cancelled:
         return "cancelled"
+    except Stopping:
+        return "stopped"  # still claimed: the reaper queues it again once the claim goes stale
     finally:
         heart.finished.set()
 
@@ -333,9 +344,18 @@ class Worker:
     consumer: Any
     reaper: Reaper
 
-    def stop(self) -> None:
-        self.reaper.stopped.set()
-        self.consumer.stop(graceful=False)
+    def stop(self, timeout_s: float = 60.0) -> None:
+        """Stop taking jobs, end the running one at its next progress report, and wait for the threads."""
+        _stopping.set()
+        try:
+            self.reaper.stopped.set()
+            self.consumer.stop(graceful=False)
+            deadline = time.monotonic() + timeout_s
+            for _, thread in self.consumer.worker_threads:
+                if thread.is_alive():
+                    thread.join(max(0.0, deadline - time.monotonic()))
+        finally:
+            _stopping.clear()
 
 
 def start_embedded(settings: Settings, database: Database | None = None, workers: int = 1) -> Worker:

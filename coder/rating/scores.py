@@ -8,6 +8,7 @@ measure (``measures_of``).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,11 @@ class Measure:
     key: str  # total | subscale:<id> | item:<id>
     kind: str
     label: str
+
+
+def prefix(key: str) -> str:
+    """An instrument key as the stem of its variable names in the exports (``wai-o-s`` → ``wai_o_s``)."""
+    return re.sub(r"[^0-9a-z]+", "_", key.lower()).strip("_") or "instrument"
 
 
 def measures_of(definition: InstrumentDefinition) -> list[Measure]:

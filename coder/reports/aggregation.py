@@ -36,7 +36,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from coder.rating.scores import instruments_with_ratings, submitted_in
+from coder.rating.scores import instruments_with_ratings, prefix, submitted_in
 from coder.reports import outcomes
 from coder.study import instruments, scope
 from coder.study.models import (Assignment, ConsensusRating, Dyad, Instrument, Rating, RatingUnit, Recording, Study,
@@ -103,10 +103,6 @@ class Tables:
 
     def table(self, level: str) -> pd.DataFrame:
         return getattr(self, level)
-
-
-def prefix(key: str) -> str:
-    return re.sub(r"[^0-9a-z]+", "_", key.lower()).strip("_") or "instrument"
 
 
 def _scale_columns(definition: instruments.InstrumentDefinition) -> dict[str, str]:
@@ -204,7 +200,7 @@ def long_table(db: Session, study: Study, keys: list[str] | None = None, definit
         records.append({
             "rating_id": rating.id, "instrument": a.instrument.key, "version": a.instrument.version,
             **_session_facts(unit.recording.session), **_unit_facts(unit), "rater": rating.rater.username,
-            "submitted_at": rating.submitted_at,
+            "submitted_at": rating.submitted_at, "source": rating.source,
             **{_name(a.instrument.key, k): v
                for k, v in _scores(definitions[a.instrument_id][1], rating.responses or {}).items()}})
     table = pd.DataFrame.from_records(records)

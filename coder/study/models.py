@@ -34,6 +34,7 @@ ROLES = ("therapist", "client")
 USER_ROLES = ("coordinator", "rater")
 UNIT_KINDS = ("whole_session", "fixed_window", "custom")
 RATING_STATUSES = ("draft", "submitted")
+RATING_SOURCES = ("form", "import")
 RECORDING_STATUSES = ("registered", "queued", "transcribing", "retrying", "transcribed", "failed", "cancelled")
 DESIGN_KINDS = ("crossed", "overlap", "calibration")
 
@@ -390,6 +391,8 @@ class Rating(SoftDelete, Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # "form": entered on the rating page; "import": read from a file (coder.rating.ratings_import)
+    source: Mapped[str] = mapped_column(String(20), default="form", server_default="form")
 
     assignment: Mapped[Assignment] = relationship(foreign_keys=[assignment_id],
                                                   primaryjoin="Rating.assignment_id == Assignment.id")
@@ -399,6 +402,7 @@ class Rating(SoftDelete, Base):
                              ondelete="RESTRICT"),
         CheckConstraint(_in("status", RATING_STATUSES), name="status"),
         CheckConstraint("status = 'draft' OR submitted_at IS NOT NULL", name="submitted_at"),
+        CheckConstraint(_in("source", RATING_SOURCES), name="source"),
     )
 
 

@@ -56,9 +56,10 @@ def responses_for(definition, value) -> dict:
 
 
 def build_planned(database: Database, plan: list[tuple], study_name: str = "Trial A",
-                  extra_dyads: tuple[str, ...] = (), empty_sessions: tuple[tuple[str, int], ...] = ()) -> dict:
+                  extra_dyads: tuple[str, ...] = (), empty_sessions: tuple[tuple[str, int], ...] = (),
+                  with_ratings: bool = True) -> dict:
     """Store the plan's ratings; returns {(dyad, session, unit): unit id} and the rating ids by
-    (dyad, session, unit, rater)."""
+    (dyad, session, unit, rater). Without ``with_ratings`` only the units and the rater accounts."""
     definition = instruments.builtin(KEY)
     units: dict = {}
     ratings: dict = {}
@@ -74,6 +75,8 @@ def build_planned(database: Database, plan: list[tuple], study_name: str = "Tria
             if rater not in users:
                 users[rater] = create_user(db, rater, PASSWORD, "rater", rater.title())
                 db.flush()
+            if not with_ratings:
+                continue
             a = Assignment(rater_id=users[rater].id, rating_unit_id=unit.id, instrument_id=row.id)
             db.add(a)
             db.flush()

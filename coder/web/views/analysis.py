@@ -1,5 +1,5 @@
-"""Aggregation and analysis in the web app (coordinators only): client variables, the analysis tables,
-running models and reading stored analyses."""
+"""Aggregation and analysis in the web app (coordinators only): client variables, ratings made elsewhere, the
+analysis tables, running models and reading stored analyses."""
 from __future__ import annotations
 
 import io
@@ -9,10 +9,12 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy import select
 
+from coder.rating import ratings_import
 from coder.reports import aggregation, analysis, analysis_output, outcomes
-from coder.study import access
-from coder.study.models import Analysis, Study
+from coder.study import access, instruments
+from coder.study.models import Analysis, Instrument, Study
 from coder.web.database import db_session
 from coder.web.guards import coordinated_row, coordinated_study, coordinator_required
 
@@ -53,8 +55,10 @@ def study_page(study_id: int):
     analyses = analysis.stored(db, study)
     kinds = outcomes.variable_kinds(clients)
     numeric = [c for c, kind in kinds.items() if kind == "numeric"]
+    stored_instruments = db.scalars(select(Instrument).where(Instrument.live)
+                                    .order_by(Instrument.key, Instrument.created_at.desc())).all()
     return render_template("analysis_study.html", study=study, rule=rule, tables=tables, clients=clients,
-                           kinds=kinds, numeric=numeric, analyses=analyses,
+                           kinds=kinds, numeric=numeric, analyses=analyses, instruments=stored_instruments,
                            formats=aggregation.FORMATS, levels=aggregation.LEVELS)
 
 
@@ -80,6 +84,47 @@ def import_outcomes(study_id: int):
     db.commit()
     flash(f"Imported {report.values} values of {report.clients} clients ({', '.join(report.variables)}).", "ok")
     return redirect(url_for("analysis.study_page", study_id=study.id))
+
+
+@bp.route("/analysis/<int:study_id>/ratings", methods=["POST"])
+@coordinator_required
+def import_ratings(study_id: int):
+    """Ratings made elsewhere, from a CSV or Excel file (coder.rating.ratings_import); a dry run only checks."""
+    study = coordinated_study(study_id)
+    back = redirect(url_for("analysis.study_page", study_id=study.id) + "#ratings-import")
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash("Choose a CSV or Excel file of ratings.", "error")
+        return back
+    db = db_session()
+    key, _, version = request.form.get("instrument", "").partition(":")
+    instrument = instruments.find(db, key, version or None)
+    if instrument is None:
+        flash("Choose the instrument the ratings were made on.", "error")
+        return back
+    layout = request.form.get("layout") or None
+    if layout not in (None, *ratings_import.LAYOUTS):
+        abort(400, "layout must be long or wide")
+    dry_run = bool(request.form.get("dry_run"))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(upload.filename).name
+        upload.save(path)
+        try:
+            report = ratings_import.import_ratings(db, study, instrument, path, current_user, layout, dry_run)
+        except ratings_import.RatingsImportError as exc:
+            db.rollback()
+            flash(f"{exc.source}: nothing imported. " + " · ".join(exc.problems[:12])
+                  + (f" · and {len(exc.problems) - 12} more" if len(exc.problems) > 12 else ""), "error")
+            return back
+    if dry_run:
+        db.rollback()
+    else:
+        db.commit()
+    flash(f"{report.source} ({report.layout}, {report.instrument}): {'would import' if dry_run else 'imported'} "
+          f"{report.created} ratings" + (f", {report.units_created} new units" if report.units_created else "")
+          + (f"; {report.unchanged} already here, unchanged" if report.unchanged else "")
+          + (f"; {report.missing_responses} items left empty" if report.missing_responses else "") + ".", "ok")
+    return back
 
 
 @bp.route("/analysis/<int:study_id>/tables/<name>.<fmt>")
