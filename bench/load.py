@@ -64,7 +64,7 @@ def set_up(url: str, raters: int, units: int) -> dict[str, list[int]]:
             out[user.username] = []
             for k in range(units):
                 start = (i * units + k) % max(1, int(info.duration_s) - 30)
-                unit = RatingUnit(recording_id=rec.id, kind="custom", start_s=float(start),
+                unit = RatingUnit(session_id=rec.session_id, recording_id=rec.id, kind="custom", start_s=float(start),
                                   end_s=float(min(info.duration_s, start + 600)), label=f"unit {i}.{k}")
                 db.add(unit)
                 db.flush()

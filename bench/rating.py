@@ -109,8 +109,10 @@ def set_up(home: Path, raters: int) -> dict:
         db.add(Transcript(recording_id=rec.id, engine="script", model="turns", language="en", duration_s=3600.0,
                           segments=segments, speakers=[Speaker(label="SPEAKER_00", role="therapist"),
                                                        Speaker(label="SPEAKER_01", role="client")]))
-        whole = RatingUnit(recording_id=rec.id, kind="whole_session", start_s=0, end_s=3600, label="Whole session")
-        window = RatingUnit(recording_id=rec.id, kind="fixed_window", start_s=1800, end_s=2400, label="30:00–40:00")
+        whole = RatingUnit(session_id=rec.session_id, recording_id=rec.id, kind="whole_session", start_s=0,
+                           end_s=3600, label="Whole session")
+        window = RatingUnit(session_id=rec.session_id, recording_id=rec.id, kind="fixed_window", start_s=1800,
+                            end_s=2400, label="30:00–40:00")
         db.add_all([whole, window])
         wai = instruments.store(db, instruments.builtin("wai-o-s"))
         db.flush()
@@ -126,8 +128,8 @@ def set_up(home: Path, raters: int) -> dict:
         out["savers"] = {}
         for i in range(raters):
             user = create_user(db, f"rater{i:02d}", PASSWORD, "rater")
-            unit = RatingUnit(recording_id=rec.id, kind="custom", start_s=i * 60, end_s=i * 60 + 600,
-                              label=f"unit {i}")
+            unit = RatingUnit(session_id=rec.session_id, recording_id=rec.id, kind="custom", start_s=i * 60,
+                              end_s=i * 60 + 600, label=f"unit {i}")
             db.add(unit)
             db.flush()
             a = Assignment(rater_id=user.id, rating_unit_id=unit.id, instrument_id=wai.id)

@@ -204,6 +204,7 @@ def test_weights_follow_gwet():
     cats = np.array([1.0, 2, 3, 4, 5])
     assert agreement.weight_matrix(cats, "linear")[0].tolist() == [1, 0.75, 0.5, 0.25, 0]
     assert agreement.weight_matrix(cats, "quadratic")[0].tolist() == [1, 0.9375, 0.75, 0.4375, 0]
+    assert np.array_equal(agreement.weight_matrix(cats, "interval"), agreement.weight_matrix(cats, "quadratic"))
     assert agreement.weight_matrix(cats, "ordinal")[0].tolist() == pytest.approx([1, 0.9, 0.7, 0.4, 0])
     assert agreement.weight_matrix(cats, "ratio")[0, -1] == pytest.approx(0)
     assert np.allclose(agreement.weight_matrix(cats, None), np.eye(5))
@@ -278,7 +279,8 @@ def test_gwet_ac_and_fleiss_kappa_agree_with_the_irrcac_package():
 
 def test_summary_names_what_entered_each_statistic_and_why_one_is_missing():
     out = agreement.summary(RAW5OBSER, "nominal")
-    assert out["fleiss_kappa"]["n_units"] == 15 and out["fleiss_kappa"]["n_ratings"] == int((~np.isnan(RAW5OBSER)).sum())
+    assert out["fleiss_kappa"]["n_units"] == 15
+    assert out["fleiss_kappa"]["n_ratings"] == int((~np.isnan(RAW5OBSER)).sum())
     assert set(out["fleiss_kappa"]["per_category"]) == {"0", "1", "2", "3"}
     assert out["gwet_ac"]["statistic"] == "AC1" and out["gwet_ac"]["weights"] is None
     assert "weighted_kappa" not in out  # five observers

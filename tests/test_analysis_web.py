@@ -142,3 +142,9 @@ def test_ratings_made_elsewhere_from_the_analysis_page(app):
     bad = send(b"dyad,session,unit,rater,item,value\nD1,1,Whole session,ana,quantity,7\n", "bad.csv")
     assert "nothing imported" in bad and "line 2, column &#39;value&#39;: &#39;7&#39; is not on item quantity" in bad
     assert "Choose the instrument" in send(long, "long.csv", instrument="no-such-scale")
+    paper = b"dyad,therapist,client,session,unit,rater,item,value\nD99,T99,C99,1,Whole session,ana,quantity,3\n"
+    assert "no dyad &#39;D99&#39;" in send(paper, "paper.csv")
+    done = send(paper, "paper.csv", register="1")
+    assert "imported 1 ratings, 1 new dyads, 1 new sessions without a recording, 1 new units" in done
+    dyads = pd.read_csv(io.BytesIO(client.get(study_url + "/tables/dyads.csv").get_data()))
+    assert "D99" in set(dyads["dyad"])

@@ -140,16 +140,37 @@ def test_recording_checksum_is_unique(database):
 @pytest.mark.parametrize("start,end", [(10, 10), (20, 10), (-1, 5)])
 def test_rating_unit_range_must_be_valid(database, start, end):
     with database.session() as db:
-        recording_id = build_tree(db)[3].id
-    refused(database, RatingUnit(recording_id=recording_id, kind="custom", start_s=start, end_s=end),
-            "ck_rating_units_range")
+        rec = build_tree(db)[3]
+        recording_id, session_id = rec.id, rec.session_id
+    refused(database, RatingUnit(session_id=session_id, recording_id=recording_id, kind="custom", start_s=start,
+                                 end_s=end), "ck_rating_units_range")
 
 
 def test_unknown_enumerated_values_are_rejected(database):
     with database.session() as db:
-        recording_id = build_tree(db)[3].id
-    refused(database, RatingUnit(recording_id=recording_id, kind="whenever", start_s=0, end_s=5),
-            "ck_rating_units_kind")
+        rec = build_tree(db)[3]
+        recording_id, session_id = rec.id, rec.session_id
+    refused(database, RatingUnit(session_id=session_id, recording_id=recording_id, kind="whenever", start_s=0,
+                                 end_s=5), "ck_rating_units_kind")
+
+
+def test_a_unit_belongs_to_its_recordings_session_or_to_a_session_without_one(database):
+    """The unit's (recording, session) key: a recording of another session is refused; a unit without a
+    recording (a session rated on paper) may have no time range, a recorded one may not."""
+    with database.session() as db:
+        _s, dyad, session, rec, *_ = build_tree(db)
+        other = svc.get_or_create_session(db, dyad, 99)
+        db.commit()
+        ids = (session.id, rec.id, other.id)
+    session_id, recording_id, other_id = ids
+    refused(database, RatingUnit(session_id=other_id, recording_id=recording_id, kind="custom", start_s=0, end_s=5),
+            r"fk_rating_units_recording_id_session_id_recordings|FOREIGN KEY constraint failed")
+    refused(database, RatingUnit(session_id=session_id, recording_id=recording_id, kind="custom", start_s=0, end_s=0),
+            "ck_rating_units_range")
+    with database.session() as db:
+        db.add(RatingUnit(session_id=other_id, recording_id=None, kind="whole_session", start_s=0, end_s=0,
+                          label="paper"))
+        db.commit()
 
 
 def test_delete_is_soft_where_ratings_exist(database):

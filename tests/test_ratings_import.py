@@ -173,7 +173,57 @@ def test_a_different_rating_already_there_is_a_conflict(database, tmp_path):
     out = _run(database, tmp_path, "ratings", "import", same, "--study", "Trial R", "--instrument", KEY)
     assert out.exit_code == 0 and "1 already here, unchanged" in out.stdout
     other = tmp_path / "other.csv"
-    other.write_text("dyad,session,unit,rater,item,value,instrument\nD1,1,Whole session,ana,1,1,wai-o-s\n")
+    other.write_text("dyad,session,unit,rater,item,value,instrument,version\n"
+                     "D1,1,Whole session,ana,1,1,wai-o-s,1\n" + "".join(
+                         f"D1,1,Whole session,ana,{item},{value},{KEY},1\n" for item, value in values.items()))
     out = _run(database, tmp_path, "ratings", "import", other, "--study", "Trial R", "--instrument", KEY)
-    assert out.exit_code == 1 and "column 'instrument': 'wai-o-s', but the import is to homework-engagement" in \
-        out.stderr
+    assert out.exit_code == 0 and "1 rows of other instruments (wai-o-s) left out" in out.stdout
+    other.write_text("dyad,session,unit,rater,item,value,instrument,version\n"
+                     f"D1,1,Whole session,ana,{ITEMS[0]},1,{KEY},2\n")
+    out = _run(database, tmp_path, "ratings", "import", other, "--study", "Trial R", "--instrument", KEY)
+    assert out.exit_code == 1 and "column 'version': '2', but the import is to version 1" in out.stderr
+
+
+def test_paper_sessions_are_registered_and_everything_downstream_works(database, tmp_path, exported):
+    """Into a study with raters but no dyads, sessions or recordings: --register makes the dyads and sessions
+    (without recordings) and their units from the export, and the tables, the reliability report and the
+    models come out as from the rated study. Raters are not given units they cannot listen to."""
+    from coder.rating import designs
+    from coder.rating.scores import ratings_table
+    from coder.reports import reliability_report
+    from coder.study.accounts import create_user
+    from coder.study.models import Instrument, Recording, TherapySession, User
+    from coder.study.tree import get_or_create_study
+
+    before, folder = exported
+    with database.session() as db:
+        get_or_create_study(db, "Trial R")
+        instruments.store(db, instruments.builtin(KEY))
+        for name in ("ana", "ben"):
+            create_user(db, name, "a long enough password 1", "rater")
+    cli = ("ratings", "import", folder / "long.csv", "--study", "Trial R", "--instrument", KEY)
+    refused = _run(database, tmp_path, *cli)
+    assert refused.exit_code == 1 and "column 'dyad': no dyad 'D1' in study Trial R" in refused.stderr
+    out = _run(database, tmp_path, *cli, "--register")
+    assert out.exit_code == 0, out.stderr
+    assert "imported 12 ratings, 3 new dyads, 6 new sessions without a recording, 6 new units" in out.stdout
+    with database.session() as db:
+        study = study_of(db, "Trial R")
+        assert db.scalar(select(func.count(Recording.id))) == 0
+        assert db.scalar(select(func.count(TherapySession.id))) == 6
+        after = aggregation.aggregate(db, study, aggregation.Rule())
+        for level in ("long", "units", "sessions", "dyads"):
+            pd.testing.assert_frame_equal(ids_dropped(after.table(level)), ids_dropped(before.table(level)),
+                                          check_dtype=False)
+        definition, table = ratings_table(db, study, KEY)
+        report = reliability_report.build(table, definition, study.name, n_boot=0)
+        total = next(m for m in report["measures"] if m["measure"] == "total")
+        assert total["n_targets"] == 6 and total["icc"]["ICC(A,1)"]["value"] is not None
+        ana = db.scalar(select(User).where(User.username == "ana"))
+        paper_unit = db.scalar(select(RatingUnit))
+        assert paper_unit.recording_id is None and paper_unit.label == "Whole session"
+        assert designs.study_units(db, study) == []
+        with pytest.raises(designs.DesignError, match="without a recording"):
+            designs.assign(db, ana, [paper_unit], db.scalar(select(Instrument)), None)
+    again = _run(database, tmp_path, *cli, "--register")
+    assert again.exit_code == 0 and "12 already here, unchanged" in again.stdout

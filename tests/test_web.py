@@ -28,7 +28,8 @@ def app(tmp_path, database):
                           segments=[{"start": 0.5, "end": 2.0, "speaker": "SPEAKER_00",
                                      "text": "Shall we look at the homework?", "words": []}],
                           speakers=[Speaker(label="SPEAKER_00", role="therapist")]))
-        unit = RatingUnit(recording_id=rec.id, kind="whole_session", start_s=0, end_s=125, label="Whole session")
+        unit = RatingUnit(session_id=rec.session_id, recording_id=rec.id, kind="whole_session", start_s=0,
+                          end_s=125, label="Whole session")
         instrument = Instrument(key="demo", version="1", name="Alliance demo")
         db.add_all([unit, instrument])
         grant(db, study, create_user(db, "coord", PASSWORD, "coordinator"), None)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from coder.cli.common import fail, json_text, open_database, stored_instrument, study_named
+from coder.cli.common import json_text, open_database, stored_instrument, study_named
 
 
 @click.group("ratings")
@@ -19,10 +19,13 @@ def ratings_group():
 @click.option("--layout", type=click.Choice(["long", "wide"]),
               help="long: a row per response (item, value); wide: a row per rating, a column per item "
                    "(default: long when the file has item and value columns).")
+@click.option("--register", is_flag=True,
+              help="Register the dyads and sessions the study lacks, as sessions without a recording (rated on "
+                   "paper); a new dyad needs therapist and client columns.")
 @click.option("--dry-run", is_flag=True, help="Check the file and count what it would import; store nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def ratings_import(ctx, path, study_name, instrument_ref, layout, dry_run, as_json):
+def ratings_import(ctx, path, study_name, instrument_ref, layout, register, dry_run, as_json):
     """Import the ratings in PATH (CSV or Excel) as submitted ratings of the study. A file with any problem
     imports nothing, and every problem is listed with its line and column; importing the same file again
     changes nothing (docs/rating.md)."""
@@ -32,7 +35,7 @@ def ratings_import(ctx, path, study_name, instrument_ref, layout, dry_run, as_js
         study = study_named(db, study_name)
         instrument = stored_instrument(db, instrument_ref)
         try:
-            report = import_ratings(db, study, instrument, path, layout=layout, dry_run=dry_run)
+            report = import_ratings(db, study, instrument, path, layout=layout, dry_run=dry_run, register=register)
         except RatingsImportError as exc:
             click.echo(f"{exc.source}: nothing imported; {len(exc.problems)} problem(s):", err=True)
             for problem in exc.problems:
@@ -47,9 +50,14 @@ def ratings_import(ctx, path, study_name, instrument_ref, layout, dry_run, as_js
         return
     verb = "would import" if dry_run else "imported"
     click.echo(f"{report.source} ({report.layout}, {report.instrument}): {verb} {report.created} ratings"
+               + (f", {report.dyads_registered} new dyads" if report.dyads_registered else "")
+               + (f", {report.sessions_registered} new sessions without a recording"
+                  if report.sessions_registered else "")
                + (f", {report.units_created} new units" if report.units_created else "")
                + (f"; {report.unchanged} already here, unchanged" if report.unchanged else "")
                + (f"; {report.missing_responses} items left empty" if report.missing_responses else ""))
+    for note in report.notes:
+        click.echo(f"  {note}")
     if not report.created and not dry_run:
         click.echo("nothing changed")
 

@@ -90,7 +90,11 @@ def assign_cmd(ctx, rater_name, unit_ids, instrument_ref):
             if unit is None or not unit.live:
                 fail(f"no rating unit {unit_id}")
             chosen.append(unit)
-        for unit, assignment in designs.assign(db, user, chosen, instrument, None):
+        try:
+            placed = designs.assign(db, user, chosen, instrument, None)
+        except designs.DesignError as exc:
+            fail(str(exc))
+        for unit, assignment in placed:
             click.echo(f"unit {unit.id}: already assigned to {rater_name}" if assignment is None else
                        f"unit {unit.id}: assigned to {rater_name} on {instrument.key} version {instrument.version}")
 

@@ -86,7 +86,7 @@ def discrepancies(db: Session, study: Study) -> list[dict[str, Any]]:
             if len(values) >= 2 and max(values) != min(values):
                 differing += 1
                 largest = max(largest, max(values) - min(values))
-        session = a0.rating_unit.recording.session
+        session = a0.rating_unit.session
         out.append({"unit": a0.rating_unit, "instrument": a0.instrument, "dyad": session.dyad.code,
                     "session": session.number, "raters": sorted(a.rater.username for a, _r in pairs),
                     "items_differing": differing, "largest": largest,

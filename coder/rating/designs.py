@@ -197,9 +197,10 @@ def _queue_order(pairs: list[tuple[int, str]], rng: random.Random) -> list[tuple
 
 def study_units(db: Session, study: Study, instrument_key: str | None = None,
                 calibration: bool | None = False) -> list[tuple[RatingUnit, Unit]]:
-    """The study's live rating units (those meant for ``instrument_key``, where units name instruments)."""
+    """The study's live rating units that raters can listen to (those meant for ``instrument_key``, where units
+    name instruments); units of sessions rated on paper, which have no recording, are rated by import."""
     stmt = scope.in_study(select(RatingUnit, Dyad.code, TherapySession.time_point, TherapySession.number),
-                          RatingUnit, study).order_by(RatingUnit.id)
+                          RatingUnit, study).where(RatingUnit.recording_id.is_not(None)).order_by(RatingUnit.id)
     if calibration is not None:
         stmt = stmt.where(RatingUnit.calibration.is_(calibration))
     out = []
@@ -264,7 +265,11 @@ def _place(db: Session, rater: User, unit_id: int, instrument: Instrument, last:
 def assign(db: Session, rater: User, units: list[RatingUnit], instrument: Instrument, actor: User | None,
            **detail: Any) -> list[tuple[RatingUnit, Assignment | None]]:
     """Assign units to one rater by hand, at the end of their queue; a unit the rater already has on the
-    instrument is left as it is (None beside it)."""
+    instrument is left as it is (None beside it). A unit without a recording cannot be assigned."""
+    paper = [u.id for u in units if u.recording_id is None]
+    if paper:
+        raise DesignError(f"unit {paper[0]} belongs to a session without a recording: its ratings are imported "
+                          "(coder ratings import), not made on the rating page")
     have = _assigned(db, instrument, [u.id for u in units])
     last = _last_positions(db)
     return [(unit, None if rater.id in have.get(unit.id, set())

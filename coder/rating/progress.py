@@ -23,8 +23,7 @@ def assignments(db: Session, study: Study) -> list[tuple[Assignment, Rating | No
     stmt = (scope.in_study(select(Assignment, Rating)
                            .outerjoin(Rating, (Rating.assignment_id == Assignment.id) & Rating.live), Assignment, study)
             .options(joinedload(Assignment.rater), joinedload(Assignment.instrument),
-                     joinedload(Assignment.rating_unit).joinedload(RatingUnit.recording)
-                     .joinedload(Recording.session).joinedload(TherapySession.dyad))
+                     joinedload(Assignment.rating_unit).joinedload(RatingUnit.session).joinedload(TherapySession.dyad))
             .order_by(Assignment.id))
     return list(db.execute(stmt).unique().all())
 
@@ -46,7 +45,7 @@ def work(db: Session, study: Study, now: dt.datetime | None = None) -> dict[str,
         due = a.due_at
         if due is not None and due < now and status != "submitted":
             rows[key]["overdue"] += 1
-            session = a.rating_unit.recording.session
+            session = a.rating_unit.session
             overdue.append({"assignment": a.id, "rater": a.rater.username, "active": a.rater.active,
                             "instrument": a.instrument.key, "dyad": session.dyad.code, "session": session.number,
                             "unit": a.rating_unit.label or f"Unit {a.rating_unit.id}", "due": due,

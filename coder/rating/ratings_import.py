@@ -5,19 +5,24 @@ Two layouts, told apart by the header (``item`` and ``value`` columns make it lo
 - **long**: one row per response: ``dyad, session, unit`` (or ``start, end``), ``rater, item, value``;
 - **wide**: one row per rating: ``dyad, session, unit`` (or ``start, end``), ``rater``, one column per item.
 
-Optional columns: ``instrument`` and ``version`` (they must agree with the instrument imported to),
-``submitted_at`` (ISO 8601; default: the time of the import) and ``notes``. An item column is named by the
-item's id (``7``), as ``item7``, or as coder's long export names it (``wai_o_s_item7``): the export's item
-scores are keyed (reverse-keyed items reflected), so those are reflected back to the rater's response. The
-other columns coder's exports write (``therapist``, ``client``, ``session_id``, totals and subscales,
-``rating_id`` ...) are ignored; any other column is a problem, so that a misspelt item is not lost.
+Optional columns: ``instrument`` (rows of other instruments are left out, and counted), ``version`` (it must
+agree with the version imported to), ``submitted_at`` (ISO 8601; default: the time of the import) and
+``notes``. An item column is named by the item's id (``7``), as ``item7``, or as coder's long export names it
+(``wai_o_s_item7``): the export's item scores are keyed (reverse-keyed items reflected), so those are
+reflected back to the rater's response. The other columns coder's exports write (``therapist``, ``client``,
+``session_id``, totals and subscales, ``rating_id`` ...) are ignored; any other column that this
+instrument's rows fill is a problem, so that a misspelt item is not lost.
 
 Each row is matched to the study: the dyad by its code, the session by its number, the unit by its label
 among the session's live units, else by its time range (``start`` and ``end``, or the export's
-``unit_start_s`` and ``unit_end_s``: seconds or [h:]mm:ss) to within half a second; a time range no unit has
-becomes a new unit of the session's recording (the session must have exactly one). The rater is a rater
-account, by user name. Values must lie on the item's scale; items left empty stay missing (the instrument's
-scoring decides what a missing item does to a score).
+``unit_start_s`` and ``unit_end_s``: seconds or [h:]mm:ss) to within half a second. A time range no unit has
+becomes a new unit of the session's recording (the session must have exactly one); in a session without a
+recording (one rated on paper) a new label or time range becomes a unit of its own. With ``register``, a
+dyad or session the study lacks is registered, as a session without a recording (a new dyad needs
+``therapist`` and ``client`` columns; ``session_date``, ``time_point`` and ``treatment_arm`` are taken where
+given), so that a study whose audio cannot be uploaded, or coder's own export, imports into an empty study.
+The rater is a rater account, by user name. Values must lie on the item's scale; items left empty stay
+missing (the instrument's scoring decides what a missing item does to a score).
 
 The import is all-or-nothing: every problem is collected, named by the file's line (the header is line 1)
 and column, and a file with any problem stores nothing. A dry run checks and counts without storing. A
@@ -41,7 +46,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from coder.rating.scores import prefix
-from coder.study import instruments, scope
+from coder.study import instruments, scope, tree
 from coder.study.audit import audit
 from coder.study.models import (Assignment, Dyad, Instrument, Rating, RatingUnit, Recording, Study, TherapySession,
                                 User, utcnow)
@@ -71,7 +76,8 @@ class Planned:
     """One rating the file holds, matched to the study."""
     lines: list[int]
     session: TherapySession
-    unit: RatingUnit | None  # None: a new unit over span
+    unit: RatingUnit | None  # None: a new unit (label, span)
+    label: str
     span: tuple[float, float] | None
     rater: User
     responses: dict[str, Any]
@@ -91,6 +97,8 @@ class ImportReport:
     created: int = 0
     unchanged: int = 0
     units_created: int = 0
+    dyads_registered: int = 0
+    sessions_registered: int = 0
     missing_responses: int = 0
     dry_run: bool = False
     notes: list[str] = field(default_factory=list)
@@ -116,8 +124,8 @@ def read_rows(path: str | Path) -> tuple[list[str], list[tuple[int, dict[str, st
         else:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError) as exc:
-        raise RatingsImportError(path.name, [f"not a readable CSV or Excel file ({' '.join(str(exc).split())[:200]})"]) \
-            from None
+        reason = " ".join(str(exc).split())[:200]
+        raise RatingsImportError(path.name, [f"not a readable CSV or Excel file ({reason})"]) from None
     header = [str(c).strip() for c in frame.columns]
     rows = [(i + 2, {h: str(v).strip() for h, v in zip(header, values)})
             for i, values in enumerate(frame.itertuples(index=False, name=None))]
@@ -161,24 +169,59 @@ def _value(number: float) -> int | float:
 class _Study:
     """The study's dyads, sessions, units and raters, loaded once."""
 
-    def __init__(self, db: Session, study: Study):
+    def __init__(self, db: Session, study: Study, register: bool = False):
         self.db = db
         self.study = study
+        self.register = register
+        self.registered = {"dyads": 0, "sessions": 0}
         sessions = db.scalars(scope.in_study(select(TherapySession), TherapySession, study)
                               .options(joinedload(TherapySession.dyad))).unique().all()
         self.sessions = {(s.dyad.code, s.number): s for s in sessions}
         self.dyads = {s.dyad.code for s in sessions} | set(db.scalars(
             scope.in_study(select(Dyad.code), Dyad, study)).all())
-        units = db.scalars(scope.in_study(select(RatingUnit), RatingUnit, study)
-                           .options(joinedload(RatingUnit.recording))).unique().all()
         self.units: dict[int, list[RatingUnit]] = defaultdict(list)
-        for unit in units:
-            self.units[unit.recording.session_id].append(unit)
+        for unit in db.scalars(scope.in_study(select(RatingUnit), RatingUnit, study)):
+            self.units[unit.session_id].append(unit)
         recordings = db.scalars(scope.in_study(select(Recording), Recording, study)).all()
         self.recordings: dict[int, list[Recording]] = defaultdict(list)
         for rec in recordings:
             self.recordings[rec.session_id].append(rec)
         self.raters = {u.username: u for u in db.scalars(select(User).where(User.role == "rater"))}
+
+    def dyad_or_register(self, row: dict[str, str], where: str) -> tuple[Dyad | None, str | None]:
+        code = row.get("dyad", "")
+        if code in self.dyads:
+            return self.db.scalar(scope.in_study(select(Dyad), Dyad, self.study).where(Dyad.code == code)), None
+        if not self.register:
+            return None, f"{where}, column 'dyad': no dyad {code!r} in study {self.study.name}"
+        therapist, client = row.get("therapist", ""), row.get("client", "")
+        if not (code and therapist and client):
+            return None, (f"{where}: dyad {code!r} is new, and registering it needs its dyad, therapist and client "
+                          "codes")
+        try:
+            dyad = tree.get_or_create_dyad(self.db, self.study, therapist, client, code)
+        except tree.StudyError as exc:
+            return None, f"{where}: {exc}"
+        self.dyads.add(code)
+        self.registered["dyads"] += 1
+        return dyad, None
+
+    def session_or_register(self, dyad: Dyad, number: int, row: dict[str, str],
+                            where: str) -> tuple[TherapySession | None, str | None]:
+        session = self.sessions.get((dyad.code, number))
+        if session is not None:
+            return session, None
+        if not self.register:
+            return None, f"{where}, column 'session': dyad {dyad.code} has no session {number}"
+        try:
+            date = dt.date.fromisoformat(row["session_date"][:10]) if row.get("session_date") else None
+        except ValueError:
+            return None, f"{where}, column 'session_date': {row['session_date']!r} is not a date"
+        session = tree.get_or_create_session(self.db, dyad, number, date, row.get("time_point") or None,
+                                             row.get("treatment_arm") or None)
+        self.sessions[(dyad.code, number)] = session
+        self.registered["sessions"] += 1
+        return session, None
 
     def unit(self, session: TherapySession, label: str, span: tuple[float, float] | None):
         """The session's unit with this label, else with this time range; (None, problem) when neither."""
@@ -190,18 +233,26 @@ class _Study:
             if len(named) > 1:
                 return None, f"session {session.number} of dyad {session.dyad.code} has {len(named)} units " \
                              f"labelled {label!r}: give start and end too"
-            if span is None:
+            if span is None and self.recordings.get(session.id):
                 return None, f"session {session.number} of dyad {session.dyad.code} has no unit labelled {label!r}"
         if span is None:
+            if label and not self.recordings.get(session.id):
+                return None, None  # a new labelled unit of a session without a recording
             return None, "give the unit (its label) or its start and end"
         near = [u for u in units if abs(u.start_s - span[0]) <= TOLERANCE_S and abs(u.end_s - span[1]) <= TOLERANCE_S]
         if near:
             return near[0], None
-        if len(self.recordings.get(session.id, [])) != 1:
+        if not self.recordings.get(session.id):
+            return None, None  # a new unit of a session without a recording
+        recordings = self.recordings.get(session.id, [])
+        if len(recordings) != 1:
             return None, (f"no unit of session {session.number} of dyad {session.dyad.code} spans "
                           f"{span[0]:g}–{span[1]:g} s, and a new one needs the session to have exactly one "
-                          f"recording (it has {len(self.recordings.get(session.id, []))})")
-        return None, None  # a new unit
+                          f"recording (it has {len(recordings)})")
+        if span[1] > recordings[0].duration_s + TOLERANCE_S:
+            return None, (f"the unit {span[0]:g}–{span[1]:g} s ends after the session's recording "
+                          f"({recordings[0].duration_s:g} s)")
+        return None, None  # a new unit of the recording
 
 
 def _item_columns(definition: instruments.InstrumentDefinition, header: list[str], layout: str):
@@ -227,7 +278,7 @@ def _item_columns(definition: instruments.InstrumentDefinition, header: list[str
             if bare in items:
                 by_column[column] = bare
                 continue
-        if column in computed or (column.startswith(f"{stem}_") and layout == "wide"):
+        if column in computed:
             continue
         unknown.append(column)
     return by_column, keyed, unknown
@@ -235,7 +286,8 @@ def _item_columns(definition: instruments.InstrumentDefinition, header: list[str
 
 # --- the import -----------------------------------------------------------------------------------------
 
-def plan(db: Session, study: Study, instrument: Instrument, path: str | Path, layout: str | None = None):
+def plan(db: Session, study: Study, instrument: Instrument, path: str | Path, layout: str | None = None,
+         register: bool = False):
     """Read and check the file; returns (report, planned ratings) or raises RatingsImportError with every problem."""
     path = Path(path)
     source = path.name
@@ -254,14 +306,20 @@ def plan(db: Session, study: Study, instrument: Instrument, path: str | Path, la
     if "unit" not in names and not {"start", "end"} <= names:
         problems.append("line 1: no column 'unit' and no columns 'start' and 'end'")
     by_column, keyed_columns, unknown = _item_columns(definition, header, layout)
-    for column in unknown:
-        problems.append(f"line 1, column {column!r}: neither a column of the import nor an item of "
-                        f"{definition.id} version {definition.version}")
     if layout == "wide" and not by_column:
         problems.append(f"line 1: no column names an item of {definition.id} version {definition.version}")
     if problems:
         raise RatingsImportError(source, problems)
-    known = _Study(db, study)
+    # rows of other instruments (coder's long export holds every instrument's) are left out, and so are the
+    # columns only they fill; a column this instrument's rows fill must be one the import knows
+    others = [(line, row) for line, row in rows if row.get("instrument") not in ("", None, instrument.key)]
+    rows = [(line, row) for line, row in rows if row.get("instrument") in ("", None, instrument.key)]
+    for column in unknown:
+        filled = next((line for line, row in rows if row.get(column, "") not in MISSING), None)
+        if filled is not None:
+            problems.append(f"line 1, column {column!r}: neither a column of the import nor an item of "
+                            f"{definition.id} version {definition.version} (line {filled} fills it)")
+    known = _Study(db, study, register)
     items = {item.id: item for item in definition.items}
     ratings: dict[tuple, Planned] = {}
     seen_items: dict[tuple, int] = {}
@@ -289,8 +347,8 @@ def plan(db: Session, study: Study, instrument: Instrument, path: str | Path, la
             if issue:
                 problems.append(f"{where}: {issue}")
                 continue
-            entry = ratings[key] = Planned([], session, unit, span if unit is None else None, rater, {},
-                                           row.get("notes", ""), when)
+            entry = ratings[key] = Planned([], session, unit, row.get("unit", ""), span if unit is None else None,
+                                           rater, {}, row.get("notes", ""), when)
         elif layout == "wide":
             problems.append(f"{where}: rater {rater.username} rates this unit again (line {entry.lines[0]})")
             continue
@@ -326,7 +384,11 @@ def plan(db: Session, study: Study, instrument: Instrument, path: str | Path, la
     if not rows:
         problems.append("the file has no rows")
     report = ImportReport(source, hashlib.sha256(data).hexdigest(), layout, f"{definition.id}:{definition.version}",
-                          len(ratings))
+                          len(ratings), dyads_registered=known.registered["dyads"],
+                          sessions_registered=known.registered["sessions"])
+    if others:
+        keys = sorted({row["instrument"] for _, row in others})
+        report.notes.append(f"{len(others)} rows of other instruments ({', '.join(keys)}) left out")
     planned = list(ratings.values())
     for entry in planned:
         if not entry.responses:
@@ -339,9 +401,7 @@ def plan(db: Session, study: Study, instrument: Instrument, path: str | Path, la
 
 
 def _check_instrument(row: dict[str, str], instrument: Instrument, where: str) -> str | None:
-    key, version = row.get("instrument", ""), row.get("version", "")
-    if key and key != instrument.key:
-        return f"{where}, column 'instrument': {key!r}, but the import is to {instrument.key}"
+    version = row.get("version", "")
     if version and version != instrument.version:
         return f"{where}, column 'version': {version!r}, but the import is to version {instrument.version}"
     return None
@@ -349,17 +409,12 @@ def _check_instrument(row: dict[str, str], instrument: Instrument, where: str) -
 
 def _locate(known: _Study, row: dict[str, str], where: str):
     problems = []
-    dyad, number, rater_name = row.get("dyad", ""), row.get("session", ""), row.get("rater", "")
-    if dyad not in known.dyads:
-        problems.append(f"{where}, column 'dyad': no dyad {dyad!r} in study {known.study.name}")
+    number, rater_name = row.get("session", ""), row.get("rater", "")
     try:
         session_number = int(float(number))
     except ValueError:
         session_number = None
         problems.append(f"{where}, column 'session': {number!r} is not a session number")
-    session = known.sessions.get((dyad, session_number))
-    if session is None and dyad in known.dyads and session_number is not None:
-        problems.append(f"{where}, column 'session': dyad {dyad} has no session {session_number}")
     rater = known.raters.get(rater_name)
     if rater is None:
         problems.append(f"{where}, column 'rater': no rater account {rater_name!r}")
@@ -371,6 +426,14 @@ def _locate(known: _Study, row: dict[str, str], where: str):
                             "a time range (seconds or [h:]mm:ss, start before end)")
         else:
             span = (start, end)
+    dyad, issue = known.dyad_or_register(row, where)
+    if issue:
+        problems.append(issue)
+    session = None
+    if dyad is not None and session_number is not None and not problems:
+        session, issue = known.session_or_register(dyad, session_number, row, where)
+        if issue:
+            problems.append(issue)
     if problems:
         return None, None, None, None, problems
     unit_key = row.get("unit", "") or span
@@ -392,7 +455,8 @@ def _conflicts(db: Session, instrument: Instrument, planned: list[Planned], repo
     units = [p.unit.id for p in planned if p.unit is not None]
     existing = {}
     if units:
-        stmt = (select(Assignment).where(Assignment.rating_unit_id.in_(units), Assignment.instrument_id == instrument.id)
+        stmt = (select(Assignment)
+                .where(Assignment.rating_unit_id.in_(units), Assignment.instrument_id == instrument.id)
                 .options(joinedload(Assignment.rating)))
         existing = {(a.rating_unit_id, a.rater_id): a for a in db.scalars(stmt).unique()}
     problems = []
@@ -420,13 +484,14 @@ def _conflicts(db: Session, instrument: Instrument, planned: list[Planned], repo
 
 
 def import_ratings(db: Session, study: Study, instrument: Instrument, path: str | Path, actor: User | None = None,
-                   layout: str | None = None, dry_run: bool = False) -> ImportReport:
-    """Check the file and, unless ``dry_run``, store its ratings (see the module's text). Raises RatingsImportError
-    with every problem, storing nothing."""
-    report, planned = plan(db, study, instrument, path, layout)
+                   layout: str | None = None, dry_run: bool = False, register: bool = False) -> ImportReport:
+    """Check the file and, unless ``dry_run``, store its ratings (see the module's text); with ``register``
+    dyads and sessions the study lacks are registered. Raises RatingsImportError with every problem; the caller
+    rolls back (as after a dry run), and nothing is stored."""
+    report, planned = plan(db, study, instrument, path, layout, register)
     report.dry_run = dry_run
     report.created = report.ratings - report.unchanged
-    report.units_created = len({(p.session.id, p.span) for p in planned if p.unit is None})
+    report.units_created = len({(p.session.id, p.label, p.span) for p in planned if p.unit is None})
     if dry_run:
         return report
     from coder.study import units as unit_service
@@ -435,12 +500,16 @@ def import_ratings(db: Session, study: Study, instrument: Instrument, path: str 
     for p in planned:
         unit = p.unit
         if unit is None:
-            unit = made.get((p.session.id, p.span))
+            unit = made.get((p.session.id, p.label, p.span))
             if unit is None:
-                (recording,) = [r for r in db.scalars(scope.under(select(Recording), Recording, p.session))]
-                (unit,) = unit_service.add(db, recording, [unit_service.custom(p.span[0], p.span[1],
-                                                                               recording.duration_s)], actor)
-                made[(p.session.id, p.span)] = unit
+                recordings = db.scalars(scope.under(select(Recording), Recording, p.session, live=True)).all()
+                if recordings:
+                    (recording,) = recordings
+                    (unit,) = unit_service.add(db, recording, [unit_service.custom(
+                        p.span[0], p.span[1], recording.duration_s, p.label)], actor)
+                else:
+                    unit = unit_service.add_without_recording(db, p.session, p.label, p.span, actor)
+                made[(p.session.id, p.label, p.span)] = unit
         if p.unchanged:
             continue
         assignment = p.assignment
@@ -458,6 +527,7 @@ def import_ratings(db: Session, study: Study, instrument: Instrument, path: str 
               instrument=report.instrument)
     audit(db, "import_ratings", study, actor, file=report.source, sha256=report.sha256, layout=report.layout,
           instrument=report.instrument, created=report.created, unchanged=report.unchanged,
-          units_created=report.units_created)
+          units_created=report.units_created, dyads_registered=report.dyads_registered,
+          sessions_registered=report.sessions_registered)
     db.flush()
     return report

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from coder.study import instruments, scope
 from coder.study.instruments import InstrumentDefinition
-from coder.study.models import Assignment, Instrument, Rating, RatingUnit, Recording, Study, TherapySession
+from coder.study.models import Assignment, Instrument, Rating, RatingUnit, Study, TherapySession
 
 
 class NoRatings(ValueError):
@@ -82,12 +82,12 @@ def ratings_table(db: Session, study: Study, instrument_key: str,
     row = max(versions, key=lambda x: (x[1], x[0].version))[0]
     definition = instruments.stored(row)
     stmt = (submitted_in(select(Rating), study).where(Assignment.instrument_id == row.id)
-            .options(joinedload(Rating.assignment).joinedload(Assignment.rating_unit).joinedload(RatingUnit.recording)
-                     .joinedload(Recording.session).joinedload(TherapySession.dyad), joinedload(Rating.rater)))
+            .options(joinedload(Rating.assignment).joinedload(Assignment.rating_unit).joinedload(RatingUnit.session)
+                     .joinedload(TherapySession.dyad), joinedload(Rating.rater)))
     records = []
     for rating in db.scalars(stmt).unique():
         unit = rating.assignment.rating_unit
-        session = unit.recording.session
+        session = unit.session
         records.append({
             "rating_id": rating.id, "unit_id": unit.id, "unit": unit.label or f"Unit {unit.id}",
             "session_id": session.id, "session": session.number, "dyad": session.dyad.code,

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, joinedload
 from coder.rating import calibration
 from coder.study import instruments, scope
 from coder.study.audit import audit
-from coder.study.models import (Assignment, Dyad, Instrument, Rating, RatingUnit, Recording, Study, TherapySession,
+from coder.study.models import (Assignment, Dyad, Instrument, Rating, RatingUnit, Study, TherapySession,
                                 User, utcnow)
 from coder.study.units import excerpt
 
@@ -116,7 +116,7 @@ def configure(db: Session, study: Study, actor: User | None, show: Collection[st
 
 
 def study_of_assignment(assignment: Assignment) -> Study:
-    return assignment.rating_unit.recording.session.dyad.study
+    return assignment.rating_unit.session.dyad.study
 
 
 def _assignments(db: Session, rater: User, assignment_id: int | None = None, load: bool = True) -> list[Assignment]:
@@ -125,8 +125,8 @@ def _assignments(db: Session, rater: User, assignment_id: int | None = None, loa
             .where(Assignment.rater_id == rater.id, Instrument.live)
             .options(joinedload(Assignment.instrument)))
     if load:
-        stmt = stmt.options(joinedload(Assignment.rating_unit).joinedload(RatingUnit.recording)
-                            .joinedload(Recording.session).joinedload(TherapySession.dyad).joinedload(Dyad.study))
+        stmt = stmt.options(joinedload(Assignment.rating_unit).joinedload(RatingUnit.session)
+                            .joinedload(TherapySession.dyad).joinedload(Dyad.study))
     if assignment_id is not None:
         stmt = stmt.where(Assignment.id == assignment_id)
     return list(db.scalars(stmt).unique())
@@ -152,7 +152,7 @@ def _order_key(study: Study, rater: User, a: Assignment) -> tuple:
     if order == "assigned":
         return (a.position, a.id)
     if order == "chronological":
-        session = unit.recording.session
+        session = unit.session
         return (session.dyad.code, session.number, unit.start_s, a.instrument.key, a.id)
     return (_shuffle_key(study, rater, a),)
 
@@ -197,7 +197,7 @@ def queue(db: Session, rater: User) -> list[QueueEntry]:
 def unit_view(assignment: Assignment) -> dict[str, Any]:
     """What a rater may know of the unit: its label and length, and what the study's blinding allows."""
     unit = assignment.rating_unit
-    session = unit.recording.session
+    session = unit.session
     shown = blinding(session.dyad.study)
     view: dict[str, Any] = {"label": unit.label or f"Unit {unit.id}", "kind": unit.kind,
                             "duration_s": round(unit.end_s - unit.start_s, 3)}
@@ -241,7 +241,7 @@ def role_labels(transcript) -> dict[str, str]:
 def transcript_excerpt(assignment: Assignment) -> list[dict[str, Any]]:
     """The unit's transcript, times relative to the unit's start: [{"s", "e", "who", "role", "w": [[s, e, text]]}]."""
     unit = assignment.rating_unit
-    transcript = unit.recording.transcript
+    transcript = unit.recording.transcript if unit.recording is not None else None
     if transcript is None:
         return []
     names = role_labels(transcript)
@@ -406,8 +406,8 @@ def ratings_overview(db: Session, status: str | None = None, rating_id: int | No
                      study_ids: Collection[int] | None = None) -> list[RatingRow]:
     """The live ratings (of the given studies, by default of all) with their scores, newest first."""
     stmt = (select(Rating).where(Rating.live)
-            .options(joinedload(Rating.assignment).joinedload(Assignment.rating_unit).joinedload(RatingUnit.recording)
-                     .joinedload(Recording.session).joinedload(TherapySession.dyad).joinedload(Dyad.study),
+            .options(joinedload(Rating.assignment).joinedload(Assignment.rating_unit).joinedload(RatingUnit.session)
+                     .joinedload(TherapySession.dyad).joinedload(Dyad.study),
                      joinedload(Rating.rater), joinedload(Rating.assignment).joinedload(Assignment.instrument))
             .order_by(Rating.updated_at.desc()))
     if status:
@@ -419,7 +419,7 @@ def ratings_overview(db: Session, status: str | None = None, rating_id: int | No
     rows = []
     for rating in db.scalars(stmt).unique():
         a = rating.assignment
-        session = a.rating_unit.recording.session
+        session = a.rating_unit.session
         row = RatingRow(rating, a, session.dyad.study.name, session.dyad.code, session.number,
                         a.rating_unit.label or f"Unit {a.rating_unit.id}")
         try:

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session, joinedload
 from coder.rating.scores import instruments_with_ratings, prefix, submitted_in
 from coder.reports import outcomes
 from coder.study import instruments, scope
-from coder.study.models import (Assignment, ConsensusRating, Dyad, Instrument, Rating, RatingUnit, Recording, Study,
+from coder.study.models import (Assignment, ConsensusRating, Dyad, Instrument, Rating, RatingUnit, Study,
                                 TherapySession)
 
 LEVELS = ("long", "units", "sessions", "dyads")
@@ -150,9 +150,9 @@ def _unit_facts(unit: RatingUnit) -> dict[str, Any]:
             "unit_end_s": unit.end_s}
 
 
-_LOAD = (joinedload(RatingUnit.recording).joinedload(Recording.session).joinedload(TherapySession.dyad)
+_LOAD = (joinedload(RatingUnit.session).joinedload(TherapySession.dyad)
          .joinedload(Dyad.therapist),
-         joinedload(RatingUnit.recording).joinedload(Recording.session).joinedload(TherapySession.dyad)
+         joinedload(RatingUnit.session).joinedload(TherapySession.dyad)
          .joinedload(Dyad.client))
 
 
@@ -199,7 +199,7 @@ def long_table(db: Session, study: Study, keys: list[str] | None = None, definit
         unit = a.rating_unit
         records.append({
             "rating_id": rating.id, "instrument": a.instrument.key, "version": a.instrument.version,
-            **_session_facts(unit.recording.session), **_unit_facts(unit), "rater": rating.rater.username,
+            **_session_facts(unit.session), **_unit_facts(unit), "rater": rating.rater.username,
             "submitted_at": rating.submitted_at, "source": rating.source,
             **{_name(a.instrument.key, k): v
                for k, v in _scores(definitions[a.instrument_id][1], rating.responses or {}).items()}})

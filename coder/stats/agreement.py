@@ -7,7 +7,8 @@ weights w_kl (1 for the same category, 0 for the two furthest apart), computed f
 values, not their ranks, as Gwet (2014, ch. 3) and SAS PROC FREQ define them:
 
     linear     1 − |x_k − x_l| / (x_max − x_min)          (Cicchetti–Allison)
-    quadratic  1 − (x_k − x_l)² / (x_max − x_min)²        (Fleiss–Cohen)
+    quadratic  1 − (x_k − x_l)² / (x_max − x_min)²        (Fleiss–Cohen; ``interval`` names the same weights,
+                                                          Krippendorff's interval metric rescaled)
     ordinal    1 − C(M_kl, 2) / C(M_max, 2), M_kl = |k − l| + 1 the ranks spanned
     radical    1 − √|x_k − x_l| / √(x_max − x_min)
     ratio      1 − ((x_k − x_l)/(x_k + x_l))² / ((x_max − x_min)/(x_max + x_min))²
@@ -39,7 +40,7 @@ from coder.stats.errors import ReliabilityError
 if TYPE_CHECKING:
     import pandas as pd
 
-WEIGHTS = ("linear", "quadratic", "ordinal", "radical", "ratio")
+WEIGHTS = ("linear", "quadratic", "interval", "ordinal", "radical", "ratio")
 Z95 = 1.959963984540054
 
 
@@ -98,7 +99,7 @@ def weight_matrix(categories: np.ndarray, weights: str | None = None) -> np.ndar
     span = x.max() - x.min()
     if weights == "linear":
         return 1 - np.abs(a - b) / span
-    if weights == "quadratic":
+    if weights in ("quadratic", "interval"):
         return 1 - ((a - b) / span) ** 2
     if weights == "radical":
         return 1 - np.sqrt(np.abs(a - b)) / np.sqrt(span)

@@ -115,7 +115,8 @@ class ICC:
         out = asdict(self)
         out["ci95"] = list(self.ci95)
         model, kind, definition = self.description
-        out.update(model=model, type=kind, definition=definition, shrout_fleiss=SHROUT_FLEISS.get(self.name or self.form))
+        out.update(model=model, type=kind, definition=definition,
+                   shrout_fleiss=SHROUT_FLEISS.get(self.name or self.form))
         if self.F is not None and not math.isfinite(self.F):
             out.update(F=None, F_reason="no error variance: every rater gave each target the same score, so F is "
                                         "infinite")

@@ -179,6 +179,8 @@ class TherapySession(SoftDelete, Base):
 
     dyad: Mapped[Dyad] = relationship(back_populates="sessions")
     recordings: Mapped[list[Recording]] = relationship(back_populates="session", passive_deletes=True)
+    rating_units: Mapped[list[RatingUnit]] = relationship(back_populates="session", passive_deletes=True,
+                                                          order_by="RatingUnit.start_s")
     __table_args__ = (UniqueConstraint("dyad_id", "number"), CheckConstraint("number >= 0", name="number_nonnegative"))
 
 
@@ -209,11 +211,13 @@ class Recording(SoftDelete, Base):
     session: Mapped[TherapySession] = relationship(back_populates="recordings")
     transcripts: Mapped[list[Transcript]] = relationship(back_populates="recording", passive_deletes=True,
                                                          order_by="Transcript.created_at")
-    rating_units: Mapped[list[RatingUnit]] = relationship(back_populates="recording", passive_deletes=True,
-                                                          order_by="RatingUnit.start_s")
+    rating_units: Mapped[list[RatingUnit]] = relationship(
+        back_populates="recording", passive_deletes=True, order_by="RatingUnit.start_s",
+        foreign_keys="RatingUnit.recording_id", primaryjoin="RatingUnit.recording_id == Recording.id")
     __table_args__ = (
         CheckConstraint(_in("status", RECORDING_STATUSES), name="status"),
         CheckConstraint("duration_s >= 0", name="duration_nonnegative"),
+        UniqueConstraint("id", "session_id"),  # target of a rating unit's (recording, session) key
     )
 
     @property
@@ -265,11 +269,14 @@ class Speaker(Base):
 
 
 class RatingUnit(SoftDelete, Base):
-    """A stretch of a recording that raters score: the whole session, a fixed window or a custom range."""
+    """A stretch of a session that raters score: the whole session, a fixed window or a custom range of its
+    recording; or, for a session rated on paper (no recording; its ratings imported), a labelled part of it."""
 
     __tablename__ = "rating_units"
     id: Mapped[int] = mapped_column(primary_key=True)
-    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    # None for a unit of a session without a recording; else a recording of the same session (the key below)
+    recording_id: Mapped[int | None] = mapped_column(Integer, index=True)
     kind: Mapped[str] = mapped_column(String(20))
     start_s: Mapped[float] = mapped_column(Float)
     end_s: Mapped[float] = mapped_column(Float)
@@ -280,11 +287,17 @@ class RatingUnit(SoftDelete, Base):
     calibration: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    recording: Mapped[Recording] = relationship(back_populates="rating_units")
+    session: Mapped[TherapySession] = relationship(back_populates="rating_units")
+    recording: Mapped[Recording | None] = relationship(back_populates="rating_units", foreign_keys=[recording_id],
+                                                       primaryjoin="RatingUnit.recording_id == Recording.id")
     assignments: Mapped[list[Assignment]] = relationship(back_populates="rating_unit", passive_deletes=True)
     __table_args__ = (
         CheckConstraint(_in("kind", UNIT_KINDS), name="kind"),
-        CheckConstraint("start_s >= 0 AND end_s > start_s", name="range"),
+        # a unit without a recording may have no time range (0 to 0)
+        CheckConstraint("start_s >= 0 AND (end_s > start_s OR (recording_id IS NULL AND end_s = start_s))",
+                        name="range"),
+        ForeignKeyConstraint(["recording_id", "session_id"], ["recordings.id", "recordings.session_id"],
+                             ondelete="CASCADE"),
     )
 
 

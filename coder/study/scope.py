@@ -1,15 +1,17 @@
 """The study hierarchy, in one place: which study a row belongs to, and the rows of a study.
 
-    study → dyad → session → recording → rating unit → assignment → rating
-                                       ↘ transcript  ↘ consensus rating
+    study → dyad → session → rating unit → assignment → rating
+                              ↘ recording ↘ consensus rating
+                                ↘ transcript
+    (a rating unit's recording, where it has one, is of the same session)
     study → therapist → voiceprint;  study → client → client variable;  study → design, analysis
 
 ``PARENTS`` says how each kind of row hangs under the next; every question about a study's rows walks it:
 
 - ``in_study(stmt, Model, studies)``: a statement over ``Model`` restricted to the rows of those studies (or of
   any study), joined up the hierarchy as far as the study; with ``live`` (the default) every row on the way,
-  the study included, must be live (``SoftDelete.live``), so a deleted recording takes its units, assignments
-  and ratings out of every list and figure;
+  the study included, must be live (``SoftDelete.live``), and so must a rating unit's recording where it has
+  one, so a deleted recording takes its units, assignments and ratings out of every list and figure;
 - ``under(stmt, Model, row)``: the ``Model`` rows that hang under one row (a dyad, a therapist, a recording ...);
 - ``study_of(db, row)`` and ``study_id_of(db, table, id)``: the id of the study a row belongs to (the audit trail
   and access control ask it).
@@ -33,7 +35,7 @@ PARENTS: dict[type, tuple[type, Any]] = {
     Rating: (Assignment, Rating.assignment_id == Assignment.id),
     Assignment: (RatingUnit, Assignment.rating_unit_id == RatingUnit.id),
     ConsensusRating: (RatingUnit, ConsensusRating.rating_unit_id == RatingUnit.id),
-    RatingUnit: (Recording, RatingUnit.recording_id == Recording.id),
+    RatingUnit: (TherapySession, RatingUnit.session_id == TherapySession.id),
     Speaker: (Transcript, Speaker.transcript_id == Transcript.id),
     Transcript: (Recording, Transcript.recording_id == Recording.id),
     Recording: (TherapySession, Recording.session_id == TherapySession.id),
@@ -51,6 +53,7 @@ OWNERS: dict[tuple[type, type], Any] = {
     (Client, Study): Client.study_id,
     (AssignmentDesign, Study): AssignmentDesign.study_id,
     (Analysis, Study): Analysis.study_id,
+    (RatingUnit, Recording): RatingUnit.recording_id,  # the units (and their ratings) of one recording
 }
 MODELS = {m.class_.__tablename__: m.class_ for m in Base.registry.mappers}
 
@@ -59,12 +62,19 @@ def _soft(model: type) -> bool:
     return hasattr(model, "deleted_at")
 
 
+def _recording_live() -> Any:
+    """A rating unit's condition: no recording, or a live one."""
+    return RatingUnit.recording_id.is_(None) | RatingUnit.recording_id.in_(select(Recording.id).where(Recording.live))
+
+
 def _walk(stmt: Select, model: type, anchor: type, live: bool) -> tuple[Select, Any, list]:
     """Join ``stmt`` (over ``model``) up the hierarchy until a row names an ``anchor``; that column, and the
     liveness conditions of the rows on the way."""
     conditions = [model.live] if live and _soft(model) else []
     current = model
     while True:
+        if live and current is RatingUnit and anchor is not Recording:
+            conditions.append(_recording_live())
         if current is anchor:
             return stmt, current.id, conditions
         column = OWNERS.get((current, anchor))

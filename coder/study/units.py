@@ -160,8 +160,9 @@ def add(db, recording, spans: list[UnitSpan], actor=None, instrument_keys: list[
     """Store the spans as rating units of the recording (audited)."""
     out = []
     for sp in spans:
-        unit = RatingUnit(recording_id=recording.id, kind=sp.kind, start_s=sp.start_s, end_s=sp.end_s,
-                          label=sp.label, instrument_keys=sorted(instrument_keys) if instrument_keys else None,
+        unit = RatingUnit(session_id=recording.session_id, recording_id=recording.id, kind=sp.kind,
+                          start_s=sp.start_s, end_s=sp.end_s, label=sp.label,
+                          instrument_keys=sorted(instrument_keys) if instrument_keys else None,
                           calibration=calibration)
         db.add(unit)
         db.flush()
@@ -185,6 +186,19 @@ def cut(db: Session, recordings: Iterable[Recording], how: str, minutes: float |
             continue
         made += len(add(db, recording, spans, actor, instrument_keys, calibration=calibration))
     return made, skipped
+
+
+def add_without_recording(db: Session, session, label: str, span: tuple[float, float] | None = None,
+                          actor=None) -> RatingUnit:
+    """A unit of a session that has no recording (rated on paper, its ratings imported): a label, and the time
+    range the rating covered where it is known (else 0 to 0). Audited."""
+    start, end = span or (0.0, 0.0)
+    unit = RatingUnit(session_id=session.id, recording_id=None, kind="custom" if span else "whole_session",
+                      start_s=start, end_s=end, label=label)
+    db.add(unit)
+    db.flush()
+    audit(db, "create", unit, actor, kind=unit.kind, start_s=start, end_s=end, label=label, recording=None)
+    return unit
 
 
 def toggle_calibration(db: Session, unit: RatingUnit, actor: User | None, reason: str = "") -> bool:

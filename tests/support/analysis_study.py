@@ -42,7 +42,8 @@ def get_or_create_unit(db, study: Study, dyad_code: str, session_number: int, la
     db.add(rec)
     db.flush()
     start = 600.0 * (ord(label[-1]) % 5)
-    unit = RatingUnit(recording_id=rec.id, kind="custom", start_s=start, end_s=start + 600.0, label=label)
+    unit = RatingUnit(session_id=rec.session_id, recording_id=rec.id, kind="custom", start_s=start,
+                      end_s=start + 600.0, label=label)
     db.add(unit)
     db.flush()
     units[(dyad_code, session_number, label)] = unit

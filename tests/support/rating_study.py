@@ -77,10 +77,10 @@ def build(database: Database, audio: Path = SESSION_AUDIO, settings: dict | None
         dyad = get_or_create_dyad(db, study, "T1", "C1", "D1")
         session = get_or_create_session(db, dyad, 3, time_point="week 4", treatment_arm="CBT")
         rec = transcribed_recording(db, session, audio, "D1_session3_week4.ogg")
-        whole = RatingUnit(recording_id=rec.id, kind="whole_session", start_s=0.0, end_s=info.duration_s,
-                           label="Whole session")
-        windows = [RatingUnit(recording_id=rec.id, kind="fixed_window", start_s=float(a), end_s=float(b),
-                              label=f"Minute {i + 1}")
+        whole = RatingUnit(session_id=rec.session_id, recording_id=rec.id, kind="whole_session", start_s=0.0,
+                           end_s=info.duration_s, label="Whole session")
+        windows = [RatingUnit(session_id=rec.session_id, recording_id=rec.id, kind="fixed_window", start_s=float(a),
+                              end_s=float(b), label=f"Minute {i + 1}")
                    for i, (a, b) in enumerate([(0, 60), (60, 120)])]
         db.add_all([whole, *windows])
         wai = instruments.store(db, instruments.builtin("wai-o-s"))

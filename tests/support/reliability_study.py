@@ -56,8 +56,8 @@ def build_rated(database: Database, units: int = 24, raters: tuple[str, ...] = (
                             duration_s=3000.0, sample_rate=16000, channels=1, status="transcribed")
             db.add(rec)
             db.flush()
-            unit = RatingUnit(recording_id=rec.id, kind="whole_session", start_s=0.0, end_s=3000.0,
-                              label="Whole session")
+            unit = RatingUnit(session_id=rec.session_id, recording_id=rec.id, kind="whole_session", start_s=0.0,
+                              end_s=3000.0, label="Whole session")
             db.add(unit)
             db.flush()
             unit_ids.append(unit.id)

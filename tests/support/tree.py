@@ -15,7 +15,7 @@ def build_tree(db, name="Trial A", sha="a" * 64):
                     duration_s=60.0, sample_rate=16000, channels=1)
     db.add(rec)
     db.flush()
-    unit = RatingUnit(recording_id=rec.id, kind="whole_session", start_s=0, end_s=60)
+    unit = RatingUnit(session_id=rec.session_id, recording_id=rec.id, kind="whole_session", start_s=0, end_s=60)
     instrument = Instrument(key="wai-o-s", version="1", name="WAI-O-S")
     db.add_all([unit, instrument])
     db.flush()

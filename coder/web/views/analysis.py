@@ -105,12 +105,13 @@ def import_ratings(study_id: int):
     layout = request.form.get("layout") or None
     if layout not in (None, *ratings_import.LAYOUTS):
         abort(400, "layout must be long or wide")
-    dry_run = bool(request.form.get("dry_run"))
+    dry_run, register = bool(request.form.get("dry_run")), bool(request.form.get("register"))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(upload.filename).name
         upload.save(path)
         try:
-            report = ratings_import.import_ratings(db, study, instrument, path, current_user, layout, dry_run)
+            report = ratings_import.import_ratings(db, study, instrument, path, current_user, layout, dry_run,
+                                                   register)
         except ratings_import.RatingsImportError as exc:
             db.rollback()
             flash(f"{exc.source}: nothing imported. " + " · ".join(exc.problems[:12])
@@ -121,7 +122,10 @@ def import_ratings(study_id: int):
     else:
         db.commit()
     flash(f"{report.source} ({report.layout}, {report.instrument}): {'would import' if dry_run else 'imported'} "
-          f"{report.created} ratings" + (f", {report.units_created} new units" if report.units_created else "")
+          f"{report.created} ratings"
+          + (f", {report.dyads_registered} new dyads" if report.dyads_registered else "")
+          + (f", {report.sessions_registered} new sessions without a recording" if report.sessions_registered else "")
+          + (f", {report.units_created} new units" if report.units_created else "")
           + (f"; {report.unchanged} already here, unchanged" if report.unchanged else "")
           + (f"; {report.missing_responses} items left empty" if report.missing_responses else "") + ".", "ok")
     return back

@@ -28,6 +28,8 @@ SPEEDS = (0.75, 1, 1.25, 1.5, 1.75, 2)
 
 def _listening_copy(assignment: Assignment) -> playback.ListeningCopy:
     recording = assignment.rating_unit.recording
+    if recording is None:
+        raise AudioError("the session has no recording (it was rated on paper)")
     return playback.prepare(recording.path, recording.sha256, current_app.extensions["coder.settings"].playback_dir)
 
 
