@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import yaml
 
-from coder.cli.common import fail, open_database, study_named
+from coder.cli.common import fail, open_database, refused, study_named
 
 
 def _rule(unit: str, dyad: str):
@@ -75,10 +75,7 @@ def outcomes_import(ctx, csv_path, study_name, text_columns, missing_codes, rang
             report = import_csv(db, study, csv_path, text_columns=tuple(text_columns),
                                 missing=MISSING + tuple(missing_codes), ranges=_range(ranges))
         except OutcomeError as exc:
-            click.echo(f"{exc.source}: nothing imported; {len(exc.problems)} problem(s):", err=True)
-            for problem in exc.problems:
-                click.echo(f"  {problem}", err=True)
-            ctx.exit(1)
+            refused(ctx, exc)
         db.commit()
     kinds = ", ".join(f"{v} ({k})" for v, k in report.kinds.items())
     click.echo(f"imported {report.values} values ({report.missing} missing) of {report.clients} clients: {kinds}"

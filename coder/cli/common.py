@@ -33,6 +33,14 @@ def json_text(value: Any) -> str:
     return json.dumps(json_safe(value), indent=1, default=str)
 
 
+def refused(ctx: click.Context, exc) -> NoReturn:
+    """Exit 1 after listing why a file was refused (a ``coder.study.refusal.FileRefused``) on standard error."""
+    click.echo(f"{exc.source}: nothing imported; {len(exc.problems)} problem(s):", err=True)
+    for problem in exc.problems:
+        click.echo(f"  {problem}", err=True)
+    ctx.exit(1)
+
+
 def settings(ctx: click.Context) -> Settings:
     """The settings of this invocation: ``coder --home`` over CODER_HOME, and the rest of the environment."""
     return load_settings(home=(ctx.obj or {}).get("home"))

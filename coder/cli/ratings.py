@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from coder.cli.common import json_text, open_database, stored_instrument, study_named
+from coder.cli.common import json_text, open_database, refused, stored_instrument, study_named
 
 
 @click.group("ratings")
@@ -37,10 +37,7 @@ def ratings_import(ctx, path, study_name, instrument_ref, layout, register, dry_
         try:
             report = import_ratings(db, study, instrument, path, layout=layout, dry_run=dry_run, register=register)
         except RatingsImportError as exc:
-            click.echo(f"{exc.source}: nothing imported; {len(exc.problems)} problem(s):", err=True)
-            for problem in exc.problems:
-                click.echo(f"  {problem}", err=True)
-            ctx.exit(1)
+            refused(ctx, exc)
         if dry_run:
             db.rollback()
         else:

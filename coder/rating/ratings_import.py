@@ -50,6 +50,7 @@ from coder.study import instruments, scope, tree
 from coder.study.audit import audit
 from coder.study.models import (Assignment, Dyad, Instrument, Rating, RatingUnit, Recording, Study, TherapySession,
                                 User, utcnow)
+from coder.study.refusal import FileRefused
 
 LAYOUTS = ("long", "wide")
 KEYS = ("dyad", "session", "unit", "start", "end", "rater")
@@ -61,14 +62,8 @@ MISSING = ("", "NA", "N/A", "NaN", ".")
 TOLERANCE_S = 0.5
 
 
-class RatingsImportError(ValueError):
-    """Nothing was imported; ``problems`` lists every reason, each naming its line and column."""
-
-    def __init__(self, source: str, problems: list[str]):
-        self.source = source
-        self.problems = problems
-        more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
-        super().__init__(f"{source}: nothing imported; " + "; ".join(problems[:20]) + more)
+class RatingsImportError(FileRefused):
+    """The file of ratings was not imported; each problem names its line and column."""
 
 
 @dataclass

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from coder.study import scope
 from coder.study.audit import audit
 from coder.study.models import Client, ClientVariable, Study, User, utcnow
+from coder.study.refusal import FileRefused
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 # Columns of the analysis tables (coder.reports.aggregation), which client variables must not shadow.
@@ -46,14 +47,8 @@ RESERVED = {"client", "dyad", "therapist", "session", "session_id", "session_dat
 MISSING = ("", "NA", "N/A", "NaN", ".")
 
 
-class OutcomeError(ValueError):
-    """The file was not imported; ``problems`` lists every reason, each naming its row and column."""
-
-    def __init__(self, source: str, problems: list[str]):
-        self.source = source
-        self.problems = problems
-        more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
-        super().__init__(f"{source}: nothing imported; " + "; ".join(problems[:20]) + more)
+class OutcomeError(FileRefused):
+    """The file of client variables was not imported; each problem names its row and column."""
 
 
 @dataclass

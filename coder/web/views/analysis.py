@@ -37,6 +37,12 @@ def _tables(study: Study, rule: aggregation.Rule) -> aggregation.Tables | None:
         return None
 
 
+def _flash_refusal(exc) -> None:
+    """Why a file was refused (``coder.study.refusal.FileRefused``): its first twelve problems."""
+    more = f" · and {len(exc.problems) - 12} more" if len(exc.problems) > 12 else ""
+    flash(f"{exc.source}: nothing imported. " + " · ".join(exc.problems[:12]) + more, "error")
+
+
 @bp.route("/analysis")
 @coordinator_required
 def index():
@@ -78,8 +84,7 @@ def import_outcomes(study_id: int):
             report = outcomes.import_csv(db, study, path, actor=current_user)
         except outcomes.OutcomeError as exc:
             db.rollback()
-            flash(f"{exc.source}: nothing imported. " + " · ".join(exc.problems[:12])
-                  + (f" · and {len(exc.problems) - 12} more" if len(exc.problems) > 12 else ""), "error")
+            _flash_refusal(exc)
             return redirect(url_for("analysis.study_page", study_id=study.id))
     db.commit()
     flash(f"Imported {report.values} values of {report.clients} clients ({', '.join(report.variables)}).", "ok")
@@ -114,8 +119,7 @@ def import_ratings(study_id: int):
                                                    register)
         except ratings_import.RatingsImportError as exc:
             db.rollback()
-            flash(f"{exc.source}: nothing imported. " + " · ".join(exc.problems[:12])
-                  + (f" · and {len(exc.problems) - 12} more" if len(exc.problems) > 12 else ""), "error")
+            _flash_refusal(exc)
             return back
     if dry_run:
         db.rollback()
