@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from coder.rating import calibration
-from coder.study import instruments, scope
+from coder.study import instruments, scope, transcripts
 from coder.study.audit import audit
 from coder.study.models import (Assignment, Dyad, Instrument, Rating, RatingUnit, Study, TherapySession,
                                 User, utcnow)
@@ -238,10 +238,24 @@ def role_labels(transcript) -> dict[str, str]:
     return out
 
 
+def shown_transcript(assignment: Assignment):
+    """The unit's transcript as the study lets raters read it (coder.study.transcripts), or None."""
+    recording = assignment.rating_unit.recording
+    if recording is None:
+        return None
+    return transcripts.shown_to_raters(recording.session.dyad.study, recording.transcript)
+
+
+def shown_revision(assignment: Assignment) -> int | None:
+    """The transcript revision the rater reads with the unit (None: no transcript shown)."""
+    transcript = shown_transcript(assignment)
+    return transcript.revision if transcript is not None else None
+
+
 def transcript_excerpt(assignment: Assignment) -> list[dict[str, Any]]:
     """The unit's transcript, times relative to the unit's start: [{"s", "e", "who", "role", "w": [[s, e, text]]}]."""
     unit = assignment.rating_unit
-    transcript = unit.recording.transcript if unit.recording is not None else None
+    transcript = shown_transcript(assignment)
     if transcript is None:
         return []
     names = role_labels(transcript)
@@ -323,7 +337,8 @@ def _write(db: Session, assignment: Assignment, rater: User, responses: Any, not
         if revision != 0:
             raise Conflict("this rating no longer exists as your page knew it")
         rating = Rating(assignment_id=assignment.id, rater_id=rater.id, responses=responses, notes=notes, status=status,
-                        revision=1, submitted_at=now if submit else None, created_at=now, updated_at=now)
+                        revision=1, submitted_at=now if submit else None, created_at=now, updated_at=now,
+                        transcript_revision=shown_revision(assignment) if submit else None)
         db.add(rating)
         try:
             db.flush()
@@ -337,6 +352,7 @@ def _write(db: Session, assignment: Assignment, rater: User, responses: Any, not
         values = {"responses": responses, "notes": notes, "status": status, "revision": revision + 1, "updated_at": now}
         if submit:
             values["submitted_at"] = now
+            values["transcript_revision"] = shown_revision(assignment)
         result = db.execute(update(Rating).where(Rating.id == rating.id, Rating.revision == revision,
                                                  Rating.status == "draft").values(**values)
                             .execution_options(synchronize_session=False))

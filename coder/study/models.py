@@ -35,6 +35,7 @@ USER_ROLES = ("coordinator", "rater")
 UNIT_KINDS = ("whole_session", "fixed_window", "custom")
 RATING_STATUSES = ("draft", "submitted")
 RATING_SOURCES = ("form", "import")
+TRANSCRIPT_STATUSES = ("automatic", "in_review", "verified")
 RECORDING_STATUSES = ("registered", "queued", "transcribing", "retrying", "transcribed", "failed", "cancelled")
 DESIGN_KINDS = ("crossed", "overlap", "calibration")
 
@@ -240,11 +241,36 @@ class Transcript(Base):
     # How it was made: channel layout, speech found, what the guards removed (see coder.pipeline).
     notes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Review (coder.study.transcripts): automatic → in_review → verified; ``segments`` hold the current revision,
+    # 0 for the recogniser's own, and every revision is kept in transcript_revisions.
+    status: Mapped[str] = mapped_column(String(20), default="automatic", server_default="automatic")
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     recording: Mapped[Recording] = relationship(back_populates="transcripts")
     speakers: Mapped[list[Speaker]] = relationship(back_populates="transcript", cascade="all, delete-orphan",
                                                    passive_deletes=True, order_by="Speaker.label")
-    __table_args__ = (UniqueConstraint("recording_id", "engine", "model"),)
+    revisions: Mapped[list[TranscriptRevision]] = relationship(back_populates="transcript", passive_deletes=True,
+                                                               order_by="TranscriptRevision.number")
+    __table_args__ = (UniqueConstraint("recording_id", "engine", "model"),
+                      CheckConstraint(_in("status", TRANSCRIPT_STATUSES), name="status"))
+
+
+class TranscriptRevision(Base):
+    """One saved version of a transcript's segments: who saved it, when, and what changed."""
+
+    __tablename__ = "transcript_revisions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transcript_id: Mapped[int] = mapped_column(ForeignKey("transcripts.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    segments: Mapped[list[Any]] = mapped_column(default=list)
+    changes: Mapped[list[Any]] = mapped_column(default=list)  # coder.pipeline.edits.changes from the one before
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    transcript: Mapped[Transcript] = relationship(back_populates="revisions")
+    author: Mapped[User | None] = relationship()
+    __table_args__ = (UniqueConstraint("transcript_id", "number"),)
 
 
 class Speaker(Base):
@@ -257,6 +283,7 @@ class Speaker(Base):
     role: Mapped[str | None] = mapped_column(String(20))
     role_confidence: Mapped[float | None] = mapped_column(Float)
     role_source: Mapped[str] = mapped_column(String(20), default="auto")  # auto | manual
+    name: Mapped[str | None] = mapped_column(String(100))  # a display name for exports and pages
     # Mean voice embedding of the speaker's speech (enrols the therapist's voice once roles are confirmed).
     embedding: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
 
@@ -406,6 +433,8 @@ class Rating(SoftDelete, Base):
     submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # "form": entered on the rating page; "import": read from a file (coder.rating.ratings_import)
     source: Mapped[str] = mapped_column(String(20), default="form", server_default="form")
+    # the transcript revision the rater was shown when submitting (None: none shown)
+    transcript_revision: Mapped[int | None] = mapped_column(Integer)
 
     assignment: Mapped[Assignment] = relationship(foreign_keys=[assignment_id],
                                                   primaryjoin="Rating.assignment_id == Assignment.id")
