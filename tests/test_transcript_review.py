@@ -100,3 +100,21 @@ def test_raters_read_what_the_study_allows_and_each_rating_records_its_revision(
             transcripts.set_rater_view(db, study_row, "some", coord)
         with pytest.raises(transcripts.ReviewError, match="status must be one of"):
             transcripts.set_status(db, transcript, "perfect", coord)
+
+
+def test_speaker_names_and_the_corrected_text_reach_the_exports(database, study, tmp_path):
+    from coder.study.speakers import transcript_document, write_exports
+
+    with database.session() as db:
+        transcript, coord = _open(db, study)
+        transcripts.apply(db, transcript, 0, {"op": "replace_words", "turn": 0, "first": 0, "last": 0,
+                                              "text": "Corrected"}, coord)
+        transcripts.rename_speaker(db, transcript, "SPEAKER_00", "  Dr  Rivera ", coord)
+        doc = transcript_document(transcript)
+        assert doc["speakers"]["SPEAKER_00"]["name"] == "Dr Rivera" and doc["review"] == {"status": "in_review",
+                                                                                           "revision": 1}
+        files = write_exports(transcript, tmp_path)
+        vtt, text = files["vtt"].read_text(), files["txt"].read_text()
+        assert "<v Dr Rivera>Corrected" in vtt and "Dr Rivera: Corrected" in text and "Client:" in text
+        with pytest.raises(transcripts.ReviewError, match="no speaker SPEAKER_09"):
+            transcripts.rename_speaker(db, transcript, "SPEAKER_09", "X", coord)

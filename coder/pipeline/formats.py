@@ -61,8 +61,11 @@ def _vtt_time(t: float) -> str:
 
 
 def _speaker_name(doc: dict[str, Any], speaker: str) -> str:
-    role = (doc.get("speakers", {}).get(speaker) or {}).get("role")
-    return role.capitalize() if role else speaker
+    """A speaker's display name where one was given, else the role, else the label."""
+    info = doc.get("speakers", {}).get(speaker) or {}
+    if info.get("name"):
+        return info["name"]
+    return info["role"].capitalize() if info.get("role") else speaker
 
 
 def to_vtt(doc: dict[str, Any]) -> str:

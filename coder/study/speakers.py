@@ -91,8 +91,10 @@ def transcript_document(transcript: Transcript) -> dict[str, Any]:
         "language": transcript.language,
         "channels": notes.get("channels"),
         "no_speech": notes.get("no_speech", not transcript.segments),
-        "speakers": {s.label: {"role": s.role, "confidence": s.role_confidence, "role_source": s.role_source}
+        "speakers": {s.label: {"role": s.role, "confidence": s.role_confidence, "role_source": s.role_source,
+                               **({"name": s.name} if s.name else {})}
                      for s in transcript.speakers},
+        "review": {"status": transcript.status, "revision": transcript.revision},
         "segments": transcript.segments,
         "processing": notes.get("processing", {}),
         "diarization": notes.get("diarization"),

@@ -134,6 +134,18 @@ def restore(db: Session, transcript: Transcript, number: int, based_on: int,
     return save(db, transcript, based_on, list(old.segments), author, note=f"restored revision {number}")
 
 
+def rename_speaker(db: Session, transcript: Transcript, label: str, name: str, actor: User | None) -> None:
+    """Give a speaker a display name (exports and pages use it; empty: none), audited."""
+    speaker = next((s for s in transcript.speakers if s.label == label), None)
+    if speaker is None:
+        raise ReviewError(f"the transcript has no speaker {label}")
+    name = " ".join(name.split())[:100] or None
+    if name != speaker.name:
+        audit(db, "rename_speaker", transcript, actor, speaker=label, before=speaker.name, after=name)
+        speaker.name = name
+        db.flush()
+
+
 def set_status(db: Session, transcript: Transcript, status: str, actor: User | None) -> None:
     """Mark the transcript automatic, in review or verified (audited)."""
     if status not in TRANSCRIPT_STATUSES:
