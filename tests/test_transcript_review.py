@@ -118,3 +118,36 @@ def test_speaker_names_and_the_corrected_text_reach_the_exports(database, study,
         assert "<v Dr Rivera>Corrected" in vtt and "Dr Rivera: Corrected" in text and "Client:" in text
         with pytest.raises(transcripts.ReviewError, match="no speaker SPEAKER_09"):
             transcripts.rename_speaker(db, transcript, "SPEAKER_09", "X", coord)
+
+
+def test_the_review_commands(database, study, tmp_path):
+    from coder.cli import review
+    from coder.study.models import TRANSCRIPT_STATUSES
+
+    from .support.cli import coder
+
+    assert review.STATUSES == TRANSCRIPT_STATUSES and review.RATER_VIEWS == transcripts.RATER_VIEWS
+    env = {"DATABASE_URL": database.url, "CODER_HOME": tmp_path / "home"}
+
+    def run(*args):
+        return coder("review", *args, env=env, timeout=120)
+
+    rec = str(study.recording_id)
+    shown = run("show", rec)
+    assert shown.exit_code == 0 and shown.stdout.startswith("status automatic, revision 0")
+    assert shown.stdout.splitlines()[1].startswith("0\t") and "\t\t0:" in shown.stdout  # turns, numbered words
+    out = run("apply", rec, '{"op": "replace_words", "turn": 0, "first": 0, "last": 0, "text": "Corrected"}',
+              "--based-on", "0")
+    assert out.exit_code == 0 and "revision 1: 1 turn(s) changed" in out.stdout
+    stale = run("apply", rec, '{"op": "merge_turns", "turn": 0}', "--based-on", "0")
+    assert stale.exit_code == 1 and "changed since revision 0" in stale.stderr
+    assert run("apply", rec, "{not json", "--based-on", "1").exit_code == 1
+    history = run("history", rec).stdout.splitlines()
+    assert [line.split("\t")[0] for line in history] == ["1", "0"] and "as transcribed" in history[1]
+    assert "revision 2: restored revision 0" in run("restore", rec, "0", "--based-on", "1").stdout
+    assert run("status", rec, "verified").stdout.startswith("verified (revision 2)")
+    assert run("name", rec, "SPEAKER_00", "Dr Rivera").exit_code == 0
+    assert "Dr Rivera" in run("show", rec).stdout
+    assert "raters listen without a transcript" in run("raters", "Trial R", "none").stdout
+    with database.session() as db:
+        assert transcripts.rater_view(db.scalar(select(Study))) == "none"

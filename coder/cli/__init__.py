@@ -3,6 +3,7 @@
     database        init, backup, restore
     recordings      ingest, process, jobs, worker
     transcription   transcribe, models, roles, rttm, export, therapists
+    review          review (transcript corrections, revisions, status)
     units           units, assign
     ratings         ratings import
     instruments     instruments
@@ -25,7 +26,7 @@ import click
 
 from coder import __version__
 from coder.cli import (accounts, analysis, coordination, database, instruments, ratings, recordings, reliability,
-                       server, transcription, units)
+                       review, server, transcription, units)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,7 +39,7 @@ def main(ctx: click.Context, home: str | None):
     ctx.obj = {"home": home}
 
 
-for module in (database, recordings, transcription, units, ratings, instruments, reliability, analysis, coordination,
-               accounts, server):
+for module in (database, recordings, transcription, review, units, ratings, instruments, reliability, analysis,
+               coordination, accounts, server):
     for command in module.COMMANDS:
         main.add_command(command)
