@@ -289,5 +289,9 @@ def test_summary_names_what_entered_each_statistic_and_why_one_is_missing():
     assert weighted["gwet_ac"]["statistic"] == "AC2" and "fleiss_kappa" not in weighted
     stray = agreement.summary(RAW5OBSER, "nominal", categories=[0, 1, 2])
     assert stray["gwet_ac"]["value"] is None and "rating 3 is not one of the categories" in stray["gwet_ac"]["reason"]
+    # weights that the categories do not allow (ratio weights and a 0 point): reasons, and the unweighted kappa
+    zero = agreement.summary(RAW5OBSER, "nominal", "ratio")
+    assert zero["gwet_ac"]["value"] is None and "ratio weights need categories above zero" in zero["gwet_ac"]["reason"]
+    assert zero["percent_agreement"]["value"] is None and round(zero["fleiss_kappa"]["value"], 3) == 0.458
     single = agreement.summary(np.array([[1.0, 1.0], [1.0, 1.0]]), "nominal")
     assert single["weighted_kappa"]["value"] is None and "same category" in single["weighted_kappa"]["reason"]

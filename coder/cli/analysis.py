@@ -67,7 +67,8 @@ def _range(values):
 def outcomes_import(ctx, csv_path, study_name, text_columns, missing_codes, ranges):
     """Import CSV_PATH: one row per client (column `client`), one column per variable. A file with any
     problem imports nothing; every problem is listed with its row and column."""
-    from coder.reports.outcomes import MISSING, OutcomeError, import_csv
+    from coder.reports.outcomes import OutcomeError, import_csv
+    from coder.study.refusal import MISSING
 
     with open_database(ctx).session() as db:
         study = study_named(db, study_name)

@@ -50,7 +50,7 @@ from coder.study import instruments, scope, tree
 from coder.study.audit import audit
 from coder.study.models import (Assignment, Dyad, Instrument, Rating, RatingUnit, Recording, Study, TherapySession,
                                 User, utcnow)
-from coder.study.refusal import FileRefused
+from coder.study.refusal import MISSING, FileRefused
 
 LAYOUTS = ("long", "wide")
 KEYS = ("dyad", "session", "unit", "start", "end", "rater")
@@ -58,7 +58,6 @@ KEYS = ("dyad", "session", "unit", "start", "end", "rater")
 IGNORED = {"therapist", "client", "session_id", "session_date", "time_point", "treatment_arm", "unit_id",
            "rating_id", "source", "aggregation"}
 TIME_ALIASES = {"unit_start_s": "start", "unit_end_s": "end"}
-MISSING = ("", "NA", "N/A", "NaN", ".")
 TOLERANCE_S = 0.5
 
 
@@ -169,11 +168,10 @@ class _Study:
         self.study = study
         self.register = register
         self.registered = {"dyads": 0, "sessions": 0}
+        self.dyads = {d.code: d for d in db.scalars(scope.in_study(select(Dyad), Dyad, study))}
         sessions = db.scalars(scope.in_study(select(TherapySession), TherapySession, study)
                               .options(joinedload(TherapySession.dyad))).unique().all()
         self.sessions = {(s.dyad.code, s.number): s for s in sessions}
-        self.dyads = {s.dyad.code for s in sessions} | set(db.scalars(
-            scope.in_study(select(Dyad.code), Dyad, study)).all())
         self.units: dict[int, list[RatingUnit]] = defaultdict(list)
         for unit in db.scalars(scope.in_study(select(RatingUnit), RatingUnit, study)):
             self.units[unit.session_id].append(unit)
@@ -186,7 +184,7 @@ class _Study:
     def dyad_or_register(self, row: dict[str, str], where: str) -> tuple[Dyad | None, str | None]:
         code = row.get("dyad", "")
         if code in self.dyads:
-            return self.db.scalar(scope.in_study(select(Dyad), Dyad, self.study).where(Dyad.code == code)), None
+            return self.dyads[code], None
         if not self.register:
             return None, f"{where}, column 'dyad': no dyad {code!r} in study {self.study.name}"
         therapist, client = row.get("therapist", ""), row.get("client", "")
@@ -197,7 +195,7 @@ class _Study:
             dyad = tree.get_or_create_dyad(self.db, self.study, therapist, client, code)
         except tree.StudyError as exc:
             return None, f"{where}: {exc}"
-        self.dyads.add(code)
+        self.dyads[code] = dyad
         self.registered["dyads"] += 1
         return dyad, None
 
@@ -219,8 +217,10 @@ class _Study:
         return session, None
 
     def unit(self, session: TherapySession, label: str, span: tuple[float, float] | None):
-        """The session's unit with this label, else with this time range; (None, problem) when neither."""
+        """The session's unit with this label, else with this time range; (None, None) for a new unit, and
+        (None, problem) when neither matches nor can be made."""
         units = self.units.get(session.id, [])
+        recordings = self.recordings.get(session.id, [])
         if label:
             named = [u for u in units if u.label == label]
             if len(named) == 1:
@@ -228,18 +228,17 @@ class _Study:
             if len(named) > 1:
                 return None, f"session {session.number} of dyad {session.dyad.code} has {len(named)} units " \
                              f"labelled {label!r}: give start and end too"
-            if span is None and self.recordings.get(session.id):
+            if span is None and recordings:
                 return None, f"session {session.number} of dyad {session.dyad.code} has no unit labelled {label!r}"
         if span is None:
-            if label and not self.recordings.get(session.id):
+            if label and not recordings:
                 return None, None  # a new labelled unit of a session without a recording
             return None, "give the unit (its label) or its start and end"
         near = [u for u in units if abs(u.start_s - span[0]) <= TOLERANCE_S and abs(u.end_s - span[1]) <= TOLERANCE_S]
         if near:
             return near[0], None
-        if not self.recordings.get(session.id):
+        if not recordings:
             return None, None  # a new unit of a session without a recording
-        recordings = self.recordings.get(session.id, [])
         if len(recordings) != 1:
             return None, (f"no unit of session {session.number} of dyad {session.dyad.code} spans "
                           f"{span[0]:g}–{span[1]:g} s, and a new one needs the session to have exactly one "

@@ -37,14 +37,13 @@ from sqlalchemy.orm import Session
 from coder.study import scope
 from coder.study.audit import audit
 from coder.study.models import Client, ClientVariable, Study, User, utcnow
-from coder.study.refusal import FileRefused
+from coder.study.refusal import MISSING, FileRefused
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 # Columns of the analysis tables (coder.reports.aggregation), which client variables must not shadow.
 RESERVED = {"client", "dyad", "therapist", "session", "session_id", "session_date", "time_point",
             "treatment_arm", "n_sessions", "n_units", "n_ratings", "aggregation", "rater", "unit", "unit_id",
             "instrument", "version", "rating_id", "submitted_at"}
-MISSING = ("", "NA", "N/A", "NaN", ".")
 
 
 class OutcomeError(FileRefused):

@@ -80,10 +80,7 @@ def measure_summary(matrix: pd.DataFrame, level: str, n_boot: int, seed: int, we
     out.update(_icc_with_bands(rel.icc_summary(matrix, seed=seed)))
     out["krippendorff_alpha"] = rel.alpha_summary(matrix, level, n_boot, seed)
     out["krippendorff_alpha"]["interpretation"] = band(out["krippendorff_alpha"]["value"], ALPHA_BANDS)
-    try:
-        out.update(agreement.summary(matrix, level, weights, categories))
-    except rel.ReliabilityError as exc:
-        out["agreement_reason"] = str(exc)
+    out.update(agreement.summary(matrix, level, weights, categories))
     for key in ("fleiss_kappa", "weighted_kappa", "gwet_ac"):
         if key in out:
             out[key]["interpretation"] = band(out[key]["value"], KAPPA_BANDS)

@@ -317,21 +317,26 @@ def summary(matrix: pd.DataFrame | np.ndarray, level: str = "interval", weights:
     ``reason``."""
     y = np.asarray(matrix, dtype=float)
     columns = list(matrix.columns) if hasattr(matrix, "columns") else list(range(y.shape[1]))
+
+    def failed(reason: str, keys: tuple[str, ...]) -> dict[str, Any]:
+        return {key: {"value": None, "weights": None if key == "fleiss_kappa" else weights, "reason": reason}
+                for key in keys if (key != "fleiss_kappa" or level == "nominal")
+                and (key != "weighted_kappa" or y.shape[1] == 2)}
+
+    weighted = ("weighted_kappa", "gwet_ac", "percent_agreement")
     try:
         cats = categories_of(y, categories)
     except ReliabilityError as exc:
-        failed = {"value": None, "weights": weights, "reason": str(exc)}
-        out: dict[str, Any] = {"categories": None, "gwet_ac": failed, "percent_agreement": failed}
-        if level == "nominal":
-            out["fleiss_kappa"] = failed
-        if y.shape[1] == 2:
-            out["weighted_kappa"] = failed
-        return out
-    out = {"categories": [float(c) for c in cats]}
+        return {"categories": None, **failed(str(exc), ("fleiss_kappa", *weighted))}
+    out: dict[str, Any] = {"categories": [float(c) for c in cats]}
     if level == "nominal":
         out["fleiss_kappa"] = _entry(lambda: fleiss_kappa(y, cats), None)
         if out["fleiss_kappa"]["value"] is not None:
             out["fleiss_kappa"]["per_category"] = {f"{k:g}": v for k, v in fleiss_kappa_by_category(y, cats).items()}
+    try:
+        weight_matrix(cats, weights)  # checked once: every figure below is weighted with them
+    except ReliabilityError as exc:
+        return {**out, **failed(str(exc), weighted)}
     if y.shape[1] == 2:
         out["weighted_kappa"] = _entry(lambda: cohen_kappa(y[:, 0], y[:, 1], weights, cats), weights)
     out["gwet_ac"] = _entry(lambda: gwet_ac(y, weights, cats), weights)

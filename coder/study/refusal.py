@@ -1,5 +1,7 @@
-"""A file refused as a whole, with every reason: the imports of client variables and of ratings store all of a
-file or nothing, and name each problem."""
+"""What the imports of client variables and of ratings share: a file is refused as a whole, with every reason
+(they store all of a file or nothing), and the cells they read as missing."""
+
+MISSING = ("", "NA", "N/A", "NaN", ".")  # empty cells and the usual missing-value codes
 
 
 class FileRefused(ValueError):

@@ -83,9 +83,9 @@ def save(db: Session, transcript: Transcript, based_on: int, segments: Any, auth
     if based_on != transcript.revision:
         raise RevisionConflict(transcript, based_on)
     segments = check_segments(segments)
-    changed = edits.changes(transcript.segments or [], segments)
     if segments == (transcript.segments or []):
         return None
+    changed = edits.changes(transcript.segments or [], segments)
     _first_save(db, transcript)
     number = transcript.revision + 1
     row = TranscriptRevision(transcript_id=transcript.id, number=number, segments=segments, changes=changed,

@@ -54,10 +54,18 @@ def stored(row: Instrument) -> InstrumentDefinition:
     return parse(row.definition, f"instrument {row.key} version {row.version}")
 
 
+def versions(db: Session) -> list[Instrument]:
+    """Every stored version of each live instrument, by key, the newest first."""
+    return list(db.scalars(select(Instrument).where(Instrument.live)
+                           .order_by(Instrument.key, Instrument.created_at.desc(), Instrument.id.desc())))
+
+
 def newest(db: Session) -> list[Instrument]:
     """The newest stored version of each live instrument, by key."""
-    rows = db.scalars(select(Instrument).where(Instrument.live).order_by(Instrument.key, Instrument.created_at))
-    return list({row.key: row for row in rows}.values())
+    out: dict[str, Instrument] = {}
+    for row in versions(db):
+        out.setdefault(row.key, row)
+    return list(out.values())
 
 
 def find(db: Session, key: str, version: str | None = None) -> Instrument | None:

@@ -9,12 +9,11 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from coder.rating import ratings_import
 from coder.reports import aggregation, analysis, analysis_output, outcomes
 from coder.study import access, instruments
-from coder.study.models import Analysis, Instrument, Study
+from coder.study.models import Analysis, Study
 from coder.web.database import db_session
 from coder.web.guards import coordinated_row, coordinated_study, coordinator_required
 
@@ -61,10 +60,8 @@ def study_page(study_id: int):
     analyses = analysis.stored(db, study)
     kinds = outcomes.variable_kinds(clients)
     numeric = [c for c, kind in kinds.items() if kind == "numeric"]
-    stored_instruments = db.scalars(select(Instrument).where(Instrument.live)
-                                    .order_by(Instrument.key, Instrument.created_at.desc())).all()
     return render_template("analysis_study.html", study=study, rule=rule, tables=tables, clients=clients,
-                           kinds=kinds, numeric=numeric, analyses=analyses, instruments=stored_instruments,
+                           kinds=kinds, numeric=numeric, analyses=analyses, instruments=instruments.versions(db),
                            formats=aggregation.FORMATS, levels=aggregation.LEVELS)
 
 
