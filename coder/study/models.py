@@ -31,7 +31,7 @@ NAMING = {
 }
 
 ROLES = ("therapist", "client")
-USER_ROLES = ("coordinator", "rater")
+USER_ROLES = ("coordinator", "rater", "transcriber")
 UNIT_KINDS = ("whole_session", "fixed_window", "custom")
 RATING_STATUSES = ("draft", "submitted")
 RATING_SOURCES = ("form", "import")
@@ -342,7 +342,7 @@ class Instrument(SoftDelete, Base):
 
 
 class User(Base):
-    """An account: a coordinator or a rater."""
+    """An account: a coordinator, a rater or a transcriber."""
 
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -468,6 +468,19 @@ class StudyCoordinator(Base):
     """A coordinator of a study: who may see and change it (coder.access)."""
 
     __tablename__ = "study_coordinators"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    study: Mapped[Study] = relationship()
+    user: Mapped[User] = relationship()
+    __table_args__ = (UniqueConstraint("study_id", "user_id"),)
+
+
+class StudyTranscriber(Base):
+    """A transcriber of a study: who may correct its transcripts (coder.access)."""
+
+    __tablename__ = "study_transcribers"
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
