@@ -46,6 +46,23 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+# Tables and indexes the database keeps beside the models (migration 0013): the full-text index of the transcript
+# search, SQLite's FTS5 tables (with their shadow tables, transcript_turns_fts_data and the like) and PostgreSQL's
+# expression index. Schema comparisons (the migration environment, tests/test_migrations.py) and backups leave
+# them out; they are rebuilt from transcript_turns (coder.study.models.TranscriptTurn).
+SEARCH_INDEX_PREFIX = "transcript_turns_fts"
+
+
+def unmapped(name: str | None) -> bool:
+    """Whether a table or index is part of the search index that the models do not declare."""
+    return bool(name) and (name.startswith(SEARCH_INDEX_PREFIX) or name == f"ix_{SEARCH_INDEX_PREFIX}")
+
+
+def include_name(name: str | None, type_: str, _parents: dict) -> bool:
+    """Alembic's ``include_name`` hook: compare everything but the search index (``unmapped``)."""
+    return not (type_ in ("table", "index") and unmapped(name))
+
+
 def alembic_config(engine: Engine):
     from alembic.config import Config
 

@@ -2,7 +2,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from coder.db import make_engine, normalise_url
+from coder.db import include_name, make_engine, normalise_url
 from coder.study.models import Base
 
 config = context.config
@@ -23,7 +23,7 @@ def run_migrations_online() -> None:
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=sqlite,
-                          compare_type=True)
+                          compare_type=True, include_name=include_name)
         with context.begin_transaction():
             context.run_migrations()
         connection.commit()

@@ -20,7 +20,9 @@ backup's revision, loads the rows in one transaction, points the recordings at t
 and then migrates to the current schema, so an old backup restores into a newer coder. It refuses a
 database that already holds data. Not in the archive: the secret key (a new one is made, so logins
 start afresh), listening copies and transcript exports (made again on demand: ``coder export``), the job
-queue (recordings that were queued are queued again by ``coder jobs submit``) and the model store.
+queue (recordings that were queued are queued again by ``coder jobs submit``), the model store, and the
+full-text index of the transcript search (SQLite's triggers and PostgreSQL's index fill it again from the
+restored ``transcript_turns``).
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ from sqlalchemy.engine import make_url
 
 from coder import __version__
 from coder.config import Settings
-from coder.db import Database, current_revision, is_initialised, make_engine, migrate
+from coder.db import Database, current_revision, is_initialised, make_engine, migrate, unmapped
 
 FORMAT = "coder-backup/1"
 SKIP_TABLES = {"alembic_version"}
@@ -85,6 +87,11 @@ def _snapshot(database: Database, workdir: Path):
         source.close()
         target.close()
     return make_engine(f"sqlite:///{copy}"), True
+
+
+def _kept(name: str, _meta: MetaData | None = None) -> bool:
+    """Tables a backup holds: all but the search index (rebuilt from transcript_turns as its rows load)."""
+    return not unmapped(name)
 
 
 def _rows(conn: Connection, table: Table) -> Iterator[dict[str, Any]]:
@@ -148,7 +155,7 @@ def _write(conn: Connection, settings: Settings, partial: Path, allow_missing: b
 
     revision = MigrationContext.configure(conn).get_current_revision()
     meta = MetaData()
-    meta.reflect(conn)
+    meta.reflect(conn, only=_kept)
     tables = [t for t in meta.sorted_tables if t.name not in SKIP_TABLES]
     summary = Summary(partial, revision)
     files: dict[str, dict[str, Any]] = {}
@@ -235,7 +242,7 @@ def _decode(table: Table, row: dict[str, Any], recording_paths: dict[int, str]) 
 
 
 def _is_empty(database: Database) -> bool:
-    names = set(inspect(database.engine).get_table_names()) - SKIP_TABLES
+    names = {n for n in inspect(database.engine).get_table_names() if _kept(n)} - SKIP_TABLES
     if not names:
         return True
     with database.engine.connect() as conn:
@@ -265,7 +272,7 @@ def restore(archive: Path, settings: Settings, database: Database) -> Summary:
                 raise BackupError(f"this coder cannot create the backup's schema revision "
                                   f"{manifest['revision']} ({exc})") from None
             meta = MetaData()
-            meta.reflect(database.engine)
+            meta.reflect(database.engine, only=_kept)
             with database.engine.begin() as conn:
                 for table in meta.sorted_tables:
                     if table.name in SKIP_TABLES:

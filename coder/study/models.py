@@ -17,8 +17,9 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey,
-                        ForeignKeyConstraint, Integer, MetaData, String, Text, TypeDecorator, UniqueConstraint, false)
+from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Connection, Date, DateTime, Float, ForeignKey,
+                        ForeignKeyConstraint, Integer, MetaData, String, Text, TypeDecorator, UniqueConstraint, event,
+                        false, inspect, select)
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -295,6 +296,51 @@ class Speaker(Base):
     )
 
 
+class TranscriptTurn(Base):
+    """One turn of a transcript's current revision, as the transcript search reads it (``coder.study.search``).
+
+    Derived data, kept in step by the mapper events at the end of this module: a transcript's rows are written
+    again whenever its segments are (transcription, a review save or restore, an RTTM import), and a speaker's
+    role is copied onto its turns whenever it is set. Beside the table the database keeps a full-text index
+    of ``text`` that the models do not declare (migration 0013; ``coder.db.unmapped``): on SQLite two FTS5
+    tables over it (``transcript_turns_fts``, diacritics folded; ``transcript_turns_fts_exact``, kept) filled
+    by triggers, on PostgreSQL a GIN index on ``SEARCH_VECTOR``.
+    """
+
+    __tablename__ = "transcript_turns"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transcript_id: Mapped[int] = mapped_column(ForeignKey("transcripts.id", ondelete="CASCADE"))
+    turn: Mapped[int] = mapped_column(Integer)  # the turn's index in the transcript's segments
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    speaker: Mapped[str | None] = mapped_column(String(50))
+    role: Mapped[str | None] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text, default="")
+    __table_args__ = (UniqueConstraint("transcript_id", "turn"),)
+
+
+# PostgreSQL folds diacritics with translate() (immutable, so an index can use it; unaccent needs an extension
+# and is not): each Latin letter with a diacritic (U+00C0 to U+024F, those that decompose to an ASCII letter)
+# becomes its lower-case base letter, and combining marks (U+0300 to U+036F) are dropped. Migration 0013 builds
+# its index on exactly this expression; change both together.
+FOLD_FROM = ("ÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÑÒÓÔÕÖÙÚÛÜÝàáâãäåçèéêëìíîïñòóôõöùúûüýÿĀāĂăĄąĆćĈĉĊċČčĎďĒēĔĕĖėĘęĚěĜĝĞğĠġĢģĤĥĨĩĪīĬĭĮįİĴĵĶķĹĺ"
+             "ĻļĽľŃńŅņŇňŌōŎŏŐőŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŨũŪūŬŭŮůŰűŲųŴŵŶŷŸŹźŻżŽžſƠơƯưǍǎǏǐǑǒǓǔǕǖǗǘǙǚǛǜǞǟǠǡǦǧǨǩǪǫǬǭǰǴǵǸǹǺǻȀȁȂȃȄȅ"
+             "ȆȇȈȉȊȋȌȍȎȏȐȑȒȓȔȕȖȗȘșȚțȞȟȦȧȨȩȪȫȬȭȮȯȰȱȲȳ" + "".join(chr(c) for c in range(0x300, 0x370)))
+FOLD_TO = ("aaaaaaceeeeiiiinooooouuuuyaaaaaaceeeeiiiinooooouuuuyyaaaaaaccccccccddeeeeeeeeeegggggggghhiiiiiiiiijjkkll"
+           "llllnnnnnnoooooorrrrrrssssssssttttuuuuuuuuuuuuwwyyyzzzzzzsoouuaaiioouuuuuuuuuuaaaaggkkoooojggnnaaaaaaeeee"
+           "iiiioooorrrruuuusstthhaaeeooooooooyy")
+
+
+def fold_sql(column_sql: str) -> str:
+    """SQL (PostgreSQL) for ``column_sql`` with its diacritics folded (``FOLD_FROM`` → ``FOLD_TO``)."""
+    return f"translate({column_sql}, '{FOLD_FROM}', '{FOLD_TO}')"
+
+
+# The document vector of a turn on PostgreSQL: the ``simple`` configuration (no stemming, no stop words) over
+# the folded text; the GIN index ix_transcript_turns_fts is on this expression.
+SEARCH_VECTOR = f"to_tsvector('simple'::regconfig, {fold_sql('transcript_turns.text')})"
+
+
 class RatingUnit(SoftDelete, Base):
     """A stretch of a session that raters score: the whole session, a fixed window or a custom range of its
     recording; or, for a session rated on paper (no recording; its ratings imported), a labelled part of it."""
@@ -561,3 +607,58 @@ class Analysis(Base):
 
     study: Mapped[Study] = relationship()
     actor: Mapped[User | None] = relationship()
+
+
+# --- keeping transcript_turns in step with the transcripts ---------------------------------------------------
+
+def index_turns(connection: Connection, transcript_id: int, segments: list[Any] | None) -> int:
+    """Write the transcript's turns into ``transcript_turns`` afresh, each with its speaker's role; how many."""
+    turns, speakers = TranscriptTurn.__table__, Speaker.__table__
+    connection.execute(turns.delete().where(turns.c.transcript_id == transcript_id))
+    roles = dict(connection.execute(select(speakers.c.label, speakers.c.role)
+                                    .where(speakers.c.transcript_id == transcript_id)).all())
+    rows = [{"transcript_id": transcript_id, "turn": i, "start_s": float(seg.get("start") or 0.0),
+             "end_s": float(seg.get("end") or 0.0), "speaker": seg.get("speaker"),
+             "role": roles.get(seg.get("speaker")), "text": str(seg.get("text") or "").strip()}
+            for i, seg in enumerate(segments or []) if isinstance(seg, dict)]
+    if rows:
+        connection.execute(turns.insert(), rows)
+    return len(rows)
+
+
+def _set_role(connection: Connection, transcript_id: int, label: str | None, role: str | None) -> None:
+    turns = TranscriptTurn.__table__
+    connection.execute(turns.update().where(turns.c.transcript_id == transcript_id, turns.c.speaker == label)
+                       .values(role=role))
+
+
+@event.listens_for(Transcript, "after_insert")
+def _transcript_inserted(_mapper, connection: Connection, target: Transcript) -> None:
+    index_turns(connection, target.id, target.segments)
+
+
+@event.listens_for(Transcript, "after_update")
+def _transcript_updated(_mapper, connection: Connection, target: Transcript) -> None:
+    if inspect(target).attrs.segments.history.has_changes():
+        index_turns(connection, target.id, target.segments)
+
+
+@event.listens_for(Speaker, "after_insert")
+def _speaker_inserted(_mapper, connection: Connection, target: Speaker) -> None:
+    _set_role(connection, target.transcript_id, target.label, target.role)
+
+
+@event.listens_for(Speaker, "after_update")
+def _speaker_updated(_mapper, connection: Connection, target: Speaker) -> None:
+    label = inspect(target).attrs.label.history
+    if label.has_changes():
+        for old in label.deleted:
+            _set_role(connection, target.transcript_id, old, None)
+        _set_role(connection, target.transcript_id, target.label, target.role)
+    elif inspect(target).attrs.role.history.has_changes():
+        _set_role(connection, target.transcript_id, target.label, target.role)
+
+
+@event.listens_for(Speaker, "after_delete")
+def _speaker_deleted(_mapper, connection: Connection, target: Speaker) -> None:
+    _set_role(connection, target.transcript_id, target.label, None)

@@ -2,7 +2,7 @@
 
     study → dyad → session → rating unit → assignment → rating
                               ↘ recording ↘ consensus rating
-                                ↘ transcript
+                                ↘ transcript → speaker, turn (the search index)
     (a rating unit's recording, where it has one, is of the same session)
     study → therapist → voiceprint;  study → client → client variable;  study → design, analysis
 
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from coder.study.models import (Analysis, Assignment, AssignmentDesign, Base, Client, ClientVariable, ConsensusRating,
                                 Dyad, Rating, RatingUnit, Recording, Speaker, Study, Therapist, TherapySession,
-                                Transcript, Voiceprint)
+                                Transcript, TranscriptTurn, Voiceprint)
 
 # Each kind of row and the row it hangs under, with the join between them.
 PARENTS: dict[type, tuple[type, Any]] = {
@@ -37,6 +37,7 @@ PARENTS: dict[type, tuple[type, Any]] = {
     ConsensusRating: (RatingUnit, ConsensusRating.rating_unit_id == RatingUnit.id),
     RatingUnit: (TherapySession, RatingUnit.session_id == TherapySession.id),
     Speaker: (Transcript, Speaker.transcript_id == Transcript.id),
+    TranscriptTurn: (Transcript, TranscriptTurn.transcript_id == Transcript.id),
     Transcript: (Recording, Transcript.recording_id == Recording.id),
     Recording: (TherapySession, Recording.session_id == TherapySession.id),
     TherapySession: (Dyad, TherapySession.dyad_id == Dyad.id),
