@@ -4,6 +4,7 @@
     recordings      ingest, process, jobs, worker
     transcription   transcribe, models, roles, rttm, export, therapists
     review          review (transcript corrections, revisions, status)
+    search          search (a study's transcripts; units around the hits; the index)
     units           units, assign
     ratings         ratings import
     instruments     instruments
@@ -26,7 +27,7 @@ import click
 
 from coder import __version__
 from coder.cli import (accounts, analysis, coordination, database, instruments, ratings, recordings, reliability,
-                       review, server, transcription, units)
+                       review, search, server, transcription, units)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,7 +40,7 @@ def main(ctx: click.Context, home: str | None):
     ctx.obj = {"home": home}
 
 
-for module in (database, recordings, transcription, review, units, ratings, instruments, reliability, analysis,
-               coordination, accounts, server):
+for module in (database, recordings, transcription, review, search, units, ratings, instruments, reliability,
+               analysis, coordination, accounts, server):
     for command in module.COMMANDS:
         main.add_command(command)

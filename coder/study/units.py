@@ -98,16 +98,23 @@ def find(segments: list[dict[str, Any]], pattern: str, context_s: float = 60.0) 
         regex = re.compile(pattern, re.IGNORECASE)
     except re.error:
         regex = re.compile(re.escape(pattern), re.IGNORECASE)
-    hits: list[list] = []
-    for seg in segments:
-        if regex.search(seg.get("text", "")):
-            start, end = seg["start"], seg["end"] + context_s
-            if hits and start <= hits[-1][1]:
-                hits[-1][1] = max(hits[-1][1], end)
-            else:
-                hits.append([start, end, seg["text"].strip()])
+    found = [(seg["start"], seg["end"], seg["text"].strip()) for seg in segments if regex.search(seg.get("text", ""))]
     last = max((s["end"] for s in segments), default=0.0)
-    return [(round(a, 3), round(min(b, last), 3), text) for a, b, text in hits]
+    return around(found, 0.0, context_s, last)
+
+
+def around(stretches: Iterable[tuple[float, float, str]], before_s: float, after_s: float,
+           last_s: float) -> list[tuple[float, float, str]]:
+    """Stretches (start, end, text) widened by ``before_s`` and ``after_s`` seconds, kept within 0 to ``last_s``,
+    overlapping ones merged (the text of the first); in order of time."""
+    merged: list[list] = []
+    for start, end, text in sorted(stretches, key=lambda s: (s[0], s[1])):
+        start, end = max(0.0, start - before_s), end + after_s
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end, text])
+    return [(round(a, 3), round(min(b, last_s), 3), text) for a, b, text in merged]
 
 
 def excerpt(segments: list[dict[str, Any]], start_s: float, end_s: float,
@@ -128,9 +135,18 @@ def _clock(seconds: float) -> str:
 
 
 def plan(recording, how: str, minutes: float | None = None, pattern: str | None = None, context_s: float = 120.0,
-         span: tuple[float, float] | None = None, label: str = "") -> list[UnitSpan]:
+         span: tuple[float, float] | None = None, label: str = "", *,
+         hits: list[tuple[float, float, str]] | None = None, before_s: float = 0.0) -> list[UnitSpan]:
     """The spans of one way of cutting a recording into units: ``whole``, ``window`` (``minutes`` long),
-    ``range`` (``span``) or ``find`` (where the transcript mentions ``pattern``). ValueError says why not."""
+    ``range`` (``span``), ``find`` (where the transcript mentions ``pattern``) or ``hits`` (around the stretches
+    (start, end, text) a transcript search found: ``before_s`` before each, ``context_s`` after it; ``label``
+    names the search). ValueError says why not."""
+    if how == "hits":
+        if not hits:
+            raise ValueError("no hits to make units around")
+        name = f"'{label}' at " if label else ""
+        return [custom(a, b, recording.duration_s, f"{name}{_clock(a)}: {text[:80]}")
+                for a, b, text in around(hits, before_s, context_s, recording.duration_s)]
     segments = recording.transcript.segments if recording.transcript else []
     if how == "whole":
         return whole_session(recording.duration_s)

@@ -19,11 +19,11 @@ from coder.web import errors, filters, headers
 from coder.web.database import close_db_session
 from coder.web.extensions import csrf, login_manager
 from coder.web.views import (analysis, audit, auth, calibration, consensus, dashboard, designs, home, rate, raters,
-                             ratings, recordings, reliability, studies, transcripts, units)
+                             ratings, recordings, reliability, search, studies, transcripts, units)
 
 BLUEPRINTS = (auth.bp, home.bp, rate.bp, ratings.bp, transcripts.bp, studies.bp, recordings.bp, units.bp,
               raters.bp, designs.bp, dashboard.bp, calibration.bp, consensus.bp, audit.bp, reliability.bp,
-              analysis.bp)
+              analysis.bp, search.bp)
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None,
