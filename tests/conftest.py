@@ -3,12 +3,8 @@ and Chromium. Test modules get them by name; the helpers and builders that tests
 imported from tests/support."""
 from __future__ import annotations
 
-import glob
 import os
-import pwd
 import shutil
-import subprocess
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -16,22 +12,14 @@ import pytest
 
 from coder.db import Database
 
+from .support import postgres
 from .support.audio import write_tone
 from .support.browser import CHROMIUM_ARGS
-from .support.network import free_port
 from .support.paths import ROOT, SAMPLE_DIR
 from .support.prerequisites import need
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------
-
-def _pg_bindir() -> Path | None:
-    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if Path(candidate, "initdb").exists():
-            return Path(candidate)
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
-
 
 @pytest.fixture(scope="session")
 def postgres_server():
@@ -40,26 +28,10 @@ def postgres_server():
     if url:
         yield url
         return
-    bindir = _pg_bindir()
-    need(bindir is not None, "PostgreSQL server binaries (Debian package postgresql) not installed")
-    workdir = Path(tempfile.mkdtemp(prefix="coder-pg-"))
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        pg = pwd.getpwnam("postgres")
-        os.chmod(workdir, 0o755)
-        os.chown(workdir, pg.pw_uid, pg.pw_gid)
-        prefix = ["runuser", "-u", "postgres", "--"]
-    data, port = workdir / "data", free_port()
-    subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "coder", "--no-sync",
-                    "-E", "UTF8"], check=True, capture_output=True)
-    subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(workdir / "log"), "-w", "-o",
-                    f"-k {workdir} -c listen_addresses='' -p {port} -F", "start"], check=True, capture_output=True)
-    try:
-        yield f"postgresql+psycopg://coder@/postgres?host={workdir}&port={port}"
-    finally:
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(workdir, ignore_errors=True)
+    binaries = postgres.bindir()
+    need(binaries is not None, "PostgreSQL server binaries (Debian package postgresql) not installed")
+    with postgres.throwaway_server(binaries) as admin_url:
+        yield admin_url
 
 
 @pytest.fixture

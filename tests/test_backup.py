@@ -15,7 +15,7 @@ from coder.study import instruments
 from coder.rating import workspace
 from coder.web.app import create_app
 from coder.config import load_settings
-from coder.db import Database
+from coder.db import Database, unmapped
 from coder.study.models import Assignment, Recording, User
 
 from .support.cli import coder as run_coder
@@ -28,9 +28,10 @@ def coder(*args, home: Path, url: str):
 
 
 def _table_rows(database: Database) -> dict[str, list[dict]]:
-    """Every table's rows, comparable across backends (datetimes as UTC, paths left out)."""
+    """Every table's rows, comparable across backends (datetimes as UTC, paths left out); not the full-text
+    index of the transcript search, which SQLite keeps in tables of its own (coder.db.unmapped)."""
     meta = MetaData()
-    meta.reflect(database.engine)
+    meta.reflect(database.engine, only=lambda name, _meta: not unmapped(name))
     out = {}
     with database.engine.connect() as conn:
         for table in meta.sorted_tables:

@@ -189,7 +189,7 @@ def test_the_database_index_answers(database, study):
     """The condition the search puts on transcript_turns is answered by the full-text index: FTS5 on SQLite, the
     GIN index on PostgreSQL (whose expression the query must repeat exactly)."""
     with database.session() as db:
-        stmt = select(TranscriptTurn.id).where(search._matches(db, search.parse('home* "the agenda"'), False))
+        stmt = select(TranscriptTurn.id).where(search.matches(db, search.parse('home* "the agenda"'), False))
         compiled = str(stmt.compile(db.get_bind(), compile_kwargs={"literal_binds": True}))
         if db.get_bind().dialect.name == "postgresql":
             db.execute(text("SET LOCAL enable_seqscan = off"))

@@ -103,7 +103,7 @@ def tsquery(terms: Sequence[Term]) -> str:
     return " & ".join(parts)
 
 
-def _matches(db: Session, terms: Sequence[Term], exact: bool):
+def matches(db: Session, terms: Sequence[Term], exact: bool):
     """The SQL condition on ``transcript_turns`` that the full-text index answers."""
     dialect = db.get_bind().dialect.name
     if dialect == "sqlite":
@@ -227,7 +227,7 @@ def _statement(db: Session, study: Study | int, terms: Sequence[Term], exact: bo
     current = aliased(Transcript)
     latest = (select(current.id).where(current.recording_id == Transcript.recording_id)
               .order_by(current.created_at.desc(), current.id.desc()).limit(1).scalar_subquery())
-    stmt = _turns(study).where(Transcript.id == latest, _matches(db, terms, exact))
+    stmt = _turns(study).where(Transcript.id == latest, matches(db, terms, exact))
     if role:
         if role not in ROLES:
             raise SearchError(f"role must be one of {', '.join(ROLES)}")
