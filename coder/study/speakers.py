@@ -110,7 +110,7 @@ def write_exports(transcript: Transcript, out_dir: Path) -> dict[str, Path]:
     return formats.write_all(transcript_document(transcript), out_dir, export_stem(transcript))
 
 
-def _refresh_exports(transcript: Transcript, transcripts_dir: Path | None) -> None:
+def refresh_exports(transcript: Transcript, transcripts_dir: Path | None) -> None:
     """Rewrite the transcript's files where processing wrote them, so no export keeps an old role."""
     if transcripts_dir is not None and (Path(transcripts_dir) / f"{export_stem(transcript)}.json").exists():
         write_exports(transcript, Path(transcripts_dir))
@@ -140,7 +140,7 @@ def set_roles(db: Session, transcript: Transcript, roles: dict[str, str | None],
     audit(db, "set_roles", transcript, actor, before=before, after=after, reason=reason)
     _enrol_from_session(db, transcript, actor)
     db.flush()
-    _refresh_exports(transcript, transcripts_dir)
+    refresh_exports(transcript, transcripts_dir)
 
 
 def swap_roles(db: Session, transcript: Transcript, actor: User | None = None, reason: str = "",
@@ -201,5 +201,5 @@ def import_turns(db: Session, recording: Recording, turns: list[Turn], source: s
         notes["diarization"] = {**Diarization(turns, source="rttm").record("rttm", None), "source": str(source)}
         transcript.notes = notes
         db.flush()
-        _refresh_exports(transcript, transcripts_dir)
+        refresh_exports(transcript, transcripts_dir)
     return len(recording.transcripts)
