@@ -153,3 +153,20 @@ def test_the_study_page_sets_what_raters_read_and_who_transcribes(site, database
     login(stranger, "stranger")
     assert "Trial R" not in typist.get("/transcripts").get_data(as_text=True)
     assert "Trial R" in stranger.get("/transcripts").get_data(as_text=True)
+
+
+def test_transcribers_on_the_command_line(site, database, tmp_path):
+    from .support.cli import coder
+
+    env = {"DATABASE_URL": database.url, "CODER_HOME": tmp_path / "home"}
+    made = coder("users", "add", "typist2", "--role", "transcriber", "--password", PASSWORD, "--study", "Trial R",
+                 env=env)
+    assert made.exit_code == 0 and "created transcriber typist2" in made.stdout
+    shown = coder("study", "Trial R", "--add-transcriber", "stranger", "--remove-transcriber", "typist", env=env)
+    assert shown.exit_code == 0 and "transcribers stranger, typist2;" in shown.stdout
+    wrong = coder("study", "Trial R", "--add-transcriber", "rater1", env=env)
+    assert wrong.exit_code == 1 and "rater1 is a rater, not a transcriber" in wrong.stderr
+    with database.session() as db:
+        from coder.study.access import transcribers_of
+        study = db.scalar(select(Study).where(Study.name == "Trial R"))
+        assert [u.username for u in transcribers_of(db, study)] == ["stranger", "typist2"]

@@ -50,7 +50,7 @@ def review_show(ctx, recording_ref):
 @click.pass_context
 def review_apply(ctx, recording_ref, operation, based_on):
     """Apply one correction, e.g. '{"op": "replace_words", "turn": 3, "first": 2, "last": 2, "text": "homework"}'
-    (ops: replace_words, split_turn, merge_turns, move_words, set_speaker, insert_turn)."""
+    (ops: replace_words, edit_text, split_turn, merge_turns, move_words, set_speaker, insert_turn, check_turn)."""
     from coder.study import transcripts
 
     try:
