@@ -29,7 +29,7 @@ from coder.study.accounts import set_password  # noqa: E402
 from coder.web.app import create_app  # noqa: E402
 from coder.config import load_settings  # noqa: E402
 from coder.study.models import User  # noqa: E402
-from tests.support.browser import CHROMIUM_ARGS  # noqa: E402
+from tests.support.browser import CHROMIUM_ARGS, wait_until  # noqa: E402
 
 PASSWORD = "screenshot password"
 
@@ -104,7 +104,7 @@ def main() -> None:
             rater.keyboard.press(digit)
         rater.wait_for_selector("#rate[data-save-state='saved']")
         rater.evaluate("document.getElementById('audio').currentTime = 47.5")
-        rater.wait_for_function("document.querySelector('.transcript .w.now') !== null")
+        wait_until(rater, "document.querySelector('.transcript .w.now') !== null")
         rater.locator("#item-6").focus()
         rater.screenshot(path=str(args.out / "rating-page.png"))
 

@@ -538,7 +538,7 @@
 
   function describeChange(c) {
     var who = names();
-    function side(s) { return s ? (who[s.speaker] || s.speaker) + ": " + s.text : ""; }
+    function side(s) { return s ? (who[s.speaker] || s.speaker) + ": " + s.text + (s.checked ? " ✓" : "") : ""; }
     if (c.op === "added") { return "added " + side(c.after); }
     if (c.op === "removed") { return "removed " + side(c.before); }
     return side(c.before) + " → " + side(c.after);
