@@ -49,7 +49,8 @@ def test_the_eaf_has_a_tier_of_turns_and_one_of_words_per_speaker_and_links_the_
         [(round(s["start"] * 1000), round(s["end"] * 1000), s["text"]) for s in therapist]
     words = sorted(eaf.get_annotation_data_for_tier("Dr Rivera words"))
     assert [w[2] for w in words] == [w["text"] for s in therapist for w in s["words"]]
-    assert words[0][:2] == (round(therapist[0]["words"][0]["start"] * 1000), round(therapist[0]["words"][0]["end"] * 1000))
+    first = therapist[0]["words"][0]
+    assert words[0][:2] == (round(first["start"] * 1000), round(first["end"] * 1000))
     media = eaf.get_linked_files()[0]
     assert media["RELATIVE_MEDIA_URL"] == "./D1_session3.ogg" and media["MEDIA_URL"] == "file:///data/D1_session3.ogg"
     assert media["MIME_TYPE"] == "audio/ogg"

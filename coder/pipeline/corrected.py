@@ -62,6 +62,10 @@ def _matches(turns: list[FileTurn], current: list[dict[str, Any]]) -> list[int |
     return out
 
 
+def _word_key(word: dict[str, Any]) -> tuple[str, int, int]:
+    return word["text"].strip(), round(float(word["start"]) * 1000), round(float(word["end"]) * 1000)
+
+
 def _same_words(file_words: list[dict[str, Any]], seg: dict[str, Any]) -> bool:
     held = interchange.word_spans(seg, round(_start(seg) * 1000), round(float(seg["end"]) * 1000))
     return len(held) == len(file_words) and all(
@@ -90,8 +94,9 @@ def _timed(text: str, reference: list[dict[str, Any]], start: float, end: float,
         else:  # insert, before reference word a0
             a = low
             b = float(reference[a0]["start"]) if a0 < len(reference) else end
-            if a0 == len(reference) and open_end:
-                b = min(b, a + edits.INSERTED_WORD_S * len(tokens)) if b > a else a + edits.INSERTED_WORD_S * len(tokens)
+            if a0 == len(reference) and open_end:  # not the whole pause up to the next turn
+                most = a + edits.INSERTED_WORD_S * len(tokens)
+                b = min(b, most) if b > a else most
         words += edits.spread(tokens, a, max(a, b), speaker)
     for before, word in zip(words, words[1:]):  # starts in order, as a transcript's words must be
         word["start"] = max(float(word["start"]), float(before["start"]))
@@ -115,6 +120,7 @@ def segments_from(turns: list[FileTurn], speakers: dict[str, dict[str, Any]], cu
     starts = [_start(current[i]) if i is not None else t.start for t, i in zip(turns, matched)]
     last_end = max([float(end_of_recording or 0.0)] + [float(s["end"]) for s in current])
     timed_words = [w for seg in current for w in (seg.get("words") or [])]
+    by_time = {_word_key(w): w for w in timed_words}
     out = []
     for k, (t, i, label, start) in enumerate(zip(turns, matched, labels, starts)):
         seg = current[i] if i is not None else None
@@ -127,8 +133,10 @@ def segments_from(turns: list[FileTurn], speakers: dict[str, dict[str, Any]], cu
                 (open_end or end == float(seg["end"])) and (t.words is None or _same_words(t.words, seg)):
             out.append(copy.deepcopy(seg))
             continue
-        reference = t.words if t.words is not None else \
-            [w for w in timed_words if start <= (float(w["start"]) + float(w["end"])) / 2 <= end]
+        if t.words is not None:  # the file's words; those it left as they were keep their probability
+            reference = [by_time.get(_word_key(w), w) for w in t.words]
+        else:
+            reference = [w for w in timed_words if start <= (float(w["start"]) + float(w["end"])) / 2 <= end]
         words = _timed(t.text, reference, start, end, open_end, label)
         extra = {key: v for key, v in (seg or {}).items() if key not in ("start", "end", "speaker", "text", "words")}
         out.append({**extra, "start": round(float(words[0]["start"]) if open_end else min(start, words[0]["start"]), 3),

@@ -38,7 +38,8 @@ class InterchangeError(ValueError):
 @dataclass
 class FileTurn:
     """A turn as a file gives it: ``end`` None runs to the next turn (DOCX); ``words`` are timed words where the
-    file has them (EAF word tiers); ``resolution`` is how finely its start is written (s)."""
+    file has them (EAF word tiers); ``resolution`` is how finely its start is written (s); ``participant``, an
+    EAF tier's, names the speaker where ``name`` (the tier's) does not."""
     start: float
     end: float | None
     name: str
@@ -46,6 +47,7 @@ class FileTurn:
     where: str
     words: list[dict[str, Any]] | None = None
     resolution: float = 0.001
+    participant: str | None = None
 
 
 def clock(t: float) -> str:
@@ -97,8 +99,6 @@ def word_spans(seg: dict[str, Any], start_ms: int, end_ms: int) -> list[tuple[in
 # --- writing ---------------------------------------------------------------------------------------------
 
 
-def _title(doc: dict[str, Any]) -> str:
-    return Path(str(doc.get("audio") or "transcript")).name
 
 
 def _status(doc: dict[str, Any]) -> str:
@@ -107,10 +107,11 @@ def _status(doc: dict[str, Any]) -> str:
     return f"Status: {status}, revision {review.get('revision', 0)}"
 
 
-def write_docx(doc: dict[str, Any], path: Path) -> None:
-    """A title with the recording, its review status and revision, then ``[hh:mm:ss] Name: text`` a turn."""
+def write_docx(doc: dict[str, Any], path: Path, title: str | None = None) -> None:
+    """A title (the recording's file name by default), the review status and revision, then
+    ``[hh:mm:ss] Name: text`` a turn."""
     out = docx.Document()
-    out.add_heading(_title(doc), level=1)
+    out.add_heading(title or Path(str(doc.get("audio") or "transcript")).name, level=1)
     out.add_paragraph(_status(doc))
     names = tier_names(doc)
     for seg in doc["segments"]:
@@ -160,26 +161,28 @@ def write_textgrid(doc: dict[str, Any], path: Path) -> None:
             continue
         placed = spans(mine, ms=True)
         turns = [(a / 1000, b / 1000, seg["text"].strip()) for a, b, seg in placed]
-        words = [(a / 1000, b / 1000, text) for start, stop, seg in placed for a, b, text in word_spans(seg, start, stop)]
+        words = [(a / 1000, b / 1000, text)
+                 for start, stop, seg in placed for a, b, text in word_spans(seg, start, stop)]
         grid.addTier(textgrid.IntervalTier(name, turns, 0.0, end))
         grid.addTier(textgrid.IntervalTier(f"{name} words", words, 0.0, end))
     formats.atomic_save(path, lambda tmp: grid.save(str(tmp), format="long_textgrid", includeBlankSpaces=True))
 
 
-WRITERS = {"docx": write_docx, "eaf": write_eaf, "textgrid": write_textgrid}
-
-
-def write(doc: dict[str, Any], out_dir: Path, stem: str, fmts: tuple[str, ...] = formats.FORMATS) -> dict[str, Path]:
-    """OUT_DIR/STEM.EXT for each of ``fmts`` (any of EXPORTS; ``coder transcribe``'s four by default)."""
+def write(doc: dict[str, Any], out_dir: Path, stem: str, fmts: tuple[str, ...] = formats.FORMATS,
+          title: str | None = None) -> dict[str, Path]:
+    """OUT_DIR/STEM.EXT for each of ``fmts`` (any of EXPORTS; ``coder transcribe``'s four by default);
+    ``title`` heads the DOCX."""
     unknown = [f for f in fmts if f not in EXPORTS]
     if unknown:
         raise InterchangeError(f"unknown format {', '.join(unknown)}; choose from {', '.join(EXPORTS)}")
     out_dir = Path(out_dir)
     paths = formats.write_all(doc, out_dir, stem, tuple(f for f in fmts if f in formats.FORMATS))
+    writers = {"docx": lambda p: write_docx(doc, p, title), "eaf": lambda p: write_eaf(doc, p),
+               "textgrid": lambda p: write_textgrid(doc, p)}
     for fmt in FORMATS:
         if fmt in fmts:
             paths[fmt] = out_dir / f"{stem}.{EXTENSIONS[fmt]}"
-            WRITERS[fmt](doc, paths[fmt])
+            writers[fmt](paths[fmt])
     return paths
 
 
@@ -260,13 +263,12 @@ def read_eaf(path: Path) -> list[FileTurn]:
             continue
         words = [w for child, p in tiers.items() if p.get("PARENT_REF") == tier
                  and p.get("LINGUISTIC_TYPE_REF") == WORD_TIER_TYPE for w in _annotations(eaf, child, name)]
-        names = [tier, params.get("PARTICIPANT") or ""]
         for start, end, value in _annotations(eaf, tier, name):
             if not value.strip():
                 continue
             inside = [{"start": a, "end": b, "text": text} for a, b, text in words if start <= (a + b) / 2 <= end]
-            turns.append(FileTurn(start, end, "\t".join(names), " ".join(value.split()),
-                                  f"{name}, tier {tier!r} at {clock(start)}", words=inside or None))
+            turns.append(FileTurn(start, end, tier, " ".join(value.split()), f"{name}, tier {tier!r} at {clock(start)}",
+                                  words=inside or None, participant=params.get("PARTICIPANT")))
     return sorted(turns, key=lambda t: (t.start, t.end))
 
 
@@ -349,13 +351,13 @@ def speaker_lookup(speakers: dict[str, dict[str, Any]]) -> dict[str, str]:
 def speaker_of(turn: FileTurn, lookup: dict[str, str], speakers: dict[str, dict[str, Any]]) -> str:
     """The label a turn's speaker name (or, for EAF, tier name then participant) maps to, or an error listing
     the names that do."""
-    for name in turn.name.split("\t"):
+    for name in (turn.name, turn.participant or ""):
         label = lookup.get(name.strip().casefold())
         if label is None and " (" in name and name.endswith(")"):  # "Name (LABEL)" of tier_names
             label = lookup.get(name[name.rindex(" (") + 2:-1].casefold())
         if label is not None:
             return label
-    accepted = sorted({formats.speaker_name({"speakers": speakers}, label) for label in speakers} | set(speakers))
-    shown = turn.name.split("\t")[0]
-    raise InterchangeError(f"{turn.where}: no speaker {shown!r} in this transcript (use one of "
+    accepted = sorted(n for n in {formats.speaker_name({"speakers": speakers}, label) for label in speakers}
+                      | set(speakers) if n.casefold() in lookup)
+    raise InterchangeError(f"{turn.where}: no speaker {turn.name!r} in this transcript (use one of "
                            f"{', '.join(accepted)})")
