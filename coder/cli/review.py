@@ -1,5 +1,6 @@
 """Transcript review on the command line: ``coder review`` shows a transcript's turns, applies corrections,
-lists and restores revisions, sets its status and speakers' names, and what a study's raters read."""
+imports a corrected file, lists and restores revisions, sets its status and speakers' names, and what a study's
+raters read."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ from coder.cli.common import fail, open_database, study_named, transcript
 
 STATUSES = ("automatic", "in_review", "verified")  # coder.study.models.TRANSCRIPT_STATUSES
 RATER_VIEWS = ("automatic", "verified", "none")  # coder.study.transcripts.RATER_VIEWS
+IMPORTS = ("vtt", "eaf", "docx")  # coder.pipeline.interchange.IMPORTS
 
 
 @click.group("review")
@@ -60,6 +62,26 @@ def review_apply(ctx, recording_ref, operation, based_on):
     with open_database(ctx).session() as db:
         found = transcript(db, recording_ref)
         row = _checked(lambda: transcripts.apply(db, found, based_on, op, None))
+        click.echo(f"revision {row.number}: {len(row.changes)} turn(s) changed" if row else "nothing changed")
+
+
+@review_group.command("import")
+@click.argument("recording_ref", metavar="RECORDING")
+@click.argument("path", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option("--revision", "based_on", type=int,
+              help="The revision the file was exported from (default: the current one); refused if it is no longer "
+                   "current.")
+@click.option("--format", "fmt", type=click.Choice(IMPORTS, case_sensitive=False),
+              help="The file's format (default: from its extension).")
+@click.pass_context
+def review_import(ctx, recording_ref, path, based_on, fmt):
+    """Save FILE, RECORDING's transcript corrected elsewhere (WebVTT with <v Name> voices, ELAN .eaf, or the Word
+    file of `coder export` with its [hh:mm:ss] Name: lines), as its next revision."""
+    from coder.study.transcript_files import import_file
+
+    with open_database(ctx).session() as db:
+        found = transcript(db, recording_ref)
+        row = _checked(lambda: import_file(db, found, path, based_on, None, fmt))
         click.echo(f"revision {row.number}: {len(row.changes)} turn(s) changed" if row else "nothing changed")
 
 

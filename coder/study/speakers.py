@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coder.pipeline import audio, formats, vad
+from coder.pipeline import audio, formats, interchange, vad
 from coder.pipeline.diarize import Diarization, Turn, embeddings
 from coder.pipeline.roles import ROLES, assign_roles
 from coder.pipeline.words import attribute_words
@@ -106,8 +106,10 @@ def export_stem(transcript: Transcript) -> str:
     return f"recording-{transcript.recording_id}"
 
 
-def write_exports(transcript: Transcript, out_dir: Path) -> dict[str, Path]:
-    return formats.write_all(transcript_document(transcript), out_dir, export_stem(transcript))
+def write_exports(transcript: Transcript, out_dir: Path, fmts: tuple[str, ...] = formats.FORMATS) -> dict[str, Path]:
+    """The transcript's current revision as OUT_DIR/recording-ID.EXT in ``fmts`` (``interchange.EXPORTS``)."""
+    return interchange.write(transcript_document(transcript), out_dir, export_stem(transcript), fmts,
+                             title=transcript.recording.original_name)
 
 
 def refresh_exports(transcript: Transcript, transcripts_dir: Path | None) -> None:
