@@ -7,7 +7,7 @@ import json
 
 import click
 
-from coder.cli.common import fail, open_database, study_named, transcript
+from coder.cli.common import fail, open_database, settings, study_named, transcript
 
 STATUSES = ("automatic", "in_review", "verified")  # coder.study.models.TRANSCRIPT_STATUSES
 RATER_VIEWS = ("automatic", "verified", "none")  # coder.study.transcripts.RATER_VIEWS
@@ -17,6 +17,14 @@ IMPORTS = ("vtt", "eaf", "docx")  # coder.pipeline.interchange.IMPORTS
 @click.group("review")
 def review_group():
     """Correct stored transcripts before raters read them (docs/transcription.md)."""
+
+
+def _exported(ctx, db, found) -> None:
+    """Commit, then rewrite the transcript's export files where processing wrote them."""
+    from coder.study.speakers import refresh_exports
+
+    db.commit()
+    refresh_exports(found, settings(ctx).transcripts_dir)
 
 
 def _checked(action):
@@ -62,6 +70,7 @@ def review_apply(ctx, recording_ref, operation, based_on):
     with open_database(ctx).session() as db:
         found = transcript(db, recording_ref)
         row = _checked(lambda: transcripts.apply(db, found, based_on, op, None))
+        _exported(ctx, db, found)
         click.echo(f"revision {row.number}: {len(row.changes)} turn(s) changed" if row else "nothing changed")
 
 
@@ -82,6 +91,7 @@ def review_import(ctx, recording_ref, path, based_on, fmt):
     with open_database(ctx).session() as db:
         found = transcript(db, recording_ref)
         row = _checked(lambda: import_file(db, found, path, based_on, None, fmt))
+        _exported(ctx, db, found)
         click.echo(f"revision {row.number}: {len(row.changes)} turn(s) changed" if row else "nothing changed")
 
 
@@ -114,6 +124,7 @@ def review_restore(ctx, recording_ref, number, based_on):
     with open_database(ctx).session() as db:
         found = transcript(db, recording_ref)
         row = _checked(lambda: transcripts.restore(db, found, number, based_on, None))
+        _exported(ctx, db, found)
         click.echo(f"revision {row.number}: restored revision {number}" if row else "nothing changed")
 
 
@@ -128,6 +139,7 @@ def review_status(ctx, recording_ref, status):
     with open_database(ctx).session() as db:
         found = transcript(db, recording_ref)
         _checked(lambda: transcripts.set_status(db, found, status, None))
+        _exported(ctx, db, found)
         click.echo(f"{status} (revision {found.revision})")
 
 
@@ -143,6 +155,7 @@ def review_name(ctx, recording_ref, label, name):
     with open_database(ctx).session() as db:
         found = transcript(db, recording_ref)
         _checked(lambda: transcripts.rename_speaker(db, found, label, name, None))
+        _exported(ctx, db, found)
         click.echo(f"{label}: {name or '(no name)'}")
 
 

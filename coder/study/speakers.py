@@ -18,6 +18,7 @@ from coder.pipeline import audio, formats, interchange, vad
 from coder.pipeline.diarize import Diarization, Turn, embeddings
 from coder.pipeline.roles import ROLES, assign_roles
 from coder.pipeline.words import attribute_words
+from coder.study import transcripts as review
 from coder.study.audit import audit
 from coder.study.models import Dyad, Recording, Speaker, Therapist, TherapySession, Transcript, User, Voiceprint
 
@@ -179,7 +180,9 @@ def import_turns(db: Session, recording: Recording, turns: list[Turn], source: s
     Returns how many transcripts were updated. Later processing of the
     recording uses these turns instead of automatic diarisation. Roles are
     decided afresh (the speaker labels are the file's), keeping none of the
-    old automatic or manual ones.
+    old automatic or manual ones. A transcript a person has corrected gets
+    the re-attributed words as a new revision, so the corrected one can be
+    restored.
     """
     if not turns:
         raise ValueError(f"{source}: no turns for recording {recording.id}")
@@ -194,7 +197,11 @@ def import_turns(db: Session, recording: Recording, turns: list[Turn], source: s
     for transcript in recording.transcripts:
         segments = attribute_words(transcript.segments, turns)
         speakers = assign_roles(segments, sorted({t.speaker for t in turns}), None, voice)
-        transcript.segments = segments
+        if transcript.revision > 0:  # corrected by a person: the import is a revision, the corrections restorable
+            review.save(db, transcript, transcript.revision, segments, actor,
+                        note=f"speaker turns from {Path(str(source)).name}")
+        else:
+            transcript.segments = segments
         transcript.speakers.clear()
         db.flush()  # the old labels go before the new ones (which may reuse them) arrive
         transcript.speakers = [Speaker(label=label, role=info["role"], role_confidence=info["confidence"],
