@@ -162,6 +162,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "transcripts.status": ("transcript", ["/transcripts/{transcript}/status"]),
     "transcripts.speaker": ("transcript", ["/transcripts/{transcript}/speaker"]),
     "transcripts.roles": ("transcript", ["/transcripts/{transcript}/roles"]),
+    "transcripts.export": ("study", ["/transcripts/{transcript}/export/docx", "/transcripts/{transcript}/export/eaf"]),
     "reliability.index": ("coordinator", ["/reliability"]),
     "reliability.report": ("study", ["/reliability/{study}/{instrument}"]),
     "reliability.export": ("study", ["/reliability/{study}/{instrument}/export.csv",

@@ -105,6 +105,32 @@ def test_a_save_rewrites_the_exports_that_processing_wrote(site):
     assert "Dr Reyes: Welcome" in paths["txt"].read_text() and "<v Dr Reyes>Welcome" in paths["vtt"].read_text()
 
 
+def test_a_coordinator_downloads_the_corrected_transcript(site, tmp_path):
+    import docx
+    import pympi
+
+    app, _built, tid, _study_id, _settings = site
+    client = app.test_client()
+    login(client, "coord")
+    first = _words(client.get(f"/transcripts/{tid}/state").get_json(), 0)
+    _post(client, f"/transcripts/{tid}/edit", {"revision": 0, "op": {"op": "edit_text", "turn": 0,
+                                                                     "text": " ".join(["Welcome", *first[1:]])}})
+    _post(client, f"/transcripts/{tid}/speaker", {"label": "SPEAKER_00", "name": "Dr Reyes"})
+    got = client.get(f"/transcripts/{tid}/export/docx")
+    assert got.status_code == 200 and "attachment" in got.headers["Content-Disposition"]
+    (tmp_path / "t.docx").write_bytes(got.data)
+    paragraphs = [p.text for p in docx.Document(str(tmp_path / "t.docx")).paragraphs]
+    assert any(p.startswith("[00:00:0") and "Dr Reyes: Welcome" in p for p in paragraphs)
+    (tmp_path / "t.eaf").write_bytes(client.get(f"/transcripts/{tid}/export/eaf").data)
+    eaf = pympi.Elan.Eaf(str(tmp_path / "t.eaf"))
+    assert "Dr Reyes" in eaf.get_tier_names()
+    assert sorted(eaf.get_annotation_data_for_tier("Dr Reyes"))[0][2].startswith("Welcome")
+    assert client.get(f"/transcripts/{tid}/export/exe").status_code == 404
+    typist = app.test_client()
+    login(typist, "typist")
+    assert typist.get(f"/transcripts/{tid}/export/docx").status_code == 403
+
+
 def test_the_editor_page_and_the_transcribers_list(site):
     app, _built, tid, _study_id, _settings = site
     client = app.test_client()

@@ -1,6 +1,7 @@
 """A recording's transcript for the people who correct it (coordinators and transcribers): the editor page, its
 audio, the corrections (one JSON request each, saved as a revision by ``coder.study.transcripts``), the history,
-the status, speakers' names and roles; and a transcriber's list of transcripts.
+the status, speakers' names and roles; a transcriber's list of transcripts; and, for coordinators, the
+transcript's exports to download.
 
 Every save names the revision it was made against; a save against an older one is refused with 409 and the
 current version, so two editors never overwrite each other.
@@ -9,17 +10,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+import io
+import tempfile
+from pathlib import Path
+
+from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
+                   send_file, url_for)
 from flask_login import current_user
 
-from coder.pipeline import playback
+from coder.pipeline import interchange, playback
 from coder.pipeline.audio import AudioError
 from coder.study import access, transcripts
 from coder.study.models import TRANSCRIPT_STATUSES, Transcript, TranscriptRevision
-from coder.study.speakers import RoleError, refresh_exports, set_roles, speaking_time, swap_roles
+from coder.study.speakers import RoleError, refresh_exports, set_roles, speaking_time, swap_roles, write_exports
 from coder.web import forms, wav
 from coder.web.database import db_session
-from coder.web.guards import transcribed_transcript, transcriber_required
+from coder.web.guards import coordinated_row, coordinator_required, transcribed_transcript, transcriber_required
 
 bp = Blueprint("transcripts", __name__)
 
@@ -194,6 +200,21 @@ def history(transcript_id: int):
         {"number": r.number, "author": r.author.username if r.author else None,
          "at": r.created_at.isoformat(timespec="seconds"), "note": r.note, "changes": r.changes}
         for r in rows]})
+
+
+@bp.route("/transcripts/<int:transcript_id>/export/<fmt>")
+@coordinator_required
+def export(transcript_id: int, fmt: str):
+    """The current revision as a file to download (json, rttm, vtt, txt, docx, eaf or textgrid); coordinators
+    only, since a file that leaves the app is no longer guarded by it."""
+    transcript, _study = coordinated_row(Transcript, transcript_id)
+    if fmt not in interchange.EXPORTS:
+        abort(404)
+    with tempfile.TemporaryDirectory(prefix="coder-export-") as folder:
+        path = write_exports(transcript, Path(folder), (fmt,))[fmt]
+        data = io.BytesIO(path.read_bytes())
+        name = path.name
+    return send_file(data, as_attachment=True, download_name=name, max_age=0)
 
 
 def _roles_chosen(transcript: Transcript) -> dict[str, str | None]:
