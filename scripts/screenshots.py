@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Screenshots of the rater's workspace for the docs, taken in Debian's Chromium from the demo study.
+"""Screenshots of the rater's workspace and the transcript editor for the docs, taken in Debian's Chromium from
+the demo study.
 
     .venv/bin/coder --home /tmp/coder-shots demo --no-serve
     .venv/bin/python scripts/screenshots.py /tmp/coder-shots/demo [--out docs/img]
 
 Sets known passwords on the demo accounts of that (throwaway) home, serves it
-on a free loopback port, and writes rater-queue.png, rating-page.png and
-ratings.png.
+on a free loopback port, and writes rater-queue.png, rating-page.png,
+ratings.png and transcript-editor.png.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from coder.study.accounts import set_password  # noqa: E402
 from coder.web.app import create_app  # noqa: E402
 from coder.config import load_settings  # noqa: E402
 from coder.study.models import User  # noqa: E402
-from tests.support.browser import CHROMIUM_ARGS  # noqa: E402
+from tests.support.browser import CHROMIUM_ARGS, wait_until  # noqa: E402
 
 PASSWORD = "screenshot password"
 
@@ -103,7 +104,7 @@ def main() -> None:
             rater.keyboard.press(digit)
         rater.wait_for_selector("#rate[data-save-state='saved']")
         rater.evaluate("document.getElementById('audio').currentTime = 47.5")
-        rater.wait_for_function("document.querySelector('.transcript .w.now') !== null")
+        wait_until(rater, "document.querySelector('.transcript .w.now') !== null")
         rater.locator("#item-6").focus()
         rater.screenshot(path=str(args.out / "rating-page.png"))
 
@@ -119,9 +120,16 @@ def main() -> None:
         coordinator = log_in(browser, base, "coordinator")
         coordinator.goto(f"{base}/ratings")
         coordinator.screenshot(path=str(args.out / "ratings.png"))
+
+        coordinator.goto(f"{base}/transcripts/1")
+        coordinator.wait_for_selector("#editor[data-ready='1']")
+        coordinator.keyboard.press("n")  # the first word the recogniser doubted, selected
+        coordinator.evaluate("window.scrollTo(0, 0)")
+        coordinator.screenshot(path=str(args.out / "transcript-editor.png"))
         browser.close()
     server.close()
-    print(f"wrote {', '.join(n + '.png' for n in ('rater-queue', 'rating-page', 'ratings'))} to {args.out}")
+    names = ("rater-queue", "rating-page", "ratings", "transcript-editor")
+    print(f"wrote {', '.join(n + '.png' for n in names)} to {args.out}")
 
 
 if __name__ == "__main__":

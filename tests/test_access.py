@@ -1,7 +1,8 @@
 """Access control: every route of the app, walked as every role, against the allowed set.
 
 Two studies: "Trial R" (rated by rater1 and rater2, coordinated by coord_a) and "Trial B" (rated by ana
-and ben, coordinated by coord_b, with a stored analysis); coord_none coordinates nothing. The table
+and ben, coordinated by coord_b, with a stored analysis); coord_none coordinates nothing; typist_r corrects the
+transcripts of Trial R, typist_none those of no study. The table
 ``CASES`` names, for each endpoint, the objects its URLs point at and who may reach them; a route added to
 the app without an entry here fails ``test_every_route_is_in_the_table``.
 """
@@ -26,8 +27,9 @@ from .support.analysis_study import build_trial
 from .support.rating_study import PASSWORD, SESSION_AUDIO, build
 from .support.web import csrf_token, login
 
-ROLES = ("anonymous", "rater1", "rater2", "ana", "coord_a", "coord_b", "coord_none")
+ROLES = ("anonymous", "rater1", "rater2", "ana", "coord_a", "coord_b", "coord_none", "typist_r", "typist_none")
 COORDINATORS = {"coord_a": "R", "coord_b": "B", "coord_none": None}
+TRANSCRIBERS = {"typist_r": "R", "typist_none": None}
 RATERS = ("rater1", "rater2", "ana")
 NOTE = "a note only rater2 wrote"
 
@@ -53,6 +55,10 @@ def world(tmp_path, database):
         study_b = db.scalar(select(Study).where(Study.name == "Trial B"))
         for name, study in (("coord_a", study_r), ("coord_b", study_b), ("coord_none", None)):
             user = create_user(db, name, PASSWORD, "coordinator", name)
+            if study is not None:
+                grant(db, study, user, None)
+        for name, study in (("typist_r", study_r), ("typist_none", None)):
+            user = create_user(db, name, PASSWORD, "transcriber", name)
             if study is not None:
                 grant(db, study, user, None)
         wai = instruments.builtin("wai-o-s")
@@ -128,7 +134,9 @@ def trial_units(db, study) -> list[int]:
 
 
 # Who may reach an endpoint: "public", "user" (anyone logged in), "coordinator" (any coordinator),
-# "study" (the coordinators of the study the URL points into) or "rater" (the rater the assignment is for).
+# "study" (the coordinators of the study the URL points into), "transcriber" (any coordinator or transcriber),
+# "transcript" (the coordinators and transcribers of the study of the transcript) or "rater" (the rater the
+# assignment is for).
 # Each case: (owner, URL template with {study}, {unit} ... filled from World.ids for the object's study
 # or rater).
 CASES: dict[str, tuple[str, list[str]]] = {
@@ -144,8 +152,17 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "ratings.index": ("coordinator", ["/ratings"]),
     "ratings.detail": ("study", ["/ratings/{rating}"]),
     "ratings.reopen": ("study", ["/ratings/{rating}/reopen"]),
-    "transcripts.page": ("study", ["/transcripts/{transcript}"]),
-    "transcripts.roles": ("study", ["/transcripts/{transcript}/roles"]),
+    "transcripts.index": ("transcriber", ["/transcripts"]),
+    "transcripts.page": ("transcript", ["/transcripts/{transcript}", "/transcripts/{transcript}?t=12"]),
+    "transcripts.audio": ("transcript", ["/transcripts/{transcript}/audio"]),
+    "transcripts.state": ("transcript", ["/transcripts/{transcript}/state"]),
+    "transcripts.history": ("transcript", ["/transcripts/{transcript}/history"]),
+    "transcripts.edit": ("transcript", ["/transcripts/{transcript}/edit"]),
+    "transcripts.restore": ("transcript", ["/transcripts/{transcript}/restore"]),
+    "transcripts.status": ("transcript", ["/transcripts/{transcript}/status"]),
+    "transcripts.speaker": ("transcript", ["/transcripts/{transcript}/speaker"]),
+    "transcripts.roles": ("transcript", ["/transcripts/{transcript}/roles"]),
+    "transcripts.export": ("study", ["/transcripts/{transcript}/export/docx", "/transcripts/{transcript}/export/eaf"]),
     "reliability.index": ("coordinator", ["/reliability"]),
     "reliability.report": ("study", ["/reliability/{study}/{instrument}"]),
     "reliability.export": ("study", ["/reliability/{study}/{instrument}/export.csv",
@@ -166,6 +183,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "studies.page": ("study", ["/studies/{study}"]),
     "studies.coordinators": ("study", ["/studies/{study}/coordinators"]),
     "studies.participants": ("study", ["/studies/{study}/participants"]),
+    "studies.transcript_settings": ("study", ["/studies/{study}/transcripts"]),
     "recordings.upload": ("study", ["/studies/{study}/upload"]),
     "recordings.manifest": ("study", ["/studies/{study}/manifest"]),
     "recordings.status": ("study", ["/studies/{study}/recordings.json"]),
@@ -186,7 +204,7 @@ def _targets(world: World, owner: str, template: str) -> list[tuple[str, str | N
     ids = world.ids
     if owner == "rater":
         return [(template.format(assignment=a), rater) for rater, a in ids["assignment"].items()]
-    if owner != "study":
+    if owner not in ("study", "transcript"):
         return [(template.format(rater_user=ids["rater_user"]), None)]
     out = []
     for key, study_id in ids["study"].items():
@@ -212,6 +230,10 @@ def _allowed(role: str, owner: str, belongs: str | None) -> bool:
         return True
     if owner == "rater":
         return role == belongs
+    if role in TRANSCRIBERS:
+        return owner == "transcriber" or (owner == "transcript" and TRANSCRIBERS[role] == belongs)
+    if owner == "transcriber":
+        return role in COORDINATORS
     if role not in COORDINATORS:
         return False
     return owner == "coordinator" or COORDINATORS[role] == belongs

@@ -70,7 +70,7 @@ def test_demo_transcribes_the_sample_session(demo):
         assert s.query(Assignment).count() == 2
     for ext in ("json", "rttm", "vtt", "txt"):
         assert (home / "demo" / "transcripts" / f"recording-1.{ext}").is_file()
-    assert set(credentials(proc.stdout)) == {"coordinator", "rater1", "rater2"}
+    assert set(credentials(proc.stdout)) == {"coordinator", "transcriber", "rater1", "rater2"}
 
 
 OFFLINE = {"CODER_WHISPER_MODEL": "", "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}

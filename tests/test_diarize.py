@@ -205,3 +205,13 @@ def test_a_silent_channel_is_reported(session):
     result = diarize_channels(np.stack([clip, np.zeros_like(clip)]))
     assert {t.speaker for t in result.turns} == {"SPEAKER_00"}
     assert result.warnings == ["channel 2 holds no speech of its own"]
+
+
+def test_speech_too_short_for_a_voice_window_goes_to_one_speaker():
+    class Blip(BuiltinDiarizer):
+        def speech(self, audio):  # the voice-activity detector's answer for a 0.2 s blip of speech
+            return [(1.0, 1.2)]
+
+    result = Blip()(np.zeros(3 * RATE, dtype=np.float32), 2)
+    assert [(t.start, t.end, t.speaker) for t in result.turns] == [(1.0, 1.2, "SPEAKER_00")]
+    assert result.warnings == ["too little speech to tell speakers apart; all of it is given to one speaker"]

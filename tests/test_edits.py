@@ -100,3 +100,32 @@ def test_changes_list_what_differs_turn_by_turn():
     assert got[1]["before"] is None and got[1]["after"]["text"] == "Yes"
     assert got[2]["after"]["speaker"] == "SPEAKER_01"
     assert edits.changes(before, before) == []
+
+
+def test_editing_a_turns_text_rewrites_only_the_words_that_changed():
+    before = doc()
+    kept = copy.deepcopy(before)
+    # two separate corrections in one edit: a word replaced, one added at the end
+    after = edits.edit_text(before, 0, "Let's put homework on the agenda today")
+    assert before == kept
+    assert after[0]["text"] == "Let's put homework on the agenda today"
+    old, new = times(before[0]), times(after[0])
+    assert new[:2] == old[:2] and new[3:6] == old[3:6]  # untouched words keep their times
+    assert new[2] == (1.0, 1.3)  # "homework" takes the span of "net"
+    assert new[6][0] >= old[5][1] - 1e-9 and new[6][1] <= after[0]["end"]  # "today" inside the turn
+    assert [w.get("probability") for w in after[0]["words"]][:2] == [0.9, 0.95]
+    assert "probability" not in after[0]["words"][2]
+    assert edits.edit_text(before, 0, before[0]["text"]) == before  # nothing changed
+    removed = edits.edit_text(before, 1, "   ")
+    assert [s["text"] for s in removed] == [before[0]["text"], before[2]["text"]]
+    with pytest.raises(edits.EditError, match="no turn 7"):
+        edits.edit_text(before, 7, "x")
+
+
+def test_a_turn_is_marked_checked_and_unchecked():
+    before = doc()
+    checked = edits.check_turn(before, 1)
+    assert checked[1]["checked"] is True and "checked" not in before[1]
+    assert "checked" not in edits.check_turn(checked, 1, checked=False)[1]
+    # a later correction of the turn keeps the mark
+    assert edits.edit_text(checked, 1, "Sure, that works fine.")[1]["checked"] is True

@@ -119,6 +119,21 @@ def test_imported_turns_reattribute_words_and_are_kept_for_processing(database, 
                     f"SPEAKER recording-{rid} 1 0.900 5.100 <NA> <NA> client <NA> <NA>"]
 
 
+def test_imported_turns_on_a_corrected_transcript_are_a_revision(database, tmp_path):
+    from coder.study import transcripts
+
+    with database.session() as db:
+        *_, rec, _unit, _instrument = build_tree(db)
+        transcript = add_transcript(db, rec)
+        transcripts.apply(db, transcript, 0, {"op": "edit_text", "turn": 0, "text": "How are you doing?"}, None)
+        corrected = list(transcript.segments)
+        import_turns(db, rec, [Turn(0.0, 0.9, "therapist"), Turn(0.9, 6.0, "client")], "hand.rttm")
+        assert transcript.revision == 2
+        [newest, before, *_] = transcripts.history(db, transcript)
+        assert newest.note == "speaker turns from hand.rttm" and before.segments == corrected
+        assert {w["speaker"] for s in transcript.segments for w in s["words"]} == {"therapist", "client"}
+
+
 def test_turns_beyond_the_recording_are_refused(database):
     with database.session() as db:
         *_, rec, _unit, _instrument = build_tree(db)

@@ -133,12 +133,19 @@ def test_the_review_commands(database, study, tmp_path):
         return coder("review", *args, env=env, timeout=120)
 
     rec = str(study.recording_id)
+    from coder.config import load_settings
+    from coder.study.speakers import write_exports
+
+    with database.session() as db:  # the files processing would have written
+        files = write_exports(db.get(Recording, study.recording_id).transcript,
+                              load_settings(home=tmp_path / "home").transcripts_dir)
     shown = run("show", rec)
     assert shown.exit_code == 0 and shown.stdout.startswith("status automatic, revision 0")
     assert shown.stdout.splitlines()[1].startswith("0\t") and "\t\t0:" in shown.stdout  # turns, numbered words
     out = run("apply", rec, '{"op": "replace_words", "turn": 0, "first": 0, "last": 0, "text": "Corrected"}',
               "--based-on", "0")
     assert out.exit_code == 0 and "revision 1: 1 turn(s) changed" in out.stdout
+    assert files["txt"].read_text().split(": ", 1)[1].startswith("Corrected")  # the exports follow the correction
     stale = run("apply", rec, '{"op": "merge_turns", "turn": 0}', "--based-on", "0")
     assert stale.exit_code == 1 and "changed since revision 0" in stale.stderr
     assert run("apply", rec, "{not json", "--based-on", "1").exit_code == 1
@@ -147,7 +154,7 @@ def test_the_review_commands(database, study, tmp_path):
     assert "revision 2: restored revision 0" in run("restore", rec, "0", "--based-on", "1").stdout
     assert run("status", rec, "verified").stdout.startswith("verified (revision 2)")
     assert run("name", rec, "SPEAKER_00", "Dr Rivera").exit_code == 0
-    assert "Dr Rivera" in run("show", rec).stdout
+    assert "Dr Rivera" in run("show", rec).stdout and "<v Dr Rivera>" in files["vtt"].read_text()
     assert "raters listen without a transcript" in run("raters", "Trial R", "none").stdout
     with database.session() as db:
         assert transcripts.rater_view(db.scalar(select(Study))) == "none"

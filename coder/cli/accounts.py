@@ -1,4 +1,4 @@
-"""``coder users``: the coordinator and rater accounts."""
+"""``coder users``: the coordinator, rater and transcriber accounts."""
 from __future__ import annotations
 
 import click
@@ -8,15 +8,15 @@ from coder.cli.common import fail, open_database, study_named
 
 @click.group()
 def users():
-    """Manage coordinator and rater accounts."""
+    """Manage coordinator, rater and transcriber accounts."""
 
 
 @users.command("add")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["coordinator", "rater"]), required=True)
+@click.option("--role", type=click.Choice(["coordinator", "rater", "transcriber"]), required=True)
 @click.option("--name", "display_name", default="", help="Display name.")
 @click.option("--password", help="Password (prompted when omitted; at least 10 characters).")
-@click.option("--study", "studies", multiple=True, metavar="NAME", help="A study the coordinator coordinates.")
+@click.option("--study", "studies", multiple=True, metavar="NAME", help="A study the coordinator coordinates (or the transcriber corrects).")
 @click.pass_context
 def users_add(ctx, username, role, display_name, password, studies):
     """Create an account."""

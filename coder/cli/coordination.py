@@ -22,9 +22,15 @@ from coder.cli.common import REASON, fail, json_text, open_database, rater, stor
               help="Let coordinator USER see and run the study.")
 @click.option("--remove-coordinator", "remove_coordinators", multiple=True, metavar="USER",
               help="Take the study away from coordinator USER (not its last coordinator).")
+@click.option("--add-transcriber", "add_transcribers", multiple=True, metavar="USER",
+              help="Let transcriber USER correct the study's transcripts.")
+@click.option("--remove-transcriber", "remove_transcribers", multiple=True, metavar="USER",
+              help="Take the study's transcripts away from transcriber USER.")
 @click.pass_context
-def study_cmd(ctx, name, show, hide, queue_order, queue_seed, gold, add_coordinators, remove_coordinators):
-    """Show or change what raters of study NAME may see, how their queues are ordered, and who coordinates it."""
+def study_cmd(ctx, name, show, hide, queue_order, queue_seed, gold, add_coordinators, remove_coordinators,
+              add_transcribers, remove_transcribers):
+    """Show or change what raters of study NAME may see, how their queues are ordered, and who coordinates it
+    and corrects its transcripts."""
     from coder.rating import workspace
 
     try:
@@ -37,11 +43,12 @@ def study_cmd(ctx, name, show, hide, queue_order, queue_seed, gold, add_coordina
             settings = workspace.configure(db, study, None, show, hide, queue_order, queue_seed, gold)
         except workspace.SettingsError as exc:
             fail(str(exc))
-        _coordinators(db, study, add_coordinators, remove_coordinators)
+        _coordinators(db, study, add_coordinators, remove_coordinators, "coordinator")
+        _coordinators(db, study, add_transcribers, remove_transcribers, "transcriber")
         _echo_study(db, study, settings)
 
 
-def _coordinators(db, study, add: tuple[str, ...], remove: tuple[str, ...]) -> None:
+def _coordinators(db, study, add: tuple[str, ...], remove: tuple[str, ...], role: str) -> None:
     from coder.study import access
     from coder.study.accounts import find_user
 
@@ -49,6 +56,8 @@ def _coordinators(db, study, add: tuple[str, ...], remove: tuple[str, ...]) -> N
         user = find_user(db, username)
         if user is None:
             fail(f"no user named {username}")
+        if user.role != role:
+            fail(f"{username} is a {user.role}, not a {role}")
         try:
             (access.grant if username in add else access.revoke)(db, study, user, None)
         except access.AccessError as exc:
@@ -57,12 +66,14 @@ def _coordinators(db, study, add: tuple[str, ...], remove: tuple[str, ...]) -> N
 
 def _echo_study(db, study, settings: dict) -> None:
     from coder.rating.workspace import blinding
-    from coder.study.access import coordinators_of
+    from coder.study.access import coordinators_of, transcribers_of
 
     visible = [f for f, v in blinding(study).items() if v]
     coordinators = ", ".join(u.username for u in coordinators_of(db, study)) or "none"
+    transcribers = ", ".join(u.username for u in transcribers_of(db, study))
     click.echo(f"study {study.name}: coordinators {coordinators}; "
-               f"raters see {', '.join(visible) or 'no unblinding detail'}; "
+               + (f"transcribers {transcribers}; " if transcribers else "")
+               + f"raters see {', '.join(visible) or 'no unblinding detail'}; "
                f"queue order {settings.get('queue_order', 'random')}"
                + (f" (seed {settings['queue_seed']})" if "queue_seed" in settings else "")
                + (f"; gold standard {settings['gold_standard']}" if settings.get("gold_standard") else ""))

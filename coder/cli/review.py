@@ -1,20 +1,30 @@
 """Transcript review on the command line: ``coder review`` shows a transcript's turns, applies corrections,
-lists and restores revisions, sets its status and speakers' names, and what a study's raters read."""
+imports a corrected file, lists and restores revisions, sets its status and speakers' names, and what a study's
+raters read."""
 from __future__ import annotations
 
 import json
 
 import click
 
-from coder.cli.common import fail, open_database, study_named, transcript
+from coder.cli.common import fail, open_database, settings, study_named, transcript
 
 STATUSES = ("automatic", "in_review", "verified")  # coder.study.models.TRANSCRIPT_STATUSES
 RATER_VIEWS = ("automatic", "verified", "none")  # coder.study.transcripts.RATER_VIEWS
+IMPORTS = ("vtt", "eaf", "docx")  # coder.pipeline.interchange.IMPORTS
 
 
 @click.group("review")
 def review_group():
     """Correct stored transcripts before raters read them (docs/transcription.md)."""
+
+
+def _exported(ctx, db, found) -> None:
+    """Commit, then rewrite the transcript's export files where processing wrote them."""
+    from coder.study.speakers import refresh_exports
+
+    db.commit()
+    refresh_exports(found, settings(ctx).transcripts_dir)
 
 
 def _checked(action):
@@ -50,7 +60,7 @@ def review_show(ctx, recording_ref):
 @click.pass_context
 def review_apply(ctx, recording_ref, operation, based_on):
     """Apply one correction, e.g. '{"op": "replace_words", "turn": 3, "first": 2, "last": 2, "text": "homework"}'
-    (ops: replace_words, split_turn, merge_turns, move_words, set_speaker, insert_turn)."""
+    (ops: replace_words, edit_text, split_turn, merge_turns, move_words, set_speaker, insert_turn, check_turn)."""
     from coder.study import transcripts
 
     try:
@@ -60,6 +70,28 @@ def review_apply(ctx, recording_ref, operation, based_on):
     with open_database(ctx).session() as db:
         found = transcript(db, recording_ref)
         row = _checked(lambda: transcripts.apply(db, found, based_on, op, None))
+        _exported(ctx, db, found)
+        click.echo(f"revision {row.number}: {len(row.changes)} turn(s) changed" if row else "nothing changed")
+
+
+@review_group.command("import")
+@click.argument("recording_ref", metavar="RECORDING")
+@click.argument("path", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option("--revision", "based_on", type=int,
+              help="The revision the file was exported from (default: the current one); refused if it is no longer "
+                   "current.")
+@click.option("--format", "fmt", type=click.Choice(IMPORTS, case_sensitive=False),
+              help="The file's format (default: from its extension).")
+@click.pass_context
+def review_import(ctx, recording_ref, path, based_on, fmt):
+    """Save FILE, RECORDING's transcript corrected elsewhere (WebVTT with <v Name> voices, ELAN .eaf, or the Word
+    file of `coder export` with its [hh:mm:ss] Name: lines), as its next revision."""
+    from coder.study.transcript_files import import_file
+
+    with open_database(ctx).session() as db:
+        found = transcript(db, recording_ref)
+        row = _checked(lambda: import_file(db, found, path, based_on, None, fmt))
+        _exported(ctx, db, found)
         click.echo(f"revision {row.number}: {len(row.changes)} turn(s) changed" if row else "nothing changed")
 
 
@@ -92,6 +124,7 @@ def review_restore(ctx, recording_ref, number, based_on):
     with open_database(ctx).session() as db:
         found = transcript(db, recording_ref)
         row = _checked(lambda: transcripts.restore(db, found, number, based_on, None))
+        _exported(ctx, db, found)
         click.echo(f"revision {row.number}: restored revision {number}" if row else "nothing changed")
 
 
@@ -106,6 +139,7 @@ def review_status(ctx, recording_ref, status):
     with open_database(ctx).session() as db:
         found = transcript(db, recording_ref)
         _checked(lambda: transcripts.set_status(db, found, status, None))
+        _exported(ctx, db, found)
         click.echo(f"{status} (revision {found.revision})")
 
 
@@ -121,6 +155,7 @@ def review_name(ctx, recording_ref, label, name):
     with open_database(ctx).session() as db:
         found = transcript(db, recording_ref)
         _checked(lambda: transcripts.rename_speaker(db, found, label, name, None))
+        _exported(ctx, db, found)
         click.echo(f"{label}: {name or '(no name)'}")
 
 

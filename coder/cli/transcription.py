@@ -191,22 +191,40 @@ def rttm_import(ctx, path, recording_ref):
                        f"{len({t.speaker for t in turns})} speakers; {n} transcript(s) updated")
 
 
+EXPORTS = ("json", "rttm", "vtt", "txt", "docx", "eaf", "textgrid")  # coder.pipeline.interchange.EXPORTS
+
+
+def _export_formats(text: str) -> tuple[str, ...]:
+    if text.strip().lower() == "all":
+        return EXPORTS
+    chosen = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    unknown = [f for f in chosen if f not in EXPORTS]
+    if unknown or not chosen:
+        fail(f"unknown format {', '.join(unknown) if unknown else repr(text)}; choose from {', '.join(EXPORTS)} "
+             f"or all")
+    return chosen
+
+
 @click.command("export")
 @click.argument("recordings", nargs=-1)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--format", "fmt", default="json,rttm,vtt,txt", show_default=True,
+              help="Comma-separated formats from json, rttm, vtt, txt, docx (Word), eaf (ELAN), textgrid (Praat), "
+                   "or all.")
 @click.pass_context
-def export_cmd(ctx, recordings, out_dir):
-    """Write stored transcripts (all, or RECORDINGS by id or name) as JSON, RTTM, WebVTT and text, with the
-    current roles, to OUT/recording-ID.*"""
+def export_cmd(ctx, recordings, out_dir, fmt):
+    """Write stored transcripts (all, or RECORDINGS by id or name) in their current revision, with the current
+    roles and speakers' names, to OUT/recording-ID.* (.TextGrid for Praat)."""
     from coder.study.speakers import write_exports
 
+    chosen = _export_formats(fmt)
     n = 0
     with open_database(ctx).session() as db:
         for found in chosen_recordings(db, recordings):
             if found.transcript is None:
                 click.echo(f"skipped: {found.original_name}: no transcript", err=True)
                 continue
-            write_exports(found.transcript, Path(out_dir))
+            write_exports(found.transcript, Path(out_dir), chosen)
             n += 1
     click.echo(f"{n} transcript(s) written to {out_dir}")
 

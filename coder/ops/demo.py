@@ -18,8 +18,8 @@ from coder.study.ingest import ingest_manifest
 from coder.study.models import RatingUnit, Recording, Study, User
 
 DEMO_STUDY = "Demo study"
-DEMO_USERS = (("coordinator", "coordinator", "Demo coordinator"), ("rater1", "rater", "Rater One"),
-              ("rater2", "rater", "Rater Two"))
+DEMO_USERS = (("coordinator", "coordinator", "Demo coordinator"), ("transcriber", "transcriber", "Demo transcriber"),
+              ("rater1", "rater", "Rater One"), ("rater2", "rater", "Rater Two"))
 # The demo raters rate the whole session on the built-in observer alliance short form.
 DEMO_INSTRUMENT = "wai-o-s"
 

@@ -9,11 +9,14 @@ word probability is kept for untouched words; written words have none (they were
 
 - ``replace_words``: words ``first``..``last`` of a turn become the words of a text (an empty text deletes them,
   ``first == last + 1`` inserts before word ``first``);
+- ``edit_text``: a turn's text replaced by a corrected text: a word diff, so that only the words that changed
+  get new times (an empty text removes the turn);
 - ``split_turn``: a turn into two at a word;
 - ``merge_turns``: a turn and the next into one, with the first one's speaker;
 - ``move_words``: words of a turn to another speaker, splitting the turn around them;
 - ``set_speaker``: a whole turn to another speaker (the role of one turn: its speaker's role);
 - ``insert_turn``: a turn for speech the recogniser missed, at a time;
+- ``check_turn``: mark a turn checked by a person (or not);
 - ``changes``: what changed between two versions, turn by turn, for a revision's history.
 """
 from __future__ import annotations
@@ -99,6 +102,35 @@ def replace_words(segments: list[dict[str, Any]], turn: int, first: int, last: i
     return out
 
 
+def edit_text(segments: list[dict[str, Any]], turn: int, text: str) -> list[dict[str, Any]]:
+    """The turn's words made those of ``text``: words the diff finds unchanged keep their times, each run of
+    changed words is replaced where it stood (``replace_words``)."""
+    seg = _turn(segments, turn)
+    old = [w["text"].strip() for w in _words(seg)]
+    new = text.split()
+    if not new:
+        out = copy.deepcopy(segments)
+        del out[turn]
+        return out
+    out = segments
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for op, a0, a1, b0, b1 in reversed(matcher.get_opcodes()):  # from the end, so earlier indices hold
+        if op != "equal":
+            out = replace_words(out, turn, a0, a1 - 1, " ".join(new[b0:b1]))
+    return copy.deepcopy(out) if out is segments else out
+
+
+def check_turn(segments: list[dict[str, Any]], turn: int, checked: bool = True) -> list[dict[str, Any]]:
+    """The turn marked as checked against the audio by a person (``checked: false`` takes the mark away)."""
+    out = copy.deepcopy(segments)
+    seg = _turn(out, turn)
+    if checked:
+        seg["checked"] = True
+    else:
+        seg.pop("checked", None)
+    return out
+
+
 def split_turn(segments: list[dict[str, Any]], turn: int, at: int) -> list[dict[str, Any]]:
     """The turn split in two before word ``at`` (both parts keep the speaker)."""
     out = copy.deepcopy(segments)
@@ -163,14 +195,16 @@ def insert_turn(segments: list[dict[str, Any]], at_s: float, speaker: str, text:
 
 
 def changes(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What changed, turn by turn: ``{"op": "changed"|"added"|"removed", "before": {"turn", "speaker", "text"},
-    "after": {...}}`` (the side that does not exist is None), from a diff of (speaker, text) pairs."""
+    """What changed, turn by turn: ``{"op": "changed"|"added"|"removed", "before": {"turn", "speaker", "text",
+    "start", "checked" (only when checked)}, "after": {...}}`` (the side that does not exist is None), from a diff
+    of (speaker, text, checked) triples."""
     def key(seg):
-        return seg.get("speaker"), seg.get("text", "").strip()
+        return seg.get("speaker"), seg.get("text", "").strip(), bool(seg.get("checked"))
 
     def side(segs, i):
-        return {"turn": i, "speaker": segs[i].get("speaker"), "text": segs[i].get("text", "").strip(),
-                "start": segs[i].get("start")}
+        out = {"turn": i, "speaker": segs[i].get("speaker"), "text": segs[i].get("text", "").strip(),
+               "start": segs[i].get("start")}
+        return {**out, "checked": True} if segs[i].get("checked") else out
 
     out = []
     matcher = difflib.SequenceMatcher(a=[key(s) for s in before], b=[key(s) for s in after], autojunk=False)

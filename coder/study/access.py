@@ -6,6 +6,9 @@
 - A **coordinator** reaches the studies they coordinate (``study_coordinators``) and everything in them:
   recordings, transcripts, units, assignments, ratings, consensus, reliability, analyses and the audit
   events of those studies. A coordinator who creates a study coordinates it, and may add other coordinators.
+- A **transcriber** reaches the transcripts of the studies they transcribe (``study_transcribers``): the
+  transcript editor, its audio and the transcript's history; nothing else of the study (no ratings, units,
+  reports or exports). Coordinators may do everything a transcriber may in their studies.
 - The **command line** runs with the rights of whoever can read the data directory and the database; it is
   the administrator's tool (``coder study NAME --add-coordinator USER``).
 
@@ -19,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from coder.study.audit import audit
-from coder.study.models import Dyad, Recording, Study, StudyCoordinator, TherapySession, User
+from coder.study.models import Dyad, Recording, Study, StudyCoordinator, StudyTranscriber, TherapySession, User
 
 
 class AccessError(Exception):
@@ -61,10 +64,67 @@ def coordinators_of(db: Session, study: Study) -> list[User]:
                            .where(StudyCoordinator.study_id == study.id).order_by(User.username)))
 
 
+def _is_transcriber(user: User | None) -> bool:
+    return user is not None and getattr(user, "is_authenticated", False) and user.role == "transcriber"
+
+
+def transcribes(db: Session, user: User | None, study_id: int | None) -> bool:
+    """Whether the user may correct the study's transcripts: its transcribers and its coordinators."""
+    if study_id is None:
+        return False
+    if _is_coordinator(user):
+        return coordinates(db, user, study_id)
+    if not _is_transcriber(user):
+        return False
+    return db.scalar(select(StudyTranscriber.id).where(StudyTranscriber.user_id == user.id,
+                                                       StudyTranscriber.study_id == study_id)) is not None
+
+
+def transcribed_studies(db: Session, user: User | None) -> list[Study]:
+    """The live studies whose transcripts the user may correct, by name, with their recordings and transcripts."""
+    if _is_coordinator(user):
+        return visible_studies(db, user, with_recordings=True)
+    if not _is_transcriber(user):
+        return []
+    stmt = (select(Study).join(StudyTranscriber, StudyTranscriber.study_id == Study.id)
+            .where(StudyTranscriber.user_id == user.id, Study.live).order_by(Study.name)
+            .options(selectinload(Study.dyads).selectinload(Dyad.sessions)
+                     .selectinload(TherapySession.recordings).selectinload(Recording.transcripts)))
+    return list(db.scalars(stmt))
+
+
+def transcribers_of(db: Session, study: Study) -> list[User]:
+    return list(db.scalars(select(User).join(StudyTranscriber, StudyTranscriber.user_id == User.id)
+                           .where(StudyTranscriber.study_id == study.id).order_by(User.username)))
+
+
+def _grant_transcriber(db: Session, study: Study, user: User, actor: User | None, reason: str) -> bool:
+    if transcribes(db, user, study.id):
+        return False
+    db.add(StudyTranscriber(study_id=study.id, user_id=user.id))
+    db.flush()
+    audit(db, "grant", study, actor, transcriber=user.username, reason=reason)
+    return True
+
+
+def _revoke_transcriber(db: Session, study: Study, user: User, actor: User | None, reason: str) -> bool:
+    row = db.scalar(select(StudyTranscriber).where(StudyTranscriber.study_id == study.id,
+                                                   StudyTranscriber.user_id == user.id))
+    if row is None:
+        return False
+    db.delete(row)
+    db.flush()
+    audit(db, "revoke", study, actor, transcriber=user.username, reason=reason)
+    return True
+
+
 def grant(db: Session, study: Study, user: User, actor: User | None, reason: str = "") -> bool:
-    """Make ``user`` a coordinator of ``study`` (audited); False when they were one already."""
+    """Make ``user`` a coordinator (or, for a transcriber's account, a transcriber) of ``study`` (audited);
+    False when they were one already."""
+    if user.role == "transcriber":
+        return _grant_transcriber(db, study, user, actor, reason)
     if user.role != "coordinator":
-        raise AccessError(f"{user.username} is a {user.role}, not a coordinator")
+        raise AccessError(f"{user.username} is a {user.role}, not a coordinator or a transcriber")
     if coordinates(db, user, study.id):
         return False
     db.add(StudyCoordinator(study_id=study.id, user_id=user.id))
@@ -74,7 +134,9 @@ def grant(db: Session, study: Study, user: User, actor: User | None, reason: str
 
 
 def revoke(db: Session, study: Study, user: User, actor: User | None, reason: str = "") -> bool:
-    """Take ``study`` away from a coordinator (audited); the last coordinator of a study stays."""
+    """Take ``study`` away from a coordinator or a transcriber (audited); the last coordinator of a study stays."""
+    if user.role == "transcriber":
+        return _revoke_transcriber(db, study, user, actor, reason)
     row = db.scalar(select(StudyCoordinator).where(StudyCoordinator.study_id == study.id,
                                                    StudyCoordinator.user_id == user.id))
     if row is None:

@@ -14,10 +14,11 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coder.pipeline import audio, formats, vad
+from coder.pipeline import audio, formats, interchange, vad
 from coder.pipeline.diarize import Diarization, Turn, embeddings
 from coder.pipeline.roles import ROLES, assign_roles
 from coder.pipeline.words import attribute_words
+from coder.study import transcripts as review
 from coder.study.audit import audit
 from coder.study.models import Dyad, Recording, Speaker, Therapist, TherapySession, Transcript, User, Voiceprint
 
@@ -106,11 +107,13 @@ def export_stem(transcript: Transcript) -> str:
     return f"recording-{transcript.recording_id}"
 
 
-def write_exports(transcript: Transcript, out_dir: Path) -> dict[str, Path]:
-    return formats.write_all(transcript_document(transcript), out_dir, export_stem(transcript))
+def write_exports(transcript: Transcript, out_dir: Path, fmts: tuple[str, ...] = formats.FORMATS) -> dict[str, Path]:
+    """The transcript's current revision as OUT_DIR/recording-ID.EXT in ``fmts`` (``interchange.EXPORTS``)."""
+    return interchange.write(transcript_document(transcript), out_dir, export_stem(transcript), fmts,
+                             title=transcript.recording.original_name)
 
 
-def _refresh_exports(transcript: Transcript, transcripts_dir: Path | None) -> None:
+def refresh_exports(transcript: Transcript, transcripts_dir: Path | None) -> None:
     """Rewrite the transcript's files where processing wrote them, so no export keeps an old role."""
     if transcripts_dir is not None and (Path(transcripts_dir) / f"{export_stem(transcript)}.json").exists():
         write_exports(transcript, Path(transcripts_dir))
@@ -140,7 +143,7 @@ def set_roles(db: Session, transcript: Transcript, roles: dict[str, str | None],
     audit(db, "set_roles", transcript, actor, before=before, after=after, reason=reason)
     _enrol_from_session(db, transcript, actor)
     db.flush()
-    _refresh_exports(transcript, transcripts_dir)
+    refresh_exports(transcript, transcripts_dir)
 
 
 def swap_roles(db: Session, transcript: Transcript, actor: User | None = None, reason: str = "",
@@ -177,7 +180,9 @@ def import_turns(db: Session, recording: Recording, turns: list[Turn], source: s
     Returns how many transcripts were updated. Later processing of the
     recording uses these turns instead of automatic diarisation. Roles are
     decided afresh (the speaker labels are the file's), keeping none of the
-    old automatic or manual ones.
+    old automatic or manual ones. A transcript a person has corrected gets
+    the re-attributed words as a new revision, so the corrected one can be
+    restored.
     """
     if not turns:
         raise ValueError(f"{source}: no turns for recording {recording.id}")
@@ -192,7 +197,11 @@ def import_turns(db: Session, recording: Recording, turns: list[Turn], source: s
     for transcript in recording.transcripts:
         segments = attribute_words(transcript.segments, turns)
         speakers = assign_roles(segments, sorted({t.speaker for t in turns}), None, voice)
-        transcript.segments = segments
+        if transcript.revision > 0:  # corrected by a person: the import is a revision, the corrections restorable
+            review.save(db, transcript, transcript.revision, segments, actor,
+                        note=f"speaker turns from {Path(str(source)).name}")
+        else:
+            transcript.segments = segments
         transcript.speakers.clear()
         db.flush()  # the old labels go before the new ones (which may reuse them) arrive
         transcript.speakers = [Speaker(label=label, role=info["role"], role_confidence=info["confidence"],
@@ -201,5 +210,5 @@ def import_turns(db: Session, recording: Recording, turns: list[Turn], source: s
         notes["diarization"] = {**Diarization(turns, source="rttm").record("rttm", None), "source": str(source)}
         transcript.notes = notes
         db.flush()
-        _refresh_exports(transcript, transcripts_dir)
+        refresh_exports(transcript, transcripts_dir)
     return len(recording.transcripts)

@@ -24,8 +24,9 @@ from coder.study.audit import audit
 from coder.study.models import TRANSCRIPT_STATUSES, Study, Transcript, TranscriptRevision, User
 
 RATER_VIEWS = ("automatic", "verified", "none")
-OPERATIONS = {"replace_words": edits.replace_words, "split_turn": edits.split_turn, "merge_turns": edits.merge_turns,
-              "move_words": edits.move_words, "set_speaker": edits.set_speaker, "insert_turn": edits.insert_turn}
+OPERATIONS = {"replace_words": edits.replace_words, "edit_text": edits.edit_text, "split_turn": edits.split_turn,
+              "merge_turns": edits.merge_turns, "move_words": edits.move_words, "set_speaker": edits.set_speaker,
+              "insert_turn": edits.insert_turn, "check_turn": edits.check_turn}
 
 
 class ReviewError(ValueError):

@@ -4,6 +4,8 @@
   (else 403);
 - ``coordinated_study``, ``check_row`` and ``coordinated_row``: a study, or a row of one, that the current user
   coordinates (``coder.study.access``); 404 for anything else, so that ids of other studies reveal nothing;
+- ``transcriber_required`` and ``transcribed_transcript``: a coordinator or transcriber, and a transcript of a
+  study they may correct (``access.transcribes``); 404 for any other;
 - ``own_assignment``: the logged-in rater's own assignment (``coder.rating.workspace.assignment_for``); 404 for
   anyone else's, and for anyone who is not a rater, so that nobody learns which units exist.
 """
@@ -17,7 +19,7 @@ from flask_login import current_user, login_required
 
 from coder.rating import workspace
 from coder.study import access, scope
-from coder.study.models import Assignment, Study
+from coder.study.models import Assignment, Study, Transcript
 from coder.web.database import db_session
 
 Row = TypeVar("Row")
@@ -37,6 +39,30 @@ def coordinator_required(view):
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def transcriber_required(view):
+    """A logged-in coordinator or transcriber (else the login page, or 403)."""
+    @wraps(view)
+    @login_required
+    def wrapper(*args, **kwargs):
+        if current_user.role not in ("coordinator", "transcriber"):
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def transcribed_transcript(transcript_id: int) -> tuple[Transcript, Study]:
+    """The transcript with this id and its study, when the current user may correct it; 404 otherwise."""
+    db = db_session()
+    transcript = db.get(Transcript, transcript_id)
+    if transcript is None or not getattr(transcript.recording, "live", True):
+        abort(404)
+    study = db.get(Study, scope.study_of(db, transcript))
+    if study is None or not study.live or not access.transcribes(db, current_user, study.id):
+        abort(404)
+    return transcript, study
 
 
 def coordinated_study(study_id: int | None) -> Study:

@@ -13,7 +13,7 @@ import numpy as np
 
 from coder.pipeline import vad
 from coder.pipeline.diarize import embeddings
-from coder.pipeline.diarize.types import DEFAULT_SPEAKERS, SAMPLE_RATE, Diarization, Turn, speaker_label
+from coder.pipeline.diarize.types import DEFAULT_SPEAKERS, SAMPLE_RATE, SINGLE_SPEAKER, Diarization, Turn, speaker_label
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from coder.pipeline.audio import AudioError
 from coder.rating import workspace
 from coder.study.instruments import MARKERS, InstrumentDefinition
 from coder.study.models import Assignment, Rating
+from coder.web import wav
 from coder.web.database import db_session
 from coder.web.guards import own_assignment
 
@@ -108,18 +109,7 @@ def audio(assignment_id: int):
         clip = playback.clip(_listening_copy(assignment), unit.start_s, unit.end_s)
     except (AudioError, OSError):
         abort(404)
-    headers = {"Accept-Ranges": "bytes", "Content-Type": "audio/wav", "Cache-Control": "private, no-store"}
-    start, stop, status = 0, clip.length, 200
-    if request.range is not None:
-        span = request.range.range_for_length(clip.length)
-        if span is None:
-            return Response(status=416, headers={**headers, "Content-Range": f"bytes */{clip.length}"})
-        start, stop, status = span[0], span[1], 206
-        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{clip.length}"
-    headers["Content-Length"] = str(stop - start)
-    if request.method == "HEAD":
-        return Response(status=status, headers=headers)
-    return Response(clip.read(start, stop), status=status, headers=headers, direct_passthrough=True)
+    return wav.response(clip)
 
 
 @bp.route("/session")

@@ -1,5 +1,6 @@
 """A coordinator's studies: a new study, the study page (participants, recordings, units, assignments), the
-study's coordinators and its participants (therapists, clients, dyads)."""
+study's coordinators and its participants (therapists, clients, dyads), what its raters read beside the audio
+and who corrects its transcripts."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -9,12 +10,15 @@ from coder.jobs.options import options_of
 from coder.pipeline.asr import ENGINES
 from coder.pipeline.diarize import DIARIZERS
 from coder.rating.designs import study_designs
-from coder.study import access, accounts, instruments, tree, uploads
+from coder.study import access, accounts, instruments, transcripts, tree, uploads
 from coder.study.models import Study
 from coder.study.tree import StudyError
 from coder.web import forms
 from coder.web.database import db_session
 from coder.web.guards import coordinated_study, coordinator_required
+
+RATER_VIEW_WORDS = {"automatic": "the current transcript, whatever its status",
+                    "verified": "verified transcripts only", "none": "no transcript (audio only)"}
 
 bp = Blueprint("studies", __name__)
 
@@ -44,8 +48,11 @@ def page(study_id: int):
     study = coordinated_study(study_id)
     people = tree.participants(db, study)
     coordinators = access.coordinators_of(db, study)
+    transcribers = access.transcribers_of(db, study)
     return render_template(
-        "study.html", study=study, coordinators=coordinators,
+        "study.html", study=study, coordinators=coordinators, transcribers=transcribers,
+        other_transcribers=accounts.users(db, "transcriber", active_only=True, excluding=transcribers),
+        rater_view=transcripts.rater_view(study), rater_views=transcripts.RATER_VIEWS,
         other_coordinators=accounts.users(db, "coordinator", active_only=True, excluding=coordinators),
         therapists=people.therapists, clients=people.clients, dyads=people.dyads,
         recordings=tree.recordings(db, study), instruments=instruments.newest(db),
@@ -82,6 +89,36 @@ def coordinators(study_id: int):
     flash(f"{user.username} {'now coordinates' if action == 'add' else 'no longer coordinates'} {study.name}."
           if changed else f"Nothing to change for {user.username}.")
     return forms.back_to_study(study, "coordinators")
+
+
+@bp.route("/studies/<int:study_id>/transcripts", methods=["POST"])
+@coordinator_required
+def transcript_settings(study_id: int):
+    """What the study's raters read beside the audio, and who corrects its transcripts."""
+    db = db_session()
+    study = coordinated_study(study_id)
+    action = request.form.get("action")
+    if action == "raters":
+        try:
+            transcripts.set_rater_view(db, study, request.form.get("view", ""), current_user)
+            db.commit()
+            flash(f"Raters now read {RATER_VIEW_WORDS[transcripts.rater_view(study)]}.")
+        except transcripts.ReviewError as exc:
+            db.rollback()
+            flash(f"Not done: {exc}", "error")
+        return forms.back_to_study(study, "transcripts")
+    if action not in ("add", "remove"):
+        abort(400)
+    user = accounts.find_user(db, request.form.get("new" if action == "add" else "username", "").strip(),
+                              role="transcriber")
+    if user is None:
+        flash("Choose a transcriber.", "error")
+        return forms.back_to_study(study, "transcripts")
+    changed = (access.grant if action == "add" else access.revoke)(db, study, user, current_user, forms.reason())
+    db.commit()
+    flash(f"{user.username} {'now corrects' if action == 'add' else 'no longer corrects'} the transcripts of "
+          f"{study.name}." if changed else f"Nothing to change for {user.username}.")
+    return forms.back_to_study(study, "transcripts")
 
 
 def _add_participant(db, study: Study, kind: str) -> str:

@@ -1,26 +1,220 @@
-"""A recording's transcript for its coordinators: the page, and the correction of the speakers' roles."""
+"""A recording's transcript for the people who correct it (coordinators and transcribers): the editor page, its
+audio, the corrections (one JSON request each, saved as a revision by ``coder.study.transcripts``), the history,
+the status, speakers' names and roles; a transcriber's list of transcripts; and, for coordinators, the
+transcript's exports to download.
+
+Every save names the revision it was made against; a save against an older one is refused with 409 and the
+current version, so two editors never overwrite each other.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from typing import Any
+
+import io
+import tempfile
+from pathlib import Path
+
+from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
+                   send_file, url_for)
 from flask_login import current_user
 
-from coder.study.models import Transcript
-from coder.study.speakers import RoleError, set_roles, speaking_time, swap_roles
-from coder.web import forms
+from coder.pipeline import interchange, playback
+from coder.pipeline.audio import AudioError
+from coder.study import access, transcripts
+from coder.study.models import TRANSCRIPT_STATUSES, Transcript, TranscriptRevision
+from coder.study.speakers import RoleError, refresh_exports, set_roles, speaking_time, swap_roles, write_exports
+from coder.web import forms, wav
 from coder.web.database import db_session
-from coder.web.guards import coordinated_row, coordinator_required
+from coder.web.guards import coordinated_row, coordinator_required, transcribed_transcript, transcriber_required
 
 bp = Blueprint("transcripts", __name__)
 
+LOW_CONFIDENCE = 0.5  # Whisper's word probability under which a word is marked for checking
+SPEEDS = (0.5, 0.75, 1, 1.25, 1.5, 2)
+
+
+def _speaker_names(transcript: Transcript) -> dict[str, str]:
+    return {s.label: s.name or (s.role.capitalize() if s.role else s.label) for s in transcript.speakers}
+
+
+def _segments_view(transcript: Transcript) -> list[dict[str, Any]]:
+    """The turns for the editor's script: times, speaker, checked, and every word as [start, end, text, p]."""
+    out = []
+    for seg in transcript.segments or []:
+        words = [[w["start"], w["end"], w.get("text", "").strip(), w.get("probability")]
+                 for w in seg.get("words") or []]
+        if not words:
+            words = [[seg["start"], seg["end"], t, None] for t in seg.get("text", "").split()]
+        out.append({"s": seg["start"], "e": seg["end"], "speaker": seg.get("speaker"),
+                    "checked": bool(seg.get("checked")), "w": words})
+    return out
+
+
+def _state(transcript: Transcript) -> dict[str, Any]:
+    return {"revision": transcript.revision, "status": transcript.status, "segments": _segments_view(transcript),
+            "speakers": [{"label": s.label, "name": s.name or "", "role": s.role,
+                          "shown": _speaker_names(transcript)[s.label]} for s in transcript.speakers]}
+
+
+def _listening_copy(transcript: Transcript) -> playback.ListeningCopy:
+    recording = transcript.recording
+    return playback.prepare(recording.path, recording.sha256, current_app.extensions["coder.settings"].playback_dir)
+
+
+@bp.route("/transcripts")
+@transcriber_required
+def index():
+    """The transcripts a transcriber (or coordinator) may correct, study by study, with their status."""
+    return render_template("transcripts.html", studies=access.transcribed_studies(db_session(), current_user))
+
 
 @bp.route("/transcripts/<int:transcript_id>")
-@coordinator_required
+@transcriber_required
 def page(transcript_id: int):
-    transcript, _study = coordinated_row(Transcript, transcript_id)
+    transcript, study = transcribed_transcript(transcript_id)
+    try:
+        start = max(0.0, float(request.args.get("t", 0)))
+    except ValueError:
+        start = 0.0
     roles = {s.label: s.role for s in transcript.speakers}
     speech = {s.label: speaking_time(transcript.segments, s.label) for s in transcript.speakers}
-    return render_template("transcript.html", transcript=transcript, recording=transcript.recording, roles=roles,
-                           speech=speech)
+    data = {"transcript": transcript.id, "user": current_user.id, "duration": transcript.duration_s,
+            "threshold": LOW_CONFIDENCE, "start": start, **_state(transcript),
+            "urls": {"edit": url_for("transcripts.edit", transcript_id=transcript.id),
+                     "restore": url_for("transcripts.restore", transcript_id=transcript.id),
+                     "status": url_for("transcripts.status", transcript_id=transcript.id),
+                     "speaker": url_for("transcripts.speaker", transcript_id=transcript.id),
+                     "history": url_for("transcripts.history", transcript_id=transcript.id),
+                     "state": url_for("transcripts.state", transcript_id=transcript.id),
+                     "session": url_for("rate.session_token")}}
+    return render_template("transcript.html", transcript=transcript, recording=transcript.recording, study=study,
+                           roles=roles, speech=speech, data=data, statuses=TRANSCRIPT_STATUSES, speeds=SPEEDS,
+                           coordinator=current_user.role == "coordinator")
+
+
+@bp.route("/transcripts/<int:transcript_id>/audio")
+@transcriber_required
+def audio(transcript_id: int):
+    """The whole recording as a WAV, with byte ranges."""
+    transcript, _study = transcribed_transcript(transcript_id)
+    try:
+        copy = _listening_copy(transcript)
+        clip = playback.clip(copy, 0.0, copy.duration_s)
+    except (AudioError, OSError):
+        abort(404)
+    return wav.response(clip)
+
+
+@bp.route("/transcripts/<int:transcript_id>/state")
+@transcriber_required
+def state(transcript_id: int):
+    transcript, _study = transcribed_transcript(transcript_id)
+    return jsonify({"ok": True, **_state(transcript)})
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(Response('{"ok": false, "error": "expected a JSON object"}', 400, mimetype="application/json"))
+    return body
+
+
+def _saved(transcript: Transcript, action) -> tuple[Response, int] | Response:
+    """Run a correction holding the database's write turn; the new state, or why not (409 with the current
+    version when someone else saved first)."""
+    db = db_session()
+    try:
+        with current_app.extensions["coder.db"].writing():
+            try:
+                action(db)
+                db.commit()
+            except BaseException:
+                db.rollback()
+                raise
+    except transcripts.RevisionConflict as exc:
+        db.refresh(transcript)
+        return jsonify({"ok": False, "error": str(exc), "current": _state(transcript)}), 409
+    except transcripts.ReviewError as exc:
+        return jsonify({"ok": False, "error": str(exc)}), exc.status
+    refresh_exports(transcript, current_app.extensions["coder.settings"].transcripts_dir)
+    return jsonify({"ok": True, **_state(transcript)})
+
+
+def _revision(body: dict) -> int:
+    value = body.get("revision")
+    if not isinstance(value, int) or isinstance(value, bool):
+        abort(Response('{"ok": false, "error": "name the revision the change was made against"}', 400,
+                       mimetype="application/json"))
+    return value
+
+
+@bp.route("/transcripts/<int:transcript_id>/edit", methods=["POST"])
+@transcriber_required
+def edit(transcript_id: int):
+    """One correction: ``{"revision": 3, "op": {"op": "edit_text", "turn": 2, "text": "..."}}``."""
+    transcript, _study = transcribed_transcript(transcript_id)
+    body = _body()
+    based_on = _revision(body)
+    return _saved(transcript, lambda db: transcripts.apply(db, transcript, based_on, body.get("op"), current_user))
+
+
+@bp.route("/transcripts/<int:transcript_id>/restore", methods=["POST"])
+@transcriber_required
+def restore(transcript_id: int):
+    """Save an earlier revision again as the newest (``{"revision": 5, "number": 4}``: undo the last save)."""
+    transcript, _study = transcribed_transcript(transcript_id)
+    body = _body()
+    based_on = _revision(body)
+    number = body.get("number")
+    if not isinstance(number, int):
+        return jsonify({"ok": False, "error": "name the revision to restore"}), 400
+    return _saved(transcript, lambda db: transcripts.restore(db, transcript, number, based_on, current_user))
+
+
+@bp.route("/transcripts/<int:transcript_id>/status", methods=["POST"])
+@transcriber_required
+def status(transcript_id: int):
+    transcript, _study = transcribed_transcript(transcript_id)
+    body = _body()
+    return _saved(transcript, lambda db: transcripts.set_status(db, transcript, str(body.get("status")),
+                                                                current_user))
+
+
+@bp.route("/transcripts/<int:transcript_id>/speaker", methods=["POST"])
+@transcriber_required
+def speaker(transcript_id: int):
+    """A speaker's display name: ``{"label": "SPEAKER_00", "name": "Dr Reyes"}``."""
+    transcript, _study = transcribed_transcript(transcript_id)
+    body = _body()
+    return _saved(transcript, lambda db: transcripts.rename_speaker(db, transcript, str(body.get("label")),
+                                                                    str(body.get("name") or ""), current_user))
+
+
+@bp.route("/transcripts/<int:transcript_id>/history")
+@transcriber_required
+def history(transcript_id: int):
+    """Every saved revision, newest first, with its author, time, note and changes."""
+    transcript, _study = transcribed_transcript(transcript_id)
+    rows: list[TranscriptRevision] = transcripts.history(db_session(), transcript)
+    return jsonify({"ok": True, "revision": transcript.revision, "revisions": [
+        {"number": r.number, "author": r.author.username if r.author else None,
+         "at": r.created_at.isoformat(timespec="seconds"), "note": r.note, "changes": r.changes}
+        for r in rows]})
+
+
+@bp.route("/transcripts/<int:transcript_id>/export/<fmt>")
+@coordinator_required
+def export(transcript_id: int, fmt: str):
+    """The current revision as a file to download (json, rttm, vtt, txt, docx, eaf or textgrid); coordinators
+    only, since a file that leaves the app is no longer guarded by it."""
+    transcript, _study = coordinated_row(Transcript, transcript_id)
+    if fmt not in interchange.EXPORTS:
+        abort(404)
+    with tempfile.TemporaryDirectory(prefix="coder-export-") as folder:
+        path = write_exports(transcript, Path(folder), (fmt,))[fmt]
+        data = io.BytesIO(path.read_bytes())
+        name = path.name
+    return send_file(data, as_attachment=True, download_name=name, max_age=0)
 
 
 def _roles_chosen(transcript: Transcript) -> dict[str, str | None]:
@@ -31,11 +225,11 @@ def _roles_chosen(transcript: Transcript) -> dict[str, str | None]:
 
 
 @bp.route("/transcripts/<int:transcript_id>/roles", methods=["POST"])
-@coordinator_required
+@transcriber_required
 def roles(transcript_id: int):
-    """A coordinator's correction of the speakers' roles (or a swap), stored, audited and exported."""
+    """A correction of the speakers' roles (or a swap), stored, audited and exported."""
     db = db_session()
-    transcript, _study = coordinated_row(Transcript, transcript_id)
+    transcript, _study = transcribed_transcript(transcript_id)
     reason = forms.reason(limit=500)
     out_dir = current_app.extensions["coder.settings"].transcripts_dir
     try:
