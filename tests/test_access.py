@@ -184,6 +184,8 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "studies.coordinators": ("study", ["/studies/{study}/coordinators"]),
     "studies.participants": ("study", ["/studies/{study}/participants"]),
     "studies.transcript_settings": ("study", ["/studies/{study}/transcripts"]),
+    "search.page": ("study", ["/studies/{study}/search", "/studies/{study}/search?q=homework"]),
+    "search.make_units": ("study", ["/studies/{study}/search/units"]),
     "recordings.upload": ("study", ["/studies/{study}/upload"]),
     "recordings.manifest": ("study", ["/studies/{study}/manifest"]),
     "recordings.status": ("study", ["/studies/{study}/recordings.json"]),
