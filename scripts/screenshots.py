@@ -7,7 +7,7 @@ the demo study.
 
 Sets known passwords on the demo accounts of that (throwaway) home, serves it
 on a free loopback port, and writes rater-queue.png, rating-page.png,
-ratings.png and transcript-editor.png.
+ratings.png, transcript-editor.png and transcript-search.png.
 """
 from __future__ import annotations
 
@@ -126,9 +126,13 @@ def main() -> None:
         coordinator.keyboard.press("n")  # the first word the recogniser doubted, selected
         coordinator.evaluate("window.scrollTo(0, 0)")
         coordinator.screenshot(path=str(args.out / "transcript-editor.png"))
+
+        coordinator.goto(f"{base}/studies/1/search?q=homework")
+        coordinator.wait_for_selector("#hits")
+        coordinator.screenshot(path=str(args.out / "transcript-search.png"))
         browser.close()
     server.close()
-    names = ("rater-queue", "rating-page", "ratings", "transcript-editor")
+    names = ("rater-queue", "rating-page", "ratings", "transcript-editor", "transcript-search")
     print(f"wrote {', '.join(n + '.png' for n in names)} to {args.out}")
 
 
