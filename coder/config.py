@@ -6,6 +6,9 @@ DATABASE_URL         SQLAlchemy URL; default sqlite:///$CODER_HOME/coder.db
 CODER_WHISPER_MODEL  Whisper model name or local path (.pt / CTranslate2 dir)
 CODER_MODELS_DIR     local model store; default models/ of a source checkout,
                      else $CODER_HOME/models
+CODER_SPACY_MODEL    spaCy pipeline for de-identification: an installed
+                     pipeline package or a pipeline's folder; default the
+                     packaged en_core_web_sm (docs/deidentification.md)
 """
 from __future__ import annotations
 
