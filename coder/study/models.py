@@ -39,6 +39,7 @@ RATING_SOURCES = ("form", "import")
 TRANSCRIPT_STATUSES = ("automatic", "in_review", "verified")
 RECORDING_STATUSES = ("registered", "queued", "transcribing", "retrying", "transcribed", "failed", "cancelled")
 DESIGN_KINDS = ("crossed", "overlap", "calibration")
+DEIDENTIFICATION_STATUSES = ("detected", "applied")
 
 
 def utcnow() -> dt.datetime:
@@ -155,6 +156,12 @@ class Dyad(SoftDelete, Base):
     therapist_id: Mapped[int] = mapped_column(Integer)
     client_id: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # De-identification (coder.study.deidentification). The study's lists of the people to find in the dyad's
+    # transcripts: role -> names, {"Client": ["Maria", "Maria Lopez"], "Sister": ["Anna", "Beth|Bethany"]}; and
+    # the pseudonyms given so far, name form -> pseudonym ({"maria": "[Client]"}), so that a name keeps its
+    # pseudonym across the dyad's sessions. Both identify people, as the original transcripts do.
+    identifiers: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    pseudonyms: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     study: Mapped[Study] = relationship(back_populates="dyads")
     therapist: Mapped[Therapist] = relationship(foreign_keys=[therapist_id], primaryjoin="Dyad.therapist_id == Therapist.id")
@@ -252,6 +259,8 @@ class Transcript(Base):
                                                    passive_deletes=True, order_by="Speaker.label")
     revisions: Mapped[list[TranscriptRevision]] = relationship(back_populates="transcript", passive_deletes=True,
                                                                order_by="TranscriptRevision.number")
+    deidentification: Mapped[Deidentification | None] = relationship(back_populates="transcript", uselist=False,
+                                                                      passive_deletes=True)
     __table_args__ = (UniqueConstraint("recording_id", "engine", "model"),
                       CheckConstraint(_in("status", TRANSCRIPT_STATUSES), name="status"))
 
@@ -272,6 +281,64 @@ class TranscriptRevision(Base):
     transcript: Mapped[Transcript] = relationship(back_populates="revisions")
     author: Mapped[User | None] = relationship()
     __table_args__ = (UniqueConstraint("transcript_id", "number"),)
+
+
+class Deidentification(Base):
+    """A transcript's de-identification (coder.study.deidentification): the candidate identifiers found in one of
+    its revisions, each with a person's decision, and the de-identified version made from the accepted ones.
+
+    ``candidates``: ``coder.pipeline.deidentify.Candidate`` fields plus ``id`` (numbered within the
+    transcript, never reused), ``source`` (detected | added: words a person selected), ``decision`` (pending |
+    accepted | rejected), ``decided_by`` (a user id) and ``decided_at``. ``segments`` hold the redacted segments
+    made from revision ``applied_revision`` (None until applied); they are never written into
+    ``transcript_turns``, so the search reads the original. The log of what was replaced is apart, in
+    ``anonymisation_log``."""
+
+    __tablename__ = "deidentifications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transcript_id: Mapped[int] = mapped_column(ForeignKey("transcripts.id", ondelete="CASCADE"), unique=True)
+    revision: Mapped[int] = mapped_column(Integer)  # the transcript revision the candidates were found in
+    candidates: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(20), default="detected")  # detected | applied
+    segments: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)  # the de-identified version
+    applied_revision: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    applied_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    applied_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    transcript: Mapped[Transcript] = relationship(back_populates="deidentification")
+    log: Mapped[list[AnonymisationEntry]] = relationship(back_populates="deidentification", passive_deletes=True,
+                                                         order_by="[AnonymisationEntry.turn, "
+                                                                  "AnonymisationEntry.first_word]")
+    __table_args__ = (CheckConstraint(_in("status", DEIDENTIFICATION_STATUSES), name="status"),)
+
+
+class AnonymisationEntry(Base):
+    """One replacement in a transcript's de-identified version: the words ``first_word``..``last_word`` of turn
+    ``turn`` of revision ``revision``, what they said and the pseudonym that replaced them. Written afresh each
+    time the de-identification is applied; it identifies people and is kept apart from the redacted text."""
+
+    __tablename__ = "anonymisation_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deidentification_id: Mapped[int] = mapped_column(ForeignKey("deidentifications.id", ondelete="CASCADE"),
+                                                     index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    turn: Mapped[int] = mapped_column(Integer)
+    first_word: Mapped[int] = mapped_column(Integer)
+    last_word: Mapped[int] = mapped_column(Integer)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    original: Mapped[str] = mapped_column(Text)  # the words replaced
+    text: Mapped[str] = mapped_column(Text)  # what was detected in them
+    pseudonym: Mapped[str] = mapped_column(String(200))
+    entity: Mapped[str] = mapped_column(String(50))
+    role: Mapped[str | None] = mapped_column(String(100))
+    recognizer: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    deidentification: Mapped[Deidentification] = relationship(back_populates="log")
 
 
 class Speaker(Base):

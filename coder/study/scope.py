@@ -2,7 +2,8 @@
 
     study → dyad → session → rating unit → assignment → rating
                               ↘ recording ↘ consensus rating
-                                ↘ transcript → speaker, turn (the search index)
+                                ↘ transcript → speaker, turn (the search index),
+                                               de-identification → anonymisation log
     (a rating unit's recording, where it has one, is of the same session)
     study → therapist → voiceprint;  study → client → client variable;  study → design, analysis
 
@@ -26,9 +27,9 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from coder.study.models import (Analysis, Assignment, AssignmentDesign, Base, Client, ClientVariable, ConsensusRating,
-                                Dyad, Rating, RatingUnit, Recording, Speaker, Study, Therapist, TherapySession,
-                                Transcript, TranscriptTurn, Voiceprint)
+from coder.study.models import (Analysis, AnonymisationEntry, Assignment, AssignmentDesign, Base, Client,
+                                ClientVariable, ConsensusRating, Deidentification, Dyad, Rating, RatingUnit, Recording,
+                                Speaker, Study, Therapist, TherapySession, Transcript, TranscriptTurn, Voiceprint)
 
 # Each kind of row and the row it hangs under, with the join between them.
 PARENTS: dict[type, tuple[type, Any]] = {
@@ -38,6 +39,8 @@ PARENTS: dict[type, tuple[type, Any]] = {
     RatingUnit: (TherapySession, RatingUnit.session_id == TherapySession.id),
     Speaker: (Transcript, Speaker.transcript_id == Transcript.id),
     TranscriptTurn: (Transcript, TranscriptTurn.transcript_id == Transcript.id),
+    Deidentification: (Transcript, Deidentification.transcript_id == Transcript.id),
+    AnonymisationEntry: (Deidentification, AnonymisationEntry.deidentification_id == Deidentification.id),
     Transcript: (Recording, Transcript.recording_id == Recording.id),
     Recording: (TherapySession, Recording.session_id == TherapySession.id),
     TherapySession: (Dyad, TherapySession.dyad_id == Dyad.id),
