@@ -4,6 +4,7 @@
     recordings      ingest, process, jobs, worker
     transcription   transcribe, models, roles, rttm, export, therapists
     review          review (transcript corrections, revisions, status)
+    deid            deid (de-identification: lists of people, candidates, pseudonyms, the log, raters' view)
     search          search (a study's transcripts; units around the hits; the index)
     units           units, assign
     ratings         ratings import
@@ -26,8 +27,8 @@ from __future__ import annotations
 import click
 
 from coder import __version__
-from coder.cli import (accounts, analysis, coordination, database, instruments, ratings, recordings, reliability,
-                       review, search, server, transcription, units)
+from coder.cli import (accounts, analysis, coordination, database, deid, instruments, ratings, recordings,
+                       reliability, review, search, server, transcription, units)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -40,7 +41,7 @@ def main(ctx: click.Context, home: str | None):
     ctx.obj = {"home": home}
 
 
-for module in (database, recordings, transcription, review, search, units, ratings, instruments, reliability,
+for module in (database, recordings, transcription, review, deid, search, units, ratings, instruments, reliability,
                analysis, coordination, accounts, server):
     for command in module.COMMANDS:
         main.add_command(command)

@@ -211,10 +211,14 @@ def _export_formats(text: str) -> tuple[str, ...]:
 @click.option("--format", "fmt", default="json,rttm,vtt,txt", show_default=True,
               help="Comma-separated formats from json, rttm, vtt, txt, docx (Word), eaf (ELAN), textgrid (Praat), "
                    "or all.")
+@click.option("--deidentified", is_flag=True,
+              help="The de-identified versions instead (pseudonyms for the identifiers, speakers by role), as "
+                   "OUT/recording-ID.deidentified.*; transcripts without one are skipped.")
 @click.pass_context
-def export_cmd(ctx, recordings, out_dir, fmt):
+def export_cmd(ctx, recordings, out_dir, fmt, deidentified):
     """Write stored transcripts (all, or RECORDINGS by id or name) in their current revision, with the current
     roles and speakers' names, to OUT/recording-ID.* (.TextGrid for Praat)."""
+    from coder.study import deidentification
     from coder.study.speakers import write_exports
 
     chosen = _export_formats(fmt)
@@ -224,9 +228,16 @@ def export_cmd(ctx, recordings, out_dir, fmt):
             if found.transcript is None:
                 click.echo(f"skipped: {found.original_name}: no transcript", err=True)
                 continue
-            write_exports(found.transcript, Path(out_dir), chosen)
+            if deidentified:
+                try:
+                    deidentification.write_exports(found.transcript, Path(out_dir), chosen)
+                except deidentification.DeidError as exc:
+                    click.echo(f"skipped: {exc}", err=True)
+                    continue
+            else:
+                write_exports(found.transcript, Path(out_dir), chosen)
             n += 1
-    click.echo(f"{n} transcript(s) written to {out_dir}")
+    click.echo(f"{n} {'de-identified ' if deidentified else ''}transcript(s) written to {out_dir}")
 
 
 @click.group()

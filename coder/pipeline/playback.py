@@ -7,10 +7,17 @@ for ``clip``: a WAV made on the fly of just the unit's stretch of that copy, a
 44-byte header followed by a slice of the PCM. So the browser starts playing at
 once and seeks by HTTP range requests into a 60-minute recording without
 downloading it, and a rater never receives audio outside the units assigned.
+
+Where a study de-identifies what raters hear, ``masked`` makes a second copy beside the first with the
+redacted stretches silenced or replaced by a tone (``coder.pipeline.deidentify.mask_audio``), kept by the
+recording's checksum and a hash of the mode and the spans, so a new set of spans makes a new copy and the
+unmasked one is never served in its place.
 """
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import struct
 import tempfile
@@ -22,7 +29,7 @@ from typing import Iterator
 
 import numpy as np
 
-from coder.pipeline import audio
+from coder.pipeline import audio, deidentify
 
 RATE = audio.SAMPLE_RATE
 SAMPLE_BYTES = 2
@@ -110,6 +117,34 @@ def _make(recording_path: str | Path, copy: ListeningCopy) -> None:
     np.save(buf, peaks_of(samples))
     _write_atomic(copy.peaks, buf.getvalue())
     _write_atomic(copy.pcm, pcm.tobytes())
+
+
+def masked_paths(copy: ListeningCopy, mode: str, spans) -> ListeningCopy:
+    """Where the masked copy of ``copy`` for ``mode`` and ``spans`` is kept: SHA256.MODE-HASH.pcm beside it."""
+    key = json.dumps([mode, [[round(float(a), 3), round(float(b), 3)] for a, b in spans]])
+    tag = f"{mode}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    stem = copy.pcm.name[: -len(".pcm")]
+    return ListeningCopy(copy.pcm.with_name(f"{stem}.{tag}.pcm"), copy.pcm.with_name(f"{stem}.{tag}.peaks.npy"))
+
+
+def masked(copy: ListeningCopy, mode: str, spans) -> ListeningCopy:
+    """A listening copy like ``copy`` (made by ``prepare``) with the stretches ``spans`` (seconds) silenced
+    (``mode="mute"``) or replaced by a tone (``"tone"``), and its waveform peaks; made on first use, kept beside
+    it. Raises deidentify.DeidentificationError for a mode or span that does not fit."""
+    spans = [(float(a), float(b)) for a, b in spans]
+    out = masked_paths(copy, mode, spans)
+    if out.pcm.exists() and out.peaks.exists():
+        return out
+    with _making(out):
+        if out.pcm.exists() and out.peaks.exists():
+            return out
+        pcm = np.fromfile(copy.pcm, dtype="<i2")
+        pcm = deidentify.mask_audio(pcm, RATE, spans, mode)
+        buf = io.BytesIO()
+        np.save(buf, peaks_of(pcm.astype(np.float32) / 32767))
+        _write_atomic(out.peaks, buf.getvalue())
+        _write_atomic(out.pcm, pcm.astype("<i2").tobytes())
+    return out
 
 
 def wav_header(n_bytes: int) -> bytes:

@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from coder.rating import calibration
-from coder.study import instruments, scope, transcripts
+from coder.study import deidentification, instruments, scope
 from coder.study.audit import audit
 from coder.study.models import (Assignment, Dyad, Instrument, Rating, RatingUnit, Study, TherapySession,
                                 User, utcnow)
@@ -238,30 +238,43 @@ def role_labels(transcript) -> dict[str, str]:
     return out
 
 
-def shown_transcript(assignment: Assignment):
-    """The unit's transcript as the study lets raters read it (coder.study.transcripts), or None."""
+def shown_transcript(assignment: Assignment) -> deidentification.Shown | None:
+    """What the rater reads of the unit's transcript as the study allows (coder.study.transcripts for which
+    transcripts, coder.study.deidentification for the original or only its de-identified version), or None."""
     recording = assignment.rating_unit.recording
     if recording is None:
         return None
-    return transcripts.shown_to_raters(recording.session.dyad.study, recording.transcript)
+    return deidentification.shown_to_raters(recording.session.dyad.study, recording.transcript)
 
 
 def shown_revision(assignment: Assignment) -> int | None:
-    """The transcript revision the rater reads with the unit (None: no transcript shown)."""
-    transcript = shown_transcript(assignment)
-    return transcript.revision if transcript is not None else None
+    """The transcript revision the rater reads with the unit (None: no transcript shown); for a de-identified
+    transcript, the revision its de-identified version was made from."""
+    shown = shown_transcript(assignment)
+    return shown.revision if shown is not None else None
+
+
+def audio_mask(assignment: Assignment) -> deidentification.Mask | None:
+    """How the rater's listening copy of the unit is masked (None: as recorded); deidentification.Unavailable
+    where the study masks raters' audio and the recording's de-identification has not been applied."""
+    recording = assignment.rating_unit.recording
+    if recording is None:
+        return None
+    return deidentification.rater_mask(recording.session.dyad.study, recording.transcript)
 
 
 def transcript_excerpt(assignment: Assignment) -> list[dict[str, Any]]:
-    """The unit's transcript, times relative to the unit's start: [{"s", "e", "who", "role", "w": [[s, e, text]]}]."""
+    """The unit's transcript as the rater may read it (``shown_transcript``), times relative to the unit's start:
+    [{"s", "e", "who", "role", "w": [[s, e, text]]}]."""
     unit = assignment.rating_unit
-    transcript = shown_transcript(assignment)
-    if transcript is None:
+    shown = shown_transcript(assignment)
+    if shown is None:
         return []
+    transcript = shown.transcript
     names = role_labels(transcript)
     roles = {s.label: s.role for s in transcript.speakers}
     out = []
-    for seg in excerpt(transcript.segments, unit.start_s, unit.end_s):
+    for seg in excerpt(shown.segments, unit.start_s, unit.end_s):
         base = unit.start_s
         words = [[round(w["start"] - base, 2), round(w["end"] - base, 2), w["text"].strip()]
                  for w in seg.get("words") or [] if w.get("text", "").strip()]

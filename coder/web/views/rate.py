@@ -16,6 +16,7 @@ from flask_wtf.csrf import generate_csrf
 from coder.pipeline import playback
 from coder.pipeline.audio import AudioError
 from coder.rating import workspace
+from coder.study.deidentification import DeidError
 from coder.study.instruments import MARKERS, InstrumentDefinition
 from coder.study.models import Assignment, Rating
 from coder.web import wav
@@ -28,10 +29,17 @@ SPEEDS = (0.75, 1, 1.25, 1.5, 1.75, 2)
 
 
 def _listening_copy(assignment: Assignment) -> playback.ListeningCopy:
+    """The rater's listening copy: the recording's, or its masked copy where the study de-identifies raters'
+    audio (none at all, AudioError, where the recording's de-identification has not been applied)."""
     recording = assignment.rating_unit.recording
     if recording is None:
         raise AudioError("the session has no recording (it was rated on paper)")
-    return playback.prepare(recording.path, recording.sha256, current_app.extensions["coder.settings"].playback_dir)
+    try:
+        mask = workspace.audio_mask(assignment)
+    except DeidError as exc:
+        raise AudioError(str(exc)) from None
+    copy = playback.prepare(recording.path, recording.sha256, current_app.extensions["coder.settings"].playback_dir)
+    return copy if mask is None else playback.masked(copy, mask.mode, mask.spans)
 
 
 def _plain(x: float):
