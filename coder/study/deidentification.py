@@ -25,7 +25,7 @@ The computing is ``coder.pipeline.deidentify``; this module stores it (docs/deid
 - ``deidentified_document`` and ``write_exports``: the de-identified version in any export format.
 
 Every change is audited. The review's state lives in one row per transcript (``Deidentification``); its
-candidates are numbered within the transcript and a number is never reused. Decisions and added words refer to
+candidates are numbered within the transcript, and a candidate keeps its number through later detections. Decisions and added words refer to
 the revision the candidates were found in: when the transcript has been edited since, they are refused until
 ``detect`` has been run again.
 """

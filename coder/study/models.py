@@ -288,7 +288,7 @@ class Deidentification(Base):
     its revisions, each with a person's decision, and the de-identified version made from the accepted ones.
 
     ``candidates``: ``coder.pipeline.deidentify.Candidate`` fields plus ``id`` (numbered within the
-    transcript, never reused), ``source`` (detected | added: words a person selected), ``decision`` (pending |
+    transcript), ``source`` (detected | added: words a person selected), ``decision`` (pending |
     accepted | rejected), ``decided_by`` (a user id) and ``decided_at``. ``segments`` hold the redacted segments
     made from revision ``applied_revision`` (None until applied); they are never written into
     ``transcript_turns``, so the search reads the original. The log of what was replaced is apart, in

@@ -10,7 +10,8 @@ never overwrite each other (as ratings are saved, ``coder.rating.workspace``).
 Status: ``automatic`` → ``in_review`` (set by the first correction) → ``verified`` (set by a person; a later
 correction takes it back to in review). A study chooses what its raters read beside the audio
 (``transcripts`` setting): ``automatic`` (the current revision, whatever its status; the default),
-``verified`` (only verified transcripts) or ``none`` (audio only).
+``verified`` (only verified transcripts) or ``none`` (audio only); a study may further show raters only the
+de-identified version (``coder.study.deidentification.shown_to_raters``, which the rater's page uses).
 """
 from __future__ import annotations
 
