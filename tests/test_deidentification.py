@@ -231,6 +231,15 @@ def test_an_edit_after_deidentification_is_rechecked_for_its_turn_only(database,
         row = deid.apply(db, transcript, coord)
         assert row.applied_revision == 1 and "Rose" not in row.segments[7]["text"]
         assert "[Person 1]" in row.segments[7]["text"]
+        # another name where an accepted one was: found afresh, pending, not hidden by the old decision; the
+        # edited turn's other candidate, found again with the same words, keeps its decision
+        week = next(c for c in after.values() if c["turn"] == 0 and c["text"] != "Maria")
+        transcripts.apply(db, transcript, 1, {"op": "replace_words", "turn": 0, "first": 5, "last": 5,
+                                              "text": "Anna."}, coord)
+        assert deid.detect(db, transcript, coord).analysed == [0]
+        turn0 = [(c["text"], c["decision"], c["id"] == week["id"])
+                 for c in deid.state(db, transcript)["candidates"] if c["turn"] == 0]
+        assert turn0 == [("Anna", "pending", False), (week["text"], "rejected", True)]
 
 
 def test_raters_read_pseudonyms_and_never_the_original(database, study):

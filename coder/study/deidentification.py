@@ -249,8 +249,8 @@ def detect(db: Session, transcript: Transcript, actor: User | None, *, model: st
         if match is not None and (match["source"] == "added" or match["decision"] != "pending"):
             entries.append({**match, **c.to_dict(), "id": match["id"]})
         elif any(_overlaps(c, e) and (e["source"] == "added" or e["decision"] != "pending")
-                 for e in [*by_span.values(), *in_edited]):
-            continue  # a person decided on words overlapping these: their decision stands
+                 and _still_reads(segments, e) for e in in_edited):
+            continue  # a person decided on words overlapping these, which still read the same: the decision stands
         else:
             entries.append(_entry(c, match["id"] if match else 0))
     # what a person decided or added stays where it was not found again, in a turn not analysed again, or in an
