@@ -11,6 +11,7 @@ from coder.pipeline.asr import ENGINES
 from coder.pipeline.diarize import DIARIZERS
 from coder.rating.designs import study_designs
 from coder.study import access, accounts, instruments, transcripts, tree, uploads
+from coder.study import deidentification as deid
 from coder.study.models import Study
 from coder.study.tree import StudyError
 from coder.web import forms
@@ -19,6 +20,9 @@ from coder.web.guards import coordinated_study, coordinator_required
 
 RATER_VIEW_WORDS = {"automatic": "the current transcript, whatever its status",
                     "verified": "verified transcripts only", "none": "no transcript (audio only)"}
+DEID_TEXT_WORDS = {"original": "the original transcript", "deidentified": "the de-identified transcript only"}
+DEID_AUDIO_WORDS = {"original": "the recording as it is", "muted": "the recording with the identifiers muted",
+                    "tone": "the recording with a tone over the identifiers"}
 
 bp = Blueprint("studies", __name__)
 
@@ -53,6 +57,7 @@ def page(study_id: int):
         "study.html", study=study, coordinators=coordinators, transcribers=transcribers,
         other_transcribers=accounts.users(db, "transcriber", active_only=True, excluding=transcribers),
         rater_view=transcripts.rater_view(study), rater_views=transcripts.RATER_VIEWS,
+        deid_settings=deid.rater_settings(study), deid_text_words=DEID_TEXT_WORDS, deid_audio_words=DEID_AUDIO_WORDS,
         other_coordinators=accounts.users(db, "coordinator", active_only=True, excluding=coordinators),
         therapists=people.therapists, clients=people.clients, dyads=people.dyads,
         recordings=tree.recordings(db, study), instruments=instruments.newest(db),
@@ -94,7 +99,8 @@ def coordinators(study_id: int):
 @bp.route("/studies/<int:study_id>/transcripts", methods=["POST"])
 @coordinator_required
 def transcript_settings(study_id: int):
-    """What the study's raters read beside the audio, and who corrects its transcripts."""
+    """What the study's raters read beside the audio (and whether it is de-identified, and their audio masked),
+    and who corrects its transcripts."""
     db = db_session()
     study = coordinated_study(study_id)
     action = request.form.get("action")
@@ -104,6 +110,16 @@ def transcript_settings(study_id: int):
             db.commit()
             flash(f"Raters now read {RATER_VIEW_WORDS[transcripts.rater_view(study)]}.")
         except transcripts.ReviewError as exc:
+            db.rollback()
+            flash(f"Not done: {exc}", "error")
+        return forms.back_to_study(study, "transcripts")
+    if action == "deidentification":
+        try:
+            chosen = deid.set_rater_settings(db, study, current_user, text=request.form.get("deid_text") or None,
+                                             audio=request.form.get("deid_audio") or None)
+            db.commit()
+            flash(f"Raters now read {DEID_TEXT_WORDS[chosen['text']]} and hear {DEID_AUDIO_WORDS[chosen['audio']]}.")
+        except deid.DeidError as exc:
             db.rollback()
             flash(f"Not done: {exc}", "error")
         return forms.back_to_study(study, "transcripts")
