@@ -152,7 +152,9 @@
       tr.appendChild(el("td", null, String(c.turn + 1)));
       tr.appendChild(el("td", "time", clock(c.start)));
       tr.appendChild(el("td", "text", c.text));
-      tr.appendChild(el("td", null, typeName(c) + (c.role ? " (" + c.role + ")" : "")));
+      var type = el("td", "type", typeName(c));
+      if (c.role) { type.appendChild(el("span", "role", c.role)); }
+      tr.appendChild(type);
       tr.appendChild(el("td", null, c.source === "added" ? "added" : Number(c.score).toFixed(2)));
       tr.appendChild(el("td", "decision", c.decision));
       tr.appendChild(el("td", "pseudonym", c.pseudonym || "–"));
