@@ -18,7 +18,7 @@ from coder.web.app import create_app
 
 from .support.browser import wait_until
 from .support.rating_study import PASSWORD, build
-from .test_deidentification import PLANTED, planted_segments
+from .support.planted import PLANTED, planted_segments
 
 LISTS = "Client: Maria; Maria Lopez\nTherapist: Helen\nSister: Anna"
 FIRST = {**PLANTED, 7: "Mostly that Mr Price at work will notice."}  # a name the lists do not hold

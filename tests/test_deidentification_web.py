@@ -21,7 +21,7 @@ from coder.web.views.deidentification import parse_lists
 
 from .support.rating_study import PASSWORD, build
 from .support.web import login
-from .test_deidentification import NAMES, planted_segments
+from .support.planted import NAMES, planted_segments
 
 LISTS = "Client: Maria; Maria Lopez\nTherapist: Helen\nSister: Anna"
 
