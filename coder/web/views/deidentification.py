@@ -10,18 +10,16 @@ pending candidates' ids when applying is refused while any is pending).
 from __future__ import annotations
 
 import io
-import tempfile
-from pathlib import Path
 from typing import Any, Callable
 
-from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
-                   send_file, url_for)
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, send_file, url_for
 from flask_login import current_user
 
 from coder.pipeline import interchange
 from coder.pipeline.deidentify import ENTITIES
 from coder.study import deidentification as deid
 from coder.study.models import Transcript
+from coder.web import jsonapi
 from coder.web.database import db_session
 from coder.web.guards import coordinated_row, coordinator_required
 
@@ -92,13 +90,6 @@ def _state(transcript: Transcript) -> dict[str, Any]:
     return state
 
 
-def _body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        abort(Response('{"ok": false, "error": "expected a JSON object"}', 400, mimetype="application/json"))
-    return body
-
-
 def _refused(message: str, status: int = 400) -> tuple[Response, int]:
     return jsonify({"ok": False, "error": message}), status
 
@@ -106,37 +97,14 @@ def _refused(message: str, status: int = 400) -> tuple[Response, int]:
 def _saved(transcript: Transcript, action: Callable[[Any], Any]) -> tuple[Response, int] | Response:
     """Run a step holding the database's write turn; the screen's new state, or why not (with the pending ids
     when applying is refused)."""
-    db = db_session()
     try:
-        with current_app.extensions["coder.db"].writing():
-            try:
-                action(db)
-                db.commit()
-            except BaseException:
-                db.rollback()
-                raise
+        jsonapi.written(action)
     except deid.DeidError as exc:
         body: dict[str, Any] = {"ok": False, "error": str(exc)}
         if isinstance(exc, deid.Pending):
             body["pending"] = exc.ids
         return jsonify(body), exc.status
     return jsonify({"ok": True, **_state(transcript)})
-
-
-def _int(body: dict, key: str) -> int:
-    value = body.get(key)
-    if not isinstance(value, int) or isinstance(value, bool):
-        abort(Response(f'{{"ok": false, "error": "{key} must be a whole number"}}', 400,
-                       mimetype="application/json"))
-    return value
-
-
-def _flag(body: dict, key: str) -> bool:
-    value = body.get(key)
-    if not isinstance(value, bool):
-        abort(Response(f'{{"ok": false, "error": "{key} must be true or false"}}', 400,
-                       mimetype="application/json"))
-    return value
 
 
 @bp.route("/transcripts/<int:transcript_id>/deidentify")
@@ -171,11 +139,11 @@ def detect(transcript_id: int):
 def decide(transcript_id: int):
     """``{"id": 3, "accepted": true}``: one candidate; ``{"all": true, "accepted": false}``: every pending one."""
     transcript = _transcript(transcript_id)
-    body = _body()
-    accepted = _flag(body, "accepted")
+    body = jsonapi.body()
+    accepted = jsonapi.flag(body, "accepted")
     if body.get("all") is True:
         return _saved(transcript, lambda db: deid.decide_all(db, transcript, accepted, current_user))
-    ident = _int(body, "id")
+    ident = jsonapi.whole_number(body, "id")
     return _saved(transcript, lambda db: deid.decide(db, transcript, ident, accepted, current_user))
 
 
@@ -185,8 +153,8 @@ def add(transcript_id: int):
     """Words a person selected: ``{"turn": 3, "first": 4, "last": 5, "entity": "PERSON", "person": "Anna"}``
     (``person``, optional: a listed name or another candidate's text, whose pseudonym these words get)."""
     transcript = _transcript(transcript_id)
-    body = _body()
-    turn, first, last = _int(body, "turn"), _int(body, "first"), _int(body, "last")
+    body = jsonapi.body()
+    turn, first, last = jsonapi.whole_number(body, "turn"), jsonapi.whole_number(body, "first"), jsonapi.whole_number(body, "last")
     entity, person = body.get("entity"), body.get("person") or None
     if not isinstance(entity, str):
         return _refused("choose the type of the identifier")
@@ -210,7 +178,7 @@ def people(transcript_id: int):
     """The lists of the transcript's dyad: ``{"text": "Client: Maria; Maria Lopez\\nSister: Anna"}`` (one role a
     line) or ``{"people": {"Client": ["Maria"]}}``. Detection uses them from its next run."""
     transcript = _transcript(transcript_id)
-    body = _body()
+    body = jsonapi.body()
     dyad = transcript.recording.session.dyad
     if "people" in body:
         lists = body["people"]
@@ -243,12 +211,8 @@ def export(transcript_id: int, fmt: str):
     transcript = _transcript(transcript_id)
     if fmt not in interchange.EXPORTS:
         abort(404)
-    with tempfile.TemporaryDirectory(prefix="coder-deid-export-") as folder:
-        try:
-            path = deid.write_exports(transcript, Path(folder), (fmt,))[fmt]
-        except deid.DeidError as exc:
-            flash(f"Nothing to download: {exc}", "error")
-            return redirect(url_for("deidentification.page", transcript_id=transcript.id))
-        data = io.BytesIO(path.read_bytes())
-        name = path.name
-    return send_file(data, as_attachment=True, download_name=name, max_age=0)
+    try:
+        return jsonapi.download(lambda folder: deid.write_exports(transcript, folder, (fmt,))[fmt])
+    except deid.DeidError as exc:
+        flash(f"Nothing to download: {exc}", "error")
+        return redirect(url_for("deidentification.page", transcript_id=transcript.id))

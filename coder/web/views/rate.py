@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, url_for
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 
@@ -19,7 +19,7 @@ from coder.rating import workspace
 from coder.study.deidentification import DeidError
 from coder.study.instruments import MARKERS, InstrumentDefinition
 from coder.study.models import Assignment, Rating
-from coder.web import wav
+from coder.web import jsonapi, wav
 from coder.web.database import db_session
 from coder.web.guards import own_assignment
 
@@ -127,13 +127,6 @@ def session_token():
     return jsonify({"user": current_user.id, "csrf": generate_csrf()})
 
 
-def _json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        abort(Response('{"error": "expected a JSON object"}', 400, mimetype="application/json"))
-    return body
-
-
 def _refusal(exc: workspace.RatingError) -> tuple[Response, int]:
     body = {"ok": False, "error": str(exc), "problems": exc.problems}
     if exc.rating is not None:
@@ -143,19 +136,12 @@ def _refusal(exc: workspace.RatingError) -> tuple[Response, int]:
 
 def _write(assignment_id: int, submit: bool):
     """Save a draft or submit, holding the database's write turn (SQLite); the stored state, or why not."""
-    db = db_session()
     assignment = own_assignment(assignment_id, load=False)
-    body = _json_body()
+    body = jsonapi.body()
     action = workspace.submit if submit else workspace.save_draft
     try:
-        with current_app.extensions["coder.db"].writing():
-            try:
-                saved = action(db, assignment, current_user, body.get("scores"), body.get("notes"),
-                               body.get("revision"))
-                db.commit()
-            except BaseException:
-                db.rollback()
-                raise
+        saved = jsonapi.written(lambda db: action(db, assignment, current_user, body.get("scores"),
+                                                  body.get("notes"), body.get("revision")))
         return jsonify({"ok": True, **workspace.state(saved)})
     except workspace.RatingError as exc:
         return _refusal(exc)

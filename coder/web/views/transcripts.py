@@ -10,12 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import io
-import tempfile
-from pathlib import Path
-
-from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
-                   send_file, url_for)
+from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from coder.pipeline import interchange, playback
@@ -23,7 +18,7 @@ from coder.pipeline.audio import AudioError
 from coder.study import access, transcripts
 from coder.study.models import TRANSCRIPT_STATUSES, Transcript, TranscriptRevision
 from coder.study.speakers import RoleError, refresh_exports, set_roles, speaking_time, swap_roles, write_exports
-from coder.web import forms, wav
+from coder.web import forms, jsonapi, wav
 from coder.web.database import db_session
 from coder.web.guards import coordinated_row, coordinator_required, transcribed_transcript, transcriber_required
 
@@ -112,27 +107,13 @@ def state(transcript_id: int):
     return jsonify({"ok": True, **_state(transcript)})
 
 
-def _body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        abort(Response('{"ok": false, "error": "expected a JSON object"}', 400, mimetype="application/json"))
-    return body
-
-
 def _saved(transcript: Transcript, action) -> tuple[Response, int] | Response:
     """Run a correction holding the database's write turn; the new state, or why not (409 with the current
     version when someone else saved first)."""
-    db = db_session()
     try:
-        with current_app.extensions["coder.db"].writing():
-            try:
-                action(db)
-                db.commit()
-            except BaseException:
-                db.rollback()
-                raise
+        jsonapi.written(action)
     except transcripts.RevisionConflict as exc:
-        db.refresh(transcript)
+        db_session().refresh(transcript)
         return jsonify({"ok": False, "error": str(exc), "current": _state(transcript)}), 409
     except transcripts.ReviewError as exc:
         return jsonify({"ok": False, "error": str(exc)}), exc.status
@@ -141,11 +122,7 @@ def _saved(transcript: Transcript, action) -> tuple[Response, int] | Response:
 
 
 def _revision(body: dict) -> int:
-    value = body.get("revision")
-    if not isinstance(value, int) or isinstance(value, bool):
-        abort(Response('{"ok": false, "error": "name the revision the change was made against"}', 400,
-                       mimetype="application/json"))
-    return value
+    return jsonapi.whole_number(body, "revision", "name the revision the change was made against")
 
 
 @bp.route("/transcripts/<int:transcript_id>/edit", methods=["POST"])
@@ -153,7 +130,7 @@ def _revision(body: dict) -> int:
 def edit(transcript_id: int):
     """One correction: ``{"revision": 3, "op": {"op": "edit_text", "turn": 2, "text": "..."}}``."""
     transcript, _study = transcribed_transcript(transcript_id)
-    body = _body()
+    body = jsonapi.body()
     based_on = _revision(body)
     return _saved(transcript, lambda db: transcripts.apply(db, transcript, based_on, body.get("op"), current_user))
 
@@ -163,7 +140,7 @@ def edit(transcript_id: int):
 def restore(transcript_id: int):
     """Save an earlier revision again as the newest (``{"revision": 5, "number": 4}``: undo the last save)."""
     transcript, _study = transcribed_transcript(transcript_id)
-    body = _body()
+    body = jsonapi.body()
     based_on = _revision(body)
     number = body.get("number")
     if not isinstance(number, int):
@@ -175,7 +152,7 @@ def restore(transcript_id: int):
 @transcriber_required
 def status(transcript_id: int):
     transcript, _study = transcribed_transcript(transcript_id)
-    body = _body()
+    body = jsonapi.body()
     return _saved(transcript, lambda db: transcripts.set_status(db, transcript, str(body.get("status")),
                                                                 current_user))
 
@@ -185,7 +162,7 @@ def status(transcript_id: int):
 def speaker(transcript_id: int):
     """A speaker's display name: ``{"label": "SPEAKER_00", "name": "Dr Reyes"}``."""
     transcript, _study = transcribed_transcript(transcript_id)
-    body = _body()
+    body = jsonapi.body()
     return _saved(transcript, lambda db: transcripts.rename_speaker(db, transcript, str(body.get("label")),
                                                                     str(body.get("name") or ""), current_user))
 
@@ -210,11 +187,7 @@ def export(transcript_id: int, fmt: str):
     transcript, _study = coordinated_row(Transcript, transcript_id)
     if fmt not in interchange.EXPORTS:
         abort(404)
-    with tempfile.TemporaryDirectory(prefix="coder-export-") as folder:
-        path = write_exports(transcript, Path(folder), (fmt,))[fmt]
-        data = io.BytesIO(path.read_bytes())
-        name = path.name
-    return send_file(data, as_attachment=True, download_name=name, max_age=0)
+    return jsonapi.download(lambda folder: write_exports(transcript, folder, (fmt,))[fmt])
 
 
 def _roles_chosen(transcript: Transcript) -> dict[str, str | None]:
