@@ -16,3 +16,21 @@ def wait_until(page, expression: str, timeout: float = 30.0, every: float = 0.1)
         if time.monotonic() > deadline:
             raise AssertionError(f"not true after {timeout} s: {expression}")
         time.sleep(every)
+
+
+SERIOUS = ("serious", "critical")
+
+
+def accessibility_problems(page, impacts=SERIOUS) -> list[str]:
+    """axe-core's violations of the page at the given impacts, one line each (rule, impact, the first targets);
+    axe-playwright-python injects axe-core through evaluate, which the Content-Security-Policy allows."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    out = []
+    for violation in results.response["violations"]:
+        if violation.get("impact") in impacts:
+            targets = [" ".join(map(str, node["target"])) for node in violation["nodes"][:3]]
+            out.append(f"{violation['id']} ({violation['impact']}, {len(violation['nodes'])} nodes): "
+                       f"{violation['help']} — {'; '.join(targets)}")
+    return out
