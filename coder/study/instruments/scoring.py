@@ -117,10 +117,14 @@ def marker_answers(instrument: InstrumentDefinition, responses: dict[str, Any]) 
     answered = responses.get(MARKERS) or {}
     if not isinstance(answered, dict):
         answered = {}
+    placed: dict[Any, list[float]] = {}
+    for event in responses.get(EVENTS) or []:  # grouped once: up to a thousand events, a score per save
+        if isinstance(event, dict):
+            placed.setdefault(event.get("code"), []).append(_number(event.get("salience")))
     out: dict[str, float | str | None] = {}
     for marker in instrument.markers:
         value = answered.get(marker.id)
-        saliences = [_number(e.get("salience")) for e in events_of(responses) if e.get("code") == marker.id]
+        saliences = list(placed.get(marker.id, []))
         if not isinstance(value, str) and value is not None:
             saliences.append(_number(value))
         saliences = [x for x in saliences if math.isfinite(x)]
