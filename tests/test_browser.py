@@ -134,7 +134,10 @@ def test_rate_a_unit_from_login_to_the_coordinators_list(site, context, chromium
     assert page.evaluate("document.activeElement.id") == "item-8"
     for digit in "45654":
         page.keyboard.press(digit)
-    page.keyboard.press("Control+Enter")
+    page.keyboard.press("Control+Enter")  # complete now: asked first, as a submit locks the rating
+    page.wait_for_selector("#confirm-submit[open]")
+    assert "locked" in page.inner_text("#confirm-submit")
+    page.keyboard.press("Enter")
     page.wait_for_selector("#rate[data-save-state='submitted']")
     assert page.locator("#item-1 input").first.is_disabled()
     rating = stored(database, aid)
@@ -215,6 +218,10 @@ def test_marker_units_are_scored_with_salience(site, context):
     wait_saved(page)
     assert stored(database, aid).responses == {"therapist_contribution": 2, "resolution": 1, "markers": {"denial": 4}}
     page.locator("#marker-denial").focus()
-    page.keyboard.press("0")  # not seen after all
+    page.keyboard.press("0")  # absent after all: an answer of its own
+    wait_saved(page)
+    assert stored(database, aid).responses["markers"] == {"denial": "absent"}
+    page.locator("#marker-denial").focus()
+    page.keyboard.press("Backspace")  # no answer
     wait_saved(page)
     assert stored(database, aid).responses["markers"] == {}

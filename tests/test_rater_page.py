@@ -14,12 +14,15 @@ from sqlalchemy import select
 
 from coder.config import load_settings
 from coder.rating import workspace
+from coder.study import instruments
 from coder.study.models import AuditEvent, Study, User
 from coder.web.app import create_app
 
 from .support.rating_study import PASSWORD, build, marker_units, stored
 
-RUPTURE = {"therapist_contribution": 2, "resolution": 1}
+# every marker must be answered (marker_answers: required): all absent
+RUPTURE = {"therapist_contribution": 2, "resolution": 1,
+           "markers": {m.id: "absent" for m in instruments.builtin("rupture-markers").markers}}
 
 
 @pytest.fixture

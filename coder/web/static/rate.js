@@ -732,6 +732,7 @@
           return [String(ev.id), ev.code, Number(ev.start), ev.end === null || ev.end === undefined ? null : Number(ev.end),
                   Number(ev.salience), ev.note || ""];
         });
+        list.sort(function (a, b) { return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0; });  // the server sorts by time
         if (list.length) { out[k] = list; }
       } else if (s[k] !== null && s[k] !== "") { out[k] = Number(s[k]); }
     });
@@ -951,8 +952,18 @@
     forgetLocal();
   }
 
+  function looksComplete(content) {  // what the server will check on submit, as far as the page knows it
+    var scores = content.scores, markers = scores.markers || {}, placed = {};
+    (scores.events || []).forEach(function (ev) { placed[ev.code] = true; });
+    return data.items.every(function (item) { return !item.required || scores[item.id] !== undefined; }) &&
+      (data.marker_answers !== "required" ||
+       data.markers.every(function (id) { return markers[id] !== undefined || placed[id]; }));
+  }
   function confirmed() {  // asks before the irreversible step, unless the rater said not to
-    if (!confirmSetting.checked || !confirmDialog.showModal) { return Promise.resolve(true); }
+    // (not when items are missing: the server names them, and nothing is locked)
+    if (!confirmSetting.checked || !confirmDialog.showModal || !looksComplete(readForm())) {
+      return Promise.resolve(true);
+    }
     return new Promise(function (resolve) {
       document.getElementById("confirm-skip").checked = false;
       confirmDialog.returnValue = "";
@@ -1071,7 +1082,11 @@
     var wanted = isMarker && digits === "0" ? "absent" : String(Number(digits));
     var longer = values.some(function (v) { return v !== wanted && v.indexOf(digits) === 0 && v.length > digits.length; });
     var hit = inputs.filter(function (el) { return el.value === wanted; })[0];
-    if (!hit) { digits = ""; return; }
+    if (!hit) {
+      digits = "";
+      if (wanted === "absent" && fs.querySelector("input[value=absent]:disabled")) { focusField(focused + 1); }  // has events
+      return;
+    }
     hit.checked = true;
     if (isMarker) { delete autoAnswered[fs.dataset.marker]; }
     changed();
