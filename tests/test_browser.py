@@ -13,8 +13,10 @@ from coder.web.app import create_app
 from coder.config import load_settings
 from coder.db import Database
 
-from .support.browser import wait_until
-from .support.rating_study import PASSWORD, build, stored
+from coder.study import instruments
+
+from .support.browser import accessibility_problems, wait_until
+from .support.rating_study import PASSWORD, build, marker_units, stored
 
 
 @pytest.fixture
@@ -225,3 +227,165 @@ def test_marker_units_are_scored_with_salience(site, context):
     page.keyboard.press("Backspace")  # no answer
     wait_saved(page)
     assert stored(database, aid).responses["markers"] == {}
+
+
+# --- a rater's round through three units, with events in time -----------------------------------------------
+
+OTHER_MARKERS = [m.id for m in instruments.builtin("rupture-markers").markers]
+
+
+@pytest.fixture
+def rounds(tmp_path, live_server, listening_copy):
+    """rater1's rupture-markers units: minutes 1, 2 and 3, in that order in the queue (assigned order)."""
+    database = Database(f"sqlite:///{tmp_path / 'coder.db'}")
+    database.migrate()
+    study = build(database, settings={"queue_order": "assigned"})
+    marker_units(database, study)
+    settings = load_settings(home=tmp_path / "home", database_url=database.url)
+    shutil.copytree(listening_copy, settings.playback_dir)
+    url = live_server(create_app(settings, database))
+    yield url, study, database
+    database.dispose()
+
+
+def select_words(page, first: int, last: int):
+    """Select transcript words first..last as a rater's mouse would, and let the page take the selection."""
+    page.evaluate("""([a, b]) => {
+        const ws = document.querySelectorAll('.transcript .w'), range = document.createRange();
+        range.setStart(ws[a].firstChild, 0); range.setEnd(ws[b].firstChild, ws[b].textContent.length);
+        const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(range);
+        document.getElementById('transcript').dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));
+    }""", [first, last])
+    wait_until(page, "window.coderRating.selection() !== null")
+
+
+def mark(page, code_text: str):
+    page.keyboard.press("e")
+    page.wait_for_selector("#code-picker:not([hidden])")
+    page.keyboard.type(code_text)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#code-picker", state="hidden")
+
+
+def page_events(page):
+    return page.evaluate("window.coderRating.events().map(e => ({...e}))")
+
+
+def answer_the_rest(page, scores="23"):
+    """The two items, then every marker without events absent (0 moves past one that has events)."""
+    page.locator("#item-therapist_contribution").focus()
+    for digit in scores:
+        page.keyboard.press(digit)
+    for _ in OTHER_MARKERS:
+        page.keyboard.press("0")
+
+
+def word_start(page, i):
+    return page.evaluate("(i) => JSON.parse(document.getElementById('rating-data').textContent)"
+                         ".transcript.flatMap((seg) => seg.w)[i][0]", i)
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (390, 844)])
+def test_a_round_of_three_units_with_events(rounds, chromium, width, height):
+    url, study, database = rounds
+    minute1, minute2, minute3 = study.assignments["rater1"][1:]
+    context = chromium.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    log_in(page, url, "rater1")
+    assert not accessibility_problems(page), "the queue page"
+    open_unit(page, url, minute1)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width  # nothing off the side
+
+    # a moment: seek to a word, e, type the code, Enter; it answers its marker present at its salience
+    page.locator(".transcript .w").nth(12).click()
+    at = word_start(page, 12)
+    mark(page, "deni")
+    [event] = page_events(page)
+    assert event["code"] == "denial" and event["start"] == pytest.approx(at, abs=0.02) and event["end"] is None
+    assert page.evaluate("document.activeElement.dataset.event") == event["id"]  # the new event is selected
+    assert page.locator(".transcript .w.ev").count() >= 1
+    page.keyboard.press("4")  # its salience
+    page.keyboard.press(".")  # start 0.5 s later, twice
+    page.keyboard.press(".")
+    assert page_events(page)[0]["start"] == pytest.approx(at + 1, abs=0.02)
+    assert page.evaluate("document.querySelector('#marker-denial input:checked').value") == "4"
+    assert page.locator("#marker-denial input[value=absent]").is_disabled()  # not absent: it has events
+    page.locator(f"li[data-event='{event['id']}'] .ev-note").fill("says it is fine")
+    page.keyboard.press("Escape")
+
+    # a stretch: select words, e, pick with the arrows; its end moves with > and <
+    select_words(page, 30, 36)
+    page.keyboard.press("e")
+    page.keyboard.type("clar")
+    page.keyboard.press("Enter")
+    span = [e for e in page_events(page) if e["code"] == "clarify"][0]
+    assert span["start"] == pytest.approx(word_start(page, 30), abs=0.02) and span["end"] > span["start"] + 1
+    end = span["end"]
+    page.keyboard.press(">")
+    assert [e for e in page_events(page) if e["code"] == "clarify"][0]["end"] == pytest.approx(end + 0.5, abs=0.02)
+    assert page.locator(".transcript .w.ev").count() >= 7
+
+    # one more, then deleted: with the keyboard, and one with the mouse
+    page.locator(".transcript .w").nth(50).click()
+    mark(page, "control")
+    assert len(page_events(page)) == 3
+    page.keyboard.press("Delete")
+    page.locator(".transcript .w").nth(60).click()
+    mark(page, "minimal")
+    minimal = [e["id"] for e in page_events(page) if e["code"] == "minimal_response"][0]
+    page.locator(f"li[data-event='{minimal}'] .ev-delete").click()
+    assert sorted(e["code"] for e in page_events(page)) == ["clarify", "denial"]
+    assert page.evaluate("document.querySelector('#marker-control input:checked').value") == ""  # unanswered again
+    # clicking an event's time plays from it
+    page.locator(f"li[data-event='{event['id']}'] .ev-at").click()
+    assert audio_time(page) == pytest.approx(at + 1, abs=0.05)
+
+    answer_the_rest(page)
+    assert not accessibility_problems(page), "the rater's page with events"
+    page.keyboard.press("Control+Shift+Enter")  # submit & next, asked first; don't ask again
+    page.wait_for_selector("#confirm-submit[open]")
+    page.check("#confirm-skip")
+    page.click("#confirm-yes")
+    page.wait_for_url(f"{url}/rate/{minute2}")
+    first = stored(database, minute1)
+    assert first.status == "submitted"
+    assert first.responses["therapist_contribution"] == 2 and first.responses["resolution"] == 3
+    kept = {e["code"]: e for e in first.responses["events"]}
+    assert sorted(kept) == ["clarify", "denial"]
+    assert kept["denial"]["start"] == pytest.approx(at + 1, abs=0.02) and kept["denial"]["end"] is None
+    assert kept["denial"]["salience"] == 4 and kept["denial"]["note"] == "says it is fine"
+    assert kept["clarify"]["start"] == span["start"] and kept["clarify"]["end"] == pytest.approx(end + 0.5, abs=0.02)
+    assert kept["clarify"]["salience"] == 4  # the salience last given
+    markers = first.responses["markers"]
+    assert markers["denial"] == 4 and markers["clarify"] == 4
+    assert all(markers[m] == "absent" for m in OTHER_MARKERS if m not in ("denial", "clarify"))
+
+    # unit 2: not asked any more; the button
+    page.wait_for_selector("#rate[data-ready='1']")
+    page.locator(".transcript .w").nth(5).click()
+    mark(page, "abstract")
+    page.keyboard.press("2")
+    answer_the_rest(page, "11")
+    page.click("#submit-next")
+    page.wait_for_url(f"{url}/rate/{minute3}")
+    second = stored(database, minute2)
+    assert second.status == "submitted" and [(e["code"], e["salience"]) for e in second.responses["events"]] == [
+        ("abstract_talk", 2)]
+
+    # unit 3: an event's code changed with its menu; the last unit goes back to the queue, saying so
+    page.wait_for_selector("#rate[data-ready='1']")
+    page.locator(".transcript .w").nth(3).click()
+    mark(page, "valid")  # at salience 2, the last given (on unit 2)
+    page.locator("li.event .ev-code").select_option("invite_discussion")
+    answer_the_rest(page, "35")
+    page.keyboard.press("Control+Shift+Enter")
+    page.wait_for_url(f"{url}/")
+    assert "You have submitted all your units of Alliance rupture" in page.inner_text("main")
+    third = stored(database, minute3)
+    assert third.status == "submitted" and [e["code"] for e in third.responses["events"]] == ["invite_discussion"]
+    assert third.responses["markers"]["invite_discussion"] == 2 and "validate_defensive" not in [
+        k for k, v in third.responses["markers"].items() if v != "absent"]
+    assert not errors
+    context.close()

@@ -344,7 +344,12 @@
 
   var events = [];          // [{id, code, start, end, salience, note}], sorted by start
   var selectedId = null;
+  var salienceKey = "coder:salience:" + data.user;  // the salience last given to an event, from unit to unit
   var lastSalience = data.salience.length ? data.salience[Math.floor((data.salience.length - 1) / 2)] : null;
+  try {
+    var usedBefore = Number(localStorage.getItem(salienceKey));
+    if (data.salience.indexOf(usedBefore) >= 0) { lastSalience = usedBefore; }
+  } catch (e) { /* the scale's middle */ }
   var autoAnswered = {};    // marker id -> true where placing events answered it (present), not the rater
   var listEl = document.getElementById("events");
   var countEl = document.getElementById("event-count");
@@ -521,6 +526,7 @@
   function setSalience(ev, value) {
     ev.salience = value;
     lastSalience = value;
+    try { localStorage.setItem(salienceKey, String(value)); } catch (e) { /* kept for this page */ }
     eventsChanged(ev.id);
   }
 
