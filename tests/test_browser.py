@@ -6,6 +6,7 @@ log in → open a unit → play and seek → score with the keyboard → reload 
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 
@@ -389,3 +390,124 @@ def test_a_round_of_three_units_with_events(rounds, chromium, width, height):
         k for k, v in third.responses["markers"].items() if v != "absent"]
     assert not errors
     context.close()
+
+
+@pytest.mark.parametrize("width,height", [(1440, 900), (1280, 800), (390, 844), (360, 740)])
+def test_the_page_fits_the_screen_and_shows_the_keyboards_focus(site, chromium, width, height):
+    url, study, database = site
+    context = chromium.new_context(viewport={"width": width, "height": height})
+    page = rater_page(context, url, study.assignments["rater1"][0])
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    # every point of the 7-point scale is on the screen and inside its item, anchors at 12 px or more
+    boxes = page.evaluate("""() => [...document.querySelectorAll('fieldset.item')].map((fs) => {
+        const f = fs.getBoundingClientRect();
+        return [...fs.querySelectorAll('.point')].map((p) => {
+            const r = p.getBoundingClientRect(), a = p.querySelector('.anchor');
+            return {inside: r.left >= f.left - 0.5 && r.right <= f.right + 0.5 && r.right <= innerWidth && r.width > 20,
+                    anchor: a && getComputedStyle(a).display !== 'none' ? parseFloat(getComputedStyle(a).fontSize) : null};
+        });
+    })""")
+    assert len(boxes) == 12 and all(len(points) == 7 for points in boxes)
+    assert all(p["inside"] for points in boxes for p in points)
+    assert all(p["anchor"] >= 12 for points in boxes for p in points if p["anchor"] is not None)
+    # point 7 of the last item can be clicked and is chosen
+    page.locator("#item-12 .point").nth(6).click()
+    assert checked(page, "12") == "7"
+    # Tab onto a scale's option: the option shows the focus
+    page.locator("#item-3").focus()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.name") == "item:3"
+    outline = page.evaluate("getComputedStyle(document.activeElement.closest('.point')).outlineStyle")
+    assert outline not in ("", "none")
+    # scoring the last item, the player is still in view
+    page.locator("#item-12").scroll_into_view_if_needed()
+    box = page.locator("#player").bounding_box()
+    assert box["y"] >= -1 and box["y"] + box["height"] <= height
+    assert not accessibility_problems(page)
+    context.close()
+
+
+def test_the_place_is_restored_the_turn_shown_and_a_stretch_looped(site, context):
+    url, study, database = site
+    page = rater_page(context, url, study.assignments["rater1"][0])
+    word = page.locator(".transcript .w").nth(40)
+    word.click()
+    start = word_start(page, 40)
+    # the turn being spoken is highlighted as well as the word
+    assert page.locator(".transcript .seg.now .w.now").inner_text() == word.inner_text()
+    assert page.locator(".transcript .seg.now").count() == 1
+    page.evaluate("document.getElementById('transcript').scrollTop = 400")
+    scrolled = page.evaluate("document.getElementById('transcript').scrollTop")
+    time.sleep(0.6)  # the place is kept a moment after the last change
+    page.reload()
+    page.wait_for_selector("#rate[data-ready='1']")
+    wait_until(page, "document.getElementById('audio').readyState >= 1")
+    assert audio_time(page) == pytest.approx(start, abs=0.05)
+    assert page.evaluate("document.getElementById('transcript').scrollTop") == pytest.approx(scrolled, abs=2)
+
+    # select words 60-63, l: playback loops over them
+    select_words(page, 60, 63)
+    sel = page.evaluate("window.coderRating.selection()")
+    assert sel["start"] == word_start(page, 60) and page.locator(".transcript .w.sel").count() == 4
+    page.keyboard.press("l")
+    page.wait_for_selector("#rate[data-looping='1']")
+    assert page.get_attribute("#loop", "aria-pressed") == "true"
+    span = sel["end"] - sel["start"]
+    wait_until(page, "!document.getElementById('audio').paused", timeout=10)
+    times = []
+    deadline = time.monotonic() + span * 2 + 2
+    while time.monotonic() < deadline:
+        times.append(audio_time(page))
+        time.sleep(0.05)
+    assert all(sel["start"] - 0.05 <= t <= sel["end"] + 0.35 for t in times)
+    assert any(b < a - span / 2 for a, b in zip(times, times[1:]))  # it went back to the start
+    page.keyboard.press("l")
+    assert page.get_attribute("#loop", "aria-pressed") == "false"
+    # shift-drag on the waveform selects a stretch too
+    page.keyboard.press("Space")
+    box = page.locator("#waveform").bounding_box()
+    page.keyboard.down("Shift")
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + 30)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + 30, steps=4)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    dragged = page.evaluate("window.coderRating.selection()")
+    duration = page.evaluate("JSON.parse(document.getElementById('rating-data').textContent).duration")
+    assert dragged["start"] == pytest.approx(duration * 0.5, abs=1) and dragged["end"] == pytest.approx(duration * 0.6, abs=1)
+    page.keyboard.press("Escape")
+    assert page.evaluate("window.coderRating.selection()") is None
+
+
+def test_problems_go_once_answered_and_required_markers_are_named(site, context):
+    url, study, database = site
+    page = rater_page(context, url, study.assignments["rater1"][1])  # rupture markers: every marker required
+    page.locator("#item-therapist_contribution").focus()
+    page.keyboard.press("2")
+    page.keyboard.press("Control+Enter")  # incomplete: not asked, the server names what is missing
+    page.wait_for_selector("#problems:not([hidden])")
+    assert page.locator("fieldset.invalid").count() == 21  # resolution and the 20 markers
+    assert "21 items need" in page.inner_text("#problems")
+    assert page.inner_text("#marker-denial .problem") == "Please answer: absent, or its salience."
+    page.keyboard.press("3")  # resolution, which had the focus
+    assert page.locator("#item-resolution.invalid").count() == 0 and page.locator("#item-resolution .problem").is_hidden()
+    assert "20 items need" in page.inner_text("#problems")
+    page.keyboard.press("0")  # denial: absent
+    assert page.locator("#marker-denial .problem").is_hidden()
+    assert "19 items need" in page.inner_text("#problems")
+    for _ in range(19):
+        page.keyboard.press("0")
+    assert page.locator("#problems").is_hidden() and page.locator("fieldset.invalid").count() == 0
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#confirm-submit[open]")
+    page.keyboard.press("Escape")  # keep editing: nothing is submitted
+    wait_saved(page)
+    assert stored(database, study.assignments["rater1"][1]).status == "draft"
+    # the setting can be turned off on the page, and is the rater's from then on
+    page.uncheck("#confirm-setting")
+    page.wait_for_selector("#rate[data-preference-saved='1']")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#rate[data-save-state='submitted']")
+    assert stored(database, study.assignments["rater1"][1]).status == "submitted"
+    page.goto(f"{url}/rate/{study.assignments['rater1'][2]}")
+    assert not page.is_checked("#confirm-setting")

@@ -210,7 +210,13 @@
     if (hit) { selectEvent(hit.id, true); }
     seek(hit ? hit.start : t);
   });
-  window.addEventListener("resize", function () { render(); });
+  var playerEl = document.getElementById("player");
+  function fitScrolling() {  // on a narrow screen the player sticks to the top: keep focused items below it
+    var sticky = getComputedStyle(playerEl).position === "sticky";
+    document.documentElement.style.scrollPaddingTop = sticky ? playerEl.offsetHeight + 8 + "px" : "";
+  }
+  window.addEventListener("resize", function () { fitScrolling(); render(); });
+  fitScrolling();
 
   /* --- transcript -------------------------------------------------------------------------------- */
 
@@ -901,7 +907,7 @@
     if (eventsProblemEl) { eventsProblemEl.hidden = true; }
     problemsEl.hidden = !list.length;
     problemsEl.textContent = "";
-    var first = null, eventProblems = [];
+    var first, eventProblems = [];
     list.forEach(function (text) {
       if (/^events/.test(String(text))) { eventProblems.push(eventWording(text)); return; }
       var fs = fieldOf(text);
@@ -910,7 +916,6 @@
         var p = fs.querySelector(".problem");
         p.textContent = wording(text);
         p.hidden = false;
-        first = first || fs;
       }
     });
     if (eventsProblemEl && eventProblems.length) {
@@ -918,6 +923,7 @@
       eventsProblemEl.hidden = false;
     }
     countProblems();
+    first = fields.filter(function (fs) { return fs.classList.contains("invalid"); })[0];  // the first on the page
     if (first) { focusField(fields.indexOf(first)); }
   }
   function eventWording(text) {  // "events[3].start: ..." names the event by its place in time order
@@ -1003,7 +1009,7 @@
     submitting = true;
     clearTimeout(timer);
     confirmed().then(function (yes) {
-      if (!yes) { submitting = false; return; }
+      if (!yes) { submitting = false; if (dirty) { schedule(0); } return; }  // the autosave it put off
       var wait = inFlight || Promise.resolve();
       wait.then(function () {
         var content = readForm();
