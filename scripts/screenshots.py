@@ -180,6 +180,8 @@ def main() -> None:
         for digit in "665656756547":
             other.keyboard.press(digit)
         other.keyboard.press("Control+Enter")
+        other.wait_for_selector("#confirm-submit[open]")  # a submit locks the rating: the page asks first
+        other.keyboard.press("Enter")
         other.wait_for_selector("#rate[data-save-state='submitted']")
 
         coordinator = log_in(browser, base, "coordinator")
