@@ -404,7 +404,8 @@ def test_the_page_fits_the_screen_and_shows_the_keyboards_focus(site, chromium, 
         return [...fs.querySelectorAll('.point')].map((p) => {
             const r = p.getBoundingClientRect(), a = p.querySelector('.anchor');
             return {inside: r.left >= f.left - 0.5 && r.right <= f.right + 0.5 && r.right <= innerWidth && r.width > 20,
-                    anchor: a && getComputedStyle(a).display !== 'none' ? parseFloat(getComputedStyle(a).fontSize) : null};
+                    anchor: a && getComputedStyle(a).display !== 'none'
+                        ? parseFloat(getComputedStyle(a).fontSize) : null};
         });
     })""")
     assert len(boxes) == 12 and all(len(points) == 7 for points in boxes)
@@ -474,7 +475,8 @@ def test_the_place_is_restored_the_turn_shown_and_a_stretch_looped(site, context
     page.keyboard.up("Shift")
     dragged = page.evaluate("window.coderRating.selection()")
     duration = page.evaluate("JSON.parse(document.getElementById('rating-data').textContent).duration")
-    assert dragged["start"] == pytest.approx(duration * 0.5, abs=1) and dragged["end"] == pytest.approx(duration * 0.6, abs=1)
+    assert dragged["start"] == pytest.approx(duration * 0.5, abs=1)
+    assert dragged["end"] == pytest.approx(duration * 0.6, abs=1)
     page.keyboard.press("Escape")
     assert page.evaluate("window.coderRating.selection()") is None
 
@@ -490,7 +492,8 @@ def test_problems_go_once_answered_and_required_markers_are_named(site, context)
     assert "21 items need" in page.inner_text("#problems")
     assert page.inner_text("#marker-denial .problem") == "Please answer: absent, or its salience."
     page.keyboard.press("3")  # resolution, which had the focus
-    assert page.locator("#item-resolution.invalid").count() == 0 and page.locator("#item-resolution .problem").is_hidden()
+    assert page.locator("#item-resolution.invalid").count() == 0
+    assert page.locator("#item-resolution .problem").is_hidden()
     assert "20 items need" in page.inner_text("#problems")
     page.keyboard.press("0")  # denial: absent
     assert page.locator("#marker-denial .problem").is_hidden()
