@@ -7,7 +7,9 @@ the demo study.
 
 Sets known passwords on the demo accounts of that (throwaway) home, serves it
 on a free loopback port, and writes rater-queue.png, rating-page.png,
-ratings.png, transcript-editor.png and transcript-search.png.
+rating-events.png (rater1's minute of the session on the rupture markers, which
+it assigns), rating-narrow.png (a phone's 390 px), ratings.png,
+transcript-editor.png and transcript-search.png.
 """
 from __future__ import annotations
 
@@ -25,10 +27,12 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import select  # noqa: E402
 from waitress.server import create_server  # noqa: E402
 
+from coder.rating import designs  # noqa: E402
+from coder.study import instruments, units  # noqa: E402
 from coder.study.accounts import set_password  # noqa: E402
 from coder.web.app import create_app  # noqa: E402
 from coder.config import load_settings  # noqa: E402
-from coder.study.models import User  # noqa: E402
+from coder.study.models import Recording, User  # noqa: E402
 from tests.support.browser import CHROMIUM_ARGS, wait_until  # noqa: E402
 
 PASSWORD = "screenshot password"
@@ -76,6 +80,53 @@ def log_in(browser, base: str, username: str, password: str = PASSWORD, height: 
     return page
 
 
+def rupture_minute(app, username: str = "rater1") -> int:
+    """The demo session's first minute on the rupture markers (3RS, events in time), assigned to ``username``
+    (the demo assigns only the alliance form); the assignment's id."""
+    with app.extensions["coder.db"].session() as db:
+        rater = db.scalar(select(User).where(User.username == username))
+        instrument = instruments.store(db, instruments.builtin("rupture-markers"))
+        recording = db.scalar(select(Recording).order_by(Recording.id))
+        [unit] = units.add(db, recording, [units.custom(60, 120, recording.duration_s, "Minute 2")])
+        [(_unit, assignment)] = designs.assign(db, rater, [unit], instrument, None, reason="screenshots")
+        db.flush()
+        return assignment.id
+
+
+def event_coding(page, base: str, assignment_id: int) -> None:
+    """Events placed on the rupture-markers minute: a moment, and a stretch of selected words with a note."""
+    page.goto(f"{base}/rate/{assignment_id}")
+    page.wait_for_selector("#rate[data-ready='1']")
+    page.locator("#item-therapist_contribution").focus()
+    page.keyboard.press("2")
+    page.keyboard.press("3")
+    for word, code, salience in ((8, "minimal", "2"), (40, "valid", "4")):
+        page.locator(".transcript .w").nth(word).click()
+        page.keyboard.press("e")
+        page.keyboard.type(code)
+        page.keyboard.press("Enter")
+        page.keyboard.press(salience)
+    page.evaluate("""() => {
+        const ws = document.querySelectorAll('.transcript .w'), range = document.createRange();
+        range.setStart(ws[22].firstChild, 0); range.setEnd(ws[31].firstChild, ws[31].textContent.length);
+        const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(range);
+        document.getElementById('transcript').dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));
+    }""")
+    wait_until(page, "window.coderRating.selection() !== null")
+    page.keyboard.press("e")
+    page.keyboard.type("abstr")
+    page.keyboard.press("Enter")
+    page.keyboard.press("3")
+    page.locator("li.event.selected .ev-note").fill("talks about 'people' instead of herself")
+    page.keyboard.press("Escape")
+    page.locator("#marker-denial").focus()
+    page.keyboard.press("0")
+    page.wait_for_selector("#rate[data-save-state='saved']")
+    page.evaluate("document.getElementById('audio').currentTime = 16")
+    wait_until(page, "document.querySelector('.transcript .w.now') !== null")
+    page.evaluate("document.querySelector('.score').scrollTop = 0")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("home", type=Path, help="a demo home (coder --home H demo --no-serve makes H/demo)")
@@ -97,7 +148,7 @@ def main() -> None:
 
         rater = log_in(browser, base, "rater1")
         rater.screenshot(path=str(args.out / "rater-queue.png"))
-        rater.locator("a.button").first.click()
+        rater.locator("tr", has_text="Whole session").locator("a.button").click()
         rater.wait_for_selector("#rate[data-ready='1']")
         rater.locator("#item-1").focus()
         for digit in "56564":
@@ -108,6 +159,20 @@ def main() -> None:
         rater.locator("#item-6").focus()
         rater.screenshot(path=str(args.out / "rating-page.png"))
 
+        narrow = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2).new_page()
+        narrow.context.add_cookies(rater.context.cookies())
+        narrow.goto(rater.url)
+        narrow.wait_for_selector("#rate[data-ready='1']")
+        narrow.evaluate("document.getElementById('audio').currentTime = 47.5")
+        narrow.locator("#item-6").focus()
+        narrow.keyboard.press("5")
+        narrow.wait_for_selector("#rate[data-save-state='saved']")
+        narrow.screenshot(path=str(args.out / "rating-narrow.png"))
+        narrow.context.close()
+
+        event_coding(rater, base, rupture_minute(app))
+        rater.screenshot(path=str(args.out / "rating-events.png"))
+
         other = log_in(browser, base, "rater2")
         other.locator("a.button").first.click()
         other.wait_for_selector("#rate[data-ready='1']")
@@ -115,6 +180,8 @@ def main() -> None:
         for digit in "665656756547":
             other.keyboard.press(digit)
         other.keyboard.press("Control+Enter")
+        other.wait_for_selector("#confirm-submit[open]")  # a submit locks the rating: the page asks first
+        other.keyboard.press("Enter")
         other.wait_for_selector("#rate[data-save-state='submitted']")
 
         coordinator = log_in(browser, base, "coordinator")
@@ -132,7 +199,8 @@ def main() -> None:
         coordinator.screenshot(path=str(args.out / "transcript-search.png"))
         browser.close()
     server.close()
-    names = ("rater-queue", "rating-page", "ratings", "transcript-editor", "transcript-search")
+    names = ("rater-queue", "rating-page", "rating-narrow", "rating-events", "ratings", "transcript-editor",
+             "transcript-search")
     print(f"wrote {', '.join(n + '.png' for n in names)} to {args.out}")
 
 

@@ -149,6 +149,8 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "rate.audio": ("rater", ["/rate/{assignment}/audio"]),
     "rate.save": ("rater", ["/rate/{assignment}/save"]),
     "rate.submit": ("rater", ["/rate/{assignment}/submit"]),
+    "rate.next_unit": ("rater", ["/rate/{assignment}/next"]),
+    "rate.preferences": ("user", ["/preferences"]),
     "ratings.index": ("coordinator", ["/ratings"]),
     "ratings.detail": ("study", ["/ratings/{rating}"]),
     "ratings.reopen": ("study", ["/ratings/{rating}/reopen"]),

@@ -117,6 +117,8 @@ def _main_path(url, database, files, chromium, tiny_whisper):
     for digit in ("5674" * n_items)[:n_items]:
         rater.keyboard.press(digit)
     rater.keyboard.press("Control+Enter")
+    rater.wait_for_selector("#confirm-submit[open]")  # a submit locks the rating: the page asks first
+    rater.keyboard.press("Enter")
     rater.wait_for_selector("#rate[data-save-state='submitted']")
 
     # the dashboard shows it

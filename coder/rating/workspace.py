@@ -38,8 +38,8 @@ from sqlalchemy.orm import Session, joinedload
 from coder.rating import calibration
 from coder.study import deidentification, instruments, scope
 from coder.study.audit import audit
-from coder.study.models import (Assignment, Dyad, Instrument, Rating, RatingUnit, Study, TherapySession,
-                                User, utcnow)
+from coder.study.models import (Assignment, AuditEvent, Dyad, Instrument, Rating, RatingUnit, Study,
+                                TherapySession, User, utcnow)
 from coder.study.units import excerpt
 
 BLINDING_FIELDS = ("session_number", "time_point", "treatment_arm", "dyad", "other_ratings")
@@ -192,6 +192,21 @@ def queue(db: Session, rater: User) -> list[QueueEntry]:
         out.append(QueueEntry(a.id, study_of_assignment(a).name, unit_view(a), a.instrument.name,
                               rating.status if rating else "to do", rating.updated_at if rating else None))
     return out
+
+
+def next_assignment(db: Session, rater: User, assignment: Assignment) -> Assignment | None:
+    """The rater's next unit to rate on the same instrument after ``assignment``, in their queue's order
+    (``queue``), wrapping round to the units before it: the first one not submitted; None when every other one
+    is submitted."""
+    same = [a for a in _assignments(db, rater) if a.instrument_id == assignment.instrument_id]
+    same.sort(key=lambda a: (study_of_assignment(a).name, _order_key(study_of_assignment(a), rater, a)))
+    ratings = ratings_of(db, same)
+    at = next((i for i, a in enumerate(same) if a.id == assignment.id), -1)
+    for a in same[at + 1:] + same[:max(at, 0)]:
+        rating = ratings.get(a.id)
+        if rating is None or rating.status != "submitted":
+            return a
+    return None
 
 
 def unit_view(assignment: Assignment) -> dict[str, Any]:
@@ -415,6 +430,51 @@ def reopen(db: Session, rating: Rating, coordinator: User, reason: str) -> Ratin
     audit(db, "reopen", rating, coordinator, reason=reason[:1000], scores=rating.responses,
           submitted_at=rating.submitted_at.isoformat() if rating.submitted_at else None, revision=rating.revision)
     return rating
+
+
+def reopen_reason(db: Session, rating: Rating | None) -> dict[str, Any] | None:
+    """Why a coordinator last reopened the rating, for its rater: {"reason", "at"}; None for a rating that was
+    never submitted or is submitted now (a reopened draft keeps its ``submitted_at``, so that only those cost
+    a look into the audit trail)."""
+    if rating is None or rating.status != "draft" or rating.submitted_at is None:
+        return None
+    event = db.scalar(select(AuditEvent).where(AuditEvent.entity == Rating.__tablename__,
+                                               AuditEvent.entity_id == rating.id, AuditEvent.action == "reopen")
+                      .order_by(AuditEvent.id.desc()).limit(1))
+    if event is None:
+        return None
+    return {"reason": (event.detail or {}).get("reason", ""), "at": event.at}
+
+
+# --- a rater's settings of the page -------------------------------------------------------------------------
+
+PREFERENCES: dict[str, bool] = {
+    "confirm_submit": True,  # ask before a submit, which locks the rating
+}
+
+
+def preferences(user: User) -> dict[str, Any]:
+    """The account's settings of the rating page, with the defaults for those it never set."""
+    stored = user.preferences or {}
+    return {name: stored.get(name, default) for name, default in PREFERENCES.items()}
+
+
+def set_preferences(db: Session, user: User, changes: Any) -> dict[str, Any]:
+    """Change some of the account's settings (``PREFERENCES``: each true or false); Invalid for an unknown
+    name or a value of the wrong type, changing nothing. Audited where anything changed; the settings."""
+    if not isinstance(changes, dict) or not changes:
+        raise Invalid("expected settings by name: " + ", ".join(PREFERENCES))
+    for name, value in changes.items():
+        if name not in PREFERENCES:
+            raise Invalid(f"unknown setting {name}; choose from {', '.join(PREFERENCES)}")
+        if not isinstance(value, bool):
+            raise Invalid(f"{name}: expected true or false")
+    before = preferences(user)
+    after = {**before, **changes}
+    if after != before:
+        user.preferences = {**(user.preferences or {}), **changes}
+        audit(db, "preferences", user, user, before=before, after=after)
+    return after
 
 
 def state(rating: Rating | None) -> dict[str, Any]:

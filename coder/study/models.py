@@ -466,6 +466,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     deactivated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # the account's own settings of its pages (coder.rating.workspace.PREFERENCES); None: the defaults
+    preferences: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     __table_args__ = (CheckConstraint(_in("role", USER_ROLES), name="role"),)
 
     # Flask-Login protocol

@@ -105,6 +105,28 @@ def build(database: Database, audio: Path = SESSION_AUDIO, settings: dict | None
     return out
 
 
+def marker_units(database: Database, study: RatingStudy, rater: str = "rater1",
+                 spans: tuple[tuple[float, float], ...] = ((120, 170),)) -> list[int]:
+    """More 1-minute windows of the session on rupture-markers for ``rater`` (who has minutes 1 and 2 from
+    ``build``), appended to ``study.assignments[rater]``; their assignment ids."""
+    with database.session() as db:
+        rater_id = db.get(Assignment, study.assignments[rater][0]).rater_id
+        session_id = db.get(RatingUnit, study.whole_unit).session_id
+        out = []
+        for i, (a, b) in enumerate(spans):
+            unit = RatingUnit(session_id=session_id, recording_id=study.recording_id, kind="fixed_window",
+                              start_s=float(a), end_s=float(b), label=f"Minute {int(a // 60) + 1}")
+            db.add(unit)
+            db.flush()
+            assignment = Assignment(rater_id=rater_id, rating_unit_id=unit.id,
+                                    instrument_id=study.instrument_ids["rupture-markers"], position=100 + i)
+            db.add(assignment)
+            db.flush()
+            out.append(assignment.id)
+    study.assignments[rater].extend(out)
+    return out
+
+
 def stored(database: Database, assignment_id: int) -> Rating | None:
     """The rating stored for an assignment, read in a session of its own."""
     with database.session() as db:

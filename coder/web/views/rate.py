@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, url_for
+from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 
@@ -67,7 +67,7 @@ def _waveform(assignment: Assignment) -> tuple[list, str | None]:
 
 
 def _page_data(assignment: Assignment, stored: Rating | None, items: list[dict], markers: list[dict],
-               salience: list[dict], waveform: list) -> dict[str, Any]:
+               salience: list[dict], waveform: list, instrument: InstrumentDefinition) -> dict[str, Any]:
     """What the page's script needs: the unit, the scales, the stored rating and the URLs it calls."""
     unit = assignment.rating_unit
     return {
@@ -78,11 +78,18 @@ def _page_data(assignment: Assignment, stored: Rating | None, items: list[dict],
         "items": [{"id": i["id"], "values": [p["value"] for p in i["points"]], "required": i["required"]}
                   for i in items],
         "markers": [m["id"] for m in markers],
+        "codes": {m["id"]: {"label": m["label"], "kind": m["kind"]} for m in markers},
         "salience": [p["value"] for p in salience],
+        "marker_answers": instrument.marker_answers,
+        "events": ({"spans": instrument.events.spans, "tolerance_s": instrument.events.tolerance_s}
+                   if instrument.events is not None and markers else None),
         "transcript": workspace.transcript_excerpt(assignment),
         "waveform": waveform,
+        "preferences": workspace.preferences(current_user),
         "urls": {"save": url_for("rate.save", assignment_id=assignment.id),
                  "submit": url_for("rate.submit", assignment_id=assignment.id),
+                 "next": url_for("rate.next_unit", assignment_id=assignment.id),
+                 "preferences": url_for("rate.preferences"),
                  "session": url_for("rate.session_token"), "queue": url_for("home.index")},
     }
 
@@ -102,9 +109,35 @@ def page(assignment_id: int):
     return render_template("rate.html", assignment=assignment, unit=workspace.unit_view(assignment),
                            instrument=instrument, items=items, markers=markers,
                            subscales={s.id: s.name for s in instrument.subscales}, salience=salience,
-                           data=_page_data(assignment, stored, items, markers, salience, waveform), rating=stored,
+                           data=_page_data(assignment, stored, items, markers, salience, waveform, instrument),
+                           rating=stored, reopened=workspace.reopen_reason(db, stored),
                            audio_error=audio_error, speeds=SPEEDS,
                            others=workspace.other_ratings(db, assignment, stored), markers_key=MARKERS)
+
+
+@bp.route("/rate/<int:assignment_id>/next")
+@login_required
+def next_unit(assignment_id: int):
+    """On to the rater's next unit of the same instrument that is not submitted (``workspace.next_assignment``);
+    back to the queue, saying so, when there is none."""
+    assignment = own_assignment(assignment_id)
+    following = workspace.next_assignment(db_session(), current_user, assignment)
+    if following is None:
+        flash(f"You have submitted all your units of {assignment.instrument.name}.", "done")
+        return redirect(url_for("home.index"))
+    return redirect(url_for("rate.page", assignment_id=following.id))
+
+
+@bp.route("/preferences", methods=["POST"])
+@login_required
+def preferences():
+    """Change the logged-in account's settings of the rating page (JSON: {"confirm_submit": false})."""
+    changes = jsonapi.body()
+    try:
+        saved = jsonapi.written(lambda db: workspace.set_preferences(db, current_user._get_current_object(), changes))
+    except workspace.RatingError as exc:
+        return jsonify({"ok": False, "error": str(exc)}), exc.status
+    return jsonify({"ok": True, "preferences": saved})
 
 
 @bp.route("/rate/<int:assignment_id>/audio")
