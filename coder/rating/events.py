@@ -107,8 +107,8 @@ def event_table(coded: list[Coded]) -> pd.DataFrame:
 
 def answer_table(coded: list[Coded]) -> pd.DataFrame:
     """One row per rating × marker of its instrument (``ANSWER_COLUMNS``): the unit id, rater, marker, its kind,
-    the answer (salience, "absent" or None), present (1 when the answer is a salience, else 0) and the number
-    of the rating's events of that marker."""
+    the answer (salience, "absent" or None), present (1 when the answer is a salience or the rating has events
+    of the marker, else 0) and the number of the rating's events of that marker."""
     rows = []
     for c in coded:
         counts: dict[str, int] = {}
@@ -116,7 +116,7 @@ def answer_table(coded: list[Coded]) -> pd.DataFrame:
             counts[e["code"]] = counts.get(e["code"], 0) + 1
         for m in c.definition.markers:
             answer = c.answers.get(m.id)
-            present = answer is not None and answer != instruments.ABSENT
+            present = (answer is not None and answer != instruments.ABSENT) or counts.get(m.id, 0) > 0
             rows.append({"unit": c.unit_id, "rater": c.rater, "marker": m.id, "kind": m.kind, "answer": answer,
                          "present": int(present), "events": counts.get(m.id, 0)})
     return pd.DataFrame(rows, columns=ANSWER_COLUMNS)
