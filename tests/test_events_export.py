@@ -233,13 +233,14 @@ def test_the_eaf_files_read_back_with_pympi(database, coded_study, tmp_path):
     assert media and media[0]["MEDIA_URL"].endswith("demo_session.ogg")
 
 
-def test_overlapping_events_of_one_code_go_on_a_second_tier_with_their_times_kept():
+def test_overlapping_events_of_one_code_go_on_a_second_tier_with_their_times_kept(tmp_path):
     definition = instruments.builtin(KEY)
     coded = Coded(1, KEY, definition.version, definition, "S", "D1", 1, 1, 7, "s1.wav", "/data/s1.wav", 1,
                   "Segment 1", 300.0, 600.0, "ana",
                   events=[event("a", "denial", 10.0, 40.0, 3), event("b", "denial", 20.0, None, 2),
                           event("c", "denial", 50.0, None, 1, "late")])
-    eaf = pympi.Elan.Eaf(io.BytesIO(event_export.eaf_text([coded]).encode()))
+    (tmp_path / "s1.eaf").write_text(event_export.eaf_text([coded]))
+    eaf = pympi.Elan.Eaf(str(tmp_path / "s1.eaf"))
     assert sorted(eaf.get_annotation_data_for_tier("ana denial")) == [(310000, 340000, "3"),
                                                                        (350000, 350500, "1: late")]
     assert eaf.get_annotation_data_for_tier("ana denial (2)") == [(320000, 320500, "2")]
