@@ -198,7 +198,7 @@ def _value(x: float | None, digits: int = 3) -> str:
 
 def _echo_events(section: dict[str, Any]) -> None:
     """Agreement on the markers: presence pooled and per kind, and the timing of events within the tolerance."""
-    click.echo("Markers present per unit (a salience; \"absent\" or no answer: absent):")
+    click.echo("Markers present per unit (a salience or events placed; \"absent\" or no answer: absent):")
     for label, entry in [("all markers", section["presence"]["pooled"])] + \
             [(k["kind"], k) for k in section["presence"]["kinds"]]:
         if not entry or "n_units" not in entry:
@@ -212,8 +212,9 @@ def _echo_events(section: dict[str, Any]) -> None:
     timing = section.get("timing")
     if not timing:
         return
+    pairs = f"{timing['n_pairs']} rater pair" + ("" if timing["n_pairs"] == 1 else "s")
     click.echo(f"Event timing: starts within ±{section['tolerance_s']:g} s match; agreement 2m/(n_a + n_b), the "
-               f"mean over {timing['n_pairs']} rater pairs:")
+               f"mean over {pairs}:")
     for label, entry in [("all codes", timing["overall"])] + [(k["kind"], k) for k in timing["kinds"]] + \
             [(c["code"], c) for c in timing["codes"] if c["n_events"]]:
         onset = entry["mean_onset_difference"]

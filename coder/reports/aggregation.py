@@ -119,7 +119,7 @@ def _scale_columns(definition: instruments.InstrumentDefinition) -> dict[str, st
         out[sub.id] = f"{definition.name}: {sub.name} ({method} of items)"
     for kind in dict.fromkeys(m.kind for m in definition.markers):
         out[f"{kind}_n"] = f"{definition.name}: {kind} markers (count)"
-    if getattr(definition, "events", None) is not None:
+    if definition.events is not None:
         for kind in dict.fromkeys(m.kind for m in definition.markers):
             out[f"{kind}_events"] = (f"{definition.name}: {kind} events (count; unit: mean over raters, session: "
                                      f"sum over rated units)")
@@ -132,7 +132,7 @@ def _event_counts(definition: instruments.InstrumentDefinition, responses: dict[
                   hours: float) -> dict[str, float | None]:
     """A rating's events per marker kind, as a count and per hour of its unit (None for a unit without a time
     range); only for instruments that code events in time."""
-    if getattr(definition, "events", None) is None:
+    if definition.events is None:
         return {}
     kinds = {m.id: m.kind for m in definition.markers}
     counts = dict.fromkeys(kinds.values(), 0)

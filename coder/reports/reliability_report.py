@@ -233,9 +233,9 @@ def events_section(instrument: InstrumentDefinition, coded: list) -> dict[str, A
     answers = answer_table(coded)
     presence = event_stats.presence_agreement(answers, list(labels), kinds) if len(answers) else \
         {"markers": {}, "groups": {}, "pooled": None}
-    coding = getattr(instrument, "events", None)
+    coding = instrument.events
     out: dict[str, Any] = {
-        "marker_answers": getattr(instrument, "marker_answers", "optional"),
+        "marker_answers": instrument.marker_answers,
         "presence": {
             "markers": [{"marker": mid, "label": label, "kind": kind, **(_kappa_bands(presence["markers"].get(mid)) or {})}
                         for mid, (label, kind) in labels.items()],

@@ -101,7 +101,7 @@ def report(study_id: int, key: str):
                            **{k: v for k, v in request.args.items()}) for fmt in ("csv", "json")}
     event_export = {fmt: url_for("reliability.events_export", study_id=study.id, fmt=fmt, instrument=key,
                                  version=instrument.version)
-                    for fmt in ("csv", "zip")} if getattr(instrument, "events", None) else None
+                    for fmt in ("csv", "zip")} if instrument.events else None
     return render_template("reliability.html", study=study, instrument=instrument, report=result, focus=focus,
                            measure=measure, chart=chart, heat=heat, bland=bland, options=options, versions=versions,
                            export=export, event_export=event_export, forms=rel.ICC_FORMS,
