@@ -11,8 +11,8 @@ from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask_login import current_user
 
 from coder.rating import scores
-from coder.rating.events import coded_ratings
 from coder.rating.calibration import master_of
+from coder.rating.events import coded_ratings
 from coder.reports import event_export, reliability_report
 from coder.stats import agreement, plots, reliability as rel
 from coder.stats.jsonsafe import json_safe
@@ -99,12 +99,12 @@ def report(study_id: int, key: str):
     versions = [row.version for row, _n in scores.instruments_with_ratings(db_session(), study) if row.key == key]
     export = {fmt: url_for("reliability.export", study_id=study.id, key=key, fmt=fmt,
                            **{k: v for k, v in request.args.items()}) for fmt in ("csv", "json")}
-    event_export = {fmt: url_for("reliability.events_export", study_id=study.id, fmt=fmt, instrument=key,
-                                 version=instrument.version)
-                    for fmt in ("csv", "zip")} if instrument.events else None
+    event_files = {fmt: url_for("reliability.events_export", study_id=study.id, fmt=fmt, instrument=key,
+                                version=instrument.version)
+                   for fmt in ("csv", "zip")} if instrument.events else None
     return render_template("reliability.html", study=study, instrument=instrument, report=result, focus=focus,
                            measure=measure, chart=chart, heat=heat, bland=bland, options=options, versions=versions,
-                           export=export, event_export=event_export, forms=rel.ICC_FORMS,
+                           export=export, event_export=event_files, forms=rel.ICC_FORMS,
                            weight_names=agreement.WEIGHTS)
 
 
