@@ -38,6 +38,7 @@ from coder.study.accounts import create_user
 from coder.study.models import Assignment, Instrument, Rating, Study, User
 from coder.web.app import create_app
 
+from .support.browser import accessibility_problems
 from .support.cli import coder
 from .support.rating_study import PASSWORD, build
 from .support.web import login
@@ -71,6 +72,10 @@ def responses(definition, events: list[dict], present: dict[str, int]) -> dict:
 
 @pytest.fixture
 def coded_study(database):
+    return plant(database)
+
+
+def plant(database):
     """Trial R with the plan's submitted ratings, a draft of rater3 and a deleted rating of rater4 (both with
     events that must not count)."""
     built = build(database, raters=("rater1", "rater2"))
@@ -280,3 +285,22 @@ def test_coordinators_download_the_events_and_raters_do_not(database, coded_stud
     login(rater, "rater1")
     response = rater.get(f"/reliability/{study_id}/events.csv")
     assert response.status_code in (403, 404) and "looks away" not in response.get_data(as_text=True)
+
+
+def test_the_event_section_of_the_page_passes_axe(sqlite_database, tmp_path, live_server, chromium):
+    plant(sqlite_database)
+    url = live_server(create_app(load_settings(home=tmp_path / "home", database_url=sqlite_database.url),
+                                 sqlite_database))
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(f"{url}/login")
+    page.fill("input[name=username]", "coord")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/")
+    with sqlite_database.session() as db:
+        study_id = _study(db).id
+    page.goto(f"{url}/reliability/{study_id}/{KEY}?bootstrap=0#events")
+    assert page.locator("#event-timing-table").is_visible()
+    assert accessibility_problems(page) == []
+    context.close()
