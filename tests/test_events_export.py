@@ -263,7 +263,7 @@ def test_the_command_exports_csv_and_eaf_and_refuses_what_it_cannot(database, co
           env=env, check=True)
     assert [p.name for p in (tmp_path / "eaf").iterdir()] == [f"D1_session3_week4-{KEY}.eaf"]
     refused = coder("events", "export", "Trial R", "--out", tmp_path / "none", "--instrument", "wai-o-s", env=env)
-    assert refused.exit_code != 0 and "no submitted ratings on wai-o-s" in refused.stderr
+    assert refused.exit_code != 0 and "no submitted ratings on an instrument with markers (wai-o-s)" in refused.stderr
     unknown = coder("events", "export", "No such study", "--out", tmp_path / "none", env=env)
     assert unknown.exit_code != 0 and "No such study" in unknown.stderr
     bad = coder("events", "export", "Trial R", "--format", "xlsx", "--out", tmp_path / "none", env=env)

@@ -33,8 +33,8 @@ def export_cmd(ctx, study_name, fmt, out_dir, instrument_ref):
         study = study_named(db, study_name)
         coded = coded_ratings(db, study, key or None, version or None)
     if not coded:
-        fail(f"study {study_name!r} has no submitted ratings on "
-             + (f"{instrument_ref}" if instrument_ref else "an instrument with markers"))
+        fail(f"study {study_name!r} has no submitted ratings on an instrument with markers"
+             + (f" ({instrument_ref})" if instrument_ref else ""))
     written = write(coded, out_dir, fmt)
     n = sum(len(c.events) for c in coded)
     click.echo(f"{n} events in {len(coded)} submitted ratings; wrote {len(written)} file"
