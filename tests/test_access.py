@@ -179,6 +179,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "reliability.report": ("study", ["/reliability/{study}/{instrument}"]),
     "reliability.export": ("study", ["/reliability/{study}/{instrument}/export.csv",
                                      "/reliability/{study}/{instrument}/export.json"]),
+    "reliability.events_export": ("study", ["/reliability/{study}/events.csv", "/reliability/{study}/events.zip"]),
     "analysis.index": ("coordinator", ["/analysis"]),
     "analysis.study_page": ("study", ["/analysis/{study}"]),
     "analysis.import_outcomes": ("study", ["/analysis/{study}/outcomes"]),

@@ -10,6 +10,7 @@
     ratings         ratings import
     instruments     instruments
     reliability     reliability
+    events          events export (coded events as CSV or ELAN files)
     analysis        outcomes, aggregate, analyze
     coordination    study, design, reassign, progress, calibration
     accounts        users
@@ -27,7 +28,7 @@ from __future__ import annotations
 import click
 
 from coder import __version__
-from coder.cli import (accounts, analysis, coordination, database, deid, instruments, ratings, recordings,
+from coder.cli import (accounts, analysis, coordination, database, deid, events, instruments, ratings, recordings,
                        reliability, review, search, server, transcription, units)
 
 
@@ -42,6 +43,6 @@ def main(ctx: click.Context, home: str | None):
 
 
 for module in (database, recordings, transcription, review, deid, search, units, ratings, instruments, reliability,
-               analysis, coordination, accounts, server):
+               events, analysis, coordination, accounts, server):
     for command in module.COMMANDS:
         main.add_command(command)

@@ -145,8 +145,8 @@ def study_report(ctx: click.Context, study_name: str, instrument_key: str | None
 
     if not instrument_key:
         fail("--study needs --instrument KEY[:VERSION]")
-    definition, table, gold = _ratings(ctx, study_name, instrument_key, gold)
-    report = build(table, definition, study_name, level, gold, measure, periods, n_boot, seed, weights)
+    definition, table, gold, coded = _ratings(ctx, study_name, instrument_key, gold)
+    report = build(table, definition, study_name, level, gold, measure, periods, n_boot, seed, weights, coded)
     if out_dir:
         _write(report, Path(out_dir))
     if as_json:
@@ -156,6 +156,8 @@ def study_report(ctx: click.Context, study_name: str, instrument_key: str | None
                f"{report['n_units']} units by {len(report['raters'])} raters")
     for m in report["measures"]:
         _echo_measure(m)
+    if report.get("events"):
+        _echo_events(report["events"])
     if out_dir:
         click.echo(f"wrote {Path(out_dir) / 'reliability.json'} and {Path(out_dir) / 'reliability.csv'}")
 
@@ -169,9 +171,11 @@ def _write(report: dict[str, Any], out: Path) -> None:
 
 
 def _ratings(ctx: click.Context, study_name: str, instrument_key: str, gold: str | None):
-    """The instrument's definition, the study's table of submitted ratings on it, and the gold-standard rater
-    (``gold``, else the study's); exit when there are no ratings or the gold standard has none."""
+    """The instrument's definition, the study's table of submitted ratings on it, the gold-standard rater
+    (``gold``, else the study's) and the ratings' markers and events; exit when there are no ratings or the
+    gold standard has none."""
     from coder.rating.calibration import master_of
+    from coder.rating.events import coded_ratings
     from coder.rating.scores import NoRatings, ratings_table
 
     key, _, version = instrument_key.partition(":")
@@ -182,9 +186,40 @@ def _ratings(ctx: click.Context, study_name: str, instrument_key: str, gold: str
         except NoRatings as exc:
             fail(str(exc))
         gold = gold or master_of(study)
+        coded = coded_ratings(db, study, key, definition.version) if definition.markers else None
     if gold and gold not in set(table["rater"]):
         fail(f"gold-standard rater {gold} has no submitted ratings on {key} in {study_name}")
-    return definition, table, gold
+    return definition, table, gold, coded
+
+
+def _value(x: float | None, digits: int = 3) -> str:
+    return f"{x:.{digits}f}" if x is not None else "–"
+
+
+def _echo_events(section: dict[str, Any]) -> None:
+    """Agreement on the markers: presence pooled and per kind, and the timing of events within the tolerance."""
+    click.echo("Markers present per unit (a salience or events placed; \"absent\" or no answer: absent):")
+    for label, entry in [("all markers", section["presence"]["pooled"])] + \
+            [(k["kind"], k) for k in section["presence"]["kinds"]]:
+        if not entry or "n_units" not in entry:
+            click.echo(f"  {label:38s} no answers")
+            continue
+        kappa = entry.get("cohen_kappa") or entry["fleiss_kappa"]
+        name = "Cohen's kappa" if "cohen_kappa" in entry else "Fleiss' kappa"
+        click.echo(f"  {label:38s} agreement {_value(entry['percent_agreement']['value'])}  AC1 "
+                   f"{_value(entry['gwet_ac1']['value'])}  {name} {_value(kappa['value'])}  "
+                   f"({entry['n_units']} unit × marker rows, {entry['n_present']} of {entry['n_ratings']} present)")
+    timing = section.get("timing")
+    if not timing:
+        return
+    pairs = f"{timing['n_pairs']} rater pair" + ("" if timing["n_pairs"] == 1 else "s")
+    click.echo(f"Event timing: starts within ±{section['tolerance_s']:g} s match; agreement 2m/(n_a + n_b), the "
+               f"mean over {pairs}:")
+    for label, entry in [("all codes", timing["overall"])] + [(k["kind"], k) for k in timing["kinds"]] + \
+            [(c["code"], c) for c in timing["codes"] if c["n_events"]]:
+        onset = entry["mean_onset_difference"]
+        click.echo(f"  {label:38s} {_value(entry['value'])}  ({entry['n_events']} events, {entry['matched']} "
+                   f"matched" + (f", mean onset difference {onset:.2f} s)" if onset is not None else ")"))
 
 
 def _echo_measure(m: dict[str, Any]) -> None:

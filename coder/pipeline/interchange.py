@@ -122,17 +122,21 @@ def write_docx(doc: dict[str, Any], path: Path, title: str | None = None) -> Non
     formats.atomic_save(path, lambda tmp: out.save(str(tmp)))
 
 
+def link_media(eaf: pympi.Elan.Eaf, audio: str) -> None:
+    """Link an EAF document to its recording (absolute URL, and the file's name beside the EAF), if any."""
+    if audio:
+        media = Path(audio)
+        mime = "audio/x-wav" if media.suffix.lower() == ".wav" else (mimetypes.guess_type(media.name)[0] or "audio/*")
+        eaf.add_linked_file(media.absolute().as_uri(), relpath=f"./{media.name}", mimetype=mime)
+
+
 def write_eaf(doc: dict[str, Any], path: Path) -> None:
     """A tier of turns per speaker (named as the exports name them; its participant is the speaker's label) with
     a tier of its words below it, linked to the recording."""
     eaf = pympi.Elan.Eaf(author="coder")
     eaf.remove_tier("default")
     eaf.add_linguistic_type(WORD_TIER_TYPE, "Included_In")
-    audio = str(doc.get("audio") or "")
-    if audio:
-        media = Path(audio)
-        mime = "audio/x-wav" if media.suffix.lower() == ".wav" else (mimetypes.guess_type(media.name)[0] or "audio/*")
-        eaf.add_linked_file(media.absolute().as_uri(), relpath=f"./{media.name}", mimetype=mime)
+    link_media(eaf, str(doc.get("audio") or ""))
     names = tier_names(doc)
     for label, name in names.items():
         mine = [s for s in doc["segments"] if s["speaker"] == label]

@@ -20,7 +20,11 @@ session=mean, dyad=slope``) and in full in the ``aggregation`` column.
 Tables (``aggregate``): ``long`` (one row per submitted rating, with item scores), ``units``, ``sessions``
 and ``dyads`` (one row per dyad of the study, wide: one column per instrument and scale, and the client
 variables of ``coder.outcomes``). A variable is named ``<instrument>_<scale>``, e.g. ``wai_o_s_total``,
-``wai_o_s_bond``, ``homework_engagement_total``; rupture-marker counts ``<instrument>_<kind>_n``.
+``wai_o_s_bond``, ``homework_engagement_total``; rupture-marker counts ``<instrument>_<kind>_n``. An
+instrument that codes events in time adds, per marker kind, ``<instrument>_<kind>_events`` (events per rating;
+a unit's is the mean over its raters, a session's the sum over its rated units) and
+``<instrument>_<kind>_events_per_hour`` (a session's events over the hours of its rated units; a dyad's by
+the dyad rule over its sessions).
 ``write`` exports them as CSV, Excel, SPSS (.sav) and Stata (.dta) with a codebook.
 """
 from __future__ import annotations
@@ -115,6 +119,30 @@ def _scale_columns(definition: instruments.InstrumentDefinition) -> dict[str, st
         out[sub.id] = f"{definition.name}: {sub.name} ({method} of items)"
     for kind in dict.fromkeys(m.kind for m in definition.markers):
         out[f"{kind}_n"] = f"{definition.name}: {kind} markers (count)"
+    if definition.events is not None:
+        for kind in dict.fromkeys(m.kind for m in definition.markers):
+            out[f"{kind}_events"] = (f"{definition.name}: {kind} events (count; unit: mean over raters, session: "
+                                     f"sum over rated units)")
+            out[f"{kind}_events_per_hour"] = (f"{definition.name}: {kind} events per hour of rated unit time "
+                                              f"(session: events / hours of its rated units)")
+    return out
+
+
+def _event_counts(definition: instruments.InstrumentDefinition, responses: dict[str, Any],
+                  hours: float) -> dict[str, float | None]:
+    """A rating's events per marker kind, as a count and per hour of its unit (None for a unit without a time
+    range); only for instruments that code events in time."""
+    if definition.events is None:
+        return {}
+    kinds = {m.id: m.kind for m in definition.markers}
+    counts = dict.fromkeys(kinds.values(), 0)
+    for event in instruments.events_of(responses):
+        if event.get("code") in kinds:
+            counts[kinds[event["code"]]] += 1
+    out: dict[str, float | None] = {}
+    for kind, n in counts.items():
+        out[f"{kind}_events"] = n
+        out[f"{kind}_events_per_hour"] = n / hours if hours > 0 else None
     return out
 
 
@@ -202,7 +230,10 @@ def long_table(db: Session, study: Study, keys: list[str] | None = None, definit
             **_session_facts(unit.session), **_unit_facts(unit), "rater": rating.rater.username,
             "submitted_at": rating.submitted_at, "source": rating.source,
             **{_name(a.instrument.key, k): v
-               for k, v in _scores(definitions[a.instrument_id][1], rating.responses or {}).items()}})
+               for k, v in _scores(definitions[a.instrument_id][1], rating.responses or {}).items()},
+            **{_name(a.instrument.key, k): v
+               for k, v in _event_counts(definitions[a.instrument_id][1], rating.responses or {},
+                                         (unit.end_s - unit.start_s) / 3600).items()}})
     table = pd.DataFrame.from_records(records)
     table = table.sort_values(["instrument", "dyad", "session", "unit_start_s", "unit_id", "rater"],
                               kind="stable").reset_index(drop=True)
@@ -246,6 +277,11 @@ def _units(long: pd.DataFrame, consensus: pd.DataFrame, scales: dict[str, list[s
     return units.sort_values(["dyad", "session", "unit_start_s", "unit_id"], kind="stable").reset_index(drop=True)
 
 
+def _event_columns(columns: list[str]) -> tuple[list[str], list[str]]:
+    """The event count and event rate columns among an instrument's scale columns."""
+    return ([c for c in columns if c.endswith("_events")], [c for c in columns if c.endswith("_events_per_hour")])
+
+
 def _sessions(units: pd.DataFrame, scales: dict[str, list[str]]) -> pd.DataFrame:
     columns = [c for cs in scales.values() for c in cs]
     grouped = units.groupby("session_id")
@@ -253,6 +289,17 @@ def _sessions(units: pd.DataFrame, scales: dict[str, list[str]]) -> pd.DataFrame
     sessions = sessions.join(grouped[columns].mean())
     for key, cs in scales.items():
         sessions[f"{prefix(key)}_n_units"] = grouped[cs].apply(lambda f: int(f.notna().any(axis=1).sum()))
+        counts, rates = _event_columns(cs)
+        if counts:
+            # a session's events: the sum over its rated units (each the mean over its raters); its rate: those
+            # events over the hours of the same units
+            rated = units[units[f"{prefix(key)}_n_raters"].notna()]
+            hours = (rated["unit_end_s"] - rated["unit_start_s"]) / 3600
+            by_session = rated.groupby("session_id")
+            sessions[counts] = by_session[counts].sum(min_count=1).reindex(sessions.index)
+            total_hours = hours.groupby(rated["session_id"]).sum().reindex(sessions.index)
+            for count, rate in zip(counts, rates):
+                sessions[rate] = (sessions[count] / total_hours).where(total_hours > 0)
     sessions = sessions.reset_index()
     return sessions[SESSION_KEYS + [c for c in sessions.columns if c not in SESSION_KEYS]] \
         .sort_values(["dyad", "session"], kind="stable").reset_index(drop=True)

@@ -3,7 +3,9 @@
 From the table of submitted ratings (``coder.rating.scores.ratings_table``: one row per rating, a column
 per measure: each item, keyed; each subscale; the total), ``build`` computes what a trial team reports:
 every ICC form and Krippendorff's alpha per measure, the agreement of every rater pair, each
-rater against a gold-standard rater, and drift over time. ``to_rows`` flattens
+rater against a gold-standard rater, and drift over time; for an instrument with markers, agreement on the
+markers (``events_section``: presence per rating unit, and the timing of placed events within the
+instrument's tolerance, ``coder.stats.events``). ``to_rows`` flattens
 the result into one tidy table for CSV export; the web page and
 ``coder reliability --study`` show the same figures.
 
@@ -23,8 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from coder.rating.events import answer_table, events_by_unit
 from coder.rating.scores import measures_of
 from coder.stats import agreement
+from coder.stats import events as event_stats
 from coder.stats import reliability as rel
 from coder.study.instruments import InstrumentDefinition
 
@@ -175,11 +179,12 @@ def drift(table: pd.DataFrame, measure: str, periods: int = 4, seed: int = 0) ->
 
 def build(table: pd.DataFrame, instrument: InstrumentDefinition, study: str = "", level: str = "interval",
           gold: str | None = None, focus: str = "total", periods: int = 4, n_boot: int = 1000,
-          seed: int = 0, weights: str | None = None) -> dict[str, Any]:
+          seed: int = 0, weights: str | None = None, coded: list | None = None) -> dict[str, Any]:
     """The whole report. Every measure gets the ICCs, alpha and the agreement coefficients (over an item's
     declared scale points; AC2 and weighted percent agreement with ``weights``); rater pairs (kappa weighted
     by ``weights``, quadratic by default) and the gold standard are computed for every measure; drift and the
-    plots' data for the ``focus`` measure."""
+    plots' data for the ``focus`` measure. ``coded`` (``coder.rating.events.coded_ratings`` of the same
+    ratings) adds the agreement on the instrument's markers and events (``events``; None without markers)."""
     if table.empty:
         raise ReportError("no submitted ratings")
     wanted = [m for m in measures_of(instrument) if m.key in table.columns]
@@ -205,7 +210,54 @@ def build(table: pd.DataFrame, instrument: InstrumentDefinition, study: str = ""
         if gold:
             report["gold"] += [{"measure": m.key, **row} for row in against_gold(matrix, gold, step, pair_rows)]
     report["drift"] = drift(table, focus, periods, seed)
+    report["events"] = events_section(instrument, coded) if coded is not None and instrument.markers else None
     return report
+
+
+def _kappa_bands(summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    for key in ("cohen_kappa", "fleiss_kappa", "gwet_ac1"):
+        if summary and key in summary:
+            summary[key]["interpretation"] = band(summary[key]["value"], KAPPA_BANDS)
+    return summary
+
+
+def events_section(instrument: InstrumentDefinition, coded: list) -> dict[str, Any]:
+    """Agreement on the instrument's markers (``coder.stats.events``): presence per rating unit (a salience
+    is present; "absent" or no answer is absent) per marker, per kind and pooled; and, where raters place
+    events in time, timing agreement within the instrument's tolerance per code, per kind and overall, with
+    every rater pair's figures."""
+    kinds: dict[str, list[str]] = {}
+    for m in instrument.markers:
+        kinds.setdefault(m.kind, []).append(m.id)
+    labels = {m.id: (m.label, m.kind) for m in instrument.markers}
+    answers = answer_table(coded)
+    presence = event_stats.presence_agreement(answers, list(labels), kinds) if len(answers) else \
+        {"markers": {}, "groups": {}, "pooled": None}
+    coding = instrument.events
+    out: dict[str, Any] = {
+        "marker_answers": instrument.marker_answers,
+        "presence": {
+            "markers": [{"marker": mid, "label": label, "kind": kind, **(_kappa_bands(presence["markers"].get(mid)) or {})}
+                        for mid, (label, kind) in labels.items()],
+            "kinds": [{"kind": k, **(_kappa_bands(presence["groups"].get(k)) or {})} for k in kinds],
+            "pooled": _kappa_bands(presence["pooled"])},
+        "tolerance_s": coding.tolerance_s if coding else None, "spans": coding.spans if coding else None,
+        "timing": None}
+    if coding:
+        timing = event_stats.timing_agreement(events_by_unit(coded), coding.tolerance_s, list(labels), kinds)
+        pair_rows = []
+        for p in timing["pairs"]:
+            base = {"rater_a": p["rater_a"], "rater_b": p["rater_b"], "n_units": p["n_units"]}
+            pair_rows.append({**base, "code": None, "kind": None, **p["overall"]})
+            pair_rows += [{**base, "code": None, "kind": k, **v} for k, v in p["groups"].items()]
+            pair_rows += [{**base, "code": c, "kind": labels.get(c, (c, None))[1], **v} for c, v in p["codes"].items()]
+        out["timing"] = {
+            "raters": timing["raters"], "n_pairs": timing["n_pairs"], "overall": timing["overall"],
+            "codes": [{"code": c, "label": labels.get(c, (c, None))[0], "kind": labels.get(c, (c, None))[1], **v}
+                      for c, v in timing["codes"].items()],
+            "kinds": [{"kind": k, **v} for k, v in timing["groups"].items()],
+            "pairs": pair_rows}
+    return out
 
 
 def scale_points(instrument: InstrumentDefinition, measure: str) -> list[float] | None:
@@ -333,4 +385,58 @@ def to_rows(report: dict[str, Any]) -> pd.DataFrame:
                   "value": r["bias_slope_per_30_days"], "p": r["bias_p"]},
                  {**base, "statistic": "spread drift: change of |difference − mean difference| per 30 days",
                   "value": r["spread_slope_per_30_days"], "p": r["spread_p"]}]
+    rows += _event_rows(report.get("events"))
     return pd.DataFrame(rows, columns=list(EXPORT_COLUMNS))
+
+
+PRESENCE_STATISTICS = (("percent_agreement", "percent agreement"), ("cohen_kappa", "Cohen's kappa"),
+                       ("fleiss_kappa", "Fleiss' kappa"), ("gwet_ac1", "Gwet's AC1"))
+
+
+def _event_rows(section: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The events section as rows: presence (section ``marker presence``; measure ``marker:ID``, ``kind:KIND``
+    or ``markers`` pooled) and timing (section ``event timing``; measure ``code:ID``, ``kind:KIND`` or
+    ``events`` overall; rater pairs with their names)."""
+    if not section:
+        return []
+    rows = []
+    presence = section["presence"]
+    entries = [(f"marker:{m['marker']}", m.get("kind"), m.get("label"), m) for m in presence["markers"]]
+    entries += [(f"kind:{k['kind']}", k["kind"], None, k) for k in presence["kinds"]]
+    entries.append(("markers", None, "all markers pooled", presence["pooled"] or {}))
+    for measure, kind, label, entry in entries:
+        base = {"section": "marker presence", "measure": measure, "kind": kind, "label": label,
+                "n": entry.get("n_units")}
+        if "n_units" not in entry:
+            rows.append({**base, "statistic": "presence", "note": "no ratings answer this marker"})
+            continue
+        for key, name in PRESENCE_STATISTICS:
+            if key in entry:
+                rows.append(_agreement_row({**base, "n": entry["n_units"]}, f"presence: {name}", entry[key]))
+        for p in entry.get("pairs", []):
+            pair = {**base, "rater_a": p["rater_a"], "rater_b": p["rater_b"], "n": p["n"]}
+            rows += [{**pair, "statistic": "presence: percent agreement", "value": p["percent_agreement"]},
+                     {**pair, "statistic": "presence: Cohen's kappa", "value": p["cohen_kappa"],
+                      "note": p.get("cohen_kappa_reason")}]
+    timing = section.get("timing")
+    if not timing:
+        return rows
+    window = f"timing agreement 2m/(n_a + n_b), starts within ±{section['tolerance_s']:g} s"
+    entries = [(f"code:{c['code']}", c.get("kind"), c.get("label"), c) for c in timing["codes"]]
+    entries += [(f"kind:{k['kind']}", k["kind"], None, k) for k in timing["kinds"]]
+    entries.append(("events", None, "all codes", timing["overall"]))
+    for measure, kind, label, entry in entries:
+        base = {"section": "event timing", "measure": measure, "kind": kind, "label": label, "n": entry["n_events"]}
+        rows += [{**base, "statistic": window, "value": entry["value"],
+                  "note": f"mean over {entry['n_pairs']} rater pairs; {entry['matched']} matched pairs of events"},
+                 {**base, "statistic": "mean absolute onset difference (s)", "n": entry["matched"],
+                  "value": entry["mean_onset_difference"]}]
+    for p in timing["pairs"]:
+        measure = f"code:{p['code']}" if p["code"] else f"kind:{p['kind']}" if p["kind"] else "events"
+        base = {"section": "event timing", "measure": measure, "kind": p["kind"], "rater_a": p["rater_a"],
+                "rater_b": p["rater_b"], "n": p["n_a"] + p["n_b"]}
+        rows += [{**base, "statistic": window, "value": p["value"],
+                  "note": f"{p['n_a']} and {p['n_b']} events in {p['n_units']} shared units, {p['matched']} matched"},
+                 {**base, "statistic": "mean absolute onset difference (s)", "n": p["matched"],
+                  "value": p["mean_onset_difference"]}]
+    return rows

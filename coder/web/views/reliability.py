@@ -12,7 +12,8 @@ from flask_login import current_user
 
 from coder.rating import scores
 from coder.rating.calibration import master_of
-from coder.reports import reliability_report
+from coder.rating.events import coded_ratings
+from coder.reports import event_export, reliability_report
 from coder.stats import agreement, plots, reliability as rel
 from coder.stats.jsonsafe import json_safe
 from coder.study import access
@@ -51,15 +52,18 @@ def _report(study: Study, key: str, options: dict):
         instrument, table = scores.ratings_table(db_session(), study, key, options["version"])
     except scores.NoRatings:
         abort(404)
+    coded = coded_ratings(db_session(), study, key, instrument.version) if instrument.markers else None
+    # events and marker answers can change while the scores stay the same
+    coding = hash(json.dumps([(c.rating_id, c.answers, c.events) for c in coded or []], sort_keys=True, default=str))
     fingerprint = (study.id, key, instrument.version, int(pd.util.hash_pandas_object(table, index=False).sum()),
-                   tuple(sorted(options.items())))
+                   coding, tuple(sorted(options.items())))
     with _cache_lock:
         if fingerprint in _cache:
             _cache.move_to_end(fingerprint)
             return instrument, table, _cache[fingerprint]
     result = reliability_report.build(table, instrument, study.name, options["level"], options["gold"],
                                       options["focus"], options["periods"], options["n_boot"],
-                                      weights=options["weights"])
+                                      weights=options["weights"], coded=coded)
     with _cache_lock:
         _cache[fingerprint] = result
         while len(_cache) > CACHE_SIZE:
@@ -95,9 +99,13 @@ def report(study_id: int, key: str):
     versions = [row.version for row, _n in scores.instruments_with_ratings(db_session(), study) if row.key == key]
     export = {fmt: url_for("reliability.export", study_id=study.id, key=key, fmt=fmt,
                            **{k: v for k, v in request.args.items()}) for fmt in ("csv", "json")}
+    event_files = {fmt: url_for("reliability.events_export", study_id=study.id, fmt=fmt, instrument=key,
+                                version=instrument.version)
+                   for fmt in ("csv", "zip")} if instrument.events else None
     return render_template("reliability.html", study=study, instrument=instrument, report=result, focus=focus,
                            measure=measure, chart=chart, heat=heat, bland=bland, options=options, versions=versions,
-                           export=export, forms=rel.ICC_FORMS, weight_names=agreement.WEIGHTS)
+                           export=export, event_export=event_files, forms=rel.ICC_FORMS,
+                           weight_names=agreement.WEIGHTS)
 
 
 def _icc_a1(measure: dict) -> tuple:
@@ -134,3 +142,22 @@ def export(study_id: int, key: str, fmt: str):
     reliability_report.to_rows(result).to_csv(buffer, index=False)
     return Response(buffer.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+@bp.route("/reliability/<int:study_id>/events.<fmt>")
+@coordinator_required
+def events_export(study_id: int, fmt: str):
+    """The study's coded events (``?instrument=KEY&version=V`` narrows them) as CSV, or as ELAN files in a zip
+    archive: submitted, live ratings only (coder.reports.event_export). A study with none gives the CSV's
+    header, or an empty archive."""
+    if fmt not in ("csv", "zip"):
+        abort(404)
+    study = coordinated_study(study_id)
+    coded = coded_ratings(db_session(), study, request.args.get("instrument") or None,
+                          request.args.get("version") or None)
+    name = f"events-{study.name}".replace(" ", "_")
+    if fmt == "csv":
+        return Response(event_export.csv_text(coded), mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    return Response(event_export.eaf_zip(coded), mimetype="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{name}-eaf.zip"'})
