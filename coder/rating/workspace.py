@@ -32,7 +32,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -573,22 +573,37 @@ class RatingRow:
     problems: list[str] = field(default_factory=list)
 
 
-def ratings_overview(db: Session, status: str | None = None, rating_id: int | None = None,
-                     study_ids: Collection[int] | None = None) -> list[RatingRow]:
-    """The live ratings (of the given studies, by default of all) with their scores, newest first."""
+def ratings_listed(status: str | None = None, rating_id: int | None = None,
+                   study_ids: Collection[int] | None = None, study_id: int | None = None,
+                   rater_id: int | None = None, instrument_key: str | None = None) -> Select:
+    """The live ratings (of the given studies, by default of all), newest first; only those of ``status``,
+    ``study_id``, ``rater_id`` and ``instrument_key`` where given: a query, for a list a page at a time."""
     stmt = (select(Rating).where(Rating.live)
             .options(joinedload(Rating.assignment).joinedload(Assignment.rating_unit).joinedload(RatingUnit.session)
                      .joinedload(TherapySession.dyad).joinedload(Dyad.study),
                      joinedload(Rating.rater), joinedload(Rating.assignment).joinedload(Assignment.instrument))
-            .order_by(Rating.updated_at.desc()))
+            .order_by(Rating.updated_at.desc(), Rating.id.desc()))
     if status:
         stmt = stmt.where(Rating.status == status)
     if rating_id is not None:
         stmt = stmt.where(Rating.id == rating_id)
+    if rater_id is not None:
+        stmt = stmt.where(Rating.rater_id == rater_id)
+    if instrument_key:
+        stmt = stmt.where(Rating.assignment_id.in_(
+            select(Assignment.id).join(Instrument, Assignment.instrument_id == Instrument.id)
+            .where(Instrument.key == instrument_key)))
     if study_ids is not None:  # who may see which rating: every rating of the study, of deleted units too
         stmt = scope.in_study(stmt, Rating, study_ids, live=False)
+    if study_id is not None:
+        stmt = stmt.where(Rating.id.in_(scope.in_study(select(Rating.id), Rating, [study_id], live=False)))
+    return stmt
+
+
+def rating_rows(ratings: Collection[Rating]) -> list[RatingRow]:
+    """The ratings as a coordinator sees them, with their scores."""
     rows = []
-    for rating in db.scalars(stmt).unique():
+    for rating in ratings:
         a = rating.assignment
         session = a.rating_unit.session
         row = RatingRow(rating, a, session.dyad.study.name, session.dyad.code, session.number,
@@ -599,3 +614,26 @@ def ratings_overview(db: Session, status: str | None = None, rating_id: int | No
             row.problems.append(str(exc))
         rows.append(row)
     return rows
+
+
+def ratings_overview(db: Session, status: str | None = None, rating_id: int | None = None,
+                     study_ids: Collection[int] | None = None) -> list[RatingRow]:
+    """The live ratings (of the given studies, by default of all) with their scores, newest first."""
+    return rating_rows(list(db.scalars(ratings_listed(status, rating_id, study_ids)).unique()))
+
+
+def rating_filter_choices(db: Session, study_ids: Collection[int]) -> dict[str, list[tuple[Any, str]]]:
+    """What the coordinator's list of ratings can be filtered by: ``studies`` (id, name), ``raters`` (id, name)
+    and ``instruments`` (key, name) of the ratings of ``study_ids``, each sorted by name."""
+    rated = scope.in_study(select(Rating.id), Rating, study_ids, live=False).where(Rating.live)
+    studies = db.execute(select(Study.id, Study.name).where(Study.id.in_(study_ids), Study.live)
+                         .order_by(Study.name)).all()
+    raters = db.execute(select(User.id, User.display_name, User.username)
+                        .where(User.id.in_(select(Rating.rater_id).where(Rating.id.in_(rated))))
+                        .order_by(User.username)).all()
+    keys = db.execute(select(Instrument.key, func.max(Instrument.name))
+                      .join(Assignment, Assignment.instrument_id == Instrument.id)
+                      .join(Rating, Rating.assignment_id == Assignment.id)
+                      .where(Rating.id.in_(rated)).group_by(Instrument.key).order_by(Instrument.key)).all()
+    return {"studies": [(i, n) for i, n in studies], "raters": [(i, d or u) for i, d, u in raters],
+            "instruments": [(k, n) for k, n in keys]}
