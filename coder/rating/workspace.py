@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from coder.rating import calibration
 from coder.study import deidentification, instruments, scope
@@ -125,7 +125,7 @@ def _assignments(db: Session, rater: User, assignment_id: int | None = None, loa
     stmt = (scope.in_study(select(Assignment), Assignment, None)
             .join(Instrument, Assignment.instrument_id == Instrument.id)
             .where(Assignment.rater_id == rater.id, Instrument.live)
-            .options(joinedload(Assignment.instrument)))
+            .options(selectinload(Assignment.instrument)))  # once per instrument, not its definition per row
     if load:
         stmt = stmt.options(joinedload(Assignment.rating_unit).joinedload(RatingUnit.session)
                             .joinedload(TherapySession.dyad).joinedload(Dyad.study))
@@ -578,10 +578,11 @@ def ratings_listed(status: str | None = None, rating_id: int | None = None,
                    rater_id: int | None = None, instrument_key: str | None = None) -> Select:
     """The live ratings (of the given studies, by default of all), newest first; only those of ``status``,
     ``study_id``, ``rater_id`` and ``instrument_key`` where given: a query, for a list a page at a time."""
+    # loaded by id afterwards (selectin), so that the database sorts narrow rows, not rows with instruments
     stmt = (select(Rating).where(Rating.live)
-            .options(joinedload(Rating.assignment).joinedload(Assignment.rating_unit).joinedload(RatingUnit.session)
-                     .joinedload(TherapySession.dyad).joinedload(Dyad.study),
-                     joinedload(Rating.rater), joinedload(Rating.assignment).joinedload(Assignment.instrument))
+            .options(selectinload(Rating.assignment).selectinload(Assignment.rating_unit)
+                     .selectinload(RatingUnit.session).selectinload(TherapySession.dyad).selectinload(Dyad.study),
+                     selectinload(Rating.rater), selectinload(Rating.assignment).selectinload(Assignment.instrument))
             .order_by(Rating.updated_at.desc(), Rating.id.desc()))
     if status:
         stmt = stmt.where(Rating.status == status)
