@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 
 import pytest
 from sqlalchemy import select
@@ -175,3 +176,37 @@ def test_queue_filters_labels_and_the_study_label(tmp_path, database):
 def study_id_of(database) -> int:
     with database.session() as db:
         return db.scalar(select(Study.id).where(Study.name == "Trial R"))
+
+
+def test_processing_shows_its_percentage_and_an_estimate_of_the_time_left(tmp_path, database):
+    """The study page and the status it polls: a running job's percentage at once, and the time left once its
+    progress has moved since the first look."""
+    big = build_large_study(database, dyads=1, sessions_per_dyad=3, raters=1, instrument_keys=("wai-o-s",))
+    with database.session() as db:
+        rec = db.scalar(select(Recording).where(Recording.status == "transcribed").order_by(Recording.id))
+        rec.status, rec.progress_s, rec.attempts, rec.worker = "transcribing", 0.0, 1, "host:1"
+        rec_id, duration = rec.id, rec.duration_s
+    app = _app(tmp_path, database)
+    coord = _client(app, big.coordinator)
+    page = _text(coord, f"/studies/{big.study_id}")
+    assert "transcribing 0 %" in page
+    status_url = re.search(r'data-status-url="([^"]+)"', page).group(1).replace("&amp;", "&")
+    assert f"id={rec_id}" in status_url  # the poll asks for the recordings on the page only
+
+    def status():
+        return next(r for r in coord.get(status_url).get_json()["recordings"] if r["id"] == rec_id)
+
+    first = status()
+    assert first["percent"] == 0 and first["eta_s"] is None and first["time_left"] == ""
+    time.sleep(0.5)
+    with database.session() as db:
+        db.get(Recording, rec_id).progress_s = duration / 4
+    later = status()
+    assert later["percent"] == 25
+    # a quarter done in the time since the first look: three times that again to go
+    assert later["eta_s"] > 0 and later["time_left"].endswith("left")
+    page = _text(coord, f"/studies/{big.study_id}")
+    assert "transcribing 25 % · " in page and " left" in page
+    with database.session() as db:
+        db.get(Recording, rec_id).status = "transcribed"
+    assert status()["eta_s"] is None
