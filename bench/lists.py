@@ -24,8 +24,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-# the repository instead of bench/ itself, whose queue.py would stand in for the standard library's
-sys.path[0] = str(Path(__file__).resolve().parent.parent)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: coder and tests.support
 
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
