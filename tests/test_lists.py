@@ -210,3 +210,42 @@ def test_processing_shows_its_percentage_and_an_estimate_of_the_time_left(tmp_pa
     with database.session() as db:
         db.get(Recording, rec_id).status = "transcribed"
     assert status()["eta_s"] is None
+
+
+def test_the_lists_work_without_javascript_and_pass_axe(tmp_path, sqlite_database, live_server, chromium):
+    """The queue's filters and the lists' page links are plain links and forms: they work in a browser with
+    JavaScript off; and axe-core finds no serious or critical problem on the pages."""
+    from .support.browser import accessibility_problems
+
+    big = build_large_study(sqlite_database, dyads=6, sessions_per_dyad=10, raters=2,
+                            instrument_keys=("wai-o-s", "wai-o"))
+    url = live_server(_app(tmp_path, sqlite_database))
+
+    def signed_in(username, javascript=True):
+        context = chromium.new_context(java_script_enabled=javascript)
+        page = context.new_page()
+        page.goto(f"{url}/login")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", "a long enough password")
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{url}/")
+        return page
+
+    page = signed_in(big.raters[0], javascript=False)
+    assert page.locator("table.queue tbody tr").count() == 50
+    page.get_by_role("link", name=re.compile(r"^to do \(\d+\)$")).click()
+    assert "status=to-do" in page.url
+    rows = page.locator("table.queue tbody tr")
+    statuses = [rows.nth(i).get_attribute("class") for i in range(rows.count())]
+    assert statuses and set(statuses) == {"status-to-do"}
+    page.goto(f"{url}/")
+    page.get_by_role("link", name="next ›").click()
+    assert "page=2" in page.url and page.locator("table.queue tbody tr").count() == 50
+    page.context.close()
+
+    checked = signed_in(big.raters[0])
+    assert accessibility_problems(checked) == [], "queue"
+    coord = signed_in(big.coordinator)
+    for address in ("/", f"/studies/{big.study_id}?status=transcribed", "/ratings?status=draft", "/audit"):
+        coord.goto(url + address)
+        assert accessibility_problems(coord) == [], address
