@@ -156,6 +156,8 @@ def test_queue_filters_labels_and_the_study_label(tmp_path, database):
     assert response.status_code == 302
     queue = without_tokens(_text(rater, "/"))
     assert "Trial R" not in queue and "Study 1" in queue
+    study_page = _text(coord, f"/studies/{study_id}")
+    assert re.search(r'value="label" checked', study_page) and 'value="Study 1"' in study_page
     coord.post(f"/studies/{study_id}/transcripts", data={"action": "study_label", "shown": "hidden"})
     queue = without_tokens(_text(rater, "/"))
     assert "Trial R" not in queue and "Study 1" not in queue

@@ -237,13 +237,16 @@ MAX_STUDY_LABEL = 100
 def study_label(study: Study) -> str:
     """What the study's raters read for the study, on their queue and on the rating page (title and heading):
     its name, the coordinator's neutral label, or "" where it is hidden (study names often encode the arm)."""
-    settings = study.settings or {}
-    shown = settings.get("rater_study", "name")
+    shown, label = study_label_setting(study)
     if shown == "hidden":
         return ""
-    if shown == "label":
-        return settings.get("rater_study_label") or ""
-    return study.name
+    return label if shown == "label" else study.name
+
+
+def study_label_setting(study: Study) -> tuple[str, str]:
+    """The study's choice of what raters read for it (one of STUDY_LABELS) and its label ("" but for "label")."""
+    settings = study.settings or {}
+    return settings.get("rater_study", "name"), settings.get("rater_study_label", "")
 
 
 def set_study_label(db: Session, study: Study, actor: User | None, shown: str, label: str = "") -> dict[str, Any]:

@@ -74,8 +74,7 @@ def page(study_id: int):
         status_counts=access.study_counts(db, [study.id])[study.id],
         progress={rec.id: (job_queue.percent_done(rec), job_queue.time_left.estimate(rec))
                   for rec in recordings.items},
-        study_label_shown=(study.settings or {}).get("rater_study", "name"),
-        study_label=(study.settings or {}).get("rater_study_label", ""),
+        study_label_setting=workspace.study_label_setting(study),
         instruments=instruments.newest(db),
         designs=study_designs(db, study), raters=accounts.users(db, "rater", active_only=True),
         processing=options_of(study), engines=ENGINES, diarizers=DIARIZERS,
