@@ -111,6 +111,8 @@ def _status(rec: Recording) -> dict:
 @bp.route("/studies/<int:study_id>/recordings.json")
 @coordinator_required
 def status(study_id: int):
+    """The processing status of the study's recordings (only those of ``id`` in the query string, where given:
+    the page that polls), each with its percentage done and an estimate of the time left."""
     study = coordinated_study(study_id)
     ids = request.args.getlist("id", type=int) or None  # the recordings on the page that polls
     return jsonify({"recordings": [_status(rec) for rec in tree.recordings(db_session(), study, ids)]})
