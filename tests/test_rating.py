@@ -432,7 +432,9 @@ def test_study_settings_and_assignments_from_the_command_line(tmp_path):
     with database.session() as db:
         rater2 = db.scalar(select(User).where(User.username == "rater2"))
         entries = ratings.queue(db, rater2)
-        assert [e.unit["label"] for e in entries] == ["Whole session", "Minute 1", "Minute 2"]  # assigned order
+        assert [e.unit["label"] for e in entries] == [  # assigned order
+            "Whole session · 0:00–{}:{:02d}".format(*divmod(int(round(entries[0].unit["duration_s"])), 60)),
+            "Segment · 0:00–1:00 · Minute 1", "Segment · 1:00–2:00 · Minute 2"]
         assert entries[0].unit["time_point"] == "week 4" and "treatment_arm" not in entries[0].unit
         assert db.scalar(select(Study)).settings["blinding"] == {"time_point": True}
     database.dispose()

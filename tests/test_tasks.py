@@ -251,3 +251,36 @@ def test_cancelling_a_running_job(job_db, tmp_path, tiny_whisper):
         assert rec.status == "cancelled" and rec.error == "cancelled: wrong file" and rec.transcript is None
         assert db.scalar(select(AuditEvent).where(AuditEvent.action == "cancel_processing")).detail["reason"] == \
             "wrong file"
+
+
+def test_a_job_reports_progress_within_a_batch_and_an_estimate_of_the_time_left(job_db, tmp_path, tiny_whisper):
+    """openai-whisper reports each 30-s window it decodes, so a recording shorter than one batch of speech
+    (vad.BATCH_S) reports several times before its batch ends, and the watch over the job estimates the time
+    left from the first of them on."""
+    from coder.jobs.processing import process_one
+    from coder.pipeline import vad
+    from coder.pipeline.asr import load_engine
+
+    ids = _register(job_db, [excerpt(tmp_path, 65, "long.wav")], str(tiny_whisper))
+    with job_db.session() as db:
+        duration = db.get(Recording, ids[0]).duration_s
+    assert duration < vad.BATCH_S  # one batch
+    watching = Recording(id=ids[0], status="transcribing", duration_s=duration, progress_s=0.0, attempts=1,
+                         worker="w1")
+    watch = tasks.TimeLeft()
+    assert watch.estimate(watching) is None  # the first look: nothing to go on yet
+    reports, estimates = [], []
+
+    def progress(seconds):
+        reports.append(seconds)
+        watching.progress_s = seconds
+        estimates.append(watch.estimate(watching))
+
+    _name, error, _warnings = process_one(job_db, ids[0], load_engine("openai-whisper", str(tiny_whisper)),
+                                          tmp_path / "transcripts", num_speakers=2, progress=progress)
+    assert error is None, error
+    assert reports == sorted(reports) and reports[-1] == pytest.approx(duration, abs=0.1)  # forwards, to the end
+    assert len([s for s in reports if 0 < s < duration - 1]) >= 2  # windows decoded before the batch's end
+    assert any(e is not None and e > 0 for e in estimates[:-1])
+    watching.status = "transcribed"
+    assert watch.estimate(watching) is None

@@ -159,3 +159,29 @@ def test_unavailable_diarizer_stops_before_any_work(tmp_path, tiny_whisper):
     assert len(lines) == 1 and lines[0].startswith(
         "error: the pyannote diariser needs pyannote.audio (pip install 'coder[pyannote]'")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("engine_name, model", [("openai-whisper", "openai-whisper-base.pt"),
+                                                 ("faster-whisper", "faster-whisper-base")])
+def test_progress_is_reported_within_a_batch_as_the_engine_decodes(real_models_dir, engine_name, model):
+    """Less than one batch of speech (vad.BATCH_S) reports its progress more than once before the batch ends:
+    openai-whisper after each 30-s window it decodes, faster-whisper as each segment comes out of its batched
+    pipeline; forwards only, on the recording's clock."""
+    from coder.pipeline import audio, vad
+    from coder.pipeline.asr import load_engine
+    from coder.pipeline.transcribe import recognise
+
+    need_model = real_models_dir / model
+    if not need_model.exists():
+        pytest.skip(f"{need_model} missing (make models)")
+    samples = audio.load(SAMPLE_DIR / "demo_session.ogg")[: 100 * audio.SAMPLE_RATE]  # 3 or more windows
+    regions = vad.speech_regions(samples)
+    assert len(vad.batches(regions)) == 1
+    reports = []
+    engine = load_engine(engine_name, str(need_model), beam_size=1)
+    segments, _language, _notes = recognise(samples, engine, "en", progress=reports.append)
+    assert segments
+    batch_end = regions[-1][1]
+    within = [s for s in reports if s < batch_end]
+    assert len(within) >= 2, reports
+    assert reports == sorted(set(reports)) and 0 < reports[0] and reports[-1] <= len(samples) / audio.SAMPLE_RATE

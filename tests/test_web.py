@@ -1,4 +1,6 @@
 """The web app: login, CSRF, what coordinators and raters each see."""
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -65,8 +67,11 @@ def test_login_form_needs_csrf_token(app):
 def test_coordinator_sees_sessions_and_transcripts(app):
     client = app.test_client()
     assert login(client, "coord").status_code == 302
-    page = client.get("/").get_data(as_text=True)
-    for text in ("Trial A", "D7", "T07", "C13", "week 6", "CBT-TBI", "s4.wav", "2:05", "transcribed"):
+    home = client.get("/").get_data(as_text=True)
+    assert "Trial A" in home and "1 transcribed" in home
+    study_url = re.search(r'href="(/studies/\d+)"', home).group(1)
+    page = client.get(study_url).get_data(as_text=True)
+    for text in ("Trial A", "D7", "T07", "C13", "week 6", "s4.wav", "2:05", "transcribed"):
         assert text in page
     transcript = client.get("/transcripts/1").get_data(as_text=True)
     assert "Shall we look at the homework?" in transcript and "Therapist" in transcript

@@ -18,6 +18,10 @@ from coder.cli.common import REASON, fail, json_text, open_database, rater, stor
 @click.option("--queue-seed", type=int, help="Seed of the random queue order.")
 @click.option("--gold-standard", "gold", metavar="RATER", help="The rater whose ratings are the gold standard in "
               "reliability reports (\"\" to clear).")
+@click.option("--rater-study-label", "rater_label", metavar="LABEL",
+              help="What raters read for the study instead of its name (a neutral label such as \"Study 1\").")
+@click.option("--hide-study-name", is_flag=True, help="Raters read nothing for the study's name.")
+@click.option("--show-study-name", is_flag=True, help="Raters read the study's name again (the default).")
 @click.option("--add-coordinator", "add_coordinators", multiple=True, metavar="USER",
               help="Let coordinator USER see and run the study.")
 @click.option("--remove-coordinator", "remove_coordinators", multiple=True, metavar="USER",
@@ -27,20 +31,26 @@ from coder.cli.common import REASON, fail, json_text, open_database, rater, stor
 @click.option("--remove-transcriber", "remove_transcribers", multiple=True, metavar="USER",
               help="Take the study's transcripts away from transcriber USER.")
 @click.pass_context
-def study_cmd(ctx, name, show, hide, queue_order, queue_seed, gold, add_coordinators, remove_coordinators,
-              add_transcribers, remove_transcribers):
-    """Show or change what raters of study NAME may see, how their queues are ordered, and who coordinates it
-    and corrects its transcripts."""
+def study_cmd(ctx, name, show, hide, queue_order, queue_seed, gold, rater_label, hide_study_name, show_study_name,
+              add_coordinators, remove_coordinators, add_transcribers, remove_transcribers):
+    """Show or change what raters of study NAME may see (and read for its name), how their queues are ordered,
+    and who coordinates it and corrects its transcripts."""
     from coder.rating import workspace
 
     try:
         workspace.check_blinding((*show, *hide))
     except workspace.SettingsError as exc:
         fail(str(exc))
+    label_choices = [c for c, given in (("label", rater_label is not None), ("hidden", hide_study_name),
+                                        ("name", show_study_name)) if given]
+    if len(label_choices) > 1:
+        fail("give one of --rater-study-label, --hide-study-name and --show-study-name")
     with open_database(ctx).session() as db:
         study = study_named(db, name)
         try:
             settings = workspace.configure(db, study, None, show, hide, queue_order, queue_seed, gold)
+            if label_choices:
+                settings = workspace.set_study_label(db, study, None, label_choices[0], rater_label or "")
         except workspace.SettingsError as exc:
             fail(str(exc))
         _coordinators(db, study, add_coordinators, remove_coordinators, "coordinator")
@@ -65,10 +75,12 @@ def _coordinators(db, study, add: tuple[str, ...], remove: tuple[str, ...], role
 
 
 def _echo_study(db, study, settings: dict) -> None:
-    from coder.rating.workspace import blinding
+    from coder.rating.workspace import blinding, study_label
     from coder.study.access import coordinators_of, transcribers_of
 
     visible = [f for f, v in blinding(study).items() if v]
+    label = study_label(study)
+    read = ("no study name" if not label else "the study's name" if label == study.name else f"the study as {label!r}")
     coordinators = ", ".join(u.username for u in coordinators_of(db, study)) or "none"
     transcribers = ", ".join(u.username for u in transcribers_of(db, study))
     click.echo(f"study {study.name}: coordinators {coordinators}; "
@@ -76,7 +88,8 @@ def _echo_study(db, study, settings: dict) -> None:
                + f"raters see {', '.join(visible) or 'no unblinding detail'}; "
                f"queue order {settings.get('queue_order', 'random')}"
                + (f" (seed {settings['queue_seed']})" if "queue_seed" in settings else "")
-               + (f"; gold standard {settings['gold_standard']}" if settings.get("gold_standard") else ""))
+               + (f"; gold standard {settings['gold_standard']}" if settings.get("gold_standard") else "")
+               + f"; raters read {read}")
 
 
 @click.command("design")

@@ -173,6 +173,44 @@ def cancel(db: Session, recordings: list[Recording], actor: User | None, reason:
     return done
 
 
+class TimeLeft:
+    """Estimates of a running job's time left, from its progress over the time this process has watched it:
+    the rate of audio transcribed since the job was first seen running, applied to the audio still to go.
+
+    The database keeps the progress (``Recording.progress_s``) but not when the job started, so the watch begins
+    at the first look (a page or a poll); there is no estimate until the progress has moved since then."""
+
+    def __init__(self, clock=time.monotonic):
+        self._clock = clock
+        self._seen: dict[int, tuple[tuple, float, float]] = {}  # recording id -> (claim, when, progress)
+        self._lock = threading.Lock()
+
+    def estimate(self, rec: Recording) -> float | None:
+        """Seconds left for ``rec``'s running job, or None (not running, or no progress seen yet)."""
+        with self._lock:
+            if rec.status != "transcribing":
+                self._seen.pop(rec.id, None)
+                return None
+            now, done, claim = self._clock(), rec.progress_s or 0.0, (rec.attempts, rec.worker)
+            first = self._seen.get(rec.id)
+            if first is None or first[0] != claim or done < first[2]:
+                self._seen[rec.id] = (claim, now, done)
+                return None
+            _claim, since, at_first = first
+            if done <= at_first or now <= since:
+                return None
+            rate = (done - at_first) / (now - since)  # audio seconds per second
+            return max(0.0, (rec.duration_s - done) / rate)
+
+
+time_left = TimeLeft()  # the web app's watch over running jobs
+
+
+def percent_done(rec: Recording) -> int:
+    """How much of ``rec`` its job has transcribed, in whole percent."""
+    return int(min(100.0, 100.0 * (rec.progress_s or 0.0) / rec.duration_s)) if rec.duration_s > 0 else 0
+
+
 # --- running a job ---------------------------------------------------------------------------------------------
 
 def claim(database: Database, recording_id: int, worker: str) -> bool:

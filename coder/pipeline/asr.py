@@ -9,7 +9,11 @@ directory. Without either, the local model store is searched, then the name
 """
 from __future__ import annotations
 
+import importlib
 import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,11 +37,15 @@ class ASRResult:
     segments: list[dict[str, Any]] = field(default_factory=list)
 
 
+Decoded = Callable[[float], None]  # called with the seconds of the audio decoded so far, as decoding goes
+
+
 class Engine(Protocol):
     name: str
     model_label: str
 
-    def transcribe(self, audio: np.ndarray, language: str | None = None) -> ASRResult: ...
+    def transcribe(self, audio: np.ndarray, language: str | None = None,
+                   progress: Decoded | None = None) -> ASRResult: ...
 
 
 def store_candidates(models_dir: Path, engine: str) -> list[Path]:
@@ -88,6 +96,47 @@ def _load_or_explain(load, model: str):
         raise ModelUnavailable(f"Whisper model '{model}' could not be loaded ({reason}); {HINT}") from None
 
 
+_progress_bar = threading.Lock()
+
+
+@contextmanager
+def _decoded_windows(progress: Decoded | None) -> Iterator[None]:
+    """openai-whisper tells only its progress bar (tqdm, in mel frames) as each 30 s window is decoded; while
+    ``progress`` is given, a stand-in for that bar passes the seconds decoded on. One transcription at a time in a
+    process does so (the bar is a module global of whisper.transcribe)."""
+    if progress is None:
+        yield
+        return
+    from whisper.audio import HOP_LENGTH, SAMPLE_RATE
+
+    module = importlib.import_module("whisper.transcribe")
+
+    class Windows:
+        def __init__(self, *args, **kwargs):
+            self.frames = 0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, frames):
+            self.frames += frames
+            progress(self.frames * HOP_LENGTH / SAMPLE_RATE)
+
+    class Bar:  # what whisper.transcribe reaches for as ``tqdm.tqdm``
+        tqdm = Windows
+
+    with _progress_bar:
+        original = module.tqdm
+        module.tqdm = Bar
+        try:
+            yield
+        finally:
+            module.tqdm = original
+
+
 class OpenAIWhisperEngine:
     """openai-whisper, fp32 on CPU and fp16 on CUDA, beam search of 5 as in its own command line."""
 
@@ -112,7 +161,8 @@ class OpenAIWhisperEngine:
             self.model_label, source = path.name, str(path)
         self.model = _load_or_explain(lambda: whisper.load_model(source, device=self.device), model)
 
-    def transcribe(self, audio: np.ndarray, language: str | None = None) -> ASRResult:
+    def transcribe(self, audio: np.ndarray, language: str | None = None,
+                   progress: Decoded | None = None) -> ASRResult:
         import whisper
 
         options = dict(
@@ -122,12 +172,14 @@ class OpenAIWhisperEngine:
             condition_on_previous_text=False,
         )
         try:
-            result = whisper.transcribe(self.model, audio, **options)
+            with _decoded_windows(progress):
+                result = whisper.transcribe(self.model, audio, **options)
         except ValueError as exc:
             if "invalid values" not in str(exc):
                 raise
             # Sampling at a raised fallback temperature met non-finite logits: decode without sampling.
-            result = whisper.transcribe(self.model, audio, temperature=0.0, **options)
+            with _decoded_windows(progress):
+                result = whisper.transcribe(self.model, audio, temperature=0.0, **options)
         segments = []
         for seg in result["segments"]:
             text = seg["text"].strip()
@@ -172,11 +224,14 @@ class FasterWhisperEngine:
         self.model = _load_or_explain(lambda: WhisperModel(model, **options), model)
         self.pipeline = BatchedInferencePipeline(self.model)
 
-    def transcribe(self, audio: np.ndarray, language: str | None = None) -> ASRResult:
+    def transcribe(self, audio: np.ndarray, language: str | None = None,
+                   progress: Decoded | None = None) -> ASRResult:
         raw, info = self.pipeline.transcribe(audio, language=language, word_timestamps=True,
                                              beam_size=self.beam_size, batch_size=self.batch_size)
         segments = []
-        for seg in raw:
+        for seg in raw:  # a generator: each batch of windows is decoded as it is asked for
+            if progress:
+                progress(float(seg.end))
             text = seg.text.strip()
             if text:
                 segments.append({"start": round(float(seg.start), 3), "end": round(float(seg.end), 3),

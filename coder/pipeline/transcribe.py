@@ -57,13 +57,21 @@ def recognise(samples: np.ndarray, engine: Engine, language: str | None = None, 
     regions = vad.speech_regions(samples) if use_vad else [(0.0, duration)]
     notes: dict[str, Any] = {"vad": use_vad, "speech_s": round(sum(e - s for s, e in regions), 3)}
     segments: list[dict[str, Any]] = []
+    done = [0.0]
+
+    def report(seconds: float) -> None:  # never backwards (a window decoded again after a fallback)
+        if progress and seconds > done[0]:
+            done[0] = seconds
+            progress(seconds)
+
     for group in vad.batches(regions) if use_vad else [regions]:
         chunk, tmap = vad.speech_only(samples, group) if use_vad else (samples, _identity(duration))
-        result = engine.transcribe(chunk, language=language)
+        # within a batch, the engine reports the speech it has decoded: mapped back to the recording's clock
+        result = engine.transcribe(chunk, language=language,
+                                   progress=(lambda t, m=tmap: report(m.to_recording(t))) if progress else None)
         language = language or result.language  # detected once, then held for the rest
         segments += remap_segments(result.segments, tmap)
-        if progress:
-            progress(group[-1][1])
+        report(group[-1][1])
     segments, removed = guards.apply(segments)
     notes.update(removed)
     return segments, language, notes

@@ -27,13 +27,14 @@ Every change is written to the audit trail with the items it changed.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from coder.rating import calibration
 from coder.study import deidentification, instruments, scope
@@ -44,6 +45,7 @@ from coder.study.units import excerpt
 
 BLINDING_FIELDS = ("session_number", "time_point", "treatment_arm", "dyad", "other_ratings")
 QUEUE_ORDERS = ("random", "assigned", "chronological")
+STATUSES = ("to do", "draft", "submitted")  # of an assignment in a rater's queue
 MAX_NOTES = 20000
 
 
@@ -123,7 +125,7 @@ def _assignments(db: Session, rater: User, assignment_id: int | None = None, loa
     stmt = (scope.in_study(select(Assignment), Assignment, None)
             .join(Instrument, Assignment.instrument_id == Instrument.id)
             .where(Assignment.rater_id == rater.id, Instrument.live)
-            .options(joinedload(Assignment.instrument)))
+            .options(selectinload(Assignment.instrument)))  # once per instrument, not its definition per row
     if load:
         stmt = stmt.options(joinedload(Assignment.rating_unit).joinedload(RatingUnit.session)
                             .joinedload(TherapySession.dyad).joinedload(Dyad.study))
@@ -174,11 +176,23 @@ def ratings_of(db: Session, assignments: list[Assignment]) -> dict[int, Rating]:
 @dataclass
 class QueueEntry:
     assignment_id: int
-    study: str
+    study: str  # what the rater reads for the study (``study_label``); "" where it is hidden
     unit: dict[str, Any]
     instrument: str
     status: str  # to do | draft | submitted
     updated_at: Any = None
+    instrument_key: str = ""
+
+
+@dataclass
+class Queue:
+    """A rater's queue as asked for: the entries of the chosen instrument and status, in queue order, and how
+    many there are of each status (within the chosen instrument) and of each instrument (within the status)."""
+    entries: list[QueueEntry]
+    total: int  # every assignment in the queue
+    statuses: dict[str, int]
+    instruments: list[tuple[str, str, int]]  # (key, name, count)
+    next_to_do: QueueEntry | None = None  # the first unit still to do, whatever the filters
 
 
 def queue(db: Session, rater: User) -> list[QueueEntry]:
@@ -189,8 +203,9 @@ def queue(db: Session, rater: User) -> list[QueueEntry]:
     out = []
     for a in assignments:
         rating = ratings.get(a.id)
-        out.append(QueueEntry(a.id, study_of_assignment(a).name, unit_view(a), a.instrument.name,
-                              rating.status if rating else "to do", rating.updated_at if rating else None))
+        out.append(QueueEntry(a.id, study_label(study_of_assignment(a)), unit_view(a), a.instrument.name,
+                              rating.status if rating else "to do", rating.updated_at if rating else None,
+                              a.instrument.key))
     return out
 
 
@@ -209,15 +224,145 @@ def next_assignment(db: Session, rater: User, assignment: Assignment) -> Assignm
     return None
 
 
+def filtered_queue(db: Session, rater: User, instrument: str | None = None, status: str | None = None) -> Queue:
+    """The rater's ``queue``, only the entries on ``instrument`` (a key) and of ``status`` (STATUSES) where
+    given, with the counts of each; SettingsError for an unknown status."""
+    if status is not None and status not in STATUSES:
+        raise SettingsError(f"unknown status {status}; choose from {', '.join(STATUSES)}")
+    every = queue(db, rater)
+    names: dict[str, str] = {}
+    by_instrument: dict[str, int] = {}
+    for e in every:
+        names.setdefault(e.instrument_key, e.instrument)
+        if status is None or e.status == status:
+            by_instrument[e.instrument_key] = by_instrument.get(e.instrument_key, 0) + 1
+    on_instrument = [e for e in every if instrument is None or e.instrument_key == instrument]
+    return Queue(entries=[e for e in on_instrument if status is None or e.status == status], total=len(every),
+                 statuses={s: sum(e.status == s for e in on_instrument) for s in STATUSES},
+                 instruments=[(key, names[key], by_instrument.get(key, 0)) for key in sorted(names, key=names.get)],
+                 next_to_do=next((e for e in every if e.status == "to do"), None))
+
+
+# --- what a rater reads of a study and of a unit -----------------------------------------------------------
+
+STUDY_LABELS = ("name", "hidden", "label")  # raters read the study's name, nothing, or the coordinator's label
+MAX_STUDY_LABEL = 100
+
+
+def study_label(study: Study) -> str:
+    """What the study's raters read for the study, on their queue and on the rating page (title and heading):
+    its name, the coordinator's neutral label, or "" where it is hidden (study names often encode the arm)."""
+    shown, label = study_label_setting(study)
+    if shown == "hidden":
+        return ""
+    return label if shown == "label" else study.name
+
+
+def study_label_setting(study: Study) -> tuple[str, str]:
+    """The study's choice of what raters read for it (one of STUDY_LABELS) and its label ("" but for "label")."""
+    settings = study.settings or {}
+    return settings.get("rater_study", "name"), settings.get("rater_study_label", "")
+
+
+def set_study_label(db: Session, study: Study, actor: User | None, shown: str, label: str = "") -> dict[str, Any]:
+    """Let raters read the study's name (``shown`` "name"), nothing ("hidden") or ``label`` ("label"). Audited
+    where it changed; the study's settings."""
+    if shown not in STUDY_LABELS:
+        raise SettingsError(f"unknown choice {shown}; choose from {', '.join(STUDY_LABELS)}")
+    label = " ".join((label or "").split())
+    if shown == "label" and not label:
+        raise SettingsError("give the label raters read for the study")
+    if len(label) > MAX_STUDY_LABEL:
+        raise SettingsError(f"the label is longer than {MAX_STUDY_LABEL} characters")
+    if shown == "label" and label == study.name:
+        shown = "name"
+    settings = dict(study.settings or {})
+    settings["rater_study"] = shown
+    if shown == "label":
+        settings["rater_study_label"] = label
+    else:
+        settings.pop("rater_study_label", None)
+    if settings != (study.settings or {}):
+        audit(db, "settings", study, actor, before=study.settings or {}, after=settings)
+        study.settings = settings
+    return settings
+
+
+UNIT_CODE_LETTERS = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U
+KIND_WORDS = {"whole_session": "Whole session", "fixed_window": "Segment", "custom": "Excerpt"}
+_WINDOW_NUMBER = re.compile(r"window (\d+)\)$")
+_SEARCH_LABEL = re.compile(r"^(?:'(?P<words>.+)' at )?\d+:\d\d(?::\d\d)?: (?P<text>.*)$", re.S)
+_RANGE_LABEL = re.compile(r"^\d+:\d\d(?::\d\d)?–\d+:\d\d(?::\d\d)?$")
+CUT_TEXT = 80  # coder.study.units keeps this much of a search hit's text in its label
+SHOWN_TEXT = 60
+
+
+def unit_code(study: Study, unit: RatingUnit) -> str:
+    """A short neutral code for a unit, to tell units apart where the session number is hidden: derived from the
+    unit's id with the study's seed, so it neither counts up nor reveals the order of sessions."""
+    seed = (study.settings or {}).get("queue_seed", study.id)
+    digest = int.from_bytes(hashlib.sha256(f"unit-code:{seed}:{unit.id}".encode()).digest()[:8], "big")
+    letters = []
+    for _ in range(6):
+        digest, i = divmod(digest, len(UNIT_CODE_LETTERS))
+        letters.append(UNIT_CODE_LETTERS[i])
+    return "".join(letters)
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def shorten(text: str, limit: int = SHOWN_TEXT, cut: bool = False) -> str:
+    """``text`` in at most ``limit`` characters, ending at a whole word with "…" where it was shortened; ``cut``:
+    the text was already cut somewhere, maybe mid-word, so its last word goes too."""
+    text = " ".join(text.split())
+    if cut and " " in text:
+        text = text.rsplit(" ", 1)[0]
+    if len(text) > limit:
+        head = text[:limit + 1]
+        text = head.rsplit(" ", 1)[0] if " " in head else text[:limit]
+        cut = True
+    return text.rstrip(" ,;:.-–") + "…" if cut else text
+
+
+def unit_label(unit: RatingUnit) -> str:
+    """The unit as a rater reads it: its kind, number and time range within the session ("Segment 3 ·
+    10:00–15:00", "Whole session · 0:00–50:12"), and the coordinator's words for it where they say more (an
+    excerpt's search hit, "homework review"), never cut mid-word."""
+    stored = (unit.label or "").strip()
+    if unit.recording_id is None and unit.end_s <= unit.start_s:  # a session rated on paper: its label alone
+        return shorten(stored) or KIND_WORDS.get(unit.kind, "Unit")
+    head = KIND_WORDS.get(unit.kind, "Unit")
+    number = _WINDOW_NUMBER.search(stored) if unit.kind == "fixed_window" else None
+    if number:  # coder.study.units' own label of a window: its number says it all
+        head, stored = f"{head} {number.group(1)}", ""
+    out = f"{head} · {_clock(unit.start_s)}–{_clock(unit.end_s)}"
+    if not stored or stored == KIND_WORDS.get(unit.kind) or _RANGE_LABEL.match(stored):
+        return out
+    found = _SEARCH_LABEL.match(stored)
+    if found:  # a search hit: "'words' at 12:30: the hit's text (cut at CUT_TEXT characters)"
+        text = found.group("text")
+        words = f"'{found.group('words')}': " if found.group("words") else ""
+        return f"{out} · {shorten(words + text, cut=len(text) >= CUT_TEXT)}"
+    return f"{out} · {shorten(stored)}"
+
+
 def unit_view(assignment: Assignment) -> dict[str, Any]:
-    """What a rater may know of the unit: its label and length, and what the study's blinding allows."""
+    """What a rater may know of the unit: its label and length, and what the study's blinding allows; a neutral
+    code (``unit_code``) where the session number is hidden, so that units of the same kind and times differ."""
     unit = assignment.rating_unit
     session = unit.session
-    shown = blinding(session.dyad.study)
-    view: dict[str, Any] = {"label": unit.label or f"Unit {unit.id}", "kind": unit.kind,
+    study = session.dyad.study
+    shown = blinding(study)
+    view: dict[str, Any] = {"label": unit_label(unit), "kind": unit.kind,
                             "duration_s": round(unit.end_s - unit.start_s, 3)}
     if shown["session_number"]:
         view["session_number"] = session.number
+    else:
+        view["code"] = unit_code(study, unit)
     if shown["time_point"] and session.time_point:
         view["time_point"] = session.time_point
     if shown["treatment_arm"] and session.treatment_arm:
@@ -499,22 +644,38 @@ class RatingRow:
     problems: list[str] = field(default_factory=list)
 
 
-def ratings_overview(db: Session, status: str | None = None, rating_id: int | None = None,
-                     study_ids: Collection[int] | None = None) -> list[RatingRow]:
-    """The live ratings (of the given studies, by default of all) with their scores, newest first."""
+def ratings_listed(status: str | None = None, rating_id: int | None = None,
+                   study_ids: Collection[int] | None = None, study_id: int | None = None,
+                   rater_id: int | None = None, instrument_key: str | None = None) -> Select:
+    """The live ratings (of the given studies, by default of all), newest first; only those of ``status``,
+    ``study_id``, ``rater_id`` and ``instrument_key`` where given: a query, for a list a page at a time."""
+    # loaded by id afterwards (selectin), so that the database sorts narrow rows, not rows with instruments
     stmt = (select(Rating).where(Rating.live)
-            .options(joinedload(Rating.assignment).joinedload(Assignment.rating_unit).joinedload(RatingUnit.session)
-                     .joinedload(TherapySession.dyad).joinedload(Dyad.study),
-                     joinedload(Rating.rater), joinedload(Rating.assignment).joinedload(Assignment.instrument))
-            .order_by(Rating.updated_at.desc()))
+            .options(selectinload(Rating.assignment).selectinload(Assignment.rating_unit)
+                     .selectinload(RatingUnit.session).selectinload(TherapySession.dyad).selectinload(Dyad.study),
+                     selectinload(Rating.rater), selectinload(Rating.assignment).selectinload(Assignment.instrument))
+            .order_by(Rating.updated_at.desc(), Rating.id.desc()))
     if status:
         stmt = stmt.where(Rating.status == status)
     if rating_id is not None:
         stmt = stmt.where(Rating.id == rating_id)
+    if rater_id is not None:
+        stmt = stmt.where(Rating.rater_id == rater_id)
+    if instrument_key:
+        stmt = stmt.where(Rating.assignment_id.in_(
+            select(Assignment.id).join(Instrument, Assignment.instrument_id == Instrument.id)
+            .where(Instrument.key == instrument_key)))
     if study_ids is not None:  # who may see which rating: every rating of the study, of deleted units too
         stmt = scope.in_study(stmt, Rating, study_ids, live=False)
+    if study_id is not None:
+        stmt = stmt.where(Rating.id.in_(scope.in_study(select(Rating.id), Rating, [study_id], live=False)))
+    return stmt
+
+
+def rating_rows(ratings: Collection[Rating]) -> list[RatingRow]:
+    """The ratings as a coordinator sees them, with their scores."""
     rows = []
-    for rating in db.scalars(stmt).unique():
+    for rating in ratings:
         a = rating.assignment
         session = a.rating_unit.session
         row = RatingRow(rating, a, session.dyad.study.name, session.dyad.code, session.number,
@@ -525,3 +686,26 @@ def ratings_overview(db: Session, status: str | None = None, rating_id: int | No
             row.problems.append(str(exc))
         rows.append(row)
     return rows
+
+
+def ratings_overview(db: Session, status: str | None = None, rating_id: int | None = None,
+                     study_ids: Collection[int] | None = None) -> list[RatingRow]:
+    """The live ratings (of the given studies, by default of all) with their scores, newest first."""
+    return rating_rows(list(db.scalars(ratings_listed(status, rating_id, study_ids)).unique()))
+
+
+def rating_filter_choices(db: Session, study_ids: Collection[int]) -> dict[str, list[tuple[Any, str]]]:
+    """What the coordinator's list of ratings can be filtered by: ``studies`` (id, name), ``raters`` (id, name)
+    and ``instruments`` (key, name) of the ratings of ``study_ids``, each sorted by name."""
+    rated = scope.in_study(select(Rating.id), Rating, study_ids, live=False).where(Rating.live)
+    studies = db.execute(select(Study.id, Study.name).where(Study.id.in_(study_ids), Study.live)
+                         .order_by(Study.name)).all()
+    raters = db.execute(select(User.id, User.display_name, User.username)
+                        .where(User.id.in_(select(Rating.rater_id).where(Rating.id.in_(rated))))
+                        .order_by(User.username)).all()
+    keys = db.execute(select(Instrument.key, func.max(Instrument.name))
+                      .join(Assignment, Assignment.instrument_id == Instrument.id)
+                      .join(Rating, Rating.assignment_id == Assignment.id)
+                      .where(Rating.id.in_(rated)).group_by(Instrument.key).order_by(Instrument.key)).all()
+    return {"studies": [(i, n) for i, n in studies], "raters": [(i, d or u) for i, d, u in raters],
+            "instruments": [(k, n) for k, n in keys]}

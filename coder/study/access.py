@@ -18,11 +18,15 @@ reveal nothing.
 """
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Collection
+
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from coder.study import scope
 from coder.study.audit import audit
-from coder.study.models import Dyad, Recording, Study, StudyCoordinator, StudyTranscriber, TherapySession, User
+from coder.study.models import (Dyad, RatingUnit, Recording, Study, StudyCoordinator, StudyTranscriber,
+                                TherapySession, User)
 
 
 class AccessError(Exception):
@@ -57,6 +61,35 @@ def visible_studies(db: Session, user: User | None, with_recordings: bool = Fals
         stmt = stmt.options(selectinload(Study.dyads).selectinload(Dyad.sessions)
                             .selectinload(TherapySession.recordings).selectinload(Recording.transcripts))
     return list(db.scalars(stmt))
+
+
+def studies_listed(user: User | None, name: str | None = None) -> Select:
+    """The live studies the user coordinates, by name, only those whose name holds ``name`` where given: a query,
+    for a list a page at a time (``study_counts`` for their sizes)."""
+    stmt = (select(Study).join(StudyCoordinator, StudyCoordinator.study_id == Study.id)
+            .where(StudyCoordinator.user_id == (user.id if user is not None else -1), Study.live)
+            .order_by(Study.name, Study.id))
+    if name:
+        stmt = stmt.where(func.lower(Study.name).contains(name.lower(), autoescape=True))
+    return stmt
+
+
+def study_counts(db: Session, ids: Collection[int]) -> dict[int, dict[str, int]]:
+    """For each of the studies ``ids``: its live dyads, sessions, recordings, rating units, and recordings of
+    each processing status (keys: the status), counted in the database."""
+    out: dict[int, dict[str, int]] = {i: {"dyads": 0, "sessions": 0, "recordings": 0, "units": 0} for i in ids}
+    if not ids:
+        return out
+    for model, key in ((Dyad, "dyads"), (TherapySession, "sessions"), (RatingUnit, "units")):
+        stmt = scope.in_study(select(model.id), model, ids).with_only_columns(Study.id, func.count(model.id))
+        for study_id, n in db.execute(stmt.group_by(Study.id)):
+            out[study_id][key] = n
+    stmt = (scope.in_study(select(Recording.id), Recording, ids)
+            .with_only_columns(Study.id, Recording.status, func.count(Recording.id)))
+    for study_id, status, n in db.execute(stmt.group_by(Study.id, Recording.status)):
+        out[study_id][status] = n
+        out[study_id]["recordings"] += n
+    return out
 
 
 def coordinators_of(db: Session, study: Study) -> list[User]:

@@ -40,9 +40,9 @@ def visible_to(reader: User, study_ids: Collection[int]) -> ColumnElement[bool]:
 
 
 def trail(reader: User, study_ids: Collection[int], entity: str | None = None, action: str | None = None,
-          actor: str | None = None, before: int | None = None) -> Select:
+          actor: str | None = None, before: int | None = None, study: int | None = None) -> Select:
     """The events ``reader`` may read, newest first: only those on ``entity`` (a table), of ``action``, by
-    ``actor`` (a user name), older than event ``before``, where given."""
+    ``actor`` (a user name), older than event ``before``, of study ``study``, where given."""
     stmt = (select(AuditEvent).where(visible_to(reader, study_ids)).options(selectinload(AuditEvent.actor))
             .order_by(AuditEvent.id.desc()))
     if entity:
@@ -53,12 +53,9 @@ def trail(reader: User, study_ids: Collection[int], entity: str | None = None, a
         stmt = stmt.join(User, AuditEvent.actor_id == User.id).where(User.username == actor)
     if before:
         stmt = stmt.where(AuditEvent.id < before)
+    if study is not None:
+        stmt = stmt.where(AuditEvent.study_id == study)
     return stmt
-
-
-def first_page(db: Session, stmt: Select) -> list[AuditEvent]:
-    """The first ``PAGE`` events of a trail (the next page: ``trail(..., before=`` the last one's id ``)``)."""
-    return list(db.scalars(stmt.limit(PAGE)))
 
 
 def filter_choices(db: Session, reader: User, study_ids: Collection[int]) -> tuple[list[str], list[str]]:

@@ -148,6 +148,13 @@ def recordings(db: Session, study: Study | None, ids: Collection[int] | None = N
                by_id: bool = False) -> list[Recording]:
     """The live recordings of ``study`` (of every study: None), only those of ``ids`` when given, by dyad, session
     and id (``by_id``: by id), with their sessions, dyads, rating units and transcripts' speakers loaded."""
+    return list(db.scalars(recordings_listed(study, ids, by_id)))
+
+
+def recordings_listed(study: Study | None, ids: Collection[int] | None = None, by_id: bool = False,
+                      status: str | None = None, dyad_id: int | None = None) -> Select:
+    """``recordings``' query, also only those of processing ``status`` and of dyad ``dyad_id`` where given: for a
+    list a page at a time."""
     stmt = (scope.in_study(select(Recording), Recording, study)
             # a transcript's id and speakers, not its segments: a study holds hundreds of long transcripts
             .options(selectinload(Recording.transcripts).load_only(Transcript.id, Transcript.recording_id,
@@ -158,7 +165,11 @@ def recordings(db: Session, study: Study | None, ids: Collection[int] | None = N
             .order_by(*((Recording.id,) if by_id else (Dyad.code, TherapySession.number, Recording.id))))
     if ids is not None:
         stmt = stmt.where(Recording.id.in_(sorted(ids)))
-    return list(db.scalars(stmt))
+    if status:
+        stmt = stmt.where(Recording.status == status)
+    if dyad_id is not None:
+        stmt = stmt.where(TherapySession.dyad_id == dyad_id)
+    return stmt
 
 
 def ratings_under(row: Any) -> Select:

@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from coder.config import Settings, load_settings
 from coder.db import Database, is_initialised
 from coder.jobs.queue import make_huey
-from coder.web import errors, filters, headers
+from coder.web import errors, filters, headers, paging
 from coder.web.database import close_db_session
 from coder.web.extensions import csrf, login_manager
 from coder.web.views import (analysis, audit, auth, calibration, consensus, dashboard, deidentification, designs, home,
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     errors.register(app)
     app.teardown_appcontext(close_db_session)
     filters.register(app)
+    paging.register(app)
     headers.register(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

@@ -188,7 +188,7 @@
       const status = tr.querySelector("td.status");
       status.className = `status ${r.status}`;
       status.querySelector(".label").textContent = r.status === "transcribing"
-        ? `transcribing ${Math.round(100 * r.progress_s / Math.max(r.duration_s, 1e-9))} %` : r.status;
+        ? `transcribing ${r.percent} %${r.time_left ? ` · ${r.time_left}` : ""}` : r.status;
       const bar = status.querySelector("progress");
       bar.value = r.progress_s;
       const active = r.status === "queued" || r.status === "transcribing" || r.status === "retrying";

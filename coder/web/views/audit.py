@@ -1,11 +1,12 @@
 """The audit trail for coordinators: the events of their studies, account events and their own actions, filtered
-by entity, action and actor, a page at a time or whole as CSV (coder.study.audit)."""
+by entity, action, actor and study, a page at a time or whole as CSV (coder.study.audit)."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, render_template, request
 from flask_login import current_user
 
 from coder.study import access, audit
+from coder.web import paging
 from coder.web.database import db_session
 from coder.web.guards import coordinator_required
 
@@ -19,10 +20,13 @@ def trail():
     args = request.args
     mine = access.study_ids(db, current_user)
     stmt = audit.trail(current_user, mine, entity=args.get("entity"), action=args.get("action"),
-                       actor=args.get("actor"), before=args.get("before", type=int))
+                       actor=args.get("actor"), before=args.get("before", type=int),
+                       study=args.get("study", type=int))
     if args.get("format") == "csv":
         return Response(audit.to_csv(db, stmt), mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=audit.csv"})
     entities, actions = audit.filter_choices(db, current_user, mine)
-    return render_template("audit.html", events=audit.first_page(db, stmt), entities=entities, actions=actions,
-                           args=args, page=audit.PAGE)
+    page = paging.page_of(db, stmt, size=audit.PAGE)
+    return render_template("audit.html", events=page.items, page=page, entities=entities, actions=actions,
+                           args=args, studies=[(s.id, s.name) for s in access.visible_studies(db, current_user)],
+                           study_id=args.get("study", type=int))

@@ -9,6 +9,7 @@ from coder.rating import workspace
 from coder.study import access, audit
 from coder.study.instruments import MARKERS
 from coder.study.models import Rating
+from coder.web import paging
 from coder.web.database import db_session
 from coder.web.guards import coordinated_row, coordinator_required
 
@@ -18,12 +19,22 @@ bp = Blueprint("ratings", __name__)
 @bp.route("/ratings")
 @coordinator_required
 def index():
-    status = request.args.get("status") or None
+    """The ratings of the coordinator's studies, newest first, a page at a time; filtered by status, study, rater
+    and instrument in the query string."""
+    args = request.args
+    status = args.get("status") or None
     if status not in (None, "draft", "submitted"):
         abort(400)
     db = db_session()
-    rows = workspace.ratings_overview(db, status, study_ids=access.study_ids(db, current_user))
-    return render_template("ratings.html", status=status, rows=rows)
+    mine = access.study_ids(db, current_user)
+    study_id, rater_id = args.get("study", type=int), args.get("rater", type=int)
+    instrument = args.get("instrument") or None
+    stmt = workspace.ratings_listed(status, study_ids=mine, study_id=study_id, rater_id=rater_id,
+                                    instrument_key=instrument)
+    page = paging.page_of(db, stmt)
+    choices = workspace.rating_filter_choices(db, mine)
+    return render_template("ratings.html", status=status, page=page, rows=workspace.rating_rows(page.items),
+                           study_id=study_id, rater_id=rater_id, instrument=instrument, **choices)
 
 
 @bp.route("/ratings/<int:rating_id>")

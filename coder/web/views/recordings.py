@@ -13,7 +13,7 @@ from coder.study import tree, uploads
 from coder.study.ingest import ManifestError
 from coder.study.models import Dyad, Recording, Study
 from coder.study.tree import StudyError, get_or_create_dyad
-from coder.web import forms
+from coder.web import filters, forms
 from coder.web.database import db_session
 from coder.web.guards import coordinated_study, coordinator_required
 
@@ -99,7 +99,10 @@ def manifest(study_id: int):
 
 def _status(rec: Recording) -> dict:
     transcript = rec.transcript
+    eta_s = job_queue.time_left.estimate(rec)
     return {"id": rec.id, "status": rec.status, "progress_s": rec.progress_s, "duration_s": rec.duration_s,
+            "percent": job_queue.percent_done(rec), "eta_s": None if eta_s is None else round(eta_s, 1),
+            "time_left": filters.time_left(eta_s),
             "error": rec.error, "attempts": rec.attempts, "worker": rec.worker,
             "transcript": transcript.id if transcript else None,
             "transcript_url": url_for("transcripts.page", transcript_id=transcript.id) if transcript else None}
@@ -108,8 +111,11 @@ def _status(rec: Recording) -> dict:
 @bp.route("/studies/<int:study_id>/recordings.json")
 @coordinator_required
 def status(study_id: int):
+    """The processing status of the study's recordings (only those of ``id`` in the query string, where given:
+    the page that polls), each with its percentage done and an estimate of the time left."""
     study = coordinated_study(study_id)
-    return jsonify({"recordings": [_status(rec) for rec in tree.recordings(db_session(), study)]})
+    ids = request.args.getlist("id", type=int) or None  # the recordings on the page that polls
+    return jsonify({"recordings": [_status(rec) for rec in tree.recordings(db_session(), study, ids)]})
 
 
 def _options() -> dict:

@@ -6,15 +6,17 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from coder.jobs import queue as job_queue
 from coder.jobs.options import options_of
 from coder.pipeline.asr import ENGINES
 from coder.pipeline.diarize import DIARIZERS
+from coder.rating import workspace
 from coder.rating.designs import study_designs
 from coder.study import access, accounts, instruments, transcripts, tree, uploads
 from coder.study import deidentification as deid
-from coder.study.models import Study
+from coder.study.models import RECORDING_STATUSES, Study
 from coder.study.tree import StudyError
-from coder.web import forms
+from coder.web import forms, paging
 from coder.web.database import db_session
 from coder.web.guards import coordinated_study, coordinator_required
 
@@ -23,6 +25,8 @@ RATER_VIEW_WORDS = {"automatic": "the current transcript, whatever its status",
 DEID_TEXT_WORDS = {"original": "the original transcript", "deidentified": "the de-identified transcript only"}
 DEID_AUDIO_WORDS = {"original": "the recording as it is", "muted": "the recording with the identifiers muted",
                     "tone": "the recording with a tone over the identifiers"}
+
+RECORDINGS_PAGE = 50
 
 bp = Blueprint("studies", __name__)
 
@@ -52,6 +56,12 @@ def page(study_id: int):
     study = coordinated_study(study_id)
     people = tree.participants(db, study)
     coordinators = access.coordinators_of(db, study)
+    status = request.args.get("status") or None
+    if status is not None and status not in RECORDING_STATUSES:
+        abort(400)
+    dyad_id = request.args.get("dyad", type=int)
+    recordings = paging.page_of(db, tree.recordings_listed(study, status=status, dyad_id=dyad_id),
+                                size=RECORDINGS_PAGE)
     transcribers = access.transcribers_of(db, study)
     return render_template(
         "study.html", study=study, coordinators=coordinators, transcribers=transcribers,
@@ -60,7 +70,12 @@ def page(study_id: int):
         deid_settings=deid.rater_settings(study), deid_text_words=DEID_TEXT_WORDS, deid_audio_words=DEID_AUDIO_WORDS,
         other_coordinators=accounts.users(db, "coordinator", active_only=True, excluding=coordinators),
         therapists=people.therapists, clients=people.clients, dyads=people.dyads,
-        recordings=tree.recordings(db, study), instruments=instruments.newest(db),
+        recordings=recordings, status=status, dyad_id=dyad_id,
+        status_counts=access.study_counts(db, [study.id])[study.id],
+        progress={rec.id: (job_queue.percent_done(rec), job_queue.time_left.estimate(rec))
+                  for rec in recordings.items},
+        study_label_setting=workspace.study_label_setting(study),
+        instruments=instruments.newest(db),
         designs=study_designs(db, study), raters=accounts.users(db, "rater", active_only=True),
         processing=options_of(study), engines=ENGINES, diarizers=DIARIZERS,
         extensions=sorted(uploads.EXTENSIONS))
@@ -100,7 +115,7 @@ def coordinators(study_id: int):
 @coordinator_required
 def transcript_settings(study_id: int):
     """What the study's raters read beside the audio (and whether it is de-identified, and their audio masked),
-    and who corrects its transcripts."""
+    what they read for the study's name, and who corrects its transcripts."""
     db = db_session()
     study = coordinated_study(study_id)
     action = request.form.get("action")
@@ -120,6 +135,17 @@ def transcript_settings(study_id: int):
             db.commit()
             flash(f"Raters now read {DEID_TEXT_WORDS[chosen['text']]} and hear {DEID_AUDIO_WORDS[chosen['audio']]}.")
         except deid.DeidError as exc:
+            db.rollback()
+            flash(f"Not done: {exc}", "error")
+        return forms.back_to_study(study, "transcripts")
+    if action == "study_label":
+        try:
+            workspace.set_study_label(db, study, current_user, request.form.get("shown", ""),
+                                      request.form.get("label", ""))
+            db.commit()
+            shown = workspace.study_label(study)
+            flash(f"Raters now read the study as “{shown}”." if shown else "Raters no longer see the study's name.")
+        except workspace.SettingsError as exc:
             db.rollback()
             flash(f"Not done: {exc}", "error")
         return forms.back_to_study(study, "transcripts")
