@@ -45,6 +45,16 @@ def new():
     return redirect(url_for("studies.page", study_id=study.id))
 
 
+def _unit_fit(rows) -> dict[str, str]:
+    """What units each instrument is rated on, as the units form says it."""
+    out = {}
+    for row in rows:
+        definition = instruments.stored(row)
+        out[row.key] = ("whole sessions" if definition.rating_unit == "session" else
+                        f"{definition.segment_minutes:g}-minute windows" if definition.segment_minutes else "windows")
+    return out
+
+
 @bp.route("/studies/<int:study_id>")
 @coordinator_required
 def page(study_id: int):
@@ -53,6 +63,7 @@ def page(study_id: int):
     people = tree.participants(db, study)
     coordinators = access.coordinators_of(db, study)
     transcribers = access.transcribers_of(db, study)
+    newest = instruments.newest(db)
     return render_template(
         "study.html", study=study, coordinators=coordinators, transcribers=transcribers,
         other_transcribers=accounts.users(db, "transcriber", active_only=True, excluding=transcribers),
@@ -60,7 +71,7 @@ def page(study_id: int):
         deid_settings=deid.rater_settings(study), deid_text_words=DEID_TEXT_WORDS, deid_audio_words=DEID_AUDIO_WORDS,
         other_coordinators=accounts.users(db, "coordinator", active_only=True, excluding=coordinators),
         therapists=people.therapists, clients=people.clients, dyads=people.dyads,
-        recordings=tree.recordings(db, study), instruments=instruments.newest(db),
+        recordings=tree.recordings(db, study), instruments=newest, unit_fit=_unit_fit(newest),
         designs=study_designs(db, study), raters=accounts.users(db, "rater", active_only=True),
         processing=options_of(study), engines=ENGINES, diarizers=DIARIZERS,
         extensions=sorted(uploads.EXTENSIONS))
