@@ -1,13 +1,15 @@
 """Rating units: cutting the chosen recordings into units for named instruments, marking calibration units,
-and deleting units nobody has rated."""
+deleting units nobody has rated, and a unit's audio for the coordinator's pages (consensus, a rating)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, request
+from flask import Blueprint, abort, current_app, flash, request
 from flask_login import current_user
 
+from coder.pipeline import playback
+from coder.pipeline.audio import AudioError
 from coder.study import instruments, tree, units
 from coder.study.models import RatingUnit
-from coder.web import forms
+from coder.web import forms, wav
 from coder.web.database import db_session
 from coder.web.guards import coordinated_row, coordinated_study, coordinator_required
 
@@ -69,3 +71,20 @@ def edit(unit_id: int):
         abort(400)
     db.commit()
     return forms.back_to_study(study, "units")
+
+
+@bp.route("/units/<int:unit_id>/audio")
+@coordinator_required
+def audio(unit_id: int):
+    """The unit's stretch of the recording as a WAV with byte ranges, unmasked (as on the transcript editor:
+    de-identification masks raters' audio, not the coordinator's)."""
+    unit, _study = coordinated_row(RatingUnit, unit_id)
+    recording = unit.recording
+    if recording is None:
+        abort(404)
+    try:
+        copy = playback.prepare(recording.path, recording.sha256, current_app.extensions["coder.settings"].playback_dir)
+        clip = playback.clip(copy, unit.start_s, unit.end_s)
+    except (AudioError, OSError):
+        abort(404)
+    return wav.response(clip)
