@@ -110,7 +110,7 @@ def discrepancy(db: Session, study: Study, unit_id: int, instrument_id: int) -> 
                  if e["unit"].id == unit_id and e["instrument"].id == instrument_id), None)
 
 
-def _marker_answer(definition: instruments.InstrumentDefinition, responses: dict[str, Any], marker_id: str) -> Any:
+def marker_answer(responses: dict[str, Any], marker_id: str) -> Any:
     """A rater's answer on a marker: its salience (the highest of the unit-level answer and the marker's events),
     "absent", or None (unanswered)."""
     answer = (responses.get(MARKERS) or {}).get(marker_id)
@@ -137,7 +137,7 @@ def agreed(definition: instruments.InstrumentDefinition, ratings: list[Rating]) 
             out[item.id] = values[0]
     markers = {}
     for marker in definition.markers:
-        values = [_marker_answer(definition, r.responses, marker.id) for r in ratings]
+        values = [marker_answer(r.responses, marker.id) for r in ratings]
         if values and values[0] is not None and all(v == values[0] for v in values):
             markers[marker.id] = values[0]
     if markers:

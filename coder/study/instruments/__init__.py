@@ -4,9 +4,9 @@ definitions that ratings keep (``storage``). The public names of all four are he
 from coder.study.instruments.definition import (InstrumentDefinition, InstrumentError, Item, Marker, Scale, Scoring,
                                                 Subscale, builtin, builtin_paths, load, parse, to_data)
 from coder.study.instruments.scoring import MARKERS, Scores, check_responses, keyed, mean_of, score
-from coder.study.instruments.storage import find, newest, store, stored, versions
+from coder.study.instruments.storage import find, from_text, newest, store, stored, stored_as, versions
 from coder.study.instruments.wording import import_wording
 
 __all__ = ["InstrumentDefinition", "InstrumentError", "Item", "Marker", "Scale", "Scoring", "Subscale", "builtin",
            "builtin_paths", "load", "parse", "to_data", "MARKERS", "Scores", "check_responses", "keyed", "mean_of",
-           "score", "find", "newest", "store", "stored", "versions", "import_wording"]
+           "score", "find", "from_text", "newest", "store", "stored", "stored_as", "versions", "import_wording"]

@@ -79,7 +79,8 @@ def _page(entry: dict, existing, form) -> dict[str, Any]:
     events.sort(key=lambda e: (e["start"] or 0, e["rater"]))
     data = {"duration": round(unit.end_s - unit.start_s, 3), "transcript": consensus.transcript_of(unit),
             "audio": url_for("units.audio", unit_id=unit.id) if unit.recording_id is not None else None}
-    return {"start": start, "agreed": agreed, "events": events, "data": data}
+    answers = {m.id: [consensus.marker_answer(r.responses, m.id) for r in ratings] for m in definition.markers}
+    return {"start": start, "agreed": agreed, "events": events, "data": data, "answers": answers}
 
 
 @bp.route("/studies/<int:study_id>/consensus/<int:unit_id>/<int:instrument_id>", methods=["GET", "POST"])
