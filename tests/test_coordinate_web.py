@@ -182,11 +182,11 @@ def test_units_designs_dashboard_and_a_rater_who_leaves(site, tmp_path):
     app, client, database, settings = site
     study_id = _study(client)
     assert _upload(client, study_id, excerpt(tmp_path, 8, "s1.wav"), 1).status_code == 200
-    response = client.post(f"/studies/{study_id}/units", data={"all": "1", "how": "window", "minutes": "0.05",
+    response = client.post(f"/studies/{study_id}/units", data={"all": "1", "how": "whole",
                                                                "instrument": "wai-o-s"}, follow_redirects=True)
-    assert flashes(response) == ["3 rating unit(s) added for wai-o-s."]  # 8 s in 3-second windows
-    response = client.post(f"/studies/{study_id}/units", data={"all": "1", "how": "find", "pattern": "homework"},
-                           follow_redirects=True)
+    assert flashes(response) == ["1 rating unit(s) added for wai-o-s."]
+    response = client.post(f"/studies/{study_id}/units", data={"all": "1", "how": "find", "pattern": "homework",
+                                                               "instrument": "wai-o-s"}, follow_redirects=True)
     assert "has no transcript to search" in flashes(response)[0]
     study_id, _ids = _units(database)
     response = client.post(f"/studies/{study_id}/designs", data={
