@@ -2,8 +2,8 @@
 import pytest
 import yaml
 
-from coder.study.instruments import (InstrumentError, builtin, check_responses, import_wording, load, mean_of, parse,
-                                     score, to_data)
+from coder.study.instruments import (InstrumentError, builtin, check_responses, events_of, import_wording, load,
+                                     marker_answers, mean_of, parse, score, to_data)
 
 from .support.cli import coder
 
@@ -270,20 +270,96 @@ def test_import_and_store_from_the_command_line(tmp_path):
     assert proc.exit_code == 1 and proc.stderr.splitlines()[0] == f"error: {bad}: nothing imported"
     stored_ = coder("--home", home, "instruments", "store", "rupture-markers")
     assert stored_.exit_code == 0, stored_.stderr
-    assert stored_.stdout.strip() == "stored rupture-markers version 1"
+    assert stored_.stdout.strip() == "stored rupture-markers version 2"
 
 
 def test_event_markers_with_salience():
     ruptures = builtin("rupture-markers")
+    answers = {m.id: "absent" for m in ruptures.markers}
     responses = {"therapist_contribution": 2, "resolution": 4,
-                 "markers": {"minimal_response": 3, "deferential": 2, "complaint_activities": 5}}
+                 "markers": {**answers, "minimal_response": 3, "deferential": 2, "complaint_activities": 5}}
     assert check_responses(ruptures, responses) == []
     s = score(ruptures, responses)
-    assert s.markers["withdrawal"] == {"count": 2, "salience_sum": 5.0, "salience_max": 3.0}
-    assert s.markers["confrontation"] == {"count": 1, "salience_sum": 5.0, "salience_max": 5.0}
-    assert s.markers["resolution"] == {"count": 0, "salience_sum": 0.0, "salience_max": 0.0}
+    assert s.markers["withdrawal"] == {"count": 2, "salience_sum": 5.0, "salience_max": 3.0, "events": 0}
+    assert s.markers["confrontation"] == {"count": 1, "salience_sum": 5.0, "salience_max": 5.0, "events": 0}
+    assert s.markers["resolution"] == {"count": 0, "salience_sum": 0.0, "salience_max": 0.0, "events": 0}
     assert s.total is None and s.subscales == {}  # this instrument has no total
-    bad = {**responses, "markers": {"shouting": 2, "denial": 6}}
+    bad = {**responses, "markers": {"shouting": 2, "denial": 6, "control": "seen"}}
     assert check_responses(ruptures, bad) == [
-        "markers.shouting: no such marker in rupture-markers version 1",
-        "markers.denial: salience 6 is not on the scale 1–5"]
+        "markers.shouting: no such marker in rupture-markers version 2",
+        "markers.denial: salience 6 is not on the scale 1–5 (or 'absent')",
+        "markers.control: salience 'seen' is not on the scale 1–5 (or 'absent')"]
+
+
+def test_every_marker_is_answered_before_submit_where_the_instrument_says_so():
+    """The 3RS built-in: "not seen" is an answer of its own, so that it can be told from "not rated"."""
+    ruptures = builtin("rupture-markers")
+    assert ruptures.marker_answers == "required" and ruptures.events.tolerance_s == 5
+    items = {"therapist_contribution": 1, "resolution": 1}
+    some = {**items, "markers": {"denial": 2, "control": "absent"}}
+    assert check_responses(ruptures, some, submit=False) == []  # a draft may be incomplete
+    missing = check_responses(ruptures, some)
+    assert len(missing) == len(ruptures.markers) - 2
+    assert missing[0] == "markers.minimal_response: required (present with a salience, or absent)"
+    events = [{"id": f"e{i}", "code": m.id, "start": 1.0, "end": None, "salience": 1, "note": ""}
+              for i, m in enumerate(ruptures.markers) if m.id not in ("denial", "control")]
+    assert check_responses(ruptures, {**some, "events": events}) == []  # a placed marker is an answer
+    optional = parse({**to_data(ruptures), "marker_answers": "optional"})
+    assert check_responses(optional, some) == []
+    assert marker_answers(optional, some)["minimal_response"] is None  # unanswered: not seen, under optional
+
+
+def test_events_in_time_are_checked_against_the_instrument_and_the_unit():
+    ruptures = builtin("rupture-markers")
+    answered = {"therapist_contribution": 1, "resolution": 1, "markers": {m.id: "absent" for m in ruptures.markers}}
+    good = [{"id": "b", "code": "denial", "start": 40.0, "end": 45.5, "salience": 4, "note": "shrugs it off"},
+            {"id": "a", "code": "denial", "start": 12.0, "end": None, "salience": 2, "note": ""},
+            {"id": "c", "code": "clarify", "start": 50.0, "end": None, "salience": 3}]
+    markers = {**answered["markers"], "denial": "absent"}
+    refused = check_responses(ruptures, {**answered, "markers": markers, "events": good}, duration=60)
+    assert refused == ["markers.denial: answered absent, but 2 events of it are placed",
+                       "markers.clarify: answered absent, but 1 event of it is placed"]
+    markers = {k: v for k, v in answered["markers"].items() if k not in ("denial", "clarify")}
+    responses = {**answered, "markers": {**markers, "denial": 3}, "events": good}
+    assert check_responses(ruptures, responses, duration=60) == []
+    assert [e["id"] for e in events_of(responses)] == ["a", "b", "c"]
+    answers = marker_answers(ruptures, responses)
+    assert answers["denial"] == 4  # the highest of the unit-level answer (3) and its events (2, 4)
+    assert answers["clarify"] == 3 and answers["control"] == "absent"
+    s = score(ruptures, responses)
+    assert s.markers["withdrawal"] == {"count": 1, "salience_sum": 4.0, "salience_max": 4.0, "events": 2}
+    assert s.markers["resolution"] == {"count": 1, "salience_sum": 3.0, "salience_max": 3.0, "events": 1}
+    bad = [{"id": "a", "code": "shouting", "start": -1, "end": None, "salience": 9},
+           {"id": "a", "code": "denial", "start": 30, "end": 20, "salience": 1, "extra": 1},
+           {"code": "denial", "start": 59, "end": 75, "salience": 1, "note": 5},
+           "an event"]
+    assert check_responses(ruptures, {**answered, "events": bad}, submit=False, duration=60) == [
+        "events[0].code: no such marker 'shouting' in rupture-markers version 2",
+        "events[0].start: -1 is not a time in seconds from the unit's start (≥ 0 and at most the unit's length 60 s)",
+        "events[0].salience: 9 is not on the scale 1–5",
+        "events[1]: unknown field 'extra'",
+        "events[1].id: duplicate id 'a'",
+        "events[1].end: 20 is not a time at or after the start within the unit",
+        "events[2].id: expected a text id of 1–40 characters",
+        "events[2].end: 75 is not a time at or after the start within the unit",
+        "events[2].note: expected text of at most 2000 characters",
+        "events[3]: expected an object with code, start, end, salience and note"]
+    moments = parse({**to_data(ruptures), "events": {"spans": False}})
+    assert check_responses(moments, {"events": good[:1]}, submit=False) == [
+        "events[0].end: rupture-markers codes moments, not spans"]
+    wai = builtin("wai-o-s")
+    assert check_responses(wai, {"events": []}, submit=False) == [
+        "events: wai-o-s version 1 does not code events in time"]
+    assert check_responses(ruptures, {"events": {"a": 1}}, submit=False) == ["events: expected a list of events"]
+
+
+def test_event_coding_needs_markers():
+    with pytest.raises(InstrumentError) as err:
+        parse({"id": "x", "name": "X", "version": 1, "rating_unit": "session", "scale": {"min": 1, "max": 3},
+               "items": [{"id": "a", "label": "A"}], "events": {"tolerance_s": 2}, "marker_answers": "required"})
+    assert err.value.problems == ["events: events place markers in time: define the markers",
+                                  "marker_answers: there are no markers to answer"]
+    with pytest.raises(InstrumentError) as err:
+        parse({**to_data(builtin("rupture-markers")), "events": {"tolerance_s": 0, "moments": True}})
+    assert err.value.problems == ["events.tolerance_s: Input should be greater than 0",
+                                  "events.moments: unknown field (a typo?)"]

@@ -250,6 +250,29 @@ def test_markers_are_saved_with_their_salience(app, database, study):
     assert stored(database, aid).responses == {"therapist_contribution": 2, "markers": {"denial": 3}}
 
 
+def test_events_in_time_are_saved_in_one_order_and_checked_against_the_unit(app, database, study):
+    client = login(app, "rater1")
+    aid = study.assignments["rater1"][1]  # a rupture-markers window of 60 s
+    events = [{"id": "k2", "code": "denial", "start": 30.5, "end": 33, "salience": 2, "note": "changes topic"},
+              {"id": "k1", "code": "clarify", "start": 4.25, "salience": 3}]
+    ok = save(client, aid, {"markers": {"control": "absent"}, "events": events}, 0)
+    assert ok.status_code == 200, ok.get_json()
+    kept = stored(database, aid).responses
+    assert kept == {"markers": {"control": "absent"}, "events": [
+        {"id": "k1", "code": "clarify", "start": 4.25, "end": None, "salience": 3, "note": ""},
+        {"id": "k2", "code": "denial", "start": 30.5, "end": 33, "salience": 2, "note": "changes topic"}]}
+    again = save(client, aid, {"markers": {"control": "absent"}, "events": events[::-1]}, 0)  # a retried request
+    assert again.status_code == 200 and stored(database, aid).revision == 1
+    late = save(client, aid, {"events": [{**events[0], "start": 61}]}, 1)
+    assert late.status_code == 422 and "events[0].start" in late.get_json()["error"]
+    absent = save(client, aid, {"markers": {"denial": "absent"}, "events": events}, 1)
+    assert absent.get_json()["problems"] == ["markers.denial: answered absent, but 1 event of it is placed"]
+    unanswered = save(client, aid, {"therapist_contribution": 1, "resolution": 1, "events": events}, 1,
+                      action="submit")
+    assert unanswered.status_code == 422 and len(unanswered.get_json()["problems"]) == 20 - 2
+    assert stored(database, aid).responses == kept
+
+
 def test_coordinator_sees_and_reopens_with_a_reason(app, database, study):
     rater = login(app, "rater1")
     aid = study.assignments["rater1"][0]
@@ -401,7 +424,7 @@ def test_study_settings_and_assignments_from_the_command_line(tmp_path):
 
     assigned = run("assign", "rater2", *map(str, study.window_units), "--instrument", "rupture-markers")
     assert assigned.exit_code == 0, assigned.stderr
-    again = run("assign", "rater2", str(study.window_units[0]), "--instrument", "rupture-markers:1")
+    again = run("assign", "rater2", str(study.window_units[0]), "--instrument", "rupture-markers:2")
     assert "already assigned" in again.stdout
     assert run("assign", "coord", str(study.window_units[0]), "--instrument", "wai-o-s").exit_code != 0
     assert run("assign", "rater2", "999", "--instrument", "wai-o-s").exit_code != 0

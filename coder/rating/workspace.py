@@ -314,6 +314,12 @@ def _clean(responses: Any, notes: Any) -> tuple[dict[str, Any], str]:
     for key, value in responses.items():
         if key == instruments.MARKERS:
             kept[key] = {str(k): v for k, v in (value or {}).items()} if isinstance(value, dict) else value
+        elif key == instruments.EVENTS:
+            if isinstance(value, list) and all(isinstance(e, dict) for e in value):
+                value = [{**e, "note": e.get("note") or "", "end": e.get("end")} for e in instruments.events_of(
+                    {key: value})]  # one order and one shape, so that a retried save compares equal
+            if value != []:
+                kept[key] = value
         elif value is not None and value != "":
             kept[str(key)] = value
     return kept, notes
@@ -333,7 +339,9 @@ def _write(db: Session, assignment: Assignment, rater: User, responses: Any, not
         revision = int(revision)
     except (TypeError, ValueError):
         raise Invalid("the save must name the revision it is based on") from None
-    problems = instruments.check_responses(definition(assignment), responses, submit=submit)
+    unit = assignment.rating_unit if instruments.EVENTS in responses else None
+    problems = instruments.check_responses(definition(assignment), responses, submit=submit,
+                                           duration=unit.end_s - unit.start_s if unit is not None else None)
     if problems:
         raise Invalid("; ".join(problems), problems)
     status = "submitted" if submit else "draft"

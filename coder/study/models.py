@@ -536,7 +536,8 @@ class Rating(SoftDelete, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     assignment_id: Mapped[int] = mapped_column(Integer, unique=True)
     rater_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
-    # the rater's answers: item id -> value, and "markers" -> {marker id: salience} (coder.study.instruments)
+    # the rater's answers: item id -> value, "markers" -> {marker id: salience | "absent"}, and "events" -> the
+    # markers placed in time (coder.study.instruments)
     responses: Mapped[dict[str, Any]] = mapped_column(default=dict)
     notes: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(20), default="draft")

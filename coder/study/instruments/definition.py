@@ -5,7 +5,8 @@ coder, never licensed item wording unless a study imports its own), the
 rating scale with anchors, subscales, how items combine into subscale and
 total scores (mean or sum; how many missing items are allowed, and whether
 sums are prorated), and for event-coding instruments the markers that raters
-note with a salience rating. ``load`` reports every mistake with the exact
+note with a salience rating: answered per unit (present or absent) and, where the
+instrument codes ``events``, placed in time while listening. ``load`` reports every mistake with the exact
 field, for example ``items[3].subscale: unknown subscale 'tsk' (defined: task,
 bond, goal)``.
 """
@@ -95,6 +96,13 @@ class Marker(_Strict):
     description: str = ""
 
 
+class EventCoding(_Strict):
+    """Markers placed in time: at a moment, or over a span where ``spans`` allows."""
+
+    spans: bool = True
+    tolerance_s: float = Field(default=5, gt=0)  # timing agreement: starts within ±tolerance_s match
+
+
 class Scoring(_Strict):
     method: Literal["mean", "sum"] = "mean"
     max_missing: float = Field(default=0, ge=0)  # per subscale: a count (≥ 1) or a fraction of its items (< 1)
@@ -116,6 +124,10 @@ class InstrumentDefinition(_Strict):
     scoring: Scoring = Field(default_factory=Scoring)
     markers: list[Marker] = Field(default_factory=list)
     salience: Scale | None = None
+    # "required": each marker answered (present with a salience, or absent) before submit; "optional": unanswered
+    # counts as not seen
+    marker_answers: Literal["required", "optional"] = "optional"
+    events: EventCoding | None = None
     source: str = ""  # where the structure comes from (a reference), and what a study must import
 
     @field_validator("version", mode="before")
@@ -162,6 +174,10 @@ class InstrumentDefinition(_Strict):
                 problems.append((f"markers[{i}].id", f"duplicate marker id {mid!r}"))
         if self.markers and self.salience is None:
             problems.append(("salience", "markers need a salience scale"))
+        if self.events is not None and not self.markers:
+            problems.append(("events", "events place markers in time: define the markers"))
+        if self.marker_answers == "required" and not self.markers:
+            problems.append(("marker_answers", "there are no markers to answer"))
         if self.rating_unit == "session" and self.segment_minutes is not None:
             problems.append(("segment_minutes", "only segment instruments have a segment length"))
         if problems:

@@ -2,7 +2,7 @@
 """Throughput of the processing queue: one and two `coder worker` processes, and the queue's overhead,
 side by side in one run.
 
-    .venv/bin/python bench/queue.py [--models-dir models] [--recordings 6] [--minutes 1.5]
+    .venv/bin/python bench/job_queue.py [--models-dir models] [--recordings 6] [--minutes 1.5]
                                     [--json bench/results-queue.json]
 
 Recordings: ``--recordings`` excerpts of the demo session (sample_audio/demo_session.ogg, cut at different
