@@ -72,7 +72,7 @@ def _pages(url, built, database) -> dict[str, str]:
             "consensus list": f"/studies/{study}/consensus",
             "consensus": f"/studies/{study}/consensus/{built.window_unit}/{built.markers}",
             "transcripts": "/transcripts", "transcript": f"/transcripts/{transcript}", "instruments": "/instruments",
-            "instrument": "/instruments/rupture-markers/1"}
+            "instrument": "/instruments/rupture-markers/2"}
 
 
 FOCUS_SHOWN = """() => {

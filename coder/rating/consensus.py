@@ -23,10 +23,9 @@ from sqlalchemy.orm import Session
 from coder.rating import progress
 from coder.study import instruments, scope
 from coder.study.audit import audit
+from coder.study.instruments import MARKERS, events_of, marker_answers
 from coder.study.models import Assignment, ConsensusRating, Instrument, Rating, RatingUnit, Study, User
 from coder.study.units import excerpt
-
-MARKERS, EVENTS, ABSENT = "markers", "events", "absent"  # the responses' keys and a marker answered absent
 
 
 class ConsensusError(ValueError):
@@ -38,7 +37,8 @@ def record(db: Session, unit: RatingUnit, instrument_row: Instrument, responses:
     """Record (or update) the consensus of ``rating_ids`` on ``unit``; the responses are checked like
     a submitted rating's."""
     definition = instruments.stored(instrument_row)
-    problems = instruments.check_responses(definition, responses, submit=True)
+    problems = instruments.check_responses(definition, responses, submit=True,
+                                           duration=unit.end_s - unit.start_s if unit.recording_id else None)
     if problems:
         raise ConsensusError("; ".join(problems))
     ratings = db.scalars(select(Rating).join(Assignment, Rating.assignment_id == Assignment.id)
@@ -110,23 +110,6 @@ def discrepancy(db: Session, study: Study, unit_id: int, instrument_id: int) -> 
                  if e["unit"].id == unit_id and e["instrument"].id == instrument_id), None)
 
 
-def marker_answer(responses: dict[str, Any], marker_id: str) -> Any:
-    """A rater's answer on a marker: its salience (the highest of the unit-level answer and the marker's events),
-    "absent", or None (unanswered)."""
-    answer = (responses.get(MARKERS) or {}).get(marker_id)
-    saliences = [e.get("salience") for e in events_of(responses)
-                 if e.get("code") == marker_id and isinstance(e.get("salience"), (int, float))]
-    if saliences and answer != ABSENT:
-        return max([*saliences, *([answer] if isinstance(answer, (int, float)) else [])])
-    return answer
-
-
-def events_of(responses: dict[str, Any]) -> list[dict[str, Any]]:
-    """A rating's events, sorted by start."""
-    events = responses.get(EVENTS) or []
-    return sorted((e for e in events if isinstance(e, dict)), key=lambda e: (e.get("start") or 0, e.get("id", "")))
-
-
 def agreed(definition: instruments.InstrumentDefinition, ratings: list[Rating]) -> dict[str, Any]:
     """The responses every rater gave alike: each item scored the same by all, and under ``markers`` each
     marker answered the same by all (a salience or "absent"); what any rater left blank is not agreed."""
@@ -136,8 +119,9 @@ def agreed(definition: instruments.InstrumentDefinition, ratings: list[Rating]) 
         if values and values[0] is not None and all(v == values[0] for v in values):
             out[item.id] = values[0]
     markers = {}
+    answers = [marker_answers(definition, r.responses) for r in ratings]
     for marker in definition.markers:
-        values = [marker_answer(r.responses, marker.id) for r in ratings]
+        values = [a[marker.id] for a in answers]
         if values and values[0] is not None and all(v == values[0] for v in values):
             markers[marker.id] = values[0]
     if markers:
@@ -146,8 +130,7 @@ def agreed(definition: instruments.InstrumentDefinition, ratings: list[Rating]) 
 
 
 def _tolerance(definition: instruments.InstrumentDefinition) -> float:
-    coding = getattr(definition, "events", None)
-    return float(getattr(coding, "tolerance_s", 5.0)) if coding is not None else 5.0
+    return definition.events.tolerance_s if definition.events is not None else 5.0
 
 
 def matching_events(definition: instruments.InstrumentDefinition, ratings: list[Rating]) -> set[tuple[int, str]]:

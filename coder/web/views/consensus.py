@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from coder.rating import consensus
-from coder.study.instruments import InstrumentDefinition
+from coder.study.instruments import ABSENT, EVENTS, MARKERS, InstrumentDefinition, events_of, marker_answers
 from coder.study.models import Rating
 from coder.web.database import db_session
 from coder.web.guards import coordinated_study, coordinator_required
@@ -26,7 +26,7 @@ def index(study_id: int):
 
 
 def _number(raw: str) -> Any:
-    if raw == consensus.ABSENT:
+    if raw == ABSENT:
         return raw
     try:
         return float(raw) if "." in raw else int(raw)
@@ -41,12 +41,12 @@ def _responses(definition: InstrumentDefinition, ratings: list[Rating]) -> dict[
                                  if (raw := form.get(f"item-{item.id}", "").strip())}
     markers = {m.id: _number(raw) for m in definition.markers if (raw := form.get(f"marker-{m.id}", "").strip())}
     if markers:
-        responses[consensus.MARKERS] = markers
+        responses[MARKERS] = markers
     chosen = [(int(rating), event) for key in form.getlist("event")
               for rating, _, event in [key.partition(":")] if rating.isdigit()]
     events = consensus.kept_events(ratings, chosen)
     if events:
-        responses[consensus.EVENTS] = events
+        responses[EVENTS] = events
     return responses
 
 
@@ -64,8 +64,8 @@ def _page(entry: dict, existing, form) -> dict[str, Any]:
         kept = {(int(r), e) for key in form.getlist("event") for r, _, e in [key.partition(":")] if r.isdigit()}
     elif existing is not None:
         start = dict(existing.responses)
-        recorded = consensus.events_of(existing.responses)
-        kept = {(r.id, e.get("id")) for r in ratings for e in consensus.events_of(r.responses)
+        recorded = events_of(existing.responses)
+        kept = {(r.id, e.get("id")) for r in ratings for e in events_of(r.responses)
                 if any(_same_event(e, c) for c in recorded)}
     else:
         start = agreed
@@ -75,11 +75,12 @@ def _page(entry: dict, existing, form) -> dict[str, Any]:
     events = [{"rating": r.id, "rater": a.rater.username, "id": e.get("id"), "code": e.get("code"),
                "label": labels.get(e.get("code"), e.get("code")), "start": e.get("start"), "end": e.get("end"),
                "salience": e.get("salience"), "note": e.get("note") or "", "kept": (r.id, e.get("id")) in kept}
-              for a, r in entry["ratings"] for e in consensus.events_of(r.responses)]
+              for a, r in entry["ratings"] for e in events_of(r.responses)]
     events.sort(key=lambda e: (e["start"] or 0, e["rater"]))
     data = {"duration": round(unit.end_s - unit.start_s, 3), "transcript": consensus.transcript_of(unit),
             "audio": url_for("units.audio", unit_id=unit.id) if unit.recording_id is not None else None}
-    answers = {m.id: [consensus.marker_answer(r.responses, m.id) for r in ratings] for m in definition.markers}
+    per_rating = [marker_answers(definition, r.responses) for r in ratings]
+    answers = {m.id: [a[m.id] for a in per_rating] for m in definition.markers}
     return {"start": start, "agreed": agreed, "events": events, "data": data, "answers": answers}
 
 
@@ -107,4 +108,4 @@ def unit(study_id: int, unit_id: int, instrument_id: int):
     form = request.form if request.method == "POST" else None
     return render_template("consensus_unit.html", study=study, entry=entry, definition=definition, ratings=ratings,
                            existing=entry["consensus"], form=form, page=_page(entry, entry["consensus"], form),
-                           absent=consensus.ABSENT, speeds=SPEEDS)
+                           absent=ABSENT, speeds=SPEEDS)
