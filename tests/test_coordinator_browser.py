@@ -71,7 +71,7 @@ def _pages(url, built, database) -> dict[str, str]:
             "ratings": "/ratings", "reliability": "/reliability", "reliability report": f"/reliability/{study}/wai-o-s",
             "consensus list": f"/studies/{study}/consensus",
             "consensus": f"/studies/{study}/consensus/{built.window_unit}/{built.markers}",
-            "transcripts": "/transcripts", "transcript": f"/transcripts/{transcript}", "instruments": "/instruments",
+            "rating": f"/ratings/{built.ratings[('rater2', 'markers')]}", "transcripts": "/transcripts", "transcript": f"/transcripts/{transcript}", "instruments": "/instruments",
             "instrument": "/instruments/rupture-markers/2"}
 
 
@@ -94,7 +94,7 @@ def test_the_coordinators_pages_are_accessible_and_show_keyboard_focus(site):
         if found:
             problems[name] = found
         page.evaluate("document.activeElement && document.activeElement.blur()")
-        for _ in range(12):  # the first controls a keyboard reaches
+        for _ in range(30):  # the first controls a keyboard reaches
             page.keyboard.press("Tab")
             focus = page.evaluate(FOCUS_SHOWN)
             if focus["tag"] == "BODY":

@@ -87,6 +87,10 @@ def test_the_consensus_page_starts_from_what_the_raters_agree_on(tmp_path, datab
         assert consensus.responses["markers"]["minimal_response"] == "absent"
         # the raters' own ratings stay as they were
         assert db.get(Rating, r1).responses["events"][0]["start"] == 12.0
+    # the coordinator's view of one rating plays the unit too, with the rating's events
+    rating = client.get(f"/ratings/{r2}").get_data(as_text=True)
+    assert f'src="/units/{built.window_unit}/audio"' in rating and "you never listen" in rating
+    assert 'data-seek="41.0"' in rating and "Good to see you again." in rating
     again = client.get(url).get_data(as_text=True)
     assert _kept(again) == {f"{r1}:e1", f"{r2}:e2"} and _selected(again, "item-resolution") == "3"
 

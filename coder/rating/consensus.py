@@ -25,7 +25,6 @@ from coder.study import instruments, scope
 from coder.study.audit import audit
 from coder.study.instruments import MARKERS, events_of, marker_answers
 from coder.study.models import Assignment, ConsensusRating, Instrument, Rating, RatingUnit, Study, User
-from coder.study.units import excerpt
 
 
 class ConsensusError(ValueError):
@@ -163,21 +162,3 @@ def kept_events(ratings: list[Rating], chosen: list[tuple[int, str]]) -> list[di
     by_key = {(r.id, e.get("id")): e for r in ratings for e in events_of(r.responses)}
     kept = sorted((by_key[k] for k in dict.fromkeys(chosen) if k in by_key), key=lambda e: e.get("start") or 0)
     return [{**event, "id": f"e{i}", "note": event.get("note") or ""} for i, event in enumerate(kept, start=1)]
-
-
-def transcript_of(unit: RatingUnit) -> list[dict[str, Any]]:
-    """The unit's transcript as the coordinator reads it (the current one, not de-identified), times from the
-    unit's start: [{"s", "e", "who", "role", "text"}]."""
-    recording = unit.recording
-    transcript = recording.transcript if recording is not None else None
-    if transcript is None:
-        return []
-    speakers = {s.label: s for s in transcript.speakers}
-    out = []
-    for seg in excerpt(transcript.segments, unit.start_s, unit.end_s):
-        speaker = speakers.get(seg.get("speaker"))
-        role = speaker.role if speaker else None
-        who = (getattr(speaker, "name", None) or (role or "").capitalize() or seg.get("speaker") or "Speaker")
-        out.append({"s": round(seg["start"] - unit.start_s, 2), "e": round(seg["end"] - unit.start_s, 2),
-                    "who": who, "role": role, "text": seg.get("text", "").strip()})
-    return out

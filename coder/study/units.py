@@ -293,3 +293,21 @@ def delete(db: Session, unit: RatingUnit, actor: User | None, reason: str = "") 
           assignments_withdrawn=withdrawn, reason=reason)
     db.flush()
     return withdrawn
+
+
+def transcript_of(unit: RatingUnit) -> list[dict[str, Any]]:
+    """The unit's transcript as the coordinator reads it (the current one, not de-identified), times from the
+    unit's start: [{"s", "e", "who", "role", "text"}]."""
+    recording = unit.recording
+    transcript = recording.transcript if recording is not None else None
+    if transcript is None:
+        return []
+    speakers = {s.label: s for s in transcript.speakers}
+    out = []
+    for seg in excerpt(transcript.segments, unit.start_s, unit.end_s):
+        speaker = speakers.get(seg.get("speaker"))
+        role = speaker.role if speaker else None
+        who = (getattr(speaker, "name", None) or (role or "").capitalize() or seg.get("speaker") or "Speaker")
+        out.append({"s": round(seg["start"] - unit.start_s, 2), "e": round(seg["end"] - unit.start_s, 2),
+                    "who": who, "role": role, "text": seg.get("text", "").strip()})
+    return out

@@ -10,6 +10,7 @@ from flask_login import current_user
 from coder.rating import consensus
 from coder.study.instruments import ABSENT, EVENTS, MARKERS, InstrumentDefinition, events_of, marker_answers
 from coder.study.models import Rating
+from coder.web import unitplayer
 from coder.web.database import db_session
 from coder.web.guards import coordinated_study, coordinator_required
 
@@ -77,8 +78,7 @@ def _page(entry: dict, existing, form) -> dict[str, Any]:
                "salience": e.get("salience"), "note": e.get("note") or "", "kept": (r.id, e.get("id")) in kept}
               for a, r in entry["ratings"] for e in events_of(r.responses)]
     events.sort(key=lambda e: (e["start"] or 0, e["rater"]))
-    data = {"duration": round(unit.end_s - unit.start_s, 3), "transcript": consensus.transcript_of(unit),
-            "audio": url_for("units.audio", unit_id=unit.id) if unit.recording_id is not None else None}
+    data = unitplayer.data(unit)
     per_rating = [marker_answers(definition, r.responses) for r in ratings]
     answers = {m.id: [a[m.id] for a in per_rating] for m in definition.markers}
     return {"start": start, "agreed": agreed, "events": events, "data": data, "answers": answers}

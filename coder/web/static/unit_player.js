@@ -1,8 +1,8 @@
-// The consensus page: the unit's audio with its transcript in step, and the raters' events as places to
-// play from.
+// The coordinator's consensus and rating pages: the unit's audio with its transcript in step, and any
+// [data-seek] button (a transcript line, a rater's event) as a place to play from.
 (function () {
   "use strict";
-  const data = JSON.parse(document.getElementById("consensus-data").textContent);
+  const data = JSON.parse(document.getElementById("unit-data").textContent);
   const audio = document.getElementById("audio");
   if (!audio) return;
   const play = document.getElementById("play");
