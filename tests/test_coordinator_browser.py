@@ -94,7 +94,7 @@ def test_the_coordinators_pages_are_accessible_and_show_keyboard_focus(site):
         if found:
             problems[name] = found
         page.evaluate("document.activeElement && document.activeElement.blur()")
-        for _ in range(30):  # the first controls a keyboard reaches
+        for _ in range(80):  # the first controls a keyboard reaches
             page.keyboard.press("Tab")
             focus = page.evaluate(FOCUS_SHOWN)
             if focus["tag"] == "BODY":
