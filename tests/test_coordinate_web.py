@@ -189,6 +189,9 @@ def test_units_designs_dashboard_and_a_rater_who_leaves(site, tmp_path):
                                                                "instrument": "wai-o-s"}, follow_redirects=True)
     assert "has no transcript to search" in flashes(response)[0]
     study_id, _ids = _units(database)
+    with database.session() as db:  # two hand-picked stretches besides: 15 units in all
+        for label in ("Stretch A", "Stretch B"):
+            get_or_create_unit(db, db.get(Study, study_id), "D5", 1, label, {})
     response = client.post(f"/studies/{study_id}/designs", data={
         "instrument": "wai-o-s", "kind": "overlap", "overlap": "20", "coders": "2", "rater": ["ana", "ben", "cem"],
         "seed": "5", "due": "2026-01-31", "reason": "wave 1"}, follow_redirects=True)

@@ -71,7 +71,8 @@ def _pages(url, built, database) -> dict[str, str]:
             "ratings": "/ratings", "reliability": "/reliability", "reliability report": f"/reliability/{study}/wai-o-s",
             "consensus list": f"/studies/{study}/consensus",
             "consensus": f"/studies/{study}/consensus/{built.window_unit}/{built.markers}",
-            "rating": f"/ratings/{built.ratings[('rater2', 'markers')]}", "transcripts": "/transcripts", "transcript": f"/transcripts/{transcript}", "instruments": "/instruments",
+            "rating": f"/ratings/{built.ratings[('rater2', 'markers')]}", "transcripts": "/transcripts",
+            "transcript": f"/transcripts/{transcript}", "instruments": "/instruments",
             "instrument": "/instruments/rupture-markers/2"}
 
 

@@ -190,7 +190,8 @@ def test_instruments_are_stored_and_versioned_from_the_browser(tmp_path, databas
     assert "rated on whole sessions" in response.get_data(as_text=True)
 
     # every problem with its field; nothing stored, the text kept
-    bad = "id: Focus\nname: ''\nversion: 1\nrating_unit: minutes\nitems:\n  - {id: f1, label: x, scale: {min: 5, max: 1}}\n"
+    bad = ("id: Focus\nname: ''\nversion: 1\nrating_unit: minutes\n"
+           "items:\n  - {id: f1, label: x, scale: {min: 5, max: 1}}\n")
     response = client.post("/instruments", data={"text": bad})
     body = html.unescape(response.get_data(as_text=True))
     assert response.status_code == 422

@@ -250,7 +250,7 @@ def misfit(how: str, minutes: float | None, instrument: InstrumentDefinition) ->
         else "whole-session units"
     rated_on = "whole sessions" if instrument.rating_unit == "session" else \
         (f"{segment:g}-minute segments" if segment else "segments of a session")
-    if how == "whole" and instrument.rating_unit == "segment" or how == "window" and instrument.rating_unit == "session":
+    if (how, instrument.rating_unit) in (("whole", "segment"), ("window", "session")):
         return f"{instrument.id} is rated on {rated_on}: cut {wanted} (or hand-picked ranges) for it"
     if how == "window" and segment and minutes is not None and abs(minutes - segment) > 1e-9:
         return f"{instrument.id} is rated on {rated_on}, not {minutes:g}-minute windows: cut {wanted} for it"

@@ -31,8 +31,8 @@ def _listing(db) -> list[dict]:
 def _page(text: str = "", problems: list[str] | None = None, source: str = ""):
     db = db_session()
     stored = _listing(db)
-    return render_template("instruments.html", stored=stored, builtins=instruments.builtin(), text=text, problems=problems or [],
-                           source=source, stored_keys={s["key"] for s in stored})
+    return render_template("instruments.html", stored=stored, builtins=instruments.builtin(), text=text,
+                           problems=problems or [], source=source, stored_keys={s["key"] for s in stored})
 
 
 @bp.route("/instruments")
@@ -59,6 +59,9 @@ def store():
             if upload is not None and upload.filename:
                 raw = upload.read(MAX_UPLOAD_BYTES + 1)
                 source = upload.filename
+                if len(raw) > MAX_UPLOAD_BYTES:
+                    raise instruments.InstrumentError(source, [f"(top level): larger than {MAX_UPLOAD_BYTES >> 20} MB; "
+                                                               "a definition is a short text file"])
                 try:
                     text = raw.decode("utf-8-sig")
                 except UnicodeDecodeError:
