@@ -43,12 +43,16 @@ def _responses(definition: InstrumentDefinition, ratings: list[Rating]) -> dict[
     markers = {m.id: _number(raw) for m in definition.markers if (raw := form.get(f"marker-{m.id}", "").strip())}
     if markers:
         responses[MARKERS] = markers
-    chosen = [(int(rating), event) for key in form.getlist("event")
-              for rating, _, event in [key.partition(":")] if rating.isdigit()]
-    events = consensus.kept_events(ratings, chosen)
+    events = consensus.kept_events(ratings, _ticked_events())
     if events:
         responses[EVENTS] = events
     return responses
+
+
+def _ticked_events() -> list[tuple[int, str]]:
+    """The events ticked to keep: (rating id, event id), from the form's "RATING:EVENT" values."""
+    return [(int(rating), event) for key in request.form.getlist("event")
+            for rating, _, event in [key.partition(":")] if rating.isdigit()]
 
 
 def _same_event(a: dict, b: dict) -> bool:
@@ -62,7 +66,7 @@ def _page(entry: dict, existing, form) -> dict[str, Any]:
     agreed = consensus.agreed(definition, ratings)
     if form is not None:
         start = _responses(definition, ratings)
-        kept = {(int(r), e) for key in form.getlist("event") for r, _, e in [key.partition(":")] if r.isdigit()}
+        kept = set(_ticked_events())
     elif existing is not None:
         start = dict(existing.responses)
         recorded = events_of(existing.responses)
