@@ -74,6 +74,14 @@ def test_the_consensus_page_starts_from_what_the_raters_agree_on(tmp_path, datab
     answers = {f"marker-{m.id}": "absent" for m in instruments.builtin("rupture-markers").markers}
     answers.update({"marker-denial": "3", "marker-complaint_therapist": "2", "item-therapist_contribution": "2",
                     "item-resolution": "3", "event": [f"{r1}:e1", f"{r2}:e2"], "note": "complaint confirmed"})
+    # a marker answered absent while one of its events is kept: refused, the coordinator's choices kept
+    refused = client.post(url, data={**answers, "marker-denial": "absent"})
+    assert flashes(refused)[0].startswith("Not recorded: ") and "denial" in flashes(refused)[0]
+    page = refused.get_data(as_text=True)
+    assert _kept(page) == {f"{r1}:e1", f"{r2}:e2"} and _selected(page, "marker-denial") == "absent"
+    assert _selected(page, "item-resolution") == "3" and "complaint confirmed" in page
+    with database.session() as db:
+        assert db.scalar(select(func.count()).select_from(ConsensusRating)) == 0
     response = client.post(url, data=answers, follow_redirects=True)
     assert flashes(response) == ["Consensus recorded beside the independent ratings, which stay as they were."]
     with database.session() as db:
