@@ -307,7 +307,7 @@ def transcript_of(unit: RatingUnit) -> list[dict[str, Any]]:
     for seg in excerpt(transcript.segments, unit.start_s, unit.end_s):
         speaker = speakers.get(seg.get("speaker"))
         role = speaker.role if speaker else None
-        who = (getattr(speaker, "name", None) or (role or "").capitalize() or seg.get("speaker") or "Speaker")
+        who = (speaker.name if speaker else None) or (role or "").capitalize() or seg.get("speaker") or "Speaker"
         out.append({"s": round(seg["start"] - unit.start_s, 2), "e": round(seg["end"] - unit.start_s, 2),
                     "who": who, "role": role, "text": seg.get("text", "").strip()})
     return out
