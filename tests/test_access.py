@@ -95,8 +95,10 @@ def world(tmp_path, database):
                 break
         b_assignment = db.scalar(select(Assignment).join(User, Assignment.rater_id == User.id)
                                  .where(User.username == "ana"))
-        # the audio of ana's unit exists, so that her audio request is answered
+        # the audio of ana's unit, and of the unit the coordinator's pages play, exists, so that their audio
+        # requests are answered
         b_assignment.rating_unit.recording.path = str(SESSION_AUDIO)
+        in_study(RatingUnit, study_b).recording.path = str(SESSION_AUDIO)
         ids = {
             "study": {"R": study_r.id, "B": study_b.id},
             "transcript": {"R": in_study(Transcript, study_r).id},
@@ -206,6 +208,10 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "recordings.cancel": ("study", ["/studies/{study}/cancel"]),
     "units.add": ("study", ["/studies/{study}/units"]),
     "units.edit": ("study", ["/units/{unit}"]),
+    "units.audio": ("study", ["/units/{unit}/audio"]),
+    "instruments.index": ("coordinator", ["/instruments"]),
+    "instruments.store": ("coordinator", ["/instruments"]),
+    "instruments.show": ("coordinator", ["/instruments/wai-o-s/1"]),
     "designs.create": ("study", ["/studies/{study}/designs"]),
     "dashboard.page": ("study", ["/studies/{study}/dashboard"]),
     "calibration.page": ("study", ["/studies/{study}/calibration"]),

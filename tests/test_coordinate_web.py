@@ -182,13 +182,16 @@ def test_units_designs_dashboard_and_a_rater_who_leaves(site, tmp_path):
     app, client, database, settings = site
     study_id = _study(client)
     assert _upload(client, study_id, excerpt(tmp_path, 8, "s1.wav"), 1).status_code == 200
-    response = client.post(f"/studies/{study_id}/units", data={"all": "1", "how": "window", "minutes": "0.05",
+    response = client.post(f"/studies/{study_id}/units", data={"all": "1", "how": "whole",
                                                                "instrument": "wai-o-s"}, follow_redirects=True)
-    assert flashes(response) == ["3 rating unit(s) added for wai-o-s."]  # 8 s in 3-second windows
-    response = client.post(f"/studies/{study_id}/units", data={"all": "1", "how": "find", "pattern": "homework"},
-                           follow_redirects=True)
+    assert flashes(response) == ["1 rating unit(s) added for wai-o-s."]
+    response = client.post(f"/studies/{study_id}/units", data={"all": "1", "how": "find", "pattern": "homework",
+                                                               "instrument": "wai-o-s"}, follow_redirects=True)
     assert "has no transcript to search" in flashes(response)[0]
     study_id, _ids = _units(database)
+    with database.session() as db:  # two hand-picked stretches besides: 15 units in all
+        for label in ("Stretch A", "Stretch B"):
+            get_or_create_unit(db, db.get(Study, study_id), "D5", 1, label, {})
     response = client.post(f"/studies/{study_id}/designs", data={
         "instrument": "wai-o-s", "kind": "overlap", "overlap": "20", "coders": "2", "rater": ["ana", "ben", "cem"],
         "seed": "5", "due": "2026-01-31", "reason": "wave 1"}, follow_redirects=True)

@@ -1,9 +1,12 @@
 """Rating units: whole session, fixed windows snapped to pauses, ranges found in the transcript."""
 import pytest
 
-from coder.study import units as u
+from sqlalchemy import select
+
 from coder.db import Database
-from coder.study.models import Recording, Speaker, Transcript
+from coder.study import instruments, units as u
+from coder.study.accounts import create_user
+from coder.study.models import Assignment, AuditEvent, Rating, Recording, Speaker, Transcript, User
 
 from .support.cli import coder
 from .support.tree import build_tree
@@ -75,7 +78,8 @@ def test_units_from_the_command_line(tmp_path):
     coder("--home", home, "init", check=True)
     database = Database(f"sqlite:///{home / 'coder.db'}")
     with database.session() as db:
-        *_, rec, _unit, _instrument = build_tree(db)
+        *_, rec, _unit, instrument = build_tree(db)
+        instrument_id = instrument.id
         rec.duration_s = 1010.0
         t = Transcript(recording_id=rec.id, engine="e", model="m", language="en", duration_s=1010.0,
                        segments=SEGMENTS, timings={}, notes={})
@@ -87,15 +91,49 @@ def test_units_from_the_command_line(tmp_path):
         assert (proc.exit_code == 0) == ok, proc.stderr
         return proc
 
-    out = units("add", "s1.wav", "--window", "5").stdout.splitlines()
+    markers = ("--instrument", "rupture-markers")
+    assert "instrument rupture-markers is not stored" in units("add", "1", "--whole", *markers, ok=False).stderr
+    with database.session() as db:
+        instruments.store(db, instruments.builtin("rupture-markers"))
+    out = units("add", "s1.wav", "--window", "5", *markers).stdout.splitlines()
     assert len(out) == 3 and out[0].split("\t")[1:3] == ["fixed_window", "0.0–296.5 s"]
-    found = units("add", "s1", "--find", "homework", "--context", "60").stdout
+    found = units("add", "s1", "--find", "homework", "--context", "60", *markers).stdout
     assert "custom\t603.4–1010.0 s\t'homework' at 10:03: Let us look at the homework you did." in found
-    assert "0 ≤ start < end" in units("add", "1", "--range", "9", "3", ok=False).stderr
-    assert "choose one of" in units("add", "1", ok=False).stderr
-    assert "never mentions 'relapse'" in units("add", "1", "--find", "relapse", ok=False).stderr
+    assert "0 ≤ start < end" in units("add", "1", "--range", "9", "3", *markers, ok=False).stderr
+    assert "choose one of" in units("add", "1", *markers, ok=False).stderr
+    assert "never mentions 'relapse'" in units("add", "1", "--find", "relapse", *markers, ok=False).stderr
+    # units are for named instruments, and fit them
+    assert "Missing option '--instrument'" in units("add", "1", "--whole", ok=False).stderr
+    assert "rupture-markers is rated on 5-minute segments: cut 5-minute windows" in \
+        units("add", "1", "--whole", *markers, ok=False).stderr
+    assert "not 10-minute windows" in units("add", "1", "--window", "10", *markers, ok=False).stderr
     listed = units("list", "1").stdout.splitlines()
     assert len(listed) == 1 + 3 + 1  # the tree's whole-session unit, three windows, the homework stretch
     assert any("1 segments\tClient: Busy." in line for line in listed)
+    assert sum("\tfor rupture-markers" in line for line in listed) == 4
     with database.session() as db:
         assert len(db.get(Recording, 1).rating_units) == 5
+        window = db.get(Recording, 1).rating_units[1]
+        rated = db.get(Recording, 1).rating_units[0]
+        db.add(Assignment(rater_id=create_user(db, "ana", "a long enough password", "rater").id,
+                          rating_unit_id=window.id, instrument_id=instruments.find(db, "rupture-markers").id))
+        db.flush()
+        rater = db.scalar(select(User.id))
+        assignment = Assignment(rater_id=rater, rating_unit_id=rated.id, instrument_id=instrument_id)
+        db.add(assignment)
+        db.flush()
+        db.add(Rating(assignment_id=assignment.id, rater_id=rater, responses={}, status="draft"))
+        window_id, rated_id = window.id, rated.id
+
+    # deleting: refused whole when one unit has a rating; an unrated unit goes, its assignment withdrawn
+    refused = units("delete", str(window_id), str(rated_id), ok=False).stderr
+    assert f"unit {rated_id} has ratings and cannot be deleted" in refused and "nothing deleted" in refused
+    assert len(units("list", "1").stdout.splitlines()) == 5
+    assert units("delete", str(window_id), "--reason", "wrong length").stdout == \
+        f"unit {window_id} deleted (1 unrated assignment(s) withdrawn)\n"
+    assert len(units("list", "1").stdout.splitlines()) == 4
+    assert f"no rating unit {window_id}" in units("delete", str(window_id), ok=False).stderr
+    with database.session() as db:
+        trail = db.scalars(select(AuditEvent).where(AuditEvent.entity == "rating_units",
+                                                    AuditEvent.action == "delete")).all()
+        assert [(e.entity_id, e.detail["reason"]) for e in trail] == [(window_id, "wrong length")]

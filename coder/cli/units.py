@@ -1,4 +1,4 @@
-"""Rating units and who rates them: ``coder units add|list`` and, by hand, ``coder assign``."""
+"""Rating units and who rates them: ``coder units add|list|delete`` and, by hand, ``coder assign``."""
 from __future__ import annotations
 
 import click
@@ -27,8 +27,8 @@ def _span_line(unit) -> str:
 @click.option("--context", type=float, default=120.0, show_default=True,
               help="With --find: seconds kept after each mention.")
 @click.option("--label", default="", help="Label for a --range unit.")
-@click.option("--instrument", "instrument_keys", multiple=True,
-              help="An instrument the units are for (repeatable; default: any).")
+@click.option("--instrument", "instrument_keys", multiple=True, required=True,
+              help="A stored instrument the units are for (repeatable); the units must fit how it is rated.")
 @click.option("--calibration", is_flag=True, help="Calibration units, rated by the master rater and all raters.")
 @click.pass_context
 def units_add(ctx, recording_ref, whole, window_min, span, pattern, context, label, instrument_keys, calibration):
@@ -39,13 +39,18 @@ def units_add(ctx, recording_ref, whole, window_min, span, pattern, context, lab
     if sum(chosen) != 1:
         fail("choose one of --whole, --window, --range or --find")
     how = HOW[chosen.index(True)]
+    from coder.study import instruments
+
     with open_database(ctx).session() as db:
         rec = recording(db, recording_ref)
+        definitions = [instruments.stored(stored_instrument(db, key)) for key in instrument_keys]
         try:
+            units.check_for(how, window_min, definitions)
             spans = units.plan(rec, how, window_min, pattern, context, tuple(span) if span else None, label)
         except ValueError as exc:
             fail(str(exc))
-        for unit in units.add(db, rec, spans, instrument_keys=list(instrument_keys), calibration=calibration):
+        for unit in units.add(db, rec, spans, instrument_keys=sorted({d.id for d in definitions}),
+                              calibration=calibration):
             click.echo(_span_line(unit) + ("\tcalibration" if calibration else ""))
 
 
@@ -68,6 +73,31 @@ def units_list(ctx, recording_ref):
             click.echo(f"{_span_line(unit)}\t{len(part)} segments\t{first}"
                        + (f"\tfor {','.join(unit.instrument_keys)}" if unit.instrument_keys else "")
                        + ("\tcalibration" if unit.calibration else ""))
+
+
+@units_group.command("delete")
+@click.argument("unit_ids", nargs=-1, type=int, required=True)
+@click.option("--reason", default="", help="Why (kept in the audit trail).")
+@click.pass_context
+def units_delete(ctx, unit_ids, reason):
+    """Delete rating units (ids from `coder units list`) that nobody has rated; their unrated assignments are
+    withdrawn. A unit with any rating (a draft included) is refused, and then nothing is deleted."""
+    from coder.study import units
+    from coder.study.models import RatingUnit
+
+    with open_database(ctx).session() as db:
+        lines = []
+        for unit_id in unit_ids:
+            unit = db.get(RatingUnit, unit_id)
+            if unit is None or not unit.live:
+                fail(f"no rating unit {unit_id}")
+            try:
+                withdrawn = units.delete(db, unit, None, reason)
+            except units.UnitError as exc:
+                fail(f"{exc}; nothing deleted")
+            lines.append(f"unit {unit_id} deleted" + (f" ({withdrawn} unrated assignment(s) withdrawn)"
+                                                      if withdrawn else ""))
+        click.echo("\n".join(lines))
 
 
 @click.command("assign")

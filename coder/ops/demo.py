@@ -99,6 +99,7 @@ def _accounts_and_assignments(database: Database, result: DemoResult) -> None:
             unit = db.scalar(select(RatingUnit).where(RatingUnit.recording_id == recording.id,
                                                       RatingUnit.kind == "whole_session"))
             if unit is None:
-                [unit] = units.add(db, recording, units.whole_session(recording.duration_s))
+                [unit] = units.add(db, recording, units.whole_session(recording.duration_s),
+                                  instrument_keys=[DEMO_INSTRUMENT])
             for rater in raters:
                 designs.assign(db, rater, [unit], instrument, None, reason="demo")

@@ -5,6 +5,12 @@ independent ratings that were discussed (submitted ratings of the same unit and 
 two), who recorded it and why. Recording it again for the same unit and instrument updates it; every
 change goes to the audit trail. Reliability statistics use only independent ratings; aggregation
 (``coder.reports.aggregation``, unit rule ``consensus``) uses the consensus where one exists.
+
+The consensus page starts from what the raters agree on (``agreed``): an item every rater scored the same,
+a marker every rater answered the same (present at one salience, or absent). Events (markers placed in time)
+are not merged: the coordinator keeps the raters' events the discussion confirmed (``kept_events``), which
+become the consensus's events; ``matching_events`` ticks, to start with, one event of each group that every
+rater placed (same code, starts within the instrument's tolerance).
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from sqlalchemy.orm import Session
 from coder.rating import progress
 from coder.study import instruments, scope
 from coder.study.audit import audit
+from coder.study.instruments import MARKERS, events_of, marker_answers
 from coder.study.models import Assignment, ConsensusRating, Instrument, Rating, RatingUnit, Study, User
 
 
@@ -29,7 +36,8 @@ def record(db: Session, unit: RatingUnit, instrument_row: Instrument, responses:
     """Record (or update) the consensus of ``rating_ids`` on ``unit``; the responses are checked like
     a submitted rating's."""
     definition = instruments.stored(instrument_row)
-    problems = instruments.check_responses(definition, responses, submit=True)
+    problems = instruments.check_responses(definition, responses, submit=True,
+                                           duration=unit.end_s - unit.start_s if unit.recording_id else None)
     if problems:
         raise ConsensusError("; ".join(problems))
     ratings = db.scalars(select(Rating).join(Assignment, Rating.assignment_id == Assignment.id)
@@ -99,3 +107,58 @@ def discrepancy(db: Session, study: Study, unit_id: int, instrument_id: int) -> 
     """The entry of ``discrepancies`` for one unit and instrument; None where the study has none."""
     return next((e for e in discrepancies(db, study)
                  if e["unit"].id == unit_id and e["instrument"].id == instrument_id), None)
+
+
+def agreed(definition: instruments.InstrumentDefinition, ratings: list[Rating]) -> dict[str, Any]:
+    """The responses every rater gave alike: each item scored the same by all, and under ``markers`` each
+    marker answered the same by all (a salience or "absent"); what any rater left blank is not agreed."""
+    out: dict[str, Any] = {}
+    for item in definition.items:
+        values = [r.responses.get(item.id) for r in ratings]
+        if values and values[0] is not None and all(v == values[0] for v in values):
+            out[item.id] = values[0]
+    markers = {}
+    answers = [marker_answers(definition, r.responses) for r in ratings]
+    for marker in definition.markers:
+        values = [a[marker.id] for a in answers]
+        if values and values[0] is not None and all(v == values[0] for v in values):
+            markers[marker.id] = values[0]
+    if markers:
+        out[MARKERS] = markers
+    return out
+
+
+def _tolerance(definition: instruments.InstrumentDefinition) -> float:
+    return definition.events.tolerance_s if definition.events is not None else 5.0
+
+
+def matching_events(definition: instruments.InstrumentDefinition, ratings: list[Rating]) -> set[tuple[int, str]]:
+    """(rating id, event id) of the first rater's events that every other rater also placed: the same code,
+    starting within the instrument's tolerance (each other event matched once)."""
+    if len(ratings) < 2:
+        return set()
+    tolerance = _tolerance(definition)
+    first, others = ratings[0], ratings[1:]
+    used: set[tuple[int, str]] = set()
+    out = set()
+    for event in events_of(first.responses):
+        found = []
+        for other in others:
+            match = next((e for e in events_of(other.responses)
+                          if e.get("code") == event.get("code") and (other.id, e.get("id")) not in used
+                          and abs(float(e.get("start") or 0) - float(event.get("start") or 0)) <= tolerance), None)
+            if match is None:
+                break
+            found.append((other.id, match.get("id")))
+        else:
+            used.update(found)
+            out.add((first.id, event.get("id")))
+    return out
+
+
+def kept_events(ratings: list[Rating], chosen: list[tuple[int, str]]) -> list[dict[str, Any]]:
+    """The raters' events the coordinator kept, as the consensus's events: sorted by start and numbered anew
+    (``e1``, ``e2``, ...); the consensus names the ratings they came from."""
+    by_key = {(r.id, e.get("id")): e for r in ratings for e in events_of(r.responses)}
+    kept = sorted((by_key[k] for k in dict.fromkeys(chosen) if k in by_key), key=lambda e: e.get("start") or 0)
+    return [{**event, "id": f"e{i}", "note": event.get("note") or ""} for i, event in enumerate(kept, start=1)]

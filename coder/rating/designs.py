@@ -36,11 +36,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from coder.rating.calibration import master_of
-from coder.study import scope
+from coder.study import instruments, scope
 from coder.study.accounts import set_active
 from coder.study.audit import audit
 from coder.study.models import (Assignment, AssignmentDesign, Dyad, Instrument, Rating, RatingUnit, Study,
                                 TherapySession, User, utcnow)
+from coder.study.units import fits
 
 
 class DesignError(ValueError):
@@ -195,18 +196,26 @@ def _queue_order(pairs: list[tuple[int, str]], rng: random.Random) -> list[tuple
 
 # --- the study database ---------------------------------------------------------------------------------
 
-def study_units(db: Session, study: Study, instrument_key: str | None = None,
+def study_units(db: Session, study: Study, instrument: Instrument | str | None = None,
                 calibration: bool | None = False) -> list[tuple[RatingUnit, Unit]]:
-    """The study's live rating units that raters can listen to (those meant for ``instrument_key``, where units
-    name instruments); units of sessions rated on paper, which have no recording, are rated by import."""
+    """The study's live rating units that raters can listen to; with an instrument (a stored row, or a key),
+    those made for it, and those made for no instrument in particular that fit it (``units.fits``: a
+    whole-session unit never goes to an instrument rated on segments). Units of sessions rated on paper, which
+    have no recording, are rated by import."""
     stmt = scope.in_study(select(RatingUnit, Dyad.code, TherapySession.time_point, TherapySession.number),
                           RatingUnit, study).where(RatingUnit.recording_id.is_not(None)).order_by(RatingUnit.id)
     if calibration is not None:
         stmt = stmt.where(RatingUnit.calibration.is_(calibration))
+    row = instruments.find(db, instrument) if isinstance(instrument, str) else instrument
+    definition = instruments.stored(row) if row is not None else None
+    key = row.key if row is not None else instrument
     out = []
     for unit, dyad, time_point, number in db.execute(stmt):
-        if instrument_key and unit.instrument_keys and instrument_key not in unit.instrument_keys:
-            continue
+        if key:
+            if unit.instrument_keys and key not in unit.instrument_keys:
+                continue
+            if not unit.instrument_keys and definition is not None and not fits(unit.kind, definition):
+                continue
         out.append((unit, Unit(unit.id, dyad, time_point or f"session {number}")))
     return out
 
@@ -270,6 +279,13 @@ def assign(db: Session, rater: User, units: list[RatingUnit], instrument: Instru
     if paper:
         raise DesignError(f"unit {paper[0]} belongs to a session without a recording: its ratings are imported "
                           "(coder ratings import), not made on the rating page")
+    definition = instruments.stored(instrument)
+    for unit in units:
+        if unit.instrument_keys and instrument.key not in unit.instrument_keys:
+            raise DesignError(f"unit {unit.id} is for {', '.join(unit.instrument_keys)}, not {instrument.key}")
+        if not unit.instrument_keys and not fits(unit.kind, definition):
+            raise DesignError(f"unit {unit.id} ({unit.kind.replace('_', ' ')}) does not fit {instrument.key}, which "
+                              f"is rated on {'whole sessions' if definition.rating_unit == 'session' else 'segments'}")
     have = _assigned(db, instrument, [u.id for u in units])
     last = _last_positions(db)
     return [(unit, None if rater.id in have.get(unit.id, set())
@@ -291,7 +307,7 @@ def create(db: Session, study: Study, instrument: Instrument, kind: str, raters:
             raise DesignError("set the study's master (gold-standard) rater first")
         raters = sorted(set(raters) | {master})
     users = _raters(db, sorted(set(raters)))
-    rows = study_units(db, study, instrument.key, calibration=(kind == "calibration"))
+    rows = study_units(db, study, instrument, calibration=(kind == "calibration"))
     taken = _assigned(db, instrument, [r.id for r, _u in rows])
     if kind == "calibration":
         free = [u for r, u in rows]
@@ -300,7 +316,9 @@ def create(db: Session, study: Study, instrument: Instrument, kind: str, raters:
     if not free:
         raise DesignError("no units to assign: " + ("mark calibration units first" if kind == "calibration" else
                                                     f"every unit is already assigned on {instrument.key}"
-                                                    if rows else "define rating units first"))
+                                                    if rows else f"no rating units for {instrument.key}: add units "
+                                                    "for it first (units made for no instrument go to it only "
+                                                    "where they fit how it is rated)"))
     if kind == "overlap":
         plan = plan_overlap(free, raters, overlap, coders, seed)
     elif kind in ("crossed", "calibration"):

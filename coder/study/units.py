@@ -8,8 +8,13 @@
   searching the transcript (``find``).
 
 Each unit has its audio range and its transcript excerpt (``excerpt``). ``cut`` stores the units of a way of
-cutting (``plan``) for many recordings at once, and ``toggle_calibration`` marks a unit for calibration; both
-are audited.
+cutting (``plan``) for many recordings at once, ``toggle_calibration`` marks a unit for calibration and
+``delete`` removes a unit nobody has rated; all are audited.
+
+Units are made for named instruments, and must fit them (``misfit``): an instrument rated on sessions takes
+whole-session units and hand-picked ranges, one rated on segments takes windows of its ``segment_minutes`` and
+hand-picked ranges. Units that name no instrument (made before units named them, or around search hits without
+one) go to a design only where they fit its instrument (``fits``).
 """
 from __future__ import annotations
 
@@ -18,10 +23,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from coder.study.audit import audit
-from coder.study.models import RatingUnit, Recording, User
+from coder.study.instruments import InstrumentDefinition
+from coder.study.models import Assignment, ConsensusRating, Rating, RatingUnit, Recording, User, utcnow
 
 SNAP_S = 5.0  # a window boundary moves to a turn boundary this close
 
@@ -222,3 +229,85 @@ def toggle_calibration(db: Session, unit: RatingUnit, actor: User | None, reason
     unit.calibration = not unit.calibration
     audit(db, "calibration" if unit.calibration else "not_calibration", unit, actor, reason=reason)
     return unit.calibration
+
+
+class UnitError(ValueError):
+    """The units cannot be made or removed as asked; the message says why."""
+
+
+def fits(kind: str, instrument: InstrumentDefinition) -> bool:
+    """Whether a unit of this kind can be rated on the instrument: whole sessions for a session instrument,
+    windows for a segment instrument, a hand-picked range for either."""
+    if kind == "custom":
+        return True
+    return kind == ("whole_session" if instrument.rating_unit == "session" else "fixed_window")
+
+
+def misfit(how: str, minutes: float | None, instrument: InstrumentDefinition) -> str | None:
+    """Why units cut this way (``plan``'s ``how``) do not fit the instrument; None when they do."""
+    segment = instrument.segment_minutes
+    wanted = (f"{segment:g}-minute windows" if segment else "windows") if instrument.rating_unit == "segment" \
+        else "whole-session units"
+    rated_on = "whole sessions" if instrument.rating_unit == "session" else \
+        (f"{segment:g}-minute segments" if segment else "segments of a session")
+    if (how, instrument.rating_unit) in (("whole", "segment"), ("window", "session")):
+        return f"{instrument.id} is rated on {rated_on}: cut {wanted} (or hand-picked ranges) for it"
+    if how == "window" and segment and minutes is not None and abs(minutes - segment) > 1e-9:
+        return f"{instrument.id} is rated on {rated_on}, not {minutes:g}-minute windows: cut {wanted} for it"
+    return None
+
+
+def check_for(how: str, minutes: float | None, definitions: list[InstrumentDefinition]) -> None:
+    """UnitError unless the units are for at least one instrument and fit every one of them."""
+    if not definitions:
+        raise UnitError("choose the instrument(s) the units are for (store one first with coder instruments store "
+                        "or on the Instruments page)")
+    problems = [p for d in definitions if (p := misfit(how, minutes, d))]
+    if problems:
+        raise UnitError("; ".join(problems))
+
+
+def rated(db: Session, unit: RatingUnit) -> bool:
+    """Whether any rating (a draft, submitted, withdrawn or imported) or a consensus exists for the unit."""
+    return bool(db.scalar(select(exists().where(Rating.assignment_id == Assignment.id,
+                                                Assignment.rating_unit_id == unit.id)))
+                or db.scalar(select(exists().where(ConsensusRating.rating_unit_id == unit.id))))
+
+
+def delete(db: Session, unit: RatingUnit, actor: User | None, reason: str = "") -> int:
+    """Remove a unit that nobody has rated, and withdraw its assignments (audited); the number withdrawn.
+    Once any rating of it exists the unit stays (UnitError): ratings keep the unit they were made on."""
+    if not unit.live:
+        raise UnitError(f"unit {unit.id} is already deleted")
+    if rated(db, unit):
+        raise UnitError(f"unit {unit.id} has ratings and cannot be deleted; ratings keep the unit they were made on")
+    now = utcnow()
+    withdrawn = 0
+    for a in unit.assignments:
+        if a.live:
+            a.deleted_at = now
+            withdrawn += 1
+            audit(db, "withdraw", a, actor, unit=unit.id, reason=reason or "unit deleted")
+    unit.deleted_at = now
+    audit(db, "delete", unit, actor, kind=unit.kind, start_s=unit.start_s, end_s=unit.end_s, label=unit.label,
+          assignments_withdrawn=withdrawn, reason=reason)
+    db.flush()
+    return withdrawn
+
+
+def transcript_of(unit: RatingUnit) -> list[dict[str, Any]]:
+    """The unit's transcript as the coordinator reads it (the current one, not de-identified), times from the
+    unit's start: [{"s", "e", "who", "role", "text"}]."""
+    recording = unit.recording
+    transcript = recording.transcript if recording is not None else None
+    if transcript is None:
+        return []
+    speakers = {s.label: s for s in transcript.speakers}
+    out = []
+    for seg in excerpt(transcript.segments, unit.start_s, unit.end_s):
+        speaker = speakers.get(seg.get("speaker"))
+        role = speaker.role if speaker else None
+        who = (speaker.name if speaker else None) or (role or "").capitalize() or seg.get("speaker") or "Speaker"
+        out.append({"s": round(seg["start"] - unit.start_s, 2), "e": round(seg["end"] - unit.start_s, 2),
+                    "who": who, "role": role, "text": seg.get("text", "").strip()})
+    return out

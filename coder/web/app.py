@@ -19,11 +19,12 @@ from coder.web import errors, filters, headers, paging
 from coder.web.database import close_db_session
 from coder.web.extensions import csrf, login_manager
 from coder.web.views import (analysis, audit, auth, calibration, consensus, dashboard, deidentification, designs, home,
-                             rate, raters, ratings, recordings, reliability, search, studies, transcripts, units)
+                             instruments, rate, raters, ratings, recordings, reliability, search, studies, transcripts,
+                             units)
 
 BLUEPRINTS = (auth.bp, home.bp, rate.bp, ratings.bp, transcripts.bp, studies.bp, recordings.bp, units.bp,
               raters.bp, designs.bp, dashboard.bp, calibration.bp, consensus.bp, audit.bp, reliability.bp,
-              analysis.bp, search.bp, deidentification.bp)
+              analysis.bp, search.bp, deidentification.bp, instruments.bp)
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None,

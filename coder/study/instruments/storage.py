@@ -1,11 +1,13 @@
 """Definitions in the study database: versioned, so that every rating keeps the definition it was made with."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from coder.study.audit import audit
-from coder.study.instruments.definition import InstrumentDefinition, parse, to_data
+from coder.study.instruments.definition import InstrumentDefinition, InstrumentError, parse, read_yaml, to_data
 from coder.study.models import Assignment, Instrument, Rating, User
 
 
@@ -74,3 +76,29 @@ def find(db: Session, key: str, version: str | None = None) -> Instrument | None
     if version:
         stmt = stmt.where(Instrument.version == version)
     return db.scalar(stmt.order_by(Instrument.created_at.desc()).limit(1))
+
+
+MAX_DEFINITION_CHARS = 500_000  # a definition pasted or uploaded in the browser
+
+
+def from_text(text: str, source: str = "definition") -> InstrumentDefinition:
+    """A definition from YAML (or JSON) text, as pasted or uploaded; InstrumentError lists every problem with its
+    field."""
+    if not text.strip():
+        raise InstrumentError(source, ["(top level): the definition is empty"])
+    if len(text) > MAX_DEFINITION_CHARS:
+        raise InstrumentError(source, [f"(top level): longer than {MAX_DEFINITION_CHARS} characters"])
+    return parse(read_yaml(text.lstrip("\ufeff"), Path(source)), source)
+
+
+def stored_as(db: Session, instrument: InstrumentDefinition, actor: User | None = None) -> tuple[Instrument, str]:
+    """Store a definition (``store``) and say what became of it: "unchanged" (the same content was stored
+    already), "updated" (the version had no ratings), "new version" (the version has ratings: stored as the
+    next one) or "stored"."""
+    before = {(r.key, r.version): dict(r.definition) for r in
+              db.scalars(select(Instrument).where(Instrument.key == instrument.id))}
+    row = store(db, instrument, actor)
+    if row.version != instrument.version:
+        return row, "new version"
+    old = before.get((row.key, row.version))
+    return row, "stored" if old is None else "unchanged" if old == row.definition else "updated"

@@ -206,4 +206,10 @@
     timer = setInterval(poll, 1500);
     poll();
   }
+
+  // buttons that delete ask first (the page's CSP forbids inline handlers)
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-confirm]");
+    if (button && !window.confirm(button.dataset.confirm)) event.preventDefault();
+  });
 })();

@@ -1,5 +1,5 @@
 """The coordinator's view of ratings: the list (all, drafts, submitted) in their studies, one rating with its
-history, and reopening a submitted rating for its rater."""
+events, history and the unit's audio and transcript, and reopening a submitted rating for its rater."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -7,13 +7,16 @@ from flask_login import current_user
 
 from coder.rating import workspace
 from coder.study import access, audit
-from coder.study.instruments import MARKERS
+from coder.study.instruments import MARKERS, events_of
 from coder.study.models import Rating
 from coder.web import paging
+from coder.web import unitplayer
 from coder.web.database import db_session
 from coder.web.guards import coordinated_row, coordinator_required
 
 bp = Blueprint("ratings", __name__)
+
+SPEEDS = (0.75, 1, 1.25, 1.5, 2)
 
 
 @bp.route("/ratings")
@@ -45,8 +48,12 @@ def detail(rating_id: int):
     row = next(iter(rows), None)
     if row is None:
         abort(404)
-    return render_template("rating.html", row=row, instrument=workspace.definition(row.assignment),
-                           history=audit.history(db, "ratings", rating_id), markers_key=MARKERS)
+    instrument = workspace.definition(row.assignment)
+    labels = {m.id: m.label for m in instrument.markers}
+    events = [{**e, "label": labels.get(e.get("code"), e.get("code"))} for e in events_of(row.rating.responses)]
+    return render_template("rating.html", row=row, instrument=instrument,
+                           history=audit.history(db, "ratings", rating_id), markers_key=MARKERS, events=events,
+                           player=unitplayer.data(row.assignment.rating_unit), speeds=SPEEDS)
 
 
 @bp.route("/ratings/<int:rating_id>/reopen", methods=["POST"])

@@ -49,6 +49,16 @@ def new():
     return redirect(url_for("studies.page", study_id=study.id))
 
 
+def _unit_fit(rows) -> dict[str, str]:
+    """What units each instrument is rated on, as the units form says it."""
+    out = {}
+    for row in rows:
+        definition = instruments.stored(row)
+        out[row.key] = ("whole sessions" if definition.rating_unit == "session" else
+                        f"{definition.segment_minutes:g}-minute windows" if definition.segment_minutes else "windows")
+    return out
+
+
 @bp.route("/studies/<int:study_id>")
 @coordinator_required
 def page(study_id: int):
@@ -63,6 +73,7 @@ def page(study_id: int):
     recordings = paging.page_of(db, tree.recordings_listed(study, status=status, dyad_id=dyad_id),
                                 size=RECORDINGS_PAGE)
     transcribers = access.transcribers_of(db, study)
+    newest = instruments.newest(db)
     return render_template(
         "study.html", study=study, coordinators=coordinators, transcribers=transcribers,
         other_transcribers=accounts.users(db, "transcriber", active_only=True, excluding=transcribers),
@@ -75,7 +86,7 @@ def page(study_id: int):
         progress={rec.id: (job_queue.percent_done(rec), job_queue.time_left.estimate(rec))
                   for rec in recordings.items},
         study_label_setting=workspace.study_label_setting(study),
-        instruments=instruments.newest(db),
+        instruments=newest, unit_fit=_unit_fit(newest),
         designs=study_designs(db, study), raters=accounts.users(db, "rater", active_only=True),
         processing=options_of(study), engines=ENGINES, diarizers=DIARIZERS,
         extensions=sorted(uploads.EXTENSIONS))
