@@ -162,10 +162,11 @@ def study_report(ctx: click.Context, study_name: str, instrument_key: str | None
 
 def _write(report: dict[str, Any], out: Path) -> None:
     from coder.reports.reliability_report import to_rows
+    from coder.stats import sheetsafe
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "reliability.json").write_text(json_text(report))
-    to_rows(report).to_csv(out / "reliability.csv", index=False)
+    sheetsafe.frame(to_rows(report)).to_csv(out / "reliability.csv", index=False)
 
 
 def _ratings(ctx: click.Context, study_name: str, instrument_key: str, gold: str | None):

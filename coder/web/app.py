@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from importlib import resources
 
-from flask import Flask
+from flask import Flask, current_app, request
 from jinja2 import ChoiceLoader, PackageLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -24,6 +24,20 @@ from coder.web.views import (analysis, audit, auth, calibration, consensus, dash
 BLUEPRINTS = (auth.bp, home.bp, rate.bp, ratings.bp, transcripts.bp, studies.bp, recordings.bp, units.bp,
               raters.bp, designs.bp, dashboard.bp, calibration.bp, consensus.bp, audit.bp, reliability.bp,
               analysis.bp, search.bp, deidentification.bp)
+# the routes that take a file other than a recording, and so the larger body limit MAX_FILE_BYTES
+FILE_ROUTES = frozenset({"recordings.manifest", "analysis.import_outcomes", "analysis.import_ratings"})
+UPLOAD_ROUTE = "recordings.upload"
+
+
+def limit_body() -> None:
+    """The most a request's body may hold: a recording on the upload route (MAX_CONTENT_LENGTH), a manifest,
+    outcomes or ratings file on theirs, and a small limit on every other route (a login, a form, a rating's
+    save), so that no route parses megabytes nobody sends; a larger body is refused with 413 unread."""
+    if request.endpoint == UPLOAD_ROUTE:
+        return
+    config = current_app.config
+    limit = config["MAX_FILE_BYTES"] if request.endpoint in FILE_ROUTES else config["MAX_REQUEST_BYTES"]
+    request.max_content_length = min(limit, config["MAX_CONTENT_LENGTH"])
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None,
@@ -40,6 +54,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         REMEMBER_COOKIE_HTTPONLY=True,
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
         MAX_UPLOAD_BYTES=4 << 30,  # one recording (CODER_MAX_UPLOAD_BYTES); see coder.study.uploads
+        MAX_FILE_BYTES=64 << 20,  # a manifest, outcomes or ratings file (CODER_MAX_FILE_BYTES)
+        MAX_REQUEST_BYTES=1 << 20,  # any other request's body (CODER_MAX_REQUEST_BYTES)
         # A CSRF token lasts as long as the login, so a rating page left open for hours still saves.
         WTF_CSRF_TIME_LIMIT=None,
         # failed logins allowed per user name and per client address within the window (coder.study.accounts)
@@ -50,7 +66,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.config.from_prefixed_env("CODER")  # e.g. CODER_SESSION_COOKIE_SECURE=true behind HTTPS
     if test_config:
         app.config.update(test_config)
-    # a request is one recording and its form fields
+    # the upload route's request is one recording and its form fields; other routes take less (limit_body)
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_BYTES"] + (1 << 20)
 
@@ -67,6 +83,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.extensions["coder.settings"] = settings
     app.extensions["coder.huey"] = make_huey(settings)  # where processing jobs are queued (coder.jobs.queue)
 
+    app.before_request(limit_body)  # before CSRFProtect's check, which reads the form
     csrf.init_app(app)
     login_manager.init_app(app)
     errors.register(app)

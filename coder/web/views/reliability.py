@@ -7,16 +7,17 @@ import threading
 from collections import OrderedDict
 
 import pandas as pd
-from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user
 
 from coder.rating import scores
 from coder.rating.calibration import master_of
 from coder.reports import reliability_report
-from coder.stats import agreement, plots, reliability as rel
+from coder.stats import agreement, plots, reliability as rel, sheetsafe
 from coder.stats.jsonsafe import json_safe
 from coder.study import access
 from coder.study.models import Study
+from coder.web import jsonapi
 from coder.web.database import db_session
 from coder.web.guards import coordinated_study, coordinator_required
 
@@ -128,9 +129,7 @@ def export(study_id: int, key: str, fmt: str):
     name = f"reliability-{study.name}-{instrument.id}-v{instrument.version}".replace(" ", "_")
     if fmt == "json":
         body = json.dumps(json_safe(result), indent=1, default=str)
-        return Response(body, mimetype="application/json",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.json"'})
+        return jsonapi.attachment(body, "application/json", f"{name}.json")
     buffer = io.StringIO()
-    reliability_report.to_rows(result).to_csv(buffer, index=False)
-    return Response(buffer.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    sheetsafe.frame(reliability_report.to_rows(result)).to_csv(buffer, index=False)
+    return jsonapi.attachment(buffer.getvalue(), "text/csv", f"{name}.csv")
