@@ -83,9 +83,12 @@ def _read_csv(path: str):
     import pandas as pd
 
     try:
-        return pd.read_csv(path)
+        data = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         fail(f"{path}: not a readable CSV ({' '.join(str(exc).split())[:200]})")
+    # errors name the file's line (the header is line 1; a row is one line)
+    data.index = pd.RangeIndex(2, len(data) + 2, name="line")
+    return data
 
 
 def _echo_iccs(result: dict[str, Any]) -> None:

@@ -11,11 +11,13 @@ from importlib import resources
 from flask import Flask, current_app, request
 from jinja2 import ChoiceLoader, PackageLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from coder.config import Settings, load_settings
 from coder.db import Database, is_initialised
 from coder.jobs.queue import make_huey
 from coder.web import errors, filters, headers
+from coder.web.forms import LARGEST
 from coder.web.database import close_db_session
 from coder.web.extensions import csrf, login_manager
 from coder.web.views import (analysis, audit, auth, calibration, consensus, dashboard, deidentification, designs, home,
@@ -27,6 +29,15 @@ BLUEPRINTS = (auth.bp, home.bp, rate.bp, ratings.bp, transcripts.bp, studies.bp,
 # the routes that take a file other than a recording, and so the larger body limit MAX_FILE_BYTES
 FILE_ROUTES = frozenset({"recordings.manifest", "analysis.import_outcomes", "analysis.import_ratings"})
 UPLOAD_ROUTE = "recordings.upload"
+
+
+class RowId(IntegerConverter):
+    """``<int:...>`` in a route: a whole number the database can hold, so that a larger one is a 404, not an
+    overflow in the database driver."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", LARGEST)
+        super().__init__(map, *args, **kwargs)
 
 
 def limit_body() -> None:
@@ -45,6 +56,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     settings = settings or load_settings()
     web = resources.files("coder.web")
     app = Flask(__name__, template_folder=str(web / "templates"), static_folder=str(web / "static"))
+    app.url_map.converters["int"] = RowId
     # the analysis report's body is shared with the standalone file that coder.reports writes
     app.jinja_loader = ChoiceLoader([app.jinja_loader, PackageLoader("coder.reports")])
     app.config.update(
