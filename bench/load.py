@@ -33,8 +33,6 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# bench/ itself off the path: its queue.py would shadow the standard library's queue
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
 from bench.rating import ITEMS, PASSWORD, Rater, percentile  # noqa: E402

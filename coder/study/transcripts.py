@@ -45,6 +45,11 @@ class RevisionConflict(ReviewError):
                          f"{transcript.revision} now; reload it and apply the change again")
 
 
+def speaker_names(transcript: Transcript) -> dict[str, str]:
+    """Speaker label -> the name the review pages show: the given name, else the role, else the label."""
+    return {s.label: s.name or (s.role.capitalize() if s.role else s.label) for s in transcript.speakers}
+
+
 def check_segments(segments: Any) -> list[dict[str, Any]]:
     """The segments, if they are a list of turns with a speaker, text, start ≤ end and timed words in order."""
     if not isinstance(segments, list):

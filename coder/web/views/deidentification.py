@@ -16,7 +16,7 @@ from flask_login import current_user
 
 from coder.pipeline import interchange
 from coder.pipeline.deidentify import ENTITIES
-from coder.study import deidentification as deid
+from coder.study import deidentification as deid, transcripts
 from coder.study.models import Transcript
 from coder.web import jsonapi
 from coder.web.database import db_session
@@ -35,10 +35,6 @@ EXPORT_LABELS = (("docx", "Word"), ("eaf", "ELAN"), ("textgrid", "Praat TextGrid
 def _transcript(transcript_id: int) -> Transcript:
     transcript, _study = coordinated_row(Transcript, transcript_id)
     return transcript
-
-
-def _shown_speakers(transcript: Transcript) -> dict[str, str]:
-    return {s.label: s.name or (s.role.capitalize() if s.role else s.label) for s in transcript.speakers}
 
 
 def _segments_view(transcript: Transcript) -> list[dict[str, Any]]:
@@ -83,7 +79,7 @@ def _state(transcript: Transcript) -> dict[str, Any]:
     db = db_session()
     state = deid.state(db, transcript)
     state["segments"] = _segments_view(transcript)
-    state["speakers"] = _shown_speakers(transcript)
+    state["speakers"] = transcripts.speaker_names(transcript)
     state["deidentified"] = _deidentified_view(transcript)
     state["lists_text"] = _lists_text(state["people"])
     return state

@@ -28,10 +28,6 @@ LOW_CONFIDENCE = 0.5  # Whisper's word probability under which a word is marked 
 SPEEDS = (0.5, 0.75, 1, 1.25, 1.5, 2)
 
 
-def _speaker_names(transcript: Transcript) -> dict[str, str]:
-    return {s.label: s.name or (s.role.capitalize() if s.role else s.label) for s in transcript.speakers}
-
-
 def _segments_view(transcript: Transcript) -> list[dict[str, Any]]:
     """The turns for the editor's script: times, speaker, checked, and every word as [start, end, text, p]."""
     out = []
@@ -48,7 +44,7 @@ def _segments_view(transcript: Transcript) -> list[dict[str, Any]]:
 def _state(transcript: Transcript) -> dict[str, Any]:
     return {"revision": transcript.revision, "status": transcript.status, "segments": _segments_view(transcript),
             "speakers": [{"label": s.label, "name": s.name or "", "role": s.role,
-                          "shown": _speaker_names(transcript)[s.label]} for s in transcript.speakers]}
+                          "shown": transcripts.speaker_names(transcript)[s.label]} for s in transcript.speakers]}
 
 
 def _listening_copy(transcript: Transcript) -> playback.ListeningCopy:
