@@ -469,3 +469,21 @@ def test_an_impossible_wav_header_is_refused_at_once_in_plain_words(tmp_path, ch
             read(path)
         assert time.monotonic() - started < 2
         assert message in str(refused.value) and "numpy" not in str(refused.value)
+
+
+def test_a_nul_character_in_any_field_is_a_400(site):
+    app, built = site
+    anonymous = app.test_client()
+    token = _token(anonymous, "/login")
+    response = anonymous.post("/login", data={"csrf_token": token, "username": "co\x00ord", "password": "x"})
+    assert response.status_code == 400 and b"NUL character" in response.data
+    coord = _logged_in(app)
+    assert coord.get("/audit?actor=co%00ord").status_code == 400
+    rater = _logged_in(app, "ana")
+    with app.extensions["coder.db"].session() as db:
+        from coder.study.models import Assignment
+        assignment = db.scalar(select(Assignment)).id
+    token = _token(rater, f"/rate/{assignment}")
+    save = rater.post(f"/rate/{assignment}/save", json={"responses": {}, "note": "a\x00b"},
+                      headers={"X-CSRFToken": token})
+    assert save.status_code == 400 and "NUL character" in save.json["error"]

@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from importlib import resources
 
-from flask import Flask, current_app, request
+from flask import Flask, Response, abort, current_app, request
 from jinja2 import ChoiceLoader, PackageLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
@@ -16,7 +17,7 @@ from werkzeug.routing import IntegerConverter
 from coder.config import Settings, load_settings
 from coder.db import Database, is_initialised
 from coder.jobs.queue import make_huey
-from coder.web import errors, filters, headers
+from coder.web import errors, filters, guards, headers
 from coder.web.forms import LARGEST
 from coder.web.database import close_db_session
 from coder.web.extensions import csrf, login_manager
@@ -49,6 +50,28 @@ def limit_body() -> None:
     config = current_app.config
     limit = config["MAX_FILE_BYTES"] if request.endpoint in FILE_ROUTES else config["MAX_REQUEST_BYTES"]
     request.max_content_length = min(limit, config["MAX_CONTENT_LENGTH"])
+
+
+def _holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+def refuse_nul() -> None:
+    """400 for a NUL character in a query, form field or JSON string: no text needs one, and PostgreSQL refuses
+    it even in a query, which would otherwise fail the request with a 500."""
+    fields = [*request.args.values(), *request.form.values()] if request.method != "GET" else [
+        *request.args.values()]
+    if _holds_nul(fields) or (request.is_json and _holds_nul(request.get_json(silent=True))):
+        message = "a field holds a NUL character (\\0); leave it out"
+        if guards.wants_json():
+            abort(Response(json.dumps({"ok": False, "error": message}), 400, mimetype="application/json"))
+        abort(400, message)
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None,
@@ -96,6 +119,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.extensions["coder.huey"] = make_huey(settings)  # where processing jobs are queued (coder.jobs.queue)
 
     app.before_request(limit_body)  # before CSRFProtect's check, which reads the form
+    app.before_request(refuse_nul)
     csrf.init_app(app)
     login_manager.init_app(app)
     errors.register(app)
