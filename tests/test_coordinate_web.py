@@ -30,7 +30,8 @@ def flashes(response) -> list[str]:
 
 
 @pytest.fixture
-def site(tmp_path, database):
+def site(tmp_path, database, monkeypatch):
+    monkeypatch.setenv("CODER_MODELS_DIR", str(tmp_path / "models"))  # the processing form's model store
     with database.session() as db:
         create_user(db, "coord", PASSWORD, "coordinator", "Coordinator")
         for name in ("ana", "ben", "cem"):
@@ -143,8 +144,12 @@ def test_processing_runs_in_the_background_with_progress(site, tmp_path, tiny_wh
     study_id = _study(client)
     for n in (1, 2):
         assert _upload(client, study_id, excerpt(tmp_path, 12, f"s{n}.wav", offset=20 * n), n).status_code == 200
+    # the form names a model of the model store (a path is refused: tests/test_hardening.py)
+    settings.models_dir.mkdir(parents=True, exist_ok=True)
+    (settings.models_dir / tiny_whisper.name).write_bytes(tiny_whisper.read_bytes())
+    (settings.models_dir / "damaged.pt").write_bytes(b"not a checkpoint")
     response = client.post(f"/studies/{study_id}/process",
-                           data={"all": "1", "engine": "openai-whisper", "model": str(tiny_whisper),
+                           data={"all": "1", "engine": "openai-whisper", "model": tiny_whisper.name,
                                  "diarizer": "builtin", "num_speakers": "2"}, follow_redirects=True)
     assert "2 recording(s) queued for transcription and diarisation." in flashes(response)
     queue.wait_idle(database)
@@ -153,15 +158,15 @@ def test_processing_runs_in_the_background_with_progress(site, tmp_path, tiny_wh
     assert all(r["progress_s"] == r["duration_s"] and r["transcript_url"] for r in status["recordings"])
     with database.session() as db:
         study = db.get(Study, study_id)
-        assert study.settings["processing"]["model"] == str(tiny_whisper)
+        assert study.settings["processing"]["model"] == tiny_whisper.name
         assert db.scalar(select(AuditEvent).where(AuditEvent.action == "queue_processing")).detail["recordings"] == [
             1, 2]
     # processing all again queues nothing: everything is done
-    response = client.post(f"/studies/{study_id}/process", data={"all": "1", "model": str(tiny_whisper)},
+    response = client.post(f"/studies/{study_id}/process", data={"all": "1", "model": tiny_whisper.name},
                            follow_redirects=True)
     assert "Choose recordings to process" in flashes(response)[0]
     # a model that cannot be loaded fails the recording with the reason, and the next one still runs
-    response = client.post(f"/studies/{study_id}/process", data={"recording": ["1"], "model": "/no/such/model.pt"},
+    response = client.post(f"/studies/{study_id}/process", data={"recording": ["1"], "model": "damaged.pt"},
                            follow_redirects=True)
     queue.wait_idle(database)
     first = client.get(f"/studies/{study_id}/recordings.json").json["recordings"][0]

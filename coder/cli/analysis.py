@@ -89,9 +89,10 @@ def outcomes_import(ctx, csv_path, study_name, text_columns, missing_codes, rang
 def outcomes_show(ctx, study_name):
     """Print the study's client variables as CSV."""
     from coder.reports.outcomes import client_table
+    from coder.stats import sheetsafe
 
     with open_database(ctx).session() as db:
-        click.echo(client_table(db, study_named(db, study_name)).to_csv(index=False), nl=False)
+        click.echo(sheetsafe.frame(client_table(db, study_named(db, study_name))).to_csv(index=False), nl=False)
 
 
 @click.command("aggregate")

@@ -83,9 +83,12 @@ def _read_csv(path: str):
     import pandas as pd
 
     try:
-        return pd.read_csv(path)
+        data = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         fail(f"{path}: not a readable CSV ({' '.join(str(exc).split())[:200]})")
+    # errors name the file's line (the header is line 1; a row is one line)
+    data.index = pd.RangeIndex(2, len(data) + 2, name="line")
+    return data
 
 
 def _echo_iccs(result: dict[str, Any]) -> None:
@@ -164,10 +167,11 @@ def study_report(ctx: click.Context, study_name: str, instrument_key: str | None
 
 def _write(report: dict[str, Any], out: Path) -> None:
     from coder.reports.reliability_report import to_rows
+    from coder.stats import sheetsafe
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "reliability.json").write_text(json_text(report))
-    to_rows(report).to_csv(out / "reliability.csv", index=False)
+    sheetsafe.frame(to_rows(report)).to_csv(out / "reliability.csv", index=False)
 
 
 def _ratings(ctx: click.Context, study_name: str, instrument_key: str, gold: str | None):

@@ -171,10 +171,12 @@ def rttm_cmd():
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--recording", "recording_ref", help="Recording (id or file name) for a file with one URI; "
                                                    "by default each URI is matched to a recording's file stem.")
+@click.option("--force", is_flag=True, help="Import turns that cover less than 80% of a transcript's speech.")
 @click.pass_context
-def rttm_import(ctx, path, recording_ref):
-    """Use the turns in RTTM file PATH for its recordings, now and in later processing."""
-    from coder.study.speakers import import_turns
+def rttm_import(ctx, path, recording_ref, force):
+    """Use the turns in RTTM file PATH for its recordings, now and in later processing. Turns that cover less
+    than 80% of a transcript's speech are refused unless --force."""
+    from coder.study.speakers import coverage, import_turns
 
     database = open_database(ctx)
     by_uri = _read_rttm(path)
@@ -183,12 +185,18 @@ def rttm_import(ctx, path, recording_ref):
     with database.session() as db:
         for uri, turns in by_uri.items():
             found = recording(db, recording_ref or uri)
+            share = coverage(found, turns)
             try:
-                n = import_turns(db, found, turns, path, transcripts_dir=settings(ctx).transcripts_dir)
+                n = import_turns(db, found, turns, path, transcripts_dir=settings(ctx).transcripts_dir,
+                                 force=force)
             except ValueError as exc:
                 fail(str(exc))
             click.echo(f"{found.original_name}: {len(turns)} turns of "
-                       f"{len({t.speaker for t in turns})} speakers; {n} transcript(s) updated")
+                       f"{len({t.speaker for t in turns})} speakers; {n} transcript(s) updated"
+                       + (f"; the turns cover {share:.0%} of the transcript's speech" if share is not None else ""))
+            if share is not None and share < 0.95:
+                click.echo(f"warning: {found.original_name}: {1 - share:.0%} of the transcript's speech lies outside "
+                           "the turns; its words went to the nearest turn's speaker", err=True)
 
 
 EXPORTS = ("json", "rttm", "vtt", "txt", "docx", "eaf", "textgrid")  # coder.pipeline.interchange.EXPORTS

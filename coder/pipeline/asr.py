@@ -23,6 +23,9 @@ import numpy as np
 ENGINES = ("openai-whisper", "faster-whisper")
 DEFAULT_ENGINE = "openai-whisper"
 DEFAULT_MODEL_NAME = "base"
+# the model names the engines know (they fetch them from a model hub where one can be reached)
+KNOWN_MODELS = ("tiny", "tiny.en", "base", "base.en", "small", "small.en", "medium", "medium.en", "large",
+                "large-v1", "large-v2", "large-v3", "large-v3-turbo", "turbo", "distil-large-v2", "distil-large-v3")
 HINT = ("provide a local model with --model PATH or CODER_WHISPER_MODEL=PATH "
         "(an openai-whisper .pt file or a faster-whisper CTranslate2 directory)")
 
@@ -60,9 +63,12 @@ def store_candidates(models_dir: Path, engine: str) -> list[Path]:
 
 
 def resolve_model(engine: str, model: str | None, models_dir: Path | None) -> str:
-    """What to load: the explicit choice, then CODER_WHISPER_MODEL, then the store, then ``base``."""
+    """What to load: the explicit choice (a model of the store by its name, a path or a model name), then
+    CODER_WHISPER_MODEL, then the store, then ``base``."""
     choice = model or os.environ.get("CODER_WHISPER_MODEL")
     if choice:
+        if models_dir is not None and Path(choice).name == choice and (models_dir / choice).exists():
+            return str(models_dir / choice)
         return choice
     if models_dir is not None:
         found = store_candidates(models_dir, engine)

@@ -48,6 +48,58 @@ def _check_file(path: Path) -> None:
         raise AudioError("file is empty")
 
 
+# what a recording's header may claim; more is a damaged file (or none coder can use), refused before decoding
+MAX_CHANNELS = 32
+MAX_SAMPLE_RATE = 768_000
+
+
+def _check_claims(channels: int, rate: int) -> None:
+    if channels > MAX_CHANNELS:
+        raise AudioError(f"the file's header claims {channels} channels; coder reads recordings of up to "
+                         f"{MAX_CHANNELS} channels (the file may be damaged)")
+    if not 0 < rate <= MAX_SAMPLE_RATE:
+        raise AudioError(f"the file's header claims a sample rate of {rate} Hz; coder reads recordings of up to "
+                         f"{MAX_SAMPLE_RATE} Hz (the file may be damaged)")
+
+
+def _wav_format(path: Path) -> tuple[int, int] | None:
+    """The channels and sample rate a RIFF/RF64 WAV's ``fmt`` chunk states; None for other files."""
+    import struct
+
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+            return None
+        for _ in range(64):  # the fmt chunk comes first or nearly so
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            chunk_id, size = struct.unpack("<4sI", chunk)
+            if chunk_id == b"fmt ":
+                body = f.read(8)
+                return struct.unpack("<HHI", body)[1:] if len(body) == 8 else None
+            f.seek(size + (size & 1), 1)
+    return None
+
+
+def _header(path: Path):
+    """soundfile's reading of the file's header; None where soundfile cannot read it (then another decoder is
+    tried). AudioError for a header that claims more channels or a higher sample rate than any recording has
+    (a WAV's is read here, since libsndfile refuses such a header and the other decoder would spend long and
+    much memory failing)."""
+    import soundfile as sf
+
+    claims = _wav_format(path)
+    if claims is not None:
+        _check_claims(*claims)
+    try:
+        info = sf.info(str(path))
+    except Exception:
+        return None
+    _check_claims(info.channels, info.samplerate)
+    return info
+
+
 def probe(path: str | Path) -> AudioInfo:
     """Decode the whole file once to prove it is readable, and describe it.
 
@@ -57,10 +109,7 @@ def probe(path: str | Path) -> AudioInfo:
 
     path = Path(path)
     _check_file(path)
-    try:
-        info = sf.info(str(path))
-    except Exception:
-        info = None
+    info = _header(path)
     if info is None:
         audio, rate, channels = _decode_fallback(path)
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
@@ -129,6 +178,7 @@ def load_channels(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
     """The recording as float32 at ``sr`` Hz, shape (channels, samples); checked like ``probe``."""
     path = Path(path)
     _check_file(path)
+    _header(path)
     if path.suffix.lower() == ".wav":
         _check_wav_complete(path)
     audio, _ = _librosa_load(path, sr=sr, mono=False)

@@ -14,6 +14,10 @@ from pathlib import Path
 from coder.pipeline.diarize import Turn
 
 
+# the longest speaker label kept (the database's speakers.label holds 50 characters)
+MAX_LABEL_CHARS = 50
+
+
 class RTTMError(ValueError):
     pass
 
@@ -37,6 +41,9 @@ def parse(text: str, source: str = "RTTM") -> dict[str, list[Turn]]:
         if not (math.isfinite(onset) and math.isfinite(duration)) or onset < 0 or duration < 0:
             raise RTTMError(f"{where}: onset and duration must be finite and not negative, "
                             f"found {fields[3]} and {fields[4]}")
+        if len(fields[7]) > MAX_LABEL_CHARS:
+            raise RTTMError(f"{where}: the speaker label (field 8) is {len(fields[7])} characters long; at most "
+                            f"{MAX_LABEL_CHARS} are kept")
         if duration == 0:
             continue
         out.setdefault(fields[1], []).append(Turn(onset, onset + duration, fields[7]))

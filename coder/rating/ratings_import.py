@@ -210,8 +210,11 @@ class _Study:
             date = dt.date.fromisoformat(row["session_date"][:10]) if row.get("session_date") else None
         except ValueError:
             return None, f"{where}, column 'session_date': {row['session_date']!r} is not a date"
-        session = tree.get_or_create_session(self.db, dyad, number, date, row.get("time_point") or None,
-                                             row.get("treatment_arm") or None)
+        try:
+            session = tree.get_or_create_session(self.db, dyad, number, date, row.get("time_point") or None,
+                                                 row.get("treatment_arm") or None)
+        except tree.StudyError as exc:
+            return None, f"{where}: {exc}"
         self.sessions[(dyad.code, number)] = session
         self.registered["sessions"] += 1
         return session, None

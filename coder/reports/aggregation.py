@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from coder.rating.scores import instruments_with_ratings, prefix, submitted_in
 from coder.reports import outcomes
+from coder.stats import sheetsafe
 from coder.study import instruments, scope
 from coder.study.models import (Assignment, ConsensusRating, Dyad, Instrument, Rating, RatingUnit, Study,
                                 TherapySession)
@@ -428,19 +429,19 @@ def write(tables: Tables, out_dir: str | Path, formats: tuple[str, ...] = FORMAT
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    book = codebook(tables)
+    book = sheetsafe.frame(codebook(tables))  # CSV and XLSX cells pass through sheetsafe (docs/security.md)
     book.to_csv(out / "codebook.csv", index=False)
     written.append(out / "codebook.csv")
     if "csv" in formats:
         for level in LEVELS:
             path = out / f"{level}.csv"
-            tables.table(level).to_csv(path, index=False)
+            sheetsafe.frame(tables.table(level)).to_csv(path, index=False)
             written.append(path)
     if "xlsx" in formats:
         path = out / "tables.xlsx"
         with pd.ExcelWriter(path, engine="openpyxl") as writer:
             for level in LEVELS:
-                _plain(tables.table(level)).to_excel(writer, sheet_name=level, index=False)
+                sheetsafe.frame(_plain(tables.table(level))).to_excel(writer, sheet_name=level, index=False)
             book.to_excel(writer, sheet_name="codebook", index=False)
             pd.DataFrame({"level": LEVELS, "aggregation": [tables.rule.describe(level) for level in LEVELS]}) \
                 .to_excel(writer, sheet_name="rule", index=False)

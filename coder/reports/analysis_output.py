@@ -20,7 +20,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from coder.reports import analysis
-from coder.stats import plots
+from coder.stats import plots, sheetsafe
 from coder.stats.regression import partial_regression
 
 RESULT_COLUMNS = ["outcome", "model", "kind", "term", "role", "estimate", "se", "statistic", "p", "p_holm", "p_bh",
@@ -92,7 +92,7 @@ def rows_csv(results: dict[str, Any]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in analysis.table_rows(results):
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in RESULT_COLUMNS})
+        writer.writerow({k: sheetsafe.cell("" if row.get(k) is None else row.get(k)) for k in RESULT_COLUMNS})
     return buffer.getvalue()
 
 
@@ -138,8 +138,8 @@ def write(out_dir: str | Path, results: dict[str, Any], meta: dict[str, Any], da
     put("results.csv", rows_csv(results))
     put("results.json", json.dumps({**meta, "results": analysis.public(results)}, indent=2, default=str))
     put("results.html", render(results, meta, figs))
-    put("data/dyads.csv", dyads.to_csv(index=False))
-    put("data/sessions.csv", sessions.to_csv(index=False))
+    put("data/dyads.csv", sheetsafe.frame(dyads).to_csv(index=False))
+    put("data/sessions.csv", sheetsafe.frame(sessions).to_csv(index=False))
     for fig in figs:
         put(f"plots/{fig['name']}.svg", str(fig["svg"]))
     return written

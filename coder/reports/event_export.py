@@ -26,6 +26,7 @@ import pympi
 from coder.pipeline import formats
 from coder.pipeline.interchange import link_media
 from coder.rating.events import Coded, event_table
+from coder.stats import sheetsafe
 
 FORMATS = ("csv", "eaf")
 MOMENT_S = 0.5
@@ -38,7 +39,7 @@ class EventExportError(ValueError):
 
 def csv_text(coded: list[Coded]) -> str:
     buffer = io.StringIO()
-    event_table(coded).to_csv(buffer, index=False)
+    sheetsafe.frame(event_table(coded)).to_csv(buffer, index=False)
     return buffer.getvalue()
 
 

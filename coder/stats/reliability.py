@@ -73,17 +73,28 @@ INCOMPLETE_DESCRIPTION = {
 
 
 def to_matrix(data: pd.DataFrame, target: str, rater: str, score: str) -> pd.DataFrame:
-    """Long format (one row per target × rater score) to a targets × raters table with NaN for missing pairs."""
+    """Long format (one row per target × rater score) to a targets × raters table with NaN for missing pairs.
+    Errors name a row by its index label, as "line N" where the index is named ``line`` (a file's lines)."""
     import pandas as pd
 
     for column in (target, rater, score):
         if column not in data.columns:
             raise ReliabilityError(f"no column {column!r} (columns: {', '.join(map(str, data.columns))})")
+    where = data.index.name if data.index.name == "line" else "row"
+    for column, what in ((target, "target"), (rater, "rater")):
+        blank = data[column].isna() | (data[column].astype(str).str.strip() == "")
+        if blank.any():
+            raise ReliabilityError(f"{where} {blank.idxmax()}: the {what} (column {column!r}) is empty")
     values = pd.to_numeric(data[score], errors="coerce")
     bad = data.loc[values.isna() & data[score].notna(), score]
     if len(bad):
         row = bad.index[0]
-        raise ReliabilityError(f"row {row}: score {data.loc[row, score]!r} in column {score!r} is not a number")
+        raise ReliabilityError(f"{where} {row}: score {data.loc[row, score]!r} in column {score!r} is not a number")
+    infinite = np.isinf(values.astype(float))
+    if infinite.any():
+        row = infinite.idxmax()
+        raise ReliabilityError(f"{where} {row}: score {float(values[row]):g} in column {score!r} is not a finite "
+                               "number")
     frame = pd.DataFrame({"target": data[target], "rater": data[rater], "score": values}).dropna(subset=["score"])
     duplicated = frame.duplicated(["target", "rater"], keep=False)
     if duplicated.any():

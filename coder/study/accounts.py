@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from coder.study import names
 from coder.study.audit import audit
 from coder.study.models import USER_ROLES, LoginFailure, User, utcnow
 
@@ -50,6 +51,8 @@ def create_user(db: Session, username: str, password: str, role: str, display_na
         raise AccountError(f"role must be one of {', '.join(USER_ROLES)}")
     if not username or not username.replace("_", "").replace("-", "").replace(".", "").isalnum():
         raise AccountError("username may hold letters, digits, '.', '-' and '_' only")
+    if names.name_problem("the display name", display_name):
+        raise AccountError(names.name_problem("the display name", display_name))
     if find_user(db, username) is not None:
         raise AccountError(f"user {username} already exists")
     check_password_policy(password, username)

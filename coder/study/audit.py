@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session, selectinload
 
+from coder.stats import sheetsafe
 from coder.study.models import AuditEvent, User
 from coder.study.scope import study_of
 
@@ -72,8 +73,8 @@ def to_csv(db: Session, stmt: Select) -> str:
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for e in db.scalars(stmt.limit(None)):
-        writer.writerow([e.id, e.at.isoformat(), e.actor.username if e.actor else "", e.action, e.entity,
-                         e.entity_id, json.dumps(e.detail, ensure_ascii=False, default=str)])
+        writer.writerow(sheetsafe.row([e.id, e.at.isoformat(), e.actor.username if e.actor else "", e.action,
+                                       e.entity, e.entity_id, json.dumps(e.detail, ensure_ascii=False, default=str)]))
     return out.getvalue()
 
 

@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 
 from coder.pipeline import deidentify, formats, interchange
 from coder.pipeline.deidentify import Candidate, DeidentificationError
+from coder.stats import sheetsafe
 from coder.study import speakers
 from coder.study import transcripts as review
 from coder.study.audit import audit
@@ -480,9 +481,10 @@ def log_csv(db: Session, transcript: Transcript) -> str:
     writer.writerow(LOG_COLUMNS)
     row = deidentification_of(db, transcript)
     for e in log_rows(db, transcript):
-        writer.writerow([transcript.recording_id, transcript.id, e.revision, e.turn, e.first_word, e.last_word,
-                         f"{e.start_s:.3f}", f"{e.end_s:.3f}", e.original, e.text, e.pseudonym, e.entity, e.role or "",
-                         e.recognizer, row.applied_at.isoformat() if row and row.applied_at else ""])
+        writer.writerow(sheetsafe.row([transcript.recording_id, transcript.id, e.revision, e.turn, e.first_word,
+                                       e.last_word, f"{e.start_s:.3f}", f"{e.end_s:.3f}", e.original, e.text,
+                                       e.pseudonym, e.entity, e.role or "", e.recognizer,
+                                       row.applied_at.isoformat() if row and row.applied_at else ""]))
     return out.getvalue()
 
 

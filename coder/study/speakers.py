@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from coder.pipeline import audio, formats, interchange, vad
 from coder.pipeline.diarize import Diarization, Turn, embeddings
+from coder.pipeline.rttm import MAX_LABEL_CHARS
 from coder.pipeline.roles import ROLES, assign_roles
 from coder.pipeline.words import attribute_words
 from coder.study import transcripts as review
@@ -173,8 +174,46 @@ def _enrol_from_session(db: Session, transcript: Transcript, actor: User | None)
     audit(db, "enrol_voice", therapist, actor, source="session", transcript_id=transcript.id)
 
 
+# the least share of a transcript's speech that imported turns must cover (less: refused unless forced)
+MIN_COVERAGE = 0.8
+
+
+def _merged(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for start, end in sorted(s for s in spans if s[1] > s[0]):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def speech_covered(segments: list[dict[str, Any]], turns: list[Turn]) -> tuple[float, float]:
+    """Seconds of the transcript's speech (its words, or segments without words) that ``turns`` cover, and the
+    seconds of speech in all."""
+    speech = _merged([(float(w["start"]), float(w["end"])) for s in segments for w in (s.get("words") or [s])])
+    spans = _merged([(t.start, t.end) for t in turns])
+    covered, i = 0.0, 0
+    for start, end in speech:
+        while i < len(spans) and spans[i][1] <= start:
+            i += 1
+        j = i
+        while j < len(spans) and spans[j][0] < end:
+            covered += min(end, spans[j][1]) - max(start, spans[j][0])
+            j += 1
+    return covered, sum(end - start for start, end in speech)
+
+
+def coverage(recording: Recording, turns: list[Turn]) -> float | None:
+    """The least share of any of the recording's transcripts' speech that ``turns`` cover; None without a
+    transcript (or speech)."""
+    shares = [covered / total for covered, total in (speech_covered(t.segments or [], turns)
+                                                     for t in recording.transcripts) if total > 0]
+    return min(shares) if shares else None
+
+
 def import_turns(db: Session, recording: Recording, turns: list[Turn], source: str, actor: User | None = None,
-                 transcripts_dir: Path | None = None) -> int:
+                 transcripts_dir: Path | None = None, force: bool = False) -> int:
     """Store user-supplied turns for a recording and re-attribute the words of its transcripts to them.
 
     Returns how many transcripts were updated. Later processing of the
@@ -183,12 +222,25 @@ def import_turns(db: Session, recording: Recording, turns: list[Turn], source: s
     old automatic or manual ones. A transcript a person has corrected gets
     the re-attributed words as a new revision, so the corrected one can be
     restored.
+
+    Turns that cover less than ``MIN_COVERAGE`` of a transcript's speech are refused unless ``force``: the
+    words outside them would all go to the speakers of the nearest turns, and the roles would be decided on
+    them.
     """
     if not turns:
         raise ValueError(f"{source}: no turns for recording {recording.id}")
+    long = next((t.speaker for t in turns if len(t.speaker) > MAX_LABEL_CHARS), None)
+    if long is not None:
+        raise ValueError(f"{source}: the speaker label {long[:20]!r}… is {len(long)} characters long; at most "
+                         f"{MAX_LABEL_CHARS} are kept")
     if recording.duration_s and max(t.end for t in turns) > recording.duration_s + 1.0:
         raise ValueError(f"{source}: turns run to {max(t.end for t in turns):.1f} s but the recording is "
                          f"{recording.duration_s:.1f} s long")
+    share = coverage(recording, turns)
+    if share is not None and share < MIN_COVERAGE and not force:
+        raise ValueError(f"{source}: the turns cover {share:.0%} of the speech in recording {recording.id}'s "
+                         f"transcript; at least {MIN_COVERAGE:.0%} is needed (the words outside them would go to "
+                         "the nearest turn's speaker). Use --force to import them anyway")
     recording.speaker_turns = [[round(t.start, 3), round(t.end, 3), t.speaker] for t in turns]
     recording.speaker_turns_source = str(source)[:500]
     audit(db, "import_rttm", recording, actor, source=str(source), turns=len(turns),

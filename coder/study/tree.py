@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session, selectinload
 
-from coder.study import access, scope
+from coder.study import access, names, scope
 from coder.study.audit import audit
 from coder.study.models import (Assignment, Client, Dyad, Instrument, Rating, Recording, Speaker, Study, Therapist,
                                 TherapySession, Transcript, User, utcnow)
@@ -22,14 +22,29 @@ class StudyError(Exception):
     """A request that contradicts what the study already holds."""
 
 
+def _check(problem: str | None) -> None:
+    if problem:
+        raise StudyError(problem)
+
+
+def _findable(*values: str | None) -> None:
+    """StudyError for a NUL, which PostgreSQL refuses even in a query (other names are checked when stored, so
+    that rows stored before the checks can still be found)."""
+    for value in values:
+        if value and "\x00" in value:
+            _check(names.name_problem("the name", value))
+
+
 def find_study(db: Session, name: str) -> Study | None:
     """The live study of this name."""
     return db.scalar(select(Study).where(Study.name == name, Study.live))
 
 
 def get_or_create_study(db: Session, name: str) -> Study:
+    _findable(name)
     study = db.scalar(select(Study).where(Study.name == name))
     if study is None:
+        _check(names.name_problem("the study's name", name))
         study = Study(name=name)
         db.add(study)
         db.flush()
@@ -41,6 +56,7 @@ def create_study(db: Session, name: str, description: str, creator: User) -> Stu
     (by a deleted study too)."""
     if not name or len(name) > 200:
         raise StudyError("give the study a name (up to 200 characters)")
+    _check(names.name_problem("the study's name", name))
     if db.scalar(select(Study).where(Study.name == name)) is not None:
         raise StudyError(f"a study named {name} exists already")
     study = get_or_create_study(db, name)
@@ -55,6 +71,7 @@ def add_participant(db: Session, study: Study, kind: str, code: str, actor: User
     cls = PARTICIPANT_KINDS[kind]
     if not code or len(code) > 100:
         raise StudyError(f"give the {kind} a code (a pseudonym, never a name) of up to 100 characters")
+    _check(names.code_problem(f"the {kind} code", code))
     if db.scalar(select(cls).where(cls.study_id == study.id, cls.code == code)) is not None:
         raise StudyError(f"{kind} {code} exists already")
     participant = cls(study_id=study.id, code=code)
@@ -75,8 +92,10 @@ def add_dyad(db: Session, study: Study, therapist_code: str, client_code: str, d
 
 
 def _participant(db: Session, cls, study: Study, code: str):
+    _findable(code)
     obj = db.scalar(select(cls).where(cls.study_id == study.id, cls.code == code))
     if obj is None:
+        _check(names.code_problem(f"the {cls.__name__.lower()} code", code))
         obj = cls(study_id=study.id, code=code)
         db.add(obj)
         db.flush()
@@ -89,12 +108,14 @@ def get_or_create_dyad(db: Session, study: Study, therapist_code: str, client_co
     therapist = _participant(db, Therapist, study, therapist_code)
     client = _participant(db, Client, study, client_code)
     code = dyad_code or f"{therapist_code}-{client_code}"
+    _findable(code)
     dyad = db.scalar(select(Dyad).where(Dyad.study_id == study.id, Dyad.code == code))
     if dyad is not None:
         if (dyad.therapist_id, dyad.client_id) != (therapist.id, client.id):
             raise StudyError(f"dyad {code} already pairs therapist {dyad.therapist.code} with client "
                              f"{dyad.client.code}, not {therapist_code} with {client_code}")
         return dyad
+    _check(names.code_problem("the dyad code", code))
     pair = db.scalar(select(Dyad).where(Dyad.study_id == study.id, Dyad.therapist_id == therapist.id,
                                         Dyad.client_id == client.id))
     if pair is not None:
@@ -107,6 +128,8 @@ def get_or_create_dyad(db: Session, study: Study, therapist_code: str, client_co
 
 def get_or_create_session(db: Session, dyad: Dyad, number: int, date: dt.date | None = None,
                           time_point: str | None = None, treatment_arm: str | None = None) -> TherapySession:
+    for what, value in (("the time point", time_point), ("the treatment arm", treatment_arm)):
+        _check(value and names.code_problem(what, value))
     session = db.scalar(select(TherapySession).where(TherapySession.dyad_id == dyad.id,
                                                      TherapySession.number == number))
     if session is None:

@@ -49,11 +49,17 @@ def database_unavailable(exc: OperationalError):
 
 
 def too_large(_exc):
-    limit = current_app.config["MAX_UPLOAD_BYTES"] / 1e9
-    message = f"the file is larger than the upload limit of {limit:.1f} GB (CODER_MAX_UPLOAD_BYTES)"
+    """A body over the route's limit (coder.web.app.limit_body): a short answer that never repeats the body."""
+    if request.path.endswith("/upload"):
+        limit = current_app.config["MAX_UPLOAD_BYTES"] / 1e9
+        message = f"the file is larger than the upload limit of {limit:.1f} GB (CODER_MAX_UPLOAD_BYTES)"
+    else:
+        limit = request.max_content_length or 0
+        size = f"{limit / (1 << 20):.0f} MB" if limit >= 1 << 20 else f"{limit / 1024:.0f} kB"
+        message = f"the request is larger than the {size} this page accepts; nothing was read"
     if wants_json() or request.path.endswith("/upload"):
         return {"ok": False, "error": message}, 413
-    return message, 413
+    return message, 413, {"Content-Type": "text/plain; charset=utf-8"}
 
 
 def register(app: Flask) -> None:

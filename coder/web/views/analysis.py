@@ -7,13 +7,15 @@ import json
 import tempfile
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from coder.rating import ratings_import
 from coder.reports import aggregation, analysis, analysis_output, outcomes
+from coder.stats import sheetsafe
 from coder.study import access, instruments
 from coder.study.models import Analysis, Study
+from coder.web import jsonapi
 from coder.web.database import db_session
 from coder.web.guards import coordinated_row, coordinated_study, coordinator_required
 
@@ -147,8 +149,7 @@ def table_file(study_id: int, name: str, fmt: str):
         written = aggregation.write(tables, tmp, (fmt,))
         path = next(p for p in written if p.name == f"{name}.{fmt}")
         body = path.read_bytes()
-    filename = f"{study.name}-{name}.{fmt}".replace(" ", "_")
-    return Response(body, mimetype=MIME[fmt], headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return jsonapi.attachment(body, MIME[fmt], f"{study.name}-{name}.{fmt}".replace(" ", "_"))
 
 
 def _spec_from_form(form) -> analysis.Spec:
@@ -206,8 +207,8 @@ def result_file(analysis_id: int, name: str, fmt: str):
         mime = "text/html"
     elif name in ("dyads", "sessions") and fmt == "csv":
         buffer = io.StringIO()
-        analysis.frames(row.data)[0 if name == "dyads" else 1].to_csv(buffer, index=False)
+        sheetsafe.frame(analysis.frames(row.data)[0 if name == "dyads" else 1]).to_csv(buffer, index=False)
         body, mime = buffer.getvalue(), "text/csv"
     else:
         abort(404)
-    return Response(body, mimetype=mime, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return jsonapi.attachment(body, mime, filename)

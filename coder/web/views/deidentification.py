@@ -9,10 +9,9 @@ pending candidates' ids when applying is refused while any is pending).
 """
 from __future__ import annotations
 
-import io
 from typing import Any, Callable
 
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, send_file, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, url_for
 from flask_login import current_user
 
 from coder.pipeline import interchange
@@ -194,9 +193,8 @@ def log(transcript_id: int):
     """The anonymisation log: the original words beside their pseudonyms. It identifies people: keep it with the
     originals, never with the de-identified exports."""
     transcript = _transcript(transcript_id)
-    data = io.BytesIO(deid.log_csv(db_session(), transcript).encode("utf-8"))
-    return send_file(data, mimetype="text/csv", as_attachment=True, max_age=0,
-                     download_name=f"recording-{transcript.recording_id}.anonymisation-log.csv")
+    return jsonapi.attachment(deid.log_csv(db_session(), transcript), "text/csv",
+                              f"recording-{transcript.recording_id}.anonymisation-log.csv")
 
 
 @bp.route("/transcripts/<int:transcript_id>/deidentify/export/<fmt>")

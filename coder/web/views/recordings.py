@@ -31,7 +31,7 @@ def _error(message: str, status: int = 400):
 def _dyad(db, study: Study, form: MultiDict, filename: str) -> Dyad:
     """The dyad an upload is for: one chosen by id, or the one of the therapist and client codes given."""
     if form.get("dyad_id"):
-        dyad = tree.dyad_of(db, study, int(form["dyad_id"]))
+        dyad = tree.dyad_of(db, study, forms.whole_number(form["dyad_id"], "the dyad"))
         if dyad is None:
             raise Refused("no such dyad in this study")
         return dyad
@@ -45,12 +45,13 @@ def _session_of(db, study: Study, form: MultiDict, filename: str) -> tuple[Dyad,
     """The dyad, session number and date an upload names."""
     try:
         dyad = _dyad(db, study, form, filename)
-        number = int(form.get("session", ""))
+        number = forms.whole_number(form.get("session", ""), "the session")
+    except (ValueError, StudyError) as exc:
+        raise Refused(f"{filename}: {exc}") from None
+    try:
         date = dt.date.fromisoformat(form["date"]) if form.get("date") else None
     except ValueError:
-        raise Refused(f"{filename}: the session must be a whole number and the date YYYY-MM-DD") from None
-    except StudyError as exc:
-        raise Refused(f"{filename}: {exc}") from None
+        raise Refused(f"{filename}: the date must be YYYY-MM-DD") from None
     return dyad, number, date
 
 
@@ -121,9 +122,11 @@ def status(study_id: int):
 def _options() -> dict:
     """The processing options the form asks for, checked (ValueError, JobError)."""
     form = request.form
-    speakers = int(form["num_speakers"]) if form.get("num_speakers") else None
+    speakers = forms.whole_number(form["num_speakers"], "the number of speakers") \
+        if form.get("num_speakers") else None
     return job_options.check_options(form.get("engine", "openai-whisper"), form.get("model", "").strip() or None,
-                                     form.get("diarizer", "builtin"), speakers, form.get("language", "").strip())
+                                     form.get("diarizer", "builtin"), speakers, form.get("language", "").strip(),
+                                     current_app.extensions["coder.settings"].models_dir)
 
 
 @bp.route("/studies/<int:study_id>/process", methods=["POST"])

@@ -7,17 +7,18 @@ import threading
 from collections import OrderedDict
 
 import pandas as pd
-from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user
 
 from coder.rating import scores
 from coder.rating.calibration import master_of
 from coder.rating.events import coded_ratings
 from coder.reports import event_export, reliability_report
-from coder.stats import agreement, plots, reliability as rel
+from coder.stats import agreement, plots, reliability as rel, sheetsafe
 from coder.stats.jsonsafe import json_safe
 from coder.study import access
 from coder.study.models import Study
+from coder.web import jsonapi
 from coder.web.database import db_session
 from coder.web.guards import coordinated_study, coordinator_required
 
@@ -136,12 +137,10 @@ def export(study_id: int, key: str, fmt: str):
     name = f"reliability-{study.name}-{instrument.id}-v{instrument.version}".replace(" ", "_")
     if fmt == "json":
         body = json.dumps(json_safe(result), indent=1, default=str)
-        return Response(body, mimetype="application/json",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.json"'})
+        return jsonapi.attachment(body, "application/json", f"{name}.json")
     buffer = io.StringIO()
-    reliability_report.to_rows(result).to_csv(buffer, index=False)
-    return Response(buffer.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    sheetsafe.frame(reliability_report.to_rows(result)).to_csv(buffer, index=False)
+    return jsonapi.attachment(buffer.getvalue(), "text/csv", f"{name}.csv")
 
 
 @bp.route("/reliability/<int:study_id>/events.<fmt>")
@@ -157,7 +156,5 @@ def events_export(study_id: int, fmt: str):
                           request.args.get("version") or None)
     name = f"events-{study.name}".replace(" ", "_")
     if fmt == "csv":
-        return Response(event_export.csv_text(coded), mimetype="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
-    return Response(event_export.eaf_zip(coded), mimetype="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="{name}-eaf.zip"'})
+        return jsonapi.attachment(event_export.csv_text(coded), "text/csv", f"{name}.csv")
+    return jsonapi.attachment(event_export.eaf_zip(coded), "application/zip", f"{name}-eaf.zip")

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from coder.study import instruments, search
+from coder.web import forms
 from coder.web.database import db_session
 from coder.web.guards import coordinated_study, coordinator_required
 
@@ -32,8 +33,10 @@ def page(study_id: int):
     db = db_session()
     study = coordinated_study(study_id)
     criteria = _criteria(request.args)
-    page_number = request.args.get("page", "1")
-    page_number = max(1, int(page_number)) if page_number.isdigit() else 1
+    try:
+        page_number = forms.whole_number(request.args.get("page", "1"), "the page", 1, 10**6)
+    except ValueError:
+        page_number = 1
     results, error = None, None
     if criteria["query"]:
         try:
