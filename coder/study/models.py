@@ -466,6 +466,10 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     deactivated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # advanced by logout and by every password event: ends every login of the account (get_id)
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    password_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     __table_args__ = (CheckConstraint(_in("role", USER_ROLES), name="role"),)
 
     # Flask-Login protocol
@@ -477,9 +481,10 @@ class User(Base):
     is_anonymous = False
 
     def get_id(self) -> str:
-        """What the login cookie holds: the id and a stamp of the password hash, so that a new password ends
-        the account's other logins (coder.study.accounts.user_of_session)."""
-        return f"{self.id}.{hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]}"
+        """What the login cookie holds: the id and a stamp of the password hash and the session epoch, so that a
+        new password or a logout ends the account's logins (coder.study.accounts.user_of_session)."""
+        stamp = f"{self.password_hash}:{self.session_epoch or 0}"
+        return f"{self.id}.{hashlib.sha256(stamp.encode()).hexdigest()[:16]}"
 
 
 class Assignment(SoftDelete, Base):
