@@ -145,6 +145,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "static": ("public", ["/static/rate.js"]),
     "auth.login": ("public", ["/login"]),
     "auth.logout": ("user", ["/logout"]),
+    "auth.password": ("user", ["/account/password"]),
     "home.index": ("user", ["/"]),
     "rate.session_token": ("user", ["/session"]),
     "rate.page": ("rater", ["/rate/{assignment}"]),

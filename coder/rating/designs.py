@@ -39,8 +39,8 @@ from coder.rating.calibration import master_of
 from coder.study import instruments, scope
 from coder.study.accounts import set_active
 from coder.study.audit import audit
-from coder.study.models import (Assignment, AssignmentDesign, Dyad, Instrument, Rating, RatingUnit, Study,
-                                TherapySession, User, utcnow)
+from coder.study.models import (Assignment, AssignmentDesign, AuditEvent, Dyad, Instrument, Rating, RatingUnit,
+                                Study, TherapySession, User, utcnow)
 from coder.study.units import fits
 
 
@@ -408,8 +408,41 @@ def reassign(db: Session, leaving: User, actor: User | None, reason: str, to: li
 def deactivate(db: Session, rater: User, actor: User | None, reason: str, study_ids: Collection[int]) -> None:
     """Deactivate a rater (audited; their ratings stay), unless they still hold unrated assignments in studies
     other than ``study_ids`` (the actor's): those studies' coordinators must move them first."""
+    if not reason.strip():
+        raise DesignError("give a reason for deactivating the rater (it goes to the audit trail)")
     elsewhere = len(open_assignments(db, rater)) - len(open_assignments(db, rater, study_ids))
     if elsewhere:
         raise DesignError(f"{rater.username} has {elsewhere} unrated assignment(s) in studies you do not "
                           "coordinate; their coordinators must move them first")
     set_active(db, rater, False, actor, reason)
+
+
+def answerable_for(db: Session, rater: User, actor: User | None, study_ids: Collection[int] | None) -> None:
+    """DesignError unless the actor may reactivate the rater or reset their password: the actor coordinates
+    every study the rater has assignments in, or deactivated the rater themselves (None: the command line)."""
+    if actor is None or study_ids is None:
+        return
+    def count(studies: Collection[int] | None) -> int:
+        stmt = select(func.count(Assignment.id)).select_from(Assignment).where(Assignment.rater_id == rater.id)
+        return db.scalar(scope.in_study(stmt, Assignment, studies)) or 0
+
+    elsewhere = count(None) - count(study_ids)
+    if not elsewhere:
+        return
+    last = db.scalar(select(AuditEvent).where(AuditEvent.entity == "users", AuditEvent.entity_id == rater.id,
+                                              AuditEvent.action == "deactivate")
+                     .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(1))
+    if last is not None and last.actor_id == actor.id and not rater.active:
+        return
+    raise DesignError(f"{rater.username} also rates in {elsewhere} assignment(s) of studies you do not "
+                      "coordinate; their coordinators decide")
+
+
+def reactivate(db: Session, rater: User, actor: User | None, reason: str,
+               study_ids: Collection[int] | None) -> None:
+    """Let a deactivated rater log in again (audited, with a reason): the mirror of ``deactivate``, scoped by
+    ``answerable_for``."""
+    if not reason.strip():
+        raise DesignError("give a reason for reactivating the rater (it goes to the audit trail)")
+    answerable_for(db, rater, actor, study_ids)
+    set_active(db, rater, True, actor, reason)

@@ -64,9 +64,11 @@ def create_user(db: Session, username: str, password: str, role: str, display_na
 
 
 def add_rater(db: Session, username: str, display_name: str, actor: User | None) -> tuple[User, str]:
-    """A new rater account with a generated one-time password (audited); the account and the password."""
+    """A new rater account with a generated one-time password, to be changed at the first login (audited); the
+    account and the password."""
     password = generate_password()
     user = create_user(db, username, password, "rater", display_name)
+    user.must_change_password = True
     audit(db, "create", user, actor, username=username, role="rater")
     return user, password
 
@@ -89,15 +91,47 @@ def users(db: Session, role: str, active_only: bool = False, excluding: Collecti
     return list(db.scalars(stmt))
 
 
-def set_password(user: User, password: str) -> None:
-    """A new password; it also ends every login of the account (see User.get_id)."""
+def set_password(user: User, password: str, one_time: bool = False) -> None:
+    """A new password; it ends every login of the account (see User.get_id). A ``one_time`` password must be
+    changed at the next login."""
     check_password_policy(password, user.username)
     user.password_hash = generate_password_hash(password)
+    user.session_epoch = (user.session_epoch or 0) + 1
+    user.must_change_password = one_time
+    user.password_changed_at = utcnow()
+
+
+def change_password(db: Session, user: User, current: str, new: str) -> None:
+    """The user's own change: the current password is required, and the new one must differ (audited)."""
+    if not check_password_hash(user.password_hash, current or ""):
+        raise AccountError("the current password is wrong")
+    if new == current:
+        raise AccountError("the new password must differ from the current one")
+    set_password(user, new)
+    audit(db, "password_change", user, user)
+
+
+def reset_password(db: Session, user: User, actor: User | None) -> str:
+    """A generated one-time password for the account, which its owner must change at the next login; every
+    login of the account ends (audited). Returns the password, shown once."""
+    password = generate_password()
+    set_password(user, password, one_time=True)
+    audit(db, "password_reset", user, actor)
+    return password
+
+
+def end_sessions(db: Session, user: User) -> None:
+    """End every login of the account (logout: the cookie of each of its sessions no longer matches)."""
+    user.session_epoch = (user.session_epoch or 0) + 1
+    audit(db, "logout", user, user)
 
 
 def set_active(db: Session, user: User, active: bool, actor: User | None, reason: str = "") -> None:
-    """Deactivate an account (it can no longer log in; everything it made stays) or reactivate it; audited."""
+    """Deactivate an account (it can no longer log in, and its logins end; everything it made stays) or
+    reactivate it; audited."""
     user.active, user.deactivated_at = active, None if active else utcnow()
+    if not active:
+        user.session_epoch = (user.session_epoch or 0) + 1
     audit(db, "activate" if active else "deactivate", user, actor, reason=reason)
 
 
@@ -156,11 +190,20 @@ def attempt_login(db: Session, username: str, password: str, address: str,
     return user
 
 
+_UNUSED_HASH: list[str] = []
+
+
+def _unused_hash() -> str:
+    if not _UNUSED_HASH:
+        _UNUSED_HASH.append(generate_password_hash(secrets.token_urlsafe(16)))
+    return _UNUSED_HASH[0]
+
+
 def authenticate(db: Session, username: str, password: str) -> User | None:
+    """The active account whose password this is, else None. Every path checks one password hash, so that the
+    time taken does not tell which user names exist or are deactivated."""
     user = find_user(db, username)
-    if user is None:
-        check_password_hash(generate_password_hash("x"), password)  # similar timing for unknown names
-        return None
-    if not user.active or not check_password_hash(user.password_hash, password):
+    matches = check_password_hash(user.password_hash if user is not None else _unused_hash(), password)
+    if user is None or not user.active or not matches:
         return None
     return user

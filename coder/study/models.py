@@ -468,6 +468,10 @@ class User(Base):
     deactivated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # the account's own settings of its pages (coder.rating.workspace.PREFERENCES); None: the defaults
     preferences: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # advanced by logout and by every password event: ends every login of the account (get_id)
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    password_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     __table_args__ = (CheckConstraint(_in("role", USER_ROLES), name="role"),)
 
     # Flask-Login protocol
@@ -479,9 +483,10 @@ class User(Base):
     is_anonymous = False
 
     def get_id(self) -> str:
-        """What the login cookie holds: the id and a stamp of the password hash, so that a new password ends
-        the account's other logins (coder.study.accounts.user_of_session)."""
-        return f"{self.id}.{hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]}"
+        """What the login cookie holds: the id and a stamp of the password hash and the session epoch, so that a
+        new password or a logout ends the account's logins (coder.study.accounts.user_of_session)."""
+        stamp = f"{self.password_hash}:{self.session_epoch or 0}"
+        return f"{self.id}.{hashlib.sha256(stamp.encode()).hexdigest()[:16]}"
 
 
 class Assignment(SoftDelete, Base):

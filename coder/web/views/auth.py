@@ -1,17 +1,60 @@
-"""Log in and out."""
+"""Log in and out, and change one's password.
+
+A login starts a fresh session (a new CSRF token; nothing carried over from before) and records its time there:
+the session ends PERMANENT_SESSION_LIFETIME after the login, however active. Logout advances the account's
+session epoch, which ends the cookie of every one of its sessions, saved copies included. An account with a
+one-time password reaches nothing but the password page until it has chosen its own.
+"""
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import OperationalError
 
-from coder.study.accounts import LoginLimit, TooManyFailures, attempt_login, authenticate, find_user
+from coder.study.accounts import (AccountError, LoginLimit, TooManyFailures, attempt_login, authenticate,
+                                  change_password, end_sessions, find_user)
 from coder.study.audit import audit
 from coder.web.database import db_session
+from coder.web.guards import wants_json
 
 bp = Blueprint("auth", __name__)
+
+LOGIN_AT = "login_at"  # the session's key for the time of the login (seconds since the epoch)
+OPEN_WHILE_CHANGING = {"auth.password", "auth.logout", "auth.login", "static", "rate.session_token"}
+
+
+@bp.before_app_request
+def _end_expired_login():
+    """A login older than the session lifetime (or without a recorded time) ends, whatever the activity."""
+    if "_user_id" not in session:
+        return None
+    started = session.get(LOGIN_AT)
+    lifetime = current_app.permanent_session_lifetime.total_seconds()
+    if not isinstance(started, (int, float)) or time.time() - started > lifetime:
+        session.clear()
+    return None
+
+
+@bp.before_app_request
+def _password_first():
+    """After a one-time password, the account's only page is the password page."""
+    if request.endpoint in OPEN_WHILE_CHANGING or not current_user.is_authenticated:
+        return None
+    if current_user.must_change_password:
+        if wants_json():
+            return {"ok": False, "error": "choose a new password first", "password": url_for("auth.password")}, 403
+        return redirect(url_for("auth.password"))
+    return None
+
+
+def _start_session(user) -> None:
+    """A fresh session for this login: no earlier content (its CSRF token included) survives."""
+    session.clear()
+    login_user(user)
+    session[LOGIN_AT] = time.time()
 
 
 def _safe_next(target: str | None) -> str:
@@ -57,7 +100,7 @@ def login():
             _commit_if_possible(db)
             flash("Unknown user name or wrong password.", "error")
             return render_template("login.html"), 401
-        login_user(user)
+        _start_session(user)
         audit(db, "login", user, user)
         _commit_if_possible(db)
         return redirect(_safe_next(request.args.get("next")))
@@ -67,5 +110,31 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
+    db = db_session()
+    end_sessions(db, current_user._get_current_object())
+    db.commit()
     logout_user()
+    session.clear()
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def password():
+    """Change one's own password: the current one, and the new one twice."""
+    if request.method == "POST":
+        db = db_session()
+        new = request.form.get("new_password", "")
+        try:
+            if new != request.form.get("confirm_password", ""):
+                raise AccountError("the two new passwords differ")
+            change_password(db, current_user._get_current_object(), request.form.get("current_password", ""), new)
+            db.commit()
+        except AccountError as exc:
+            db.rollback()
+            flash(f"Not changed: {exc}.", "error")
+            return render_template("password.html"), 400
+        _start_session(current_user._get_current_object())  # the new password ended every login, this one included
+        flash("Your password is changed; your other logins have ended.")
+        return redirect(url_for("home.index"))
+    return render_template("password.html")

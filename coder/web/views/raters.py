@@ -1,5 +1,6 @@
 """Raters: the list with each rater's workload in the coordinator's studies, new rater accounts, and
-deactivating, reactivating or relieving a rater (their unrated assignments moved to others)."""
+deactivating, reactivating or relieving a rater (their unrated assignments moved to others), and resetting a
+rater's password to a one-time one."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -59,13 +60,18 @@ def change(user_id: int):
     if rater is None or rater.role != "rater":
         abort(404)
     action = request.form.get("action")
-    if action not in ("deactivate", "reassign", "activate"):
+    if action not in ("deactivate", "reassign", "activate", "reset"):
         abort(400)
     reason = forms.reason()
     try:
         if action == "activate":
-            accounts.set_active(db, rater, True, current_user, reason)
+            designs.reactivate(db, rater, current_user, reason, access.study_ids(db, current_user))
             flash(f"{rater.username} can log in again.")
+        elif action == "reset":
+            designs.answerable_for(db, rater, current_user, access.study_ids(db, current_user))
+            password = accounts.reset_password(db, rater, current_user)
+            flash(f"{rater.username}'s password is reset and their logins have ended. Give them this one-time "
+                  f"password, which they must change when they log in: {password} (shown only now).", "credentials")
         else:
             flash(_relieve(db, rater, action, reason))
         db.commit()
