@@ -156,11 +156,15 @@ def test_queue_filters_labels_and_the_study_label(tmp_path, database):
     assert response.status_code == 302
     queue = without_tokens(_text(rater, "/"))
     assert "Trial R" not in queue and "Study 1" in queue
+    rate_page = _text(rater, re.search(r'href="(/rate/\d+)"', queue).group(1))
+    assert "Trial R" not in rate_page and "Study 1" in rate_page  # the rating page's title and heading too
     study_page = _text(coord, f"/studies/{study_id}")
     assert re.search(r'value="label" checked', study_page) and 'value="Study 1"' in study_page
     coord.post(f"/studies/{study_id}/transcripts", data={"action": "study_label", "shown": "hidden"})
     queue = without_tokens(_text(rater, "/"))
     assert "Trial R" not in queue and "Study 1" not in queue
+    rate_page = _text(rater, re.search(r'href="(/rate/\d+)"', queue).group(1))
+    assert "Trial R" not in rate_page and "Study 1" not in rate_page
     bad = coord.post(f"/studies/{study_id}/transcripts", data={"action": "study_label", "shown": "label",
                                                                 "label": " "}, follow_redirects=True)
     assert "give the label" in bad.get_data(as_text=True)
