@@ -7,8 +7,8 @@ the demo study.
 
 Sets known passwords on the demo accounts of that (throwaway) home, serves it
 on a free loopback port, and writes rater-queue.png, rating-page.png,
-rating-events.png (rater1's minute of the session on the rupture markers, which
-it assigns), rating-narrow.png (a phone's 390 px), ratings.png,
+rating-events.png (rater1's segment of the session on the rupture markers, which
+the demo assigns), rating-narrow.png (a phone's 390 px), ratings.png,
 transcript-editor.png and transcript-search.png.
 """
 from __future__ import annotations
@@ -27,12 +27,10 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import select  # noqa: E402
 from waitress.server import create_server  # noqa: E402
 
-from coder.rating import designs  # noqa: E402
-from coder.study import instruments, units  # noqa: E402
 from coder.study.accounts import set_password  # noqa: E402
 from coder.web.app import create_app  # noqa: E402
 from coder.config import load_settings  # noqa: E402
-from coder.study.models import Recording, User  # noqa: E402
+from coder.study.models import Assignment, Instrument, User  # noqa: E402
 from tests.support.browser import CHROMIUM_ARGS, wait_until  # noqa: E402
 
 PASSWORD = "screenshot password"
@@ -80,21 +78,16 @@ def log_in(browser, base: str, username: str, password: str = PASSWORD, height: 
     return page
 
 
-def rupture_minute(app, username: str = "rater1") -> int:
-    """The demo session's first minute on the rupture markers (3RS, events in time), assigned to ``username``
-    (the demo assigns only the alliance form); the assignment's id."""
+def rupture_segment(app, username: str = "rater1") -> int:
+    """The id of ``username``'s assignment of the demo session's segment on the rupture markers (3RS, events in
+    time), which the demo assigns."""
     with app.extensions["coder.db"].session() as db:
-        rater = db.scalar(select(User).where(User.username == username))
-        instrument = instruments.store(db, instruments.builtin("rupture-markers"))
-        recording = db.scalar(select(Recording).order_by(Recording.id))
-        [unit] = units.add(db, recording, [units.custom(60, 120, recording.duration_s, "Minute 2")])
-        [(_unit, assignment)] = designs.assign(db, rater, [unit], instrument, None, reason="screenshots")
-        db.flush()
-        return assignment.id
+        return db.scalar(select(Assignment.id).join(Assignment.rater).join(Assignment.instrument)
+                         .where(User.username == username, Instrument.key == "rupture-markers"))
 
 
 def event_coding(page, base: str, assignment_id: int) -> None:
-    """Events placed on the rupture-markers minute: a moment, and a stretch of selected words with a note."""
+    """Events placed on the rupture-markers segment: a moment, and a stretch of selected words with a note."""
     page.goto(f"{base}/rate/{assignment_id}")
     page.wait_for_selector("#rate[data-ready='1']")
     page.locator("#item-therapist_contribution").focus()
@@ -170,11 +163,11 @@ def main() -> None:
         narrow.screenshot(path=str(args.out / "rating-narrow.png"))
         narrow.context.close()
 
-        event_coding(rater, base, rupture_minute(app))
+        event_coding(rater, base, rupture_segment(app))
         rater.screenshot(path=str(args.out / "rating-events.png"))
 
         other = log_in(browser, base, "rater2")
-        other.locator("a.button").first.click()
+        other.locator("tr", has_text="Whole session").locator("a.button").click()
         other.wait_for_selector("#rate[data-ready='1']")
         other.locator("#item-1").focus()
         for digit in "665656756547":

@@ -67,7 +67,10 @@ def test_demo_transcribes_the_sample_session(demo):
         assert words[-1]["end"] <= rec.duration_s + 0.5
         raters = s.scalars(sql_select(User).where(User.role == "rater")).all()
         assert len(raters) == 2
-        assert s.query(Assignment).count() == 2
+        # each rater: the whole session on the alliance form, and its one 5-minute segment on the rupture markers
+        assigned = {(a.rater.username, a.instrument.key, a.rating_unit.kind) for a in s.scalars(sql_select(Assignment))}
+        assert assigned == {(r, key, kind) for r in ("rater1", "rater2")
+                            for key, kind in (("wai-o-s", "whole_session"), ("rupture-markers", "fixed_window"))}
     for ext in ("json", "rttm", "vtt", "txt"):
         assert (home / "demo" / "transcripts" / f"recording-1.{ext}").is_file()
     assert set(credentials(proc.stdout)) == {"coordinator", "transcriber", "rater1", "rater2"}

@@ -20,8 +20,10 @@ from coder.study.models import RatingUnit, Recording, Study, User
 DEMO_STUDY = "Demo study"
 DEMO_USERS = (("coordinator", "coordinator", "Demo coordinator"), ("transcriber", "transcriber", "Demo transcriber"),
               ("rater1", "rater", "Rater One"), ("rater2", "rater", "Rater Two"))
-# The demo raters rate the whole session on the built-in observer alliance short form.
+# The demo raters rate the whole session on the built-in observer alliance short form, and code rupture markers
+# (events in time) on its 5-minute segments: one here, as the demo session is shorter than five minutes.
 DEMO_INSTRUMENT = "wai-o-s"
+DEMO_MARKERS = "rupture-markers"
 
 
 class DemoError(Exception):
@@ -94,12 +96,21 @@ def _accounts_and_assignments(database: Database, result: DemoResult) -> None:
                 raters.append(user)
             else:
                 access.grant(db, study, user, None)
-        instrument = instruments.store(db, instruments.builtin(DEMO_INSTRUMENT))
+        alliance = instruments.store(db, instruments.builtin(DEMO_INSTRUMENT))
+        markers = instruments.store(db, instruments.builtin(DEMO_MARKERS))
+        minutes = instruments.builtin(DEMO_MARKERS).segment_minutes
         for recording in db.scalars(scope.in_study(select(Recording), Recording, study)):
-            unit = db.scalar(select(RatingUnit).where(RatingUnit.recording_id == recording.id,
-                                                      RatingUnit.kind == "whole_session"))
-            if unit is None:
-                [unit] = units.add(db, recording, units.whole_session(recording.duration_s),
-                                  instrument_keys=[DEMO_INSTRUMENT])
-            for rater in raters:
-                designs.assign(db, rater, [unit], instrument, None, reason="demo")
+            for instrument, kind in ((alliance, "whole_session"), (markers, "fixed_window")):
+                made = db.scalars(select(RatingUnit).where(RatingUnit.recording_id == recording.id,
+                                                           RatingUnit.kind == kind)).all()
+                if not made:
+                    spans = units.whole_session(recording.duration_s) if kind == "whole_session" else \
+                        units.fixed_windows(recording.duration_s, minutes, _segments(recording))
+                    made = units.add(db, recording, spans, instrument_keys=[instrument.key])
+                for rater in raters:
+                    designs.assign(db, rater, made, instrument, None, reason="demo")
+
+
+def _segments(recording: Recording) -> list[dict]:
+    transcript = recording.transcript
+    return list(transcript.segments) if transcript is not None else []
