@@ -144,7 +144,7 @@ def test_a_failed_login_checks_one_password_hash_whoever_it_names(site, monkeypa
     app, database, _study = site
     with database.session() as db:
         accounts.set_active(db, create_user(db, "gone", PASSWORD, "rater"), False, None, "left the study")
-    accounts._unused_hash()  # made once per process, before the first unknown name
+    accounts.unused_hash()  # made once per process, before the first unknown name
     calls = []
     real = security.check_password_hash
     monkeypatch.setattr(accounts, "check_password_hash", lambda *a: calls.append(1) or real(*a))

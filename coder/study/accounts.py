@@ -193,7 +193,8 @@ def attempt_login(db: Session, username: str, password: str, address: str,
 _UNUSED_HASH: list[str] = []
 
 
-def _unused_hash() -> str:
+def unused_hash() -> str:
+    """A hash of no one's password, made once per process: what a login naming no account is checked against."""
     if not _UNUSED_HASH:
         _UNUSED_HASH.append(generate_password_hash(secrets.token_urlsafe(16)))
     return _UNUSED_HASH[0]
@@ -203,7 +204,7 @@ def authenticate(db: Session, username: str, password: str) -> User | None:
     """The active account whose password this is, else None. Every path checks one password hash, so that the
     time taken does not tell which user names exist or are deactivated."""
     user = find_user(db, username)
-    matches = check_password_hash(user.password_hash if user is not None else _unused_hash(), password)
+    matches = check_password_hash(user.password_hash if user is not None else unused_hash(), password)
     if user is None or not user.active or not matches:
         return None
     return user
