@@ -53,7 +53,11 @@ def _unit_fit(rows) -> dict[str, str]:
     """What units each instrument is rated on, as the units form says it."""
     out = {}
     for row in rows:
-        definition = instruments.stored(row)
+        try:
+            definition = instruments.stored(row)
+        except instruments.InstrumentError:  # stored by hand or by an older coder: the page still opens
+            out[row.key] = "units of any kind (its stored definition does not parse)"
+            continue
         out[row.key] = ("whole sessions" if definition.rating_unit == "session" else
                         f"{definition.segment_minutes:g}-minute windows" if definition.segment_minutes else "windows")
     return out
