@@ -26,13 +26,18 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, connections: int | None = None) -> Engine:
+    """An engine for ``url``; ``connections``: how many connections its pool keeps (one per server thread, so that
+    no request waits for one), else SQLAlchemy's default of 5 (and 10 more while busy)."""
     url = normalise_url(url)
     parsed = make_url(url)
+    pool = {"pool_size": connections} if connections else {}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        else:
+            pool = {}  # an in-memory database keeps one connection per thread
+        engine = create_engine(url, connect_args={"timeout": 30}, **pool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -43,7 +48,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 # Tables and indexes the database keeps beside the models (migration 0013): the full-text index of the transcript
@@ -99,9 +104,9 @@ def is_initialised(engine: Engine) -> bool:
 class Database:
     """An engine and its session factory."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, connections: int | None = None):
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, connections)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
 

@@ -3,7 +3,23 @@ through the real server (``coder serve``) lose nothing. The figures come from th
 (docs/benchmarks.md); here only correctness."""
 from __future__ import annotations
 
+import re
+import threading
+import time
+from contextlib import ExitStack, contextmanager
+from urllib.parse import urlencode
+
+import pytest
+
 from bench.load import run
+from bench.rating import Rater
+from coder.config import load_settings
+from coder.db import Database
+from coder.study import accounts
+from coder.study.accounts import create_user
+from coder.web.app import create_app
+from tests.support.cli import coder
+from tests.support.rating_study import PASSWORD, build
 
 
 def test_raters_at_once_lose_nothing(db_url, tmp_path):
@@ -13,3 +29,113 @@ def test_raters_at_once_lose_nothing(db_url, tmp_path):
     assert result["ratings_checked"] >= 10 and result["submitted"] >= 5
     assert result["lost_or_wrong"] == 0, result["examples"]
     assert result["latency_ms"]["autosave"]["n"] > 100
+
+
+# --- logins arriving together --------------------------------------------------------------------------------
+
+@pytest.fixture(autouse=True)
+def _default_bound():
+    """Each test here may change the process's bound on password hashes; put it back afterwards."""
+    yield
+    accounts.password_hashing.resize(accounts.default_password_checks())
+
+
+def _wait_for(condition, what: str, limit_s: float = 60.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < deadline, f"still waiting for {what}"
+        time.sleep(0.02)
+
+
+@contextmanager
+def _every_turn_held():
+    """Hold every turn to hash a password, so that logins wait for one whatever the machine's speed."""
+    hashing = accounts.password_hashing
+    with ExitStack() as stack:
+        for _ in range(hashing.limit):
+            stack.enter_context(hashing.turn())
+        yield hashing
+
+
+def test_password_hashes_take_turns(database):
+    with database.session() as db:
+        create_user(db, "waiting", PASSWORD, "rater")
+    accounts.password_hashing.resize(1)
+    results: list = []
+
+    def log_in():
+        with database.session() as db:
+            user = accounts.authenticate(db, "waiting", PASSWORD)
+            results.append(user.username if user else None)
+
+    with _every_turn_held() as hashing:
+        checker = threading.Thread(target=log_in)
+        checker.start()
+        _wait_for(lambda: hashing.waiting == 1, "the password check to wait for its turn")
+        assert checker.is_alive() and results == []
+    checker.join(60)
+    assert results == ["waiting"]
+    assert hashing.busy == 0 and hashing.waiting == 0
+
+
+def test_logins_waiting_to_hash_leave_the_pages_free(database, tmp_path, live_server):
+    """Eight logins wait for their turn to hash while a rater already logged in opens the queue and the rating
+    page; afterwards every login goes through."""
+    built = build(database, raters=("rater1", *(f"late{i}" for i in range(8))))
+    app = create_app(load_settings(home=tmp_path / "home", database_url=database.url), database,
+                     {"PASSWORD_CHECKS": 1})
+    port = int(live_server(app, threads=12).rsplit(":", 1)[1])
+    working = Rater(port, "rater1", built.assignments["rater1"][0])
+    assert _log_in(working) == 302
+
+    arriving = [Rater(port, f"late{i}", built.assignments[f"late{i}"][0]) for i in range(8)]
+    answers: dict[str, int] = {}
+
+    def arrive(rater: Rater) -> None:
+        answers[rater.username] = _log_in(rater)
+
+    with _every_turn_held() as hashing:
+        threads = [threading.Thread(target=arrive, args=(r,)) for r in arriving]
+        for t in threads:
+            t.start()
+        _wait_for(lambda: hashing.waiting == 8, "eight logins waiting to hash")
+        queue_status, queue = working.request("GET", "/")
+        page_status, page = working.request("GET", f"/rate/{working.assignment}")
+        assert (queue_status, page_status) == (200, 200)
+        assert b"Whole session" in queue and b'id="rating-data"' in page
+        assert answers == {} and hashing.waiting == 8  # the logins were still waiting meanwhile
+    for t in threads:
+        t.join(120)
+    assert answers == {f"late{i}": 302 for i in range(8)}
+    for rater in arriving:
+        assert rater.request("GET", f"/rate/{rater.assignment}")[0] == 200
+
+
+def _log_in(rater: Rater) -> int:
+    _, page = rater.request("GET", "/login")
+    token = re.search(rb'name="csrf_token" value="([^"]+)"', page).group(1).decode()
+    form = urlencode({"username": rater.username, "password": PASSWORD, "csrf_token": token}).encode()
+    status, _ = rater.request("POST", "/login", form, {"Content-Type": "application/x-www-form-urlencoded"})
+    return status
+
+
+def test_password_checks_setting(tmp_path, sqlite_database):
+    settings = load_settings(home=tmp_path / "home", database_url=sqlite_database.url)
+    create_app(settings, sqlite_database, {"PASSWORD_CHECKS": 3})
+    assert accounts.password_hashing.limit == 3
+    with pytest.raises(ValueError, match="CODER_PASSWORD_CHECKS must be a whole number of at least 1"):
+        create_app(settings, sqlite_database, {"PASSWORD_CHECKS": 0})
+    create_app(settings, sqlite_database)
+    assert accounts.password_hashing.limit == accounts.default_password_checks()
+
+
+def test_a_connection_for_every_server_thread(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'coder.db'}", connections=40)
+    assert database.engine.pool.size() == 40
+    database.dispose()
+
+
+def test_serve_threads_are_checked(tmp_path):
+    for args, env in ((("--threads", "0"), {}), ((), {"CODER_THREADS": "none"})):
+        result = coder("serve", *args, env={"CODER_HOME": str(tmp_path / "home"), **env})
+        assert result.exit_code == 2 and "--threads" in result.stderr, result.stderr

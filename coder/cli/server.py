@@ -12,9 +12,13 @@ from coder.pipeline.asr import DEFAULT_ENGINE, ENGINES, ModelUnavailable
 
 NO_WORKER = click.option("--no-worker", is_flag=True,
                          help="Do not process queued recordings in this process (run `coder worker` instead).")
+# A login waits for its turn to hash the password (coder.study.accounts.PasswordHashing) on a thread of its own, so
+# the threads must outnumber the logins that arrive together, or page requests queue behind them.
+DEFAULT_THREADS = 32
+DEMO_THREADS = 8
 
 
-def _serve(app, host: str, port: int, worker: bool = True) -> None:
+def _serve(app, host: str, port: int, worker: bool = True, threads: int = DEMO_THREADS) -> None:
     from waitress import serve as waitress_serve
 
     from coder.jobs import queue
@@ -27,7 +31,7 @@ def _serve(app, host: str, port: int, worker: bool = True) -> None:
     click.echo(f"Serving coder on http://{host}:{port}  (Ctrl+C to stop)")
     try:
         # waitress refuses bodies over 1 GiB by default; the app's own limit (CODER_MAX_UPLOAD_BYTES) governs
-        waitress_serve(app, host=host, port=port, threads=8, ident="coder",
+        waitress_serve(app, host=host, port=port, threads=threads, ident="coder",
                        max_request_body_size=app.config["MAX_CONTENT_LENGTH"])
     finally:
         if embedded is not None:
@@ -37,14 +41,17 @@ def _serve(app, host: str, port: int, worker: bool = True) -> None:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", type=click.IntRange(1, 1024), default=DEFAULT_THREADS, show_default=True,
+              envvar="CODER_THREADS", help="Requests served at once; more than the raters who may log in together. "
+                                           "Env: CODER_THREADS.")
 @NO_WORKER
 @click.pass_context
-def serve(ctx, host, port, no_worker):
+def serve(ctx, host, port, threads, no_worker):
     """Serve the web app for the configured database (SQLite by default, PostgreSQL via DATABASE_URL)."""
     from coder.web.app import create_app
 
-    database = open_database(ctx)
-    _serve(create_app(settings(ctx), database), host, port, worker=not no_worker)
+    database = open_database(ctx, connections=threads)  # a connection for every thread
+    _serve(create_app(settings(ctx), database), host, port, worker=not no_worker, threads=threads)
 
 
 @click.command()
