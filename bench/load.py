@@ -9,8 +9,8 @@ works as a person with the rating page does: arrives at a random moment within t
 seconds (0: all at once), logs in, opens the queue, opens a unit's rating page, fetches
 the start of its audio (an HTTP range request), then changes an item about once a second (the page's
 autosave), reopens the page now and then, and submits the unit after 20–40 saves with every item
-answered, moving on to the next. Every request is timed at the client; any status other than the expected
-one, and any dropped connection, is an error.
+answered, moving on to the next. Every request is timed at the client, and in the app (its Server-Timing
+header); any status other than the expected one, and any dropped connection, is an error.
 
 At the end every assignment a rater touched is read from the database and compared with what the server
 last acknowledged to that rater (scores, notes, revision and submitted or not): a difference is a lost or
@@ -99,6 +99,7 @@ class Worker(Rater):
         self.queue = list(assignments)
         self.rng = random.Random(seed)
         self.timings: dict[str, list[float]] = defaultdict(list)
+        self.in_app: dict[str, list[float]] = defaultdict(list)  # the server's own time (Server-Timing), ms
         self.acked: dict[int, dict] = {}  # assignment -> what the server last acknowledged
         self.failures: list[str] = []
         self.attempts = 0
@@ -113,6 +114,7 @@ class Worker(Rater):
             self.failures.append(f"{kind}: {exc!r}")
             return None, b""
         self.timings[kind].append(time.perf_counter() - t0)
+        self.in_app[kind].append(self.last_server_ms)
         if status not in expect:
             self.failures.append(f"{kind}: {status} {data[:120]!r}")
         return status, data
@@ -209,9 +211,12 @@ def run(url: str, home: Path, raters: int, seconds: float, units: int, pace_s: f
         proc.terminate()
         proc.wait(timeout=60)
     timings: dict[str, list[float]] = defaultdict(list)
+    in_app: dict[str, list[float]] = defaultdict(list)
     for w in workers:
         for kind, values in w.timings.items():
             timings[kind].extend(values)
+        for kind, values in w.in_app.items():
+            in_app[kind].extend(v for v in values if v == v)  # NaN: no Server-Timing header
     failures = [f for w in workers for f in w.failures]
     requests = sum(w.attempts for w in workers)
     return {
@@ -222,6 +227,8 @@ def run(url: str, home: Path, raters: int, seconds: float, units: int, pace_s: f
         "latency_ms": {kind: {"n": len(v), "p50": round(1000 * percentile(v, 50), 1),
                               "p95": round(1000 * percentile(v, 95), 1), "p99": round(1000 * percentile(v, 99), 1),
                               "max": round(1000 * max(v), 1)} for kind, v in sorted(timings.items())},
+        "in_app_ms": {kind: {"p50": round(percentile(v, 50), 1), "p95": round(percentile(v, 95), 1),
+                             "p99": round(percentile(v, 99), 1)} for kind, v in sorted(in_app.items()) if v},
         **check(url, workers),
     }
 
@@ -263,8 +270,10 @@ def main() -> None:
         print(f"{result['raters']} raters, {result['wall_s']} s: {result['requests']} requests "
               f"({result['per_s']}/s), {result['errors']} errors ({100 * result['error_rate']:.2f} %)")
         for kind, t in result["latency_ms"].items():
+            app = result["in_app_ms"].get(kind)
             print(f"  {kind:15s} n={t['n']:6d}  p50 {t['p50']:7.1f} ms  p95 {t['p95']:7.1f} ms  "
-                  f"p99 {t['p99']:7.1f} ms  max {t['max']:7.1f} ms")
+                  f"p99 {t['p99']:7.1f} ms  max {t['max']:7.1f} ms"
+                  + (f"   in the app p50/p95/p99 {app['p50']}/{app['p95']}/{app['p99']} ms" if app else ""))
         print(f"ratings checked {result['ratings_checked']} ({result['submitted']} submitted): "
               f"lost or wrong {result['lost_or_wrong']}")
         if args.json:
