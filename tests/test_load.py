@@ -10,6 +10,7 @@ from contextlib import ExitStack, contextmanager
 from urllib.parse import urlencode
 
 import pytest
+from sqlalchemy import select
 
 from bench.load import run
 from bench.rating import Rater
@@ -17,6 +18,7 @@ from coder.config import load_settings
 from coder.db import Database
 from coder.study import accounts
 from coder.study.accounts import create_user
+from coder.study.models import AuditEvent
 from coder.web.app import create_app
 from tests.support.cli import coder
 from tests.support.rating_study import PASSWORD, build
@@ -139,3 +141,30 @@ def test_serve_threads_are_checked(tmp_path):
     for args, env in ((("--threads", "0"), {}), ((), {"CODER_THREADS": "none"})):
         result = coder("serve", *args, env={"CODER_HOME": str(tmp_path / "home"), **env})
         assert result.exit_code == 2 and "--threads" in result.stderr, result.stderr
+
+
+def test_a_login_writes_in_the_write_turn_but_hashes_outside_it(sqlite_database, tmp_path):
+    """SQLite: the login's writes (its audit event, the failures cleared) wait for the app's write turn, as saves
+    do, instead of meeting SQLite's busy handler; its password check does not hold the turn."""
+    with sqlite_database.session() as db:
+        create_user(db, "arriving", PASSWORD, "rater")
+    app = create_app(load_settings(home=tmp_path / "home", database_url=sqlite_database.url), sqlite_database,
+                     {"WTF_CSRF_ENABLED": False})
+    hashing = accounts.password_hashing
+    hashing.peak = 0
+    answers: list[int] = []
+
+    def arrive():
+        answers.append(app.test_client().post("/login", data={"username": "arriving", "password": PASSWORD})
+                       .status_code)
+
+    with sqlite_database.writing():
+        login = threading.Thread(target=arrive)
+        login.start()
+        _wait_for(lambda: hashing.peak == 1 and hashing.busy == 0, "the password check")
+        login.join(1.0)
+        assert login.is_alive() and answers == []  # checked, and waiting to write
+    login.join(60)
+    assert answers == [302]
+    with sqlite_database.session() as db:
+        assert db.scalar(select(AuditEvent.id).where(AuditEvent.action == "login")) is not None

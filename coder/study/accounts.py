@@ -233,24 +233,36 @@ def _wait(db: Session, column, value: str, limit: int, window_s: float) -> float
     return max(1.0, (times[-1] - since).total_seconds())
 
 
-def attempt_login(db: Session, username: str, password: str, address: str,
-                  limit: LoginLimit = LoginLimit()) -> User | None:
-    """Check a login against the limit and the password; a failure is recorded, a success clears the
-    account's failures. Raises TooManyFailures while the account or the address is locked out."""
-    address = (address or "unknown")[:64]
-    username = username[:100]
+def check_login_limit(db: Session, username: str, address: str, limit: LoginLimit = LoginLimit()) -> None:
+    """Raises TooManyFailures while the account or the address is locked out (reads only)."""
+    username, address = username[:100], (address or "unknown")[:64]
     wait = max(_wait(db, LoginFailure.username, username, limit.per_account, limit.window_s),
                _wait(db, LoginFailure.address, address, limit.per_address, limit.window_s))
     if wait:
         raise TooManyFailures(wait)
-    user = authenticate(db, username, password)
+
+
+def record_login(db: Session, username: str, address: str, user: User | None,
+                 limit: LoginLimit = LoginLimit()) -> None:
+    """A failed login (``user`` None) recorded, old failures dropped; a success clears the account's failures."""
+    username, address = username[:100], (address or "unknown")[:64]
     if user is None:
         db.add(LoginFailure(username=username, address=address))
         old = utcnow() - dt.timedelta(seconds=limit.window_s)
         db.execute(delete(LoginFailure).where(LoginFailure.at < old))
         db.flush()
-        return None
+        return
     db.execute(delete(LoginFailure).where(LoginFailure.username == username))
+
+
+def attempt_login(db: Session, username: str, password: str, address: str,
+                  limit: LoginLimit = LoginLimit()) -> User | None:
+    """Check a login against the limit and the password; a failure is recorded, a success clears the
+    account's failures. Raises TooManyFailures while the account or the address is locked out. (The web app
+    takes the three steps apart, so that only the writes hold SQLite's write turn, never the slow hash.)"""
+    check_login_limit(db, username, address, limit)
+    user = authenticate(db, username[:100], password)
+    record_login(db, username, address, user, limit)
     return user
 
 
