@@ -4,6 +4,7 @@ through the real server (``coder serve``) lose nothing. The figures come from th
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import time
 from contextlib import ExitStack, contextmanager
@@ -14,6 +15,7 @@ from sqlalchemy import select
 
 from bench.load import run
 from bench.rating import Rater
+from coder.cli.server import tune_interpreter
 from coder.config import load_settings
 from coder.db import Database
 from coder.study import accounts
@@ -168,3 +170,37 @@ def test_a_login_writes_in_the_write_turn_but_hashes_outside_it(sqlite_database,
     assert answers == [302]
     with sqlite_database.session() as db:
         assert db.scalar(select(AuditEvent.id).where(AuditEvent.action == "login")) is not None
+
+
+# --- saves queued on SQLite's write turn ---------------------------------------------------------------------
+
+def test_write_turns_go_first_come_first_served(sqlite_database):
+    """Writers waiting for the write turn get it in the order they asked (a plain lock wakes any of them, and
+    under load some saves waited out many that came after them)."""
+    turns = sqlite_database.write_turns
+    order: list[int] = []
+
+    def write(k: int) -> None:
+        with sqlite_database.writing():
+            order.append(k)
+
+    with sqlite_database.writing():
+        writers = []
+        for k in range(12):
+            writers.append(threading.Thread(target=write, args=(k,)))
+            writers[-1].start()
+            _wait_for(lambda: turns.waiting == k + 1, f"writer {k} to queue")
+    for w in writers:
+        w.join(60)
+    assert order == list(range(12))
+    with sqlite_database.writing():  # free again
+        assert turns.waiting == 0
+
+
+def test_the_server_hands_the_interpreter_lock_over_sooner():
+    before = sys.getswitchinterval()
+    try:
+        tune_interpreter()
+        assert sys.getswitchinterval() == pytest.approx(0.001) and 0.001 < before
+    finally:
+        sys.setswitchinterval(before)

@@ -2,6 +2,7 @@
 first."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -16,6 +17,15 @@ NO_WORKER = click.option("--no-worker", is_flag=True,
 # the threads must outnumber the logins that arrive together, or page requests queue behind them.
 DEFAULT_THREADS = 32
 DEMO_THREADS = 8
+# A save holds SQLite's write turn across several round trips to the database, and after each the saving thread
+# needs the interpreter lock back: with other threads busy rendering pages it waited up to the default switch
+# interval (5 ms) every time, and every save queued behind it waited too. 1 ms hands the lock over sooner.
+SWITCH_INTERVAL_S = 0.001
+
+
+def tune_interpreter() -> None:
+    """The interpreter's settings for serving many threads (SWITCH_INTERVAL_S)."""
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
 def _serve(app, host: str, port: int, worker: bool = True, threads: int = DEMO_THREADS) -> None:
@@ -23,6 +33,7 @@ def _serve(app, host: str, port: int, worker: bool = True, threads: int = DEMO_T
 
     from coder.jobs import queue
 
+    tune_interpreter()
     embedded = None
     if worker:  # an embedded worker for the recordings queued in the browser (coder worker adds more)
         embedded = queue.start_embedded(app.extensions["coder.settings"], app.extensions["coder.db"])
