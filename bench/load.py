@@ -1,20 +1,24 @@
 #!/usr/bin/env python3
 """The whole rating app under load: 50 simulated raters for 2 minutes against ``coder serve`` on loopback.
 
-    .venv/bin/python bench/load.py [--raters 50] [--seconds 120] [--units 5] [--database-url URL]
-                                   [--json bench/results-load.json]
+    .venv/bin/python bench/load.py [--raters 50] [--seconds 120] [--units 5] [--arrive-over 10]
+                                   [--postgres | --database-url URL] [--json bench/results-load.json]
 
 Each rater has ``--units`` units of the demo session (10-minute windows) on the 12-item alliance form, and
-works as a person with the rating page does: logs in, opens the queue, opens a unit's rating page, fetches
+works as a person with the rating page does: arrives at a random moment within the first ``--arrive-over``
+seconds (0: all at once), logs in, opens the queue, opens a unit's rating page, fetches
 the start of its audio (an HTTP range request), then changes an item about once a second (the page's
 autosave), reopens the page now and then, and submits the unit after 20–40 saves with every item
-answered, moving on to the next. Every request is timed at the client; any status other than the expected
-one, and any dropped connection, is an error.
+answered, moving on to the next. Every request is timed at the client, and in the app (its Server-Timing
+header); any status other than the expected one, and any dropped connection, is an error.
 
 At the end every assignment a rater touched is read from the database and compared with what the server
 last acknowledged to that rater (scores, notes, revision and submitted or not): a difference is a lost or
 corrupted rating. The server is ``coder serve`` (waitress, 8 threads) with a fresh SQLite database in a
-temporary CODER_HOME, or the PostgreSQL database given by ``--database-url`` (it must be empty).
+temporary CODER_HOME, a fresh database on a throwaway PostgreSQL server with ``--postgres`` (started as the
+tests start theirs, ``tests/support/postgres.py``), or the PostgreSQL database given by ``--database-url`` (it
+must be empty). The server's threads and its concurrent password checks follow CODER_THREADS and
+CODER_PASSWORD_CHECKS in the environment, where set (docs/deployment.md).
 """
 from __future__ import annotations
 
@@ -30,7 +34,11 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from contextlib import ExitStack
 from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -42,6 +50,7 @@ from coder.pipeline.audio import probe, sha256_file  # noqa: E402
 from coder.db import Database  # noqa: E402
 from coder.study.models import Assignment, Rating, RatingUnit  # noqa: E402
 from coder.study.tree import get_or_create_dyad, get_or_create_session, get_or_create_study  # noqa: E402
+from tests.support import postgres  # noqa: E402
 from tests.support.rating_study import SESSION_AUDIO, transcribed_recording  # noqa: E402
 
 
@@ -90,6 +99,7 @@ class Worker(Rater):
         self.queue = list(assignments)
         self.rng = random.Random(seed)
         self.timings: dict[str, list[float]] = defaultdict(list)
+        self.in_app: dict[str, list[float]] = defaultdict(list)  # the server's own time (Server-Timing), ms
         self.acked: dict[int, dict] = {}  # assignment -> what the server last acknowledged
         self.failures: list[str] = []
         self.attempts = 0
@@ -104,6 +114,7 @@ class Worker(Rater):
             self.failures.append(f"{kind}: {exc!r}")
             return None, b""
         self.timings[kind].append(time.perf_counter() - t0)
+        self.in_app[kind].append(self.last_server_ms)
         if status not in expect:
             self.failures.append(f"{kind}: {status} {data[:120]!r}")
         return status, data
@@ -131,7 +142,8 @@ class Worker(Rater):
             self.acked[self.assignment] = {"scores": answer["scores"], "notes": answer["notes"],
                                            "revision": answer["revision"], "status": answer["status"]}
 
-    def run(self, stop_at: float, pace_s: float) -> None:
+    def run(self, stop_at: float, pace_s: float, arrive_at: float) -> None:
+        time.sleep(max(0.0, arrive_at - time.perf_counter()))
         t0 = time.perf_counter()
         _, page = self.timed("login page", "GET", "/login", (200,))
         token = re.search(rb'name="csrf_token" value="([^"]+)"', page).group(1).decode()
@@ -176,7 +188,8 @@ def check(url: str, workers: list[Worker]) -> dict:
     return {"ratings_checked": checked, "submitted": submitted, "lost_or_wrong": len(lost), "examples": lost[:3]}
 
 
-def run(url: str, home: Path, raters: int, seconds: float, units: int, pace_s: float = 1.0) -> dict:
+def run(url: str, home: Path, raters: int, seconds: float, units: int, pace_s: float = 1.0,
+        arrive_over_s: float = 0.0) -> dict:
     from bench.rating import start_server
 
     assignments = set_up(url, raters, units)
@@ -184,9 +197,11 @@ def run(url: str, home: Path, raters: int, seconds: float, units: int, pace_s: f
     proc, port = start_server(home, url)
     try:
         workers = [Worker(port, name, ids, seed=i) for i, (name, ids) in enumerate(assignments.items())]
-        stop_at = time.perf_counter() + seconds
-        threads = [threading.Thread(target=w.run, args=(stop_at, pace_s)) for w in workers]
         t0 = time.perf_counter()
+        stop_at = t0 + seconds
+        arrivals = random.Random(0)
+        threads = [threading.Thread(target=w.run, args=(stop_at, pace_s, t0 + arrivals.uniform(0, arrive_over_s)))
+                   for w in workers]
         for t in threads:
             t.start()
         for t in threads:
@@ -196,20 +211,39 @@ def run(url: str, home: Path, raters: int, seconds: float, units: int, pace_s: f
         proc.terminate()
         proc.wait(timeout=60)
     timings: dict[str, list[float]] = defaultdict(list)
+    in_app: dict[str, list[float]] = defaultdict(list)
     for w in workers:
         for kind, values in w.timings.items():
             timings[kind].extend(values)
+        for kind, values in w.in_app.items():
+            in_app[kind].extend(v for v in values if v == v)  # NaN: no Server-Timing header
     failures = [f for w in workers for f in w.failures]
     requests = sum(w.attempts for w in workers)
     return {
-        "raters": raters, "seconds": seconds, "wall_s": round(wall, 1), "requests": requests,
+        "raters": raters, "seconds": seconds, "arrive_over_s": arrive_over_s, "wall_s": round(wall, 1),
+        "requests": requests,
         "per_s": round(requests / wall, 1), "errors": len(failures),
         "error_rate": len(failures) / max(1, requests), "error_examples": failures[:5],
         "latency_ms": {kind: {"n": len(v), "p50": round(1000 * percentile(v, 50), 1),
                               "p95": round(1000 * percentile(v, 95), 1), "p99": round(1000 * percentile(v, 99), 1),
                               "max": round(1000 * max(v), 1)} for kind, v in sorted(timings.items())},
+        "in_app_ms": {kind: {"p50": round(percentile(v, 50), 1), "p95": round(percentile(v, 95), 1),
+                             "p99": round(percentile(v, 99), 1)} for kind, v in sorted(in_app.items()) if v},
         **check(url, workers),
     }
+
+
+def fresh_postgres(stack: ExitStack) -> str:
+    """A new database on a throwaway PostgreSQL server that lives as long as ``stack``."""
+    binaries = postgres.bindir()
+    if binaries is None:
+        raise SystemExit("--postgres: no PostgreSQL server binaries (Debian package postgresql)")
+    admin = stack.enter_context(postgres.throwaway_server(binaries))
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text('CREATE DATABASE "load"'))
+    engine.dispose()
+    return make_url(admin).set(database="load").render_as_string(hide_password=False)
 
 
 def main() -> None:
@@ -217,20 +251,29 @@ def main() -> None:
     parser.add_argument("--raters", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=120)
     parser.add_argument("--units", type=int, default=5)
+    parser.add_argument("--arrive-over", type=float, default=10.0,
+                        help="raters arrive at random moments within this many seconds (0: all at once)")
+    parser.add_argument("--postgres", action="store_true", help="a fresh database on a throwaway PostgreSQL server")
     parser.add_argument("--database-url", help="an empty PostgreSQL database (default: SQLite in the temp home)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="coder-bench-load-"))
     try:
-        url = args.database_url or f"sqlite:///{home / 'coder.db'}"
-        result = run(url, home, args.raters, args.seconds, args.units)
+        with ExitStack() as stack:
+            url = args.database_url or f"sqlite:///{home / 'coder.db'}"
+            if args.postgres:
+                url = fresh_postgres(stack)
+            result = run(url, home, args.raters, args.seconds, args.units, arrive_over_s=args.arrive_over)
         result.update(machine=f"{platform.machine()}, {os.cpu_count()} CPUs", date=time.strftime("%Y-%m-%d"),
-                      database=url.split(":", 1)[0])
+                      database=url.split(":", 1)[0].split("+")[0],
+                      server={k: os.environ[k] for k in ("CODER_THREADS", "CODER_PASSWORD_CHECKS") if k in os.environ})
         print(f"{result['raters']} raters, {result['wall_s']} s: {result['requests']} requests "
               f"({result['per_s']}/s), {result['errors']} errors ({100 * result['error_rate']:.2f} %)")
         for kind, t in result["latency_ms"].items():
+            app = result["in_app_ms"].get(kind)
             print(f"  {kind:15s} n={t['n']:6d}  p50 {t['p50']:7.1f} ms  p95 {t['p95']:7.1f} ms  "
-                  f"p99 {t['p99']:7.1f} ms  max {t['max']:7.1f} ms")
+                  f"p99 {t['p99']:7.1f} ms  max {t['max']:7.1f} ms"
+                  + (f"   in the app p50/p95/p99 {app['p50']}/{app['p95']}/{app['p99']} ms" if app else ""))
         print(f"ratings checked {result['ratings_checked']} ({result['submitted']} submitted): "
               f"lost or wrong {result['lost_or_wrong']}")
         if args.json:

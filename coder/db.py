@@ -7,6 +7,7 @@ is used through ``DATABASE_URL`` (``postgresql+psycopg://...``).
 from __future__ import annotations
 
 import threading
+from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -26,13 +27,18 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, connections: int | None = None) -> Engine:
+    """An engine for ``url``; ``connections``: how many connections its pool keeps (one per server thread, so that
+    no request waits for one), else SQLAlchemy's default of 5 (and 10 more while busy)."""
     url = normalise_url(url)
     parsed = make_url(url)
+    pool = {"pool_size": connections} if connections else {}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        else:
+            pool = {}  # an in-memory database keeps one connection per thread
+        engine = create_engine(url, connect_args={"timeout": 30}, **pool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -43,7 +49,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 # Tables and indexes the database keeps beside the models (migration 0013): the full-text index of the transcript
@@ -96,14 +102,52 @@ def is_initialised(engine: Engine) -> bool:
     return "alembic_version" in inspect(engine).get_table_names() and current_revision(engine) is not None
 
 
+class WriteTurns:
+    """A lock handed to its waiters in the order they asked for it. (threading.Lock wakes any waiter, so under
+    load a save could wait out many others that came after it.)"""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._queue: deque[threading.Lock] = deque()
+        self._held = False
+
+    @property
+    def waiting(self) -> int:
+        return len(self._queue)
+
+    def acquire(self) -> None:
+        with self._guard:
+            if not self._held:
+                self._held = True
+                return
+            mine = threading.Lock()
+            mine.acquire()
+            self._queue.append(mine)
+        mine.acquire()  # released by the holder before us, which hands the turn straight to us
+
+    def release(self) -> None:
+        with self._guard:
+            if self._queue:
+                self._queue.popleft().release()
+            else:
+                self._held = False
+
+    def __enter__(self) -> "WriteTurns":
+        self.acquire()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.release()
+
+
 class Database:
     """An engine and its session factory."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, connections: int | None = None):
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, connections)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
-        self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
+        self.write_turns = WriteTurns() if self.engine.dialect.name == "sqlite" else None
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -111,12 +155,13 @@ class Database:
 
         SQLite admits one writer at a time, and a writer that finds the lock
         taken sleeps in growing steps (up to 100 ms) before it tries again.
-        Queueing the app's own writers on a lock hands the turn over at once.
+        Queueing the app's own writers on a lock hands the turn over at once,
+        first come first served (``WriteTurns``).
         """
-        if self._write_lock is None:
+        if self.write_turns is None:
             yield
             return
-        with self._write_lock:
+        with self.write_turns:
             yield
 
     @contextmanager

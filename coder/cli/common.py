@@ -46,12 +46,13 @@ def settings(ctx: click.Context) -> Settings:
     return load_settings(home=(ctx.obj or {}).get("home"))
 
 
-def open_database(ctx: click.Context, must_exist: bool = True) -> Database:
-    """The configured database; with ``must_exist``, exit with a hint when it has not been created yet."""
+def open_database(ctx: click.Context, must_exist: bool = True, connections: int | None = None) -> Database:
+    """The configured database (``connections``: the size of its pool, see ``coder.db.make_engine``); with
+    ``must_exist``, exit with a hint when it has not been created yet."""
     from coder.db import Database, is_initialised
 
     url = settings(ctx).database_url
-    database = Database(url)
+    database = Database(url, connections)
     if must_exist and not is_initialised(database.engine):
         fail(f"no coder database at {url}; run 'coder init' first")
     return database

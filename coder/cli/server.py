@@ -2,6 +2,7 @@
 first."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -12,13 +13,27 @@ from coder.pipeline.asr import DEFAULT_ENGINE, ENGINES, ModelUnavailable
 
 NO_WORKER = click.option("--no-worker", is_flag=True,
                          help="Do not process queued recordings in this process (run `coder worker` instead).")
+# A login waits for its turn to hash the password (coder.study.accounts.PasswordHashing) on a thread of its own, so
+# the threads must outnumber the logins that arrive together, or page requests queue behind them.
+DEFAULT_THREADS = 32
+DEMO_THREADS = 8
+# A save holds SQLite's write turn across several round trips to the database, and after each the saving thread
+# needs the interpreter lock back: with other threads busy rendering pages it waited up to the default switch
+# interval (5 ms) every time, and every save queued behind it waited too. 1 ms hands the lock over sooner.
+SWITCH_INTERVAL_S = 0.001
 
 
-def _serve(app, host: str, port: int, worker: bool = True) -> None:
+def tune_interpreter() -> None:
+    """The interpreter's settings for serving many threads (SWITCH_INTERVAL_S)."""
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+
+def _serve(app, host: str, port: int, worker: bool = True, threads: int = DEMO_THREADS) -> None:
     from waitress import serve as waitress_serve
 
     from coder.jobs import queue
 
+    tune_interpreter()
     embedded = None
     if worker:  # an embedded worker for the recordings queued in the browser (coder worker adds more)
         embedded = queue.start_embedded(app.extensions["coder.settings"], app.extensions["coder.db"])
@@ -27,7 +42,7 @@ def _serve(app, host: str, port: int, worker: bool = True) -> None:
     click.echo(f"Serving coder on http://{host}:{port}  (Ctrl+C to stop)")
     try:
         # waitress refuses bodies over 1 GiB by default; the app's own limit (CODER_MAX_UPLOAD_BYTES) governs
-        waitress_serve(app, host=host, port=port, threads=8, ident="coder",
+        waitress_serve(app, host=host, port=port, threads=threads, ident="coder",
                        max_request_body_size=app.config["MAX_CONTENT_LENGTH"])
     finally:
         if embedded is not None:
@@ -37,14 +52,17 @@ def _serve(app, host: str, port: int, worker: bool = True) -> None:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", type=click.IntRange(1, 1024), default=DEFAULT_THREADS, show_default=True,
+              envvar="CODER_THREADS", help="Requests served at once; more than the raters who may log in together. "
+                                           "Env: CODER_THREADS.")
 @NO_WORKER
 @click.pass_context
-def serve(ctx, host, port, no_worker):
+def serve(ctx, host, port, threads, no_worker):
     """Serve the web app for the configured database (SQLite by default, PostgreSQL via DATABASE_URL)."""
     from coder.web.app import create_app
 
-    database = open_database(ctx)
-    _serve(create_app(settings(ctx), database), host, port, worker=not no_worker)
+    database = open_database(ctx, connections=threads)  # a connection for every thread
+    _serve(create_app(settings(ctx), database), host, port, worker=not no_worker, threads=threads)
 
 
 @click.command()

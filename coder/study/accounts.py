@@ -1,9 +1,13 @@
-"""User accounts: coordinators and raters, with hashed passwords, and the limit on failed logins."""
+"""User accounts: coordinators and raters, with hashed passwords, the limit on failed logins, and the bound on
+password hashes computed at once."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
-from collections.abc import Collection
+import threading
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
@@ -27,6 +31,66 @@ COMMON_PASSWORDS = {
 
 class AccountError(Exception):
     pass
+
+
+class PasswordHashing:
+    """At most ``limit`` password hashes computed at once in this process; the others wait their turn.
+
+    A hash (werkzeug's scrypt, deliberately slow) takes about 0.15 s of a core, so fifty raters logging in at once
+    would take every core, and the server threads that run their logins, from the page requests of those already
+    working. Bounding how many hash at once leaves cores for the pages without weakening the hash; the server
+    needs more threads than logins arriving together (``coder serve --threads``).
+    """
+
+    def __init__(self, limit: int):
+        self._turns = threading.Condition()
+        self.limit = limit
+        self.busy = 0  # hashes being computed now
+        self.waiting = 0  # hashes waiting for a turn
+        self.peak = 0  # the most computed at once so far
+
+    def resize(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("at least one password hash must be allowed at a time")
+        with self._turns:
+            self.limit = limit
+            self._turns.notify_all()
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        with self._turns:
+            self.waiting += 1
+            try:
+                self._turns.wait_for(lambda: self.busy < self.limit)
+            finally:
+                self.waiting -= 1
+            self.busy += 1
+            self.peak = max(self.peak, self.busy)
+        try:
+            yield
+        finally:
+            with self._turns:
+                self.busy -= 1
+                self._turns.notify()
+
+
+def default_password_checks() -> int:
+    """Half the cores (at least one): the rest stay free for page requests while logins arrive together."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+# one bound for the process, as its hashes share the machine's cores (the web app sets it: CODER_PASSWORD_CHECKS)
+password_hashing = PasswordHashing(default_password_checks())
+
+
+def hash_password(password: str) -> str:
+    with password_hashing.turn():
+        return generate_password_hash(password)
+
+
+def password_matches(password_hash: str, password: str) -> bool:
+    with password_hashing.turn():
+        return check_password_hash(password_hash, password)
 
 
 def check_password_policy(password: str, username: str = "") -> None:
@@ -56,7 +120,7 @@ def create_user(db: Session, username: str, password: str, role: str, display_na
     if find_user(db, username) is not None:
         raise AccountError(f"user {username} already exists")
     check_password_policy(password, username)
-    user = User(username=username, password_hash=generate_password_hash(password), role=role,
+    user = User(username=username, password_hash=hash_password(password), role=role,
                 display_name=display_name or username)
     db.add(user)
     db.flush()
@@ -95,7 +159,7 @@ def set_password(user: User, password: str, one_time: bool = False) -> None:
     """A new password; it ends every login of the account (see User.get_id). A ``one_time`` password must be
     changed at the next login."""
     check_password_policy(password, user.username)
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = hash_password(password)
     user.session_epoch = (user.session_epoch or 0) + 1
     user.must_change_password = one_time
     user.password_changed_at = utcnow()
@@ -103,7 +167,7 @@ def set_password(user: User, password: str, one_time: bool = False) -> None:
 
 def change_password(db: Session, user: User, current: str, new: str) -> None:
     """The user's own change: the current password is required, and the new one must differ (audited)."""
-    if not check_password_hash(user.password_hash, current or ""):
+    if not password_matches(user.password_hash, current or ""):
         raise AccountError("the current password is wrong")
     if new == current:
         raise AccountError("the new password must differ from the current one")
@@ -169,24 +233,36 @@ def _wait(db: Session, column, value: str, limit: int, window_s: float) -> float
     return max(1.0, (times[-1] - since).total_seconds())
 
 
-def attempt_login(db: Session, username: str, password: str, address: str,
-                  limit: LoginLimit = LoginLimit()) -> User | None:
-    """Check a login against the limit and the password; a failure is recorded, a success clears the
-    account's failures. Raises TooManyFailures while the account or the address is locked out."""
-    address = (address or "unknown")[:64]
-    username = username[:100]
+def check_login_limit(db: Session, username: str, address: str, limit: LoginLimit = LoginLimit()) -> None:
+    """Raises TooManyFailures while the account or the address is locked out (reads only)."""
+    username, address = username[:100], (address or "unknown")[:64]
     wait = max(_wait(db, LoginFailure.username, username, limit.per_account, limit.window_s),
                _wait(db, LoginFailure.address, address, limit.per_address, limit.window_s))
     if wait:
         raise TooManyFailures(wait)
-    user = authenticate(db, username, password)
+
+
+def record_login(db: Session, username: str, address: str, user: User | None,
+                 limit: LoginLimit = LoginLimit()) -> None:
+    """A failed login (``user`` None) recorded, old failures dropped; a success clears the account's failures."""
+    username, address = username[:100], (address or "unknown")[:64]
     if user is None:
         db.add(LoginFailure(username=username, address=address))
         old = utcnow() - dt.timedelta(seconds=limit.window_s)
         db.execute(delete(LoginFailure).where(LoginFailure.at < old))
         db.flush()
-        return None
+        return
     db.execute(delete(LoginFailure).where(LoginFailure.username == username))
+
+
+def attempt_login(db: Session, username: str, password: str, address: str,
+                  limit: LoginLimit = LoginLimit()) -> User | None:
+    """Check a login against the limit and the password; a failure is recorded, a success clears the
+    account's failures. Raises TooManyFailures while the account or the address is locked out. (The web app
+    takes the three steps apart, so that only the writes hold SQLite's write turn, never the slow hash.)"""
+    check_login_limit(db, username, address, limit)
+    user = authenticate(db, username[:100], password)
+    record_login(db, username, address, user, limit)
     return user
 
 
@@ -196,7 +272,7 @@ _UNUSED_HASH: list[str] = []
 def unused_hash() -> str:
     """A hash of no one's password, made once per process: what a login naming no account is checked against."""
     if not _UNUSED_HASH:
-        _UNUSED_HASH.append(generate_password_hash(secrets.token_urlsafe(16)))
+        _UNUSED_HASH.append(hash_password(secrets.token_urlsafe(16)))
     return _UNUSED_HASH[0]
 
 
@@ -204,7 +280,7 @@ def authenticate(db: Session, username: str, password: str) -> User | None:
     """The active account whose password this is, else None. Every path checks one password hash, so that the
     time taken does not tell which user names exist or are deactivated."""
     user = find_user(db, username)
-    matches = check_password_hash(user.password_hash if user is not None else unused_hash(), password)
+    matches = password_matches(user.password_hash if user is not None else unused_hash(), password)
     if user is None or not user.active or not matches:
         return None
     return user

@@ -17,6 +17,7 @@ from werkzeug.routing import IntegerConverter
 from coder.config import Settings, load_settings
 from coder.db import Database, is_initialised
 from coder.jobs.queue import make_huey
+from coder.study import accounts
 from coder.web import errors, filters, guards, headers, paging
 from coder.web.forms import LARGEST
 from coder.web.database import close_db_session
@@ -98,6 +99,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         LOGIN_FAILURES_PER_ACCOUNT=5,
         LOGIN_FAILURES_PER_ADDRESS=20,
         LOGIN_WINDOW_S=900,
+        # password hashes computed at once (coder.study.accounts.PasswordHashing)
+        PASSWORD_CHECKS=accounts.default_password_checks(),
     )
     app.config.from_prefixed_env("CODER")  # e.g. CODER_SESSION_COOKIE_SECURE=true behind HTTPS
     if test_config:
@@ -111,6 +114,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+
+    try:
+        accounts.password_hashing.resize(int(app.config["PASSWORD_CHECKS"]))
+    except (TypeError, ValueError):
+        raise ValueError(f"CODER_PASSWORD_CHECKS must be a whole number of at least 1, not "
+                         f"{app.config['PASSWORD_CHECKS']!r}") from None
 
     database = database or Database(settings.database_url)
     if not is_initialised(database.engine):

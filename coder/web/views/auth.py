@@ -14,8 +14,8 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import OperationalError
 
-from coder.study.accounts import (AccountError, LoginLimit, TooManyFailures, attempt_login, authenticate,
-                                  change_password, end_sessions, find_user)
+from coder.study.accounts import (AccountError, LoginLimit, TooManyFailures, authenticate, change_password,
+                                  check_login_limit, end_sessions, find_user, record_login)
 from coder.study.audit import audit
 from coder.web.database import db_session
 from coder.web.guards import wants_json
@@ -83,26 +83,33 @@ def login():
                            config["LOGIN_WINDOW_S"])
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
+        address = request.remote_addr or ""
         try:
-            user = attempt_login(db, username, password, request.remote_addr or "", limit)
+            check_login_limit(db, username, address, limit)
         except TooManyFailures as exc:
             flash(f"{str(exc).capitalize()}.", "error")
             response = current_app.make_response((render_template("login.html"), 429))
             response.headers["Retry-After"] = str(int(exc.wait_s))
             return response
-        except OperationalError:  # a read-only database: people may still log in and read; saves say why not
-            db.rollback()
-            user = authenticate(db, username, password)
-        if user is None:
-            account = find_user(db, username)
-            if account is not None:
-                audit(db, "login_failed", account, None, address=request.remote_addr)
+        user = authenticate(db, username[:100], password)  # slow, and bounded (accounts.PasswordHashing)
+        # the writes after the check hold the database's write turn (SQLite's), so that saves queue on it in
+        # order instead of meeting SQLite's busy handler; the hash above never holds it
+        with current_app.extensions["coder.db"].writing():
+            try:
+                record_login(db, username, address, user, limit)
+            except OperationalError:  # a read-only database: people may still log in and read; saves say why not
+                db.rollback()
+            if user is None:
+                account = find_user(db, username)
+                if account is not None:
+                    audit(db, "login_failed", account, None, address=request.remote_addr)
+            else:
+                _start_session(user)
+                audit(db, "login", user, user)
             _commit_if_possible(db)
+        if user is None:
             flash("Unknown user name or wrong password.", "error")
             return render_template("login.html"), 401
-        _start_session(user)
-        audit(db, "login", user, user)
-        _commit_if_possible(db)
         return redirect(_safe_next(request.args.get("next")))
     return render_template("login.html")
 
