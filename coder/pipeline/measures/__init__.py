@@ -1,0 +1,96 @@
+"""Session process measures from a transcript document (CONTRACTS.md §1) and, where given, its recording.
+
+Pure: no storage. ``compute`` gives talk, turn-taking and question measures per speaker or role for the
+session and for any time ranges (rating units), and with the audio also F0, intensity, vocal arousal per
+turn and the dyad's vocal synchrony. The definitions are in the modules' docstrings and docs/measures.md;
+``DEFINITIONS_VERSION`` changes whenever one of them does, so stored figures say which definitions they used.
+"""
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from coder.pipeline.measures import synchrony as synchrony_module
+from coder.pipeline.measures.questions import questions as find_questions
+from coder.pipeline.measures.talk import measures as range_measures
+from coder.pipeline.measures.timeline import Conversation, build
+from coder.pipeline.measures.voice import f0_track, speaker_voice, turn_arousal
+
+DEFINITIONS_VERSION = 1
+GROUPINGS = ("role", "speaker")
+
+
+def labeller(doc: dict[str, Any], by: str = "role") -> Callable[[str], str]:
+    """Maps a diarised speaker to what is counted: their role ("therapist", "client"; the speaker where none)
+    or the speaker itself."""
+    if by == "speaker":
+        return str
+    if by != "role":
+        raise ValueError(f"measures are grouped by one of {', '.join(GROUPINGS)}, not {by!r}")
+    roles = {sp: (info or {}).get("role") for sp, info in (doc.get("speakers") or {}).items()}
+    return lambda sp: roles.get(sp) or sp
+
+
+def word_times(segments: list[dict[str, Any]], label: Callable[[str], str]) -> dict[str, list[float]]:
+    """Each label's word midpoints: from word timings, else the segment's tokens at the segment's midpoint."""
+    out: dict[str, list[float]] = defaultdict(list)
+    for seg in segments:
+        if seg.get("speaker") is None:
+            continue
+        who = label(seg["speaker"])
+        if seg.get("words"):
+            out[who] += [(float(w["start"]) + float(w["end"])) / 2 for w in seg["words"]]
+        else:
+            out[who] += [(float(seg["start"]) + float(seg["end"])) / 2] * len((seg.get("text") or "").split())
+    return out
+
+
+def session_span(doc: dict[str, Any]) -> tuple[float, float]:
+    ends = [float(s["end"]) for s in doc.get("segments") or []]
+    return 0.0, float(doc.get("duration") or max(ends, default=0.0))
+
+
+def compute(doc: dict[str, Any], audio: np.ndarray | None = None, rate: int = 16000,
+            ranges: Iterable[tuple[float, float]] = (), by: str = "role", estimator: str = "praat",
+            surrogates: int = synchrony_module.SURROGATES) -> dict[str, Any]:
+    """All measures of one transcript document: the session's, each range's, and the turns'.
+
+    ``audio``: the recording as mono samples at ``rate`` (voice measures are left out without it).
+    """
+    segments = doc.get("segments") or []
+    label = labeller(doc, by)
+    conv = build(segments, label)
+    words = word_times(segments, label)
+    questions = find_questions(segments, label)
+    spans = [session_span(doc), *[(float(a), float(b)) for a, b in ranges]]
+    results = [range_measures(conv, words, questions, a, b) for a, b in spans]
+    turns = [{"speaker": t.speaker, "start": t.start, "end": t.end} for t in conv.turns]
+    out: dict[str, Any] = {"definitions_version": DEFINITIONS_VERSION, "by": by,
+                           "revision": (doc.get("review") or {}).get("revision", 0)}
+    if audio is not None:
+        track = f0_track(audio, rate, estimator)
+        turns = turn_arousal(conv, track)
+        for (a, b), result in zip(spans, results):
+            voice = speaker_voice(conv, track, audio, rate, a, b)
+            for sp, row in result["speakers"].items():
+                row.update(voice[sp])
+                values = [t["arousal"] for t in turns if t["speaker"] == sp and t["arousal"] is not None
+                          and a <= t["start"] < b]
+                row["arousal_mean"] = statistics.fmean(values) if values else None
+        out["estimator"] = estimator
+        out["synchrony"] = dyad(conv, turns, surrogates)
+    out["session"] = results[0]
+    out["units"] = results[1:]
+    out["turns"] = turns
+    return out
+
+
+def dyad(conv: Conversation, turns: list[dict], surrogates: int) -> dict | None:
+    """Synchrony between the two speakers (therapist and client where the roles are known); None unless two."""
+    if len(conv.speakers) != 2:
+        return None
+    a, b = ("therapist", "client") if set(conv.speakers) == {"therapist", "client"} else conv.speakers
+    return synchrony_module.dyad_synchrony(turns, a, b, surrogates=surrogates)
