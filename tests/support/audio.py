@@ -37,3 +37,13 @@ def two_mics(samples: np.ndarray, reference, bleed: float = 0.05) -> np.ndarray:
         a, b = int(t.start * RATE), int(t.end * RATE)
         (left if t.speaker == "therapist" else right)[a:b] = samples[a:b]
     return np.stack([left + bleed * right, right + bleed * left])
+
+
+def voiced(f0, seconds: float, rate: int = RATE, amplitude: float = 0.3, harmonics: int = 8) -> np.ndarray:
+    """A voiced signal of known pitch: harmonics k·F0 with amplitude 1/k (a sawtooth-like source), peak-scaled
+    to ``amplitude``. ``f0`` is a number (Hz) or a function of time giving the F0 contour."""
+    t = np.arange(int(round(seconds * rate))) / rate
+    contour = f0(t) if callable(f0) else np.full_like(t, float(f0))
+    phase = 2 * np.pi * np.cumsum(contour) / rate
+    signal = sum(np.sin(k * phase) / k for k in range(1, harmonics + 1) if k * contour.max() < rate / 2)
+    return (amplitude * signal / np.abs(signal).max()).astype(np.float64)

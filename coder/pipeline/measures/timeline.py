@@ -195,9 +195,11 @@ def build(segments: list[dict[str, Any]], label: Callable[[str], str] = str) -> 
         if who:
             continue
         i = bisect.bisect_right(turn_starts, t0) - 1
-        j = bisect.bisect_left(turn_starts, t1)
+        if i >= 0 and turns[i].end >= t1:  # inside a turn: the speaker pauses
+            silences.append(Silence(t0, t1, "pause", turns[i].speaker, turns[i].speaker))
+            continue
         before = turns[i].speaker if i >= 0 else None
-        after = turns[j].speaker if j < len(turns) else None
+        after = turns[i + 1].speaker if i + 1 < len(turns) else None
         kind = "gap" if before is not None and after is not None and before != after else "pause"
         silences.append(Silence(t0, t1, kind, before, after))
 
