@@ -10,7 +10,9 @@ from coder.pipeline.measures.synchrony import pairs, pearson, synchrony
 from coder.pipeline.measures.timeline import build
 from coder.pipeline.measures.voice import f0_track, intensity_db, speaker_voice, turn_arousal
 
-from .support.audio import RATE, voiced
+from coder.pipeline.audio import load_channels
+
+from .support.audio import RATE, TALK_OVER, scripted_session, voiced
 
 T, C = "SPEAKER_00", "SPEAKER_01"
 ROLES = {T: {"role": "therapist"}, C: {"role": "client"}}
@@ -274,3 +276,39 @@ def test_vocal_synchrony_recovered_from_the_recording():
     assert lag1["p"] < 0.01 and abs(lag1["surrogate_mean"]) < 0.03
     assert abs(out["synchrony"]["client->therapist"]["1"]["r"]) < 0.35
     assert len(out["turns"]) == 80 and out["estimator"] == "praat"
+
+
+# --- a scripted session: espeak-ng voices with planted interruptions, back-channels and talk-over -----------
+
+def test_turn_taking_of_a_synthesised_session_with_planted_overlaps(tmp_path):
+    audio_path, reference = scripted_session(TALK_OVER, tmp_path)
+    lines = [line for line in TALK_OVER.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    main = [t for t in reference if t.get("planted") != "over"]
+    assert len(reference) == len(lines) == 19 and len(main) == 15
+    doc = {"duration": 70.0, "speakers": {"therapist": {"role": "therapist"}, "client": {"role": "client"}},
+           "segments": [seg(t["speaker"], t["start"], t["end"], t["text"]) for t in reference]}
+    out = compute(doc, load_channels(audio_path)[0], RATE, surrogates=200)
+    s = out["session"]
+    t, c = s["speakers"]["therapist"], s["speakers"]["client"]
+    # the script's layout: 15 alternating turns joined by 0.7 s pauses, except two planted interruptions
+    # (the therapist 0.6 s before the client ends, the client 0.5 s before the therapist ends)
+    assert (t["turns"], c["turns"], s["switches"]) == (8, 7, 14)
+    offsets = sorted(x["start"] - y["end"] for x, y in zip(main[1:], main))
+    assert [round(x, 3) for x in offsets[:2]] == [-0.6, -0.5]
+    assert (s["interruptions"], s["interruptions_by"]) == (2, {"client": {"therapist": 1}, "therapist": {"client": 1}})
+    assert s["overlapped_switches"] == 2 and s["switching_pause_median_s"] == pytest.approx(0.7, abs=0.0011)
+    assert s["gaps"] == 12 and s["pauses"] == 0 and s["long_silences"] == 0
+    # three short back-channels by the therapist ("Mm-hm.", "Right.", "Okay."), one longer remark by the client
+    assert (s["backchannels"], s["backchannels_by"]) == (3, {"therapist": {"client": 3}})
+    assert (c["overlaps_made"], t["overlaps_made"]) == (1, 0)
+    planted = [x["end"] - x["start"] for x in reference if x.get("planted") == "over"]
+    assert s["overlap_time_s"] == pytest.approx(0.6 + 0.5 + sum(planted), abs=0.003)
+    for role, row in (("therapist", t), ("client", c)):
+        assert row["speaking_time_s"] == pytest.approx(
+            sum(x["end"] - x["start"] for x in reference if x["speaker"] == role), abs=1e-9)
+    assert (t["questions"], c["questions"]) == (4, 1)
+    # the two voices: Praat and pYIN agree on each speaker's mean F0
+    pyin = compute(doc, load_channels(audio_path)[0], RATE, estimator="pyin", surrogates=10)["session"]["speakers"]
+    for role in ("therapist", "client"):
+        assert pyin[role]["f0_mean_hz"] == pytest.approx(s["speakers"][role]["f0_mean_hz"], rel=0.03)
+    assert t["f0_mean_hz"] > c["f0_mean_hz"]  # a female therapist's voice, a male client's

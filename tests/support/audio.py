@@ -1,12 +1,18 @@
-"""Audio files for tests: a voiced-sounding tone, excerpts of the demo session, two microphones."""
+"""Audio files for tests: a voiced-sounding tone, signals of known pitch, excerpts of the demo session, two
+microphones, scripted sessions synthesised with espeak-ng."""
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from .paths import SAMPLE_DIR
+from .paths import ROOT, SAMPLE_DIR
+from .prerequisites import need
 
 RATE = 16000
 DEMO_SESSION = SAMPLE_DIR / "demo_session.ogg"
@@ -47,3 +53,16 @@ def voiced(f0, seconds: float, rate: int = RATE, amplitude: float = 0.3, harmoni
     phase = 2 * np.pi * np.cumsum(contour) / rate
     signal = sum(np.sin(k * phase) / k for k in range(1, harmonics + 1) if k * contour.max() < rate / 2)
     return (amplitude * signal / np.abs(signal).max()).astype(np.float64)
+
+
+TALK_OVER = ROOT / "bench" / "sessions" / "talk_over.script.txt"  # planted interruptions and back-channels
+TALK_OVER_VOICES = ("en-gb+f4:55:145", "en-us+m2:40:140")  # therapist, client
+
+
+def scripted_session(script: Path, out: Path, voices: tuple[str, str] = TALK_OVER_VOICES) -> tuple[Path, list[dict]]:
+    """A script synthesised by sample_audio/generate.py into ``out``: (the audio, the reference turns)."""
+    need(shutil.which("espeak-ng") is not None and shutil.which("sox") is not None, "espeak-ng and sox are needed")
+    subprocess.run([sys.executable, str(SAMPLE_DIR / "generate.py"), str(script), "--out", str(out),
+                    "--therapist", voices[0], "--client", voices[1]], check=True, capture_output=True)
+    stem = script.name.split(".")[0]
+    return out / f"{stem}.ogg", json.loads((out / f"{stem}.turns.json").read_text())
