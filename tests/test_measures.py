@@ -169,6 +169,15 @@ def test_f0_variability_of_a_known_contour(method):
     assert st.std(ddof=1) == pytest.approx(np.sqrt(2), rel=0.05)
 
 
+@pytest.mark.parametrize("method", ["praat", "pyin"])
+def test_f0_tracked_over_given_spans_only(method):
+    signal = np.concatenate([np.zeros(RATE), voiced(180.0, 1.0), np.zeros(RATE), voiced(240.0, 0.05)])
+    track = f0_track(signal, RATE, method, spans=[(1.0, 1.5), (1.4, 2.0)])
+    assert track.times.min() >= 0.9 - 1e-9 and track.times.max() <= 2.1 + 1e-9
+    assert np.nanmean(track.f0) == pytest.approx(180.0, rel=0.01)
+    assert len(f0_track(signal, RATE, method, spans=[]).f0) == 0
+
+
 def test_silence_and_noise_have_no_pitch():
     rng = np.random.default_rng(1)
     for method in ("praat", "pyin"):

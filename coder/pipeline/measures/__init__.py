@@ -71,7 +71,7 @@ def compute(doc: dict[str, Any], audio: np.ndarray | None = None, rate: int = 16
     out: dict[str, Any] = {"definitions_version": DEFINITIONS_VERSION, "by": by,
                            "revision": (doc.get("review") or {}).get("revision", 0)}
     if audio is not None:
-        track = f0_track(audio, rate, estimator)
+        track = f0_track(audio, rate, estimator, [span for spans in conv.solo.values() for span in spans])
         turns = turn_arousal(conv, track)
         for (a, b), result in zip(spans, results):
             voice = speaker_voice(conv, track, audio, rate, a, b)

@@ -3,7 +3,8 @@
 - **F0** (Hz): the fundamental frequency track of the mono 16 kHz recording, by Praat's autocorrelation method
   (Boersma 1993, through praat-parselmouth: ``To Pitch (ac)``, 10 ms steps) or by probabilistic YIN (Mauch &
   Dixon 2014, ``librosa.pyin`` at 8 kHz, 20 ms steps, 0.2-semitone bins); both between ``PITCH_FLOOR_HZ`` and
-  ``PITCH_CEILING_HZ``; unvoiced frames left out. A speaker's F0 mean, SD (Hz) and SD in semitones
+  ``PITCH_CEILING_HZ``; unvoiced frames left out. The track runs over the speech only (each speaker's solo
+  stretches, widened by ``SPAN_PAD_S``), not the silences between. A speaker's F0 mean, SD (Hz) and SD in semitones
   (SD of 12·log2(F0 / 100 Hz)) are over their voiced frames in the time they speak alone (overlapped speech
   mixes two voices and is left out).
 - **Intensity** (dB): 10·log10(mean(x²) / p0²) over the samples of the speaker's solo speech, the samples
@@ -32,6 +33,8 @@ PYIN_FRAME = 512  # 64 ms at 8 kHz: four periods of the pitch floor
 PYIN_HOP = 160  # 20 ms
 PYIN_RESOLUTION = 0.2  # semitones per bin; the estimate is a bin centre, so at most 0.58 % off
 MIN_VOICED_FRAMES = 5
+SPAN_PAD_S = 0.1  # tracking over speech only: each stretch widened by this much audio on either side
+PITCH_MIN_S = 0.1  # shorter stretches are left out: too short for a few periods of the pitch floor
 P0 = 2e-5  # Pa, the reference sound pressure
 ESTIMATORS = ("praat", "pyin")
 
@@ -43,9 +46,38 @@ class Track:
     method: str
 
 
-def f0_track(samples: np.ndarray, rate: int, method: str = "praat") -> Track:
-    """The F0 track of a mono signal by ``method`` (one of ``ESTIMATORS``)."""
+def f0_track(samples: np.ndarray, rate: int, method: str = "praat", spans=None) -> Track:
+    """The F0 track of a mono signal by ``method`` (one of ``ESTIMATORS``); with ``spans`` ((start, end) in
+    seconds), only over them, each widened by ``SPAN_PAD_S`` (the silences between are never used)."""
+    if method not in ESTIMATORS:
+        raise ValueError(f"unknown F0 estimator {method!r}; choose one of {', '.join(ESTIMATORS)}")
     samples = np.asarray(samples, dtype=np.float64)
+    if spans is None:
+        return _track(samples, rate, method, 0.0)
+    pieces = []
+    for a, b in _merged((max(0.0, a - SPAN_PAD_S), min(len(samples) / rate, b + SPAN_PAD_S)) for a, b in spans):
+        start = int(round(a * rate))
+        piece = samples[start:int(round(b * rate))]
+        if len(piece) >= PITCH_MIN_S * rate:
+            pieces.append(_track(piece, rate, method, start / rate))
+    if not pieces:
+        return Track(np.zeros(0), np.zeros(0), method)
+    return Track(np.concatenate([p.times for p in pieces]), np.concatenate([p.f0 for p in pieces]), method)
+
+
+def _merged(spans):
+    out: list[list[float]] = []
+    for a, b in sorted(spans):
+        if b <= a:
+            continue
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return out
+
+
+def _track(samples: np.ndarray, rate: int, method: str, offset: float) -> Track:
     if method == "praat":
         import parselmouth  # Praat's C++ core: loaded when a track is asked for
 
@@ -53,16 +85,15 @@ def f0_track(samples: np.ndarray, rate: int, method: str = "praat") -> Track:
             time_step=PRAAT_STEP_S, pitch_floor=PITCH_FLOOR_HZ, pitch_ceiling=PITCH_CEILING_HZ)
         f0 = pitch.selected_array["frequency"].astype(np.float64)
         f0[f0 <= 0] = np.nan
-        return Track(np.asarray(pitch.xs()), f0, method)
-    if method == "pyin":
-        import librosa
+        return Track(np.asarray(pitch.xs()) + offset, f0, method)
+    import librosa
 
-        y = librosa.resample(samples, orig_sr=rate, target_sr=PYIN_RATE) if rate != PYIN_RATE else samples
-        f0, voiced, _ = librosa.pyin(y, fmin=PITCH_FLOOR_HZ, fmax=PITCH_CEILING_HZ, sr=PYIN_RATE,
-                                     frame_length=PYIN_FRAME, hop_length=PYIN_HOP, resolution=PYIN_RESOLUTION)
-        f0 = np.where(voiced, f0, np.nan)
-        return Track(np.arange(len(f0)) * PYIN_HOP / PYIN_RATE, f0, method)
-    raise ValueError(f"unknown F0 estimator {method!r}; choose one of {', '.join(ESTIMATORS)}")
+    y = librosa.resample(samples, orig_sr=rate, target_sr=PYIN_RATE) if rate != PYIN_RATE else samples
+    f0, voiced, _ = librosa.pyin(y, fmin=PITCH_FLOOR_HZ, fmax=PITCH_CEILING_HZ, sr=PYIN_RATE,
+                                 frame_length=PYIN_FRAME, hop_length=PYIN_HOP, resolution=PYIN_RESOLUTION,
+                                 center=True)
+    f0 = np.where(voiced, f0, np.nan)
+    return Track(np.arange(len(f0)) * PYIN_HOP / PYIN_RATE + offset, f0, method)
 
 
 def _mask(times: np.ndarray, spans) -> np.ndarray:
