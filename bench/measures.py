@@ -10,7 +10,7 @@ end to end, repeated until it lasts ``--minutes``, with a transcript document bu
 equal rating units (no audio), and everything with the audio: F0 track, speaker F0 and intensity for the
 session and each unit, arousal per turn and synchrony with 1000 surrogates, once with Praat's pitch and once
 with pYIN (``--pyin``). The machine's load average is recorded before and after: the figures are wall-clock
-seconds on a shared machine. Agreement: each speaker's mean F0 by Praat and by pYIN in every scripted session.
+seconds on a shared machine, and beside them the process's CPU seconds (what an idle core would take). Agreement: each speaker's mean F0 by Praat and by pYIN in every scripted session.
 """
 from __future__ import annotations
 
@@ -72,9 +72,12 @@ def long_session(minutes: float) -> tuple[Path, dict]:
     return path, {"duration": limit, "speakers": ROLES, "segments": segments}
 
 
-def timed(fn):
-    start = time.perf_counter()
+def timed(fn, cpu: dict | None = None, key: str = ""):
+    """(fn's result, wall-clock seconds); with ``cpu``, this process's CPU seconds go into ``cpu[key]``."""
+    start, start_cpu = time.perf_counter(), time.process_time()
     result = fn()
+    if cpu is not None:
+        cpu[key] = round(time.process_time() - start_cpu, 2)
     return result, round(time.perf_counter() - start, 2)
 
 
@@ -112,11 +115,14 @@ def main() -> None:
               "python": platform.python_version(), "command": " ".join(["bench/measures.py", *sys.argv[1:]]),
               "minutes": round(length / 60, 1), "segments": len(doc["segments"]), "units": args.units,
               "decode_s": decode_s, "load_average_before": os.getloadavg()[0]}
-    talk, result["talk_s"] = timed(lambda: compute(doc, ranges=units))
+    cpu: dict = {}
+    talk, result["talk_s"] = timed(lambda: compute(doc, ranges=units), cpu, "talk_cpu_s")
     result["turns"] = len(talk["turns"])
     for est in ("praat", "pyin") if args.pyin else ("praat",):
-        full, result[f"all_{est}_s"] = timed(lambda: compute(doc, samples, RATE, ranges=units, estimator=est))
+        full, result[f"all_{est}_s"] = timed(lambda: compute(doc, samples, RATE, ranges=units, estimator=est),
+                                             cpu, f"all_{est}_cpu_s")
         result[f"synchrony_{est}"] = full["synchrony"]["therapist->client"]["1"]
+    result.update(cpu)
     result["load_average_after"] = os.getloadavg()[0]
     print(json.dumps(result, indent=1))
     if not args.no_agreement:
