@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from coder.pipeline.measures import DEFINITIONS_VERSION, compute, labeller
+from coder.pipeline.measures import DEFINITIONS_VERSION, MeasuresError, compute, labeller
 from coder.pipeline.measures.questions import is_question, questions
 from coder.pipeline.measures.synchrony import pairs, pearson, synchrony
 from coder.pipeline.measures.timeline import build
@@ -124,6 +124,20 @@ def test_an_empty_or_speakerless_transcript_gives_empty_measures():
     for segments in ([], [{"start": 0.0, "end": 1.0, "speaker": None, "text": "hm"}]):
         s = compute({"duration": 5.0, "segments": segments})["session"]
         assert s["speakers"] == {} and s["switches"] == 0 and s["speech_time_s"] == 0
+
+
+@pytest.mark.parametrize("segments,ranges,audio,message", [
+    ([{"speaker": T, "start": "soon", "end": 2.0}], [], None, "segment 0: needs a numeric start"),
+    ([{"speaker": T, "end": 2.0}], [], None, "segment 0: needs a numeric start"),
+    ([seg(T, 0.0, 1.0), seg(C, 3.0, 2.0)], [], None, "segment 1: start 3.0 and end 2.0"),
+    ([seg(T, float("nan"), 1.0)], [], None, "segment 0: start nan"),
+    ([seg(T, 0.0, 1.0, "hello", [{"text": "hello", "start": None, "end": 1.0}])], [], None, "segment 0, word 0"),
+    ([seg(T, 0.0, 1.0)], [(5.0, 5.0)], None, "range 5.0-5.0"),
+    ([seg(T, 0.0, 1.0)], [], np.zeros((2, 100)), "mono samples"),
+])
+def test_bad_input_gets_a_clear_error(segments, ranges, audio, message):
+    with pytest.raises(MeasuresError, match=message):
+        compute({"duration": 10.0, "segments": segments}, audio, RATE, ranges=ranges)
 
 
 def test_segments_of_one_speaker_that_overlap_are_one_stretch_of_speech():

@@ -61,11 +61,13 @@ def compute(doc: dict[str, Any], audio: np.ndarray | None = None, rate: int = 16
     ``audio``: the recording as mono samples at ``rate`` (voice measures are left out without it).
     """
     segments = doc.get("segments") or []
+    ranges = [(float(a), float(b)) for a, b in ranges]
+    check(segments, ranges, audio)
     label = labeller(doc, by)
     conv = build(segments, label)
     words = word_times(segments, label)
     questions = find_questions(segments, label)
-    spans = [session_span(doc), *[(float(a), float(b)) for a, b in ranges]]
+    spans = [session_span(doc), *ranges]
     results = [range_measures(conv, words, questions, a, b) for a, b in spans]
     turns = [{"speaker": t.speaker, "start": t.start, "end": t.end} for t in conv.turns]
     out: dict[str, Any] = {"definitions_version": DEFINITIONS_VERSION, "by": by,
@@ -86,6 +88,30 @@ def compute(doc: dict[str, Any], audio: np.ndarray | None = None, rate: int = 16
     out["units"] = results[1:]
     out["turns"] = turns
     return out
+
+
+class MeasuresError(ValueError):
+    """Input the measures cannot be computed from; the message says which part and why."""
+
+
+def check(segments: list[dict[str, Any]], ranges: list[tuple[float, float]], audio) -> None:
+    for i, seg in enumerate(segments):
+        try:
+            start, end = float(seg["start"]), float(seg["end"])
+        except (KeyError, TypeError, ValueError):
+            raise MeasuresError(f"segment {i}: needs a numeric start and end (seconds)") from None
+        if not (np.isfinite(start) and np.isfinite(end)) or end < start or start < 0:
+            raise MeasuresError(f"segment {i}: start {start} and end {end} are not a time span")
+        for j, word in enumerate(seg.get("words") or []):
+            try:
+                float(word["start"]), float(word["end"])
+            except (KeyError, TypeError, ValueError):
+                raise MeasuresError(f"segment {i}, word {j}: needs a numeric start and end (seconds)") from None
+    for a, b in ranges:
+        if not b > a:
+            raise MeasuresError(f"range {a}-{b}: the end must come after the start")
+    if audio is not None and np.ndim(audio) != 1:
+        raise MeasuresError(f"the audio must be mono samples (one dimension), not of shape {np.shape(audio)}")
 
 
 def dyad(conv: Conversation, turns: list[dict], surrogates: int) -> dict | None:
