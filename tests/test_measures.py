@@ -3,6 +3,8 @@ values on constructed transcripts; F0, intensity and synchrony on signals and pa
 import numpy as np
 import pytest
 import scipy.stats
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coder.pipeline.measures import DEFINITIONS_VERSION, MeasuresError, compute, labeller
 from coder.pipeline.measures.questions import is_question, questions
@@ -144,6 +146,42 @@ def test_segments_of_one_speaker_that_overlap_are_one_stretch_of_speech():
     conv = build([seg(T, 0.0, 2.0), seg(T, 1.0, 3.0), seg(T, 3.0, 4.0), seg(C, 5.0, 6.0)])
     assert [(s.start, s.end) for s in conv.speech[T]] == [(0.0, 4.0)]
     assert conv.overlaps == [] and [t.duration for t in conv.turns] == [4.0, 1.0]
+
+
+spans = st.tuples(st.integers(0, 160), st.integers(1, 24)).map(lambda p: (p[0] / 4, (p[0] + p[1]) / 4))
+random_segments = st.lists(st.tuples(st.sampled_from([T, C]), spans), max_size=25).map(
+    lambda items: [seg(who, a, b, "so how is it") for who, (a, b) in items])
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(segments=random_segments, cut=st.integers(1, 45))
+def test_the_measures_of_any_dyad_add_up(segments, cut):
+    """Identities that hold for every transcript: units that split the session add up to it; two speakers'
+    speaking time is the time anyone speaks plus the time both do; the time line is speech or silence."""
+    doc = {"duration": 50.0, "speakers": ROLES, "segments": segments}
+    out = compute(doc, ranges=[(0.0, float(cut)), (float(cut), 50.0)])
+    s, units = out["session"], out["units"]
+    conv = build(segments, labeller(doc))
+    for role, row in s["speakers"].items():
+        assert sum(u["speakers"][role]["speaking_time_s"] for u in units) == pytest.approx(row["speaking_time_s"])
+        assert sum(u["speakers"][role]["turns"] for u in units) == row["turns"]
+        assert sum(u["speakers"][role]["words"] for u in units) == row["words"] == 4 * sum(
+            1 for x in segments if labeller(doc)(x["speaker"]) == role)
+    for key in ("switches", "interruptions", "backchannels", "silences", "overlaps", "long_silences"):
+        assert sum(u[key] for u in units) == s[key]
+    assert sum(r["speaking_time_s"] for r in s["speakers"].values()) == pytest.approx(
+        s["speech_time_s"] + s["overlap_time_s"])
+    if segments:
+        first, last = min(x["start"] for x in segments), max(x["end"] for x in segments)
+        assert s["speech_time_s"] + s["silence_time_s"] == pytest.approx(last - first)
+    assert s["switches"] == max(0, len(conv.turns) - 1)
+    assert all(a.speaker != b.speaker for a, b in zip(conv.turns, conv.turns[1:]))
+    # with no two speakers starting at the same instant, every overlapped switch is an interruption
+    starts = [x["start"] for x in segments]
+    if len(set(starts)) == len(starts):
+        assert s["interruptions"] == s["overlapped_switches"]
+    for x in conv.intrusions:
+        assert x.kind != "backchannel" or x.duration <= 1.0
 
 
 @pytest.mark.parametrize("sentence,expected", [
