@@ -1,5 +1,6 @@
 """``coder measures``: a transcript file's measures as JSON and CSV, with its recording for the voice; bad input
 gets a one-line error."""
+import datetime
 import json
 
 import numpy as np
@@ -67,3 +68,47 @@ def test_bad_input_gets_a_one_line_error(tmp_path):
     (tmp_path / "noise.wav").write_bytes(b"RIFF0000WAVEnot audio")
     result = coder("measures", write(tmp_path), "--audio", tmp_path / "noise.wav")
     assert result.exit_code == 1 and "noise.wav" in result.stderr
+
+
+def test_measures_of_stored_recordings_over_their_units(database, tmp_path):
+    from coder.study.models import RatingUnit, Recording
+    from coder.study.speakers import transcript_document
+
+    from .support import rating_study
+
+    study = rating_study.build(database, raters=("rater1",))
+    env = {"DATABASE_URL": database.url, "CODER_HOME": tmp_path / "home"}
+    with database.session() as db:
+        rec = db.get(Recording, study.recording_id)
+        expected = compute(transcript_document(rec.transcript), ranges=[(0, 60), (60, 120), (0, rec.duration_s)])
+        db.get(RatingUnit, study.window_units[1]).deleted_at = datetime.datetime.now(datetime.UTC)
+        bare = Recording(session_id=rec.session_id, path="/nowhere/s2.wav", original_name="s2.wav", sha256="b" * 64,
+                         size_bytes=10, duration_s=60.0, sample_rate=16000, channels=1)
+        db.add(bare)
+    out = coder("measures", "--study", "Trial R", "--csv", tmp_path / "m.csv", env=env)
+    assert out.exit_code == 0, out.stderr
+    printed = json.loads(out.stdout)
+    (one,) = printed["recordings"]
+    assert one["recording_id"] == study.recording_id and one["revision"] == 0 and one["review_status"] == "automatic"
+    assert one["session"] == json.loads(json.dumps(expected["session"]))
+    # the live units (the deleted second minute left out), in time order, with their ids
+    assert [(u["start"], u["end"]) for u in one["units"]] == [(0.0, 60.0), (0.0, expected["session"]["end"])]
+    assert one["units"][0]["speakers"] == json.loads(json.dumps(expected["units"][0]["speakers"]))
+    assert one["units"][0]["unit_id"] == study.window_units[0]
+    assert set(pd.read_csv(tmp_path / "m.csv")["recording_id"]) == {study.recording_id}
+    # a corrected transcript: its current revision is measured, and the revision says so
+    with database.session() as db:
+        transcript = db.get(Recording, study.recording_id).transcript
+        transcript.segments = transcript.segments[:4]
+        transcript.revision, transcript.status = 2, "verified"
+    out = coder("measures", "--recording", str(study.recording_id), "--voice", env=env)
+    (one,) = json.loads(out.stdout)["recordings"]
+    assert (one["revision"], one["review_status"], one["session"]["switches"]) == (2, "verified", 3)
+    assert one["session"]["speakers"]["client"]["f0_mean_hz"] > one["session"]["speakers"]["therapist"]["f0_mean_hz"]
+    assert json.loads(coder("measures", "--all", env=env).stdout)["recordings"][0]["revision"] == 2
+    for args, message in [(("--study", "Nope"), "no study named Nope"), ((), "give one of"),
+                          (("--recording", "99"), "no recording '99'"),
+                          (("--recording", "s2.wav"), "(s2.wav) has no transcript yet"),
+                          (("--study", "Trial R", "--unit", "0:5"), "--audio and --unit go with TRANSCRIPT")]:
+        bad = coder("measures", *args, env=env)
+        assert bad.exit_code == 1 and message in bad.stderr, bad.stderr
