@@ -142,6 +142,24 @@ def test_bad_input_gets_a_clear_error(segments, ranges, audio, message):
         compute({"duration": 10.0, "segments": segments}, audio, RATE, ranges=ranges)
 
 
+def test_speech_comes_from_the_diarisers_turns_until_a_person_corrects_the_transcript():
+    # the segments give each word one speaker, so they never overlap; the diariser's turns do
+    segments = [seg(T, 0.0, 4.0, "Tell me about the week."), seg(C, 4.0, 8.0, "It was long.")]
+    turns = [[0.0, 4.5, T], [3.5, 8.0, C]]
+    doc = {"duration": 8.0, "speakers": ROLES, "segments": segments, "diarization": {"turns": turns}}
+    out = compute(doc)
+    assert out["speech_from"] == "diarization"
+    assert (out["session"]["overlap_time_s"], out["session"]["interruptions"]) == (1.0, 1)
+    assert out["session"]["speakers"]["client"]["words"] == 3  # words still from the segments
+    corrected = compute({**doc, "review": {"status": "verified", "revision": 1}})
+    assert corrected["speech_from"] == "segments" and corrected["revision"] == 1
+    assert (corrected["session"]["overlap_time_s"], corrected["session"]["interruptions"]) == (0.0, 0)
+    with pytest.raises(MeasuresError, match="diarization turn 1: start 9.0"):
+        compute({**doc, "diarization": {"turns": [[0.0, 1.0, T], [9.0, 2.0, C]]}})
+    with pytest.raises(MeasuresError, match=r"\[start, end, speaker\]"):
+        compute({**doc, "diarization": {"turns": [[0.0, 1.0]]}})
+
+
 def test_segments_of_one_speaker_that_overlap_are_one_stretch_of_speech():
     conv = build([seg(T, 0.0, 2.0), seg(T, 1.0, 3.0), seg(T, 3.0, 4.0), seg(C, 5.0, 6.0)])
     assert [(s.start, s.end) for s in conv.speech[T]] == [(0.0, 4.0)]

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from coder.pipeline.formats import corrected
 from coder.pipeline.measures import synchrony as synchrony_module
 from coder.pipeline.measures.questions import questions as find_questions
 from coder.pipeline.measures.talk import measures as range_measures
@@ -48,6 +49,20 @@ def word_times(segments: list[dict[str, Any]], label: Callable[[str], str]) -> d
     return out
 
 
+def speech_of(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    """Who speaks when, and from where: the diariser's turns (or a user's RTTM) where the document has them and
+    nobody has corrected the transcript since, for they keep overlapping speech, which the segments (each word
+    given to one speaker) cannot; else the segments (after a correction they hold the edited speakers). The
+    policy of the RTTM export (coder.pipeline.formats.to_rttm)."""
+    turns = (doc.get("diarization") or {}).get("turns")
+    if turns and not corrected(doc):
+        try:
+            return [{"start": t[0], "end": t[1], "speaker": t[2]} for t in turns], "diarization"
+        except (IndexError, KeyError, TypeError):
+            raise MeasuresError("the diarization's turns must be [start, end, speaker] lists") from None
+    return doc.get("segments") or [], "segments"
+
+
 def session_span(doc: dict[str, Any]) -> tuple[float, float]:
     ends = [float(s["end"]) for s in doc.get("segments") or []]
     return 0.0, float(doc.get("duration") or max(ends, default=0.0))
@@ -62,16 +77,19 @@ def compute(doc: dict[str, Any], audio: np.ndarray | None = None, rate: int = 16
     """
     segments = doc.get("segments") or []
     ranges = [(float(a), float(b)) for a, b in ranges]
+    speech, source = speech_of(doc)
     check(segments, ranges, audio)
+    if source != "segments":
+        check(speech, [], None, "diarization turn")
     label = labeller(doc, by)
-    conv = build(segments, label)
+    conv = build(speech, label)
     words = word_times(segments, label)
     questions = find_questions(segments, label)
     spans = [session_span(doc), *ranges]
     results = [range_measures(conv, words, questions, a, b) for a, b in spans]
     turns = [{"speaker": t.speaker, "start": t.start, "end": t.end} for t in conv.turns]
     out: dict[str, Any] = {"definitions_version": DEFINITIONS_VERSION, "by": by,
-                           "revision": (doc.get("review") or {}).get("revision", 0)}
+                           "revision": (doc.get("review") or {}).get("revision", 0), "speech_from": source}
     if audio is not None:
         track = f0_track(audio, rate, estimator, [span for spans in conv.solo.values() for span in spans])
         turns = turn_arousal(conv, track)
@@ -94,14 +112,14 @@ class MeasuresError(ValueError):
     """Input the measures cannot be computed from; the message says which part and why."""
 
 
-def check(segments: list[dict[str, Any]], ranges: list[tuple[float, float]], audio) -> None:
+def check(segments: list[dict[str, Any]], ranges: list[tuple[float, float]], audio, what: str = "segment") -> None:
     for i, seg in enumerate(segments):
         try:
             start, end = float(seg["start"]), float(seg["end"])
         except (KeyError, TypeError, ValueError):
-            raise MeasuresError(f"segment {i}: needs a numeric start and end (seconds)") from None
+            raise MeasuresError(f"{what} {i}: needs a numeric start and end (seconds)") from None
         if not (np.isfinite(start) and np.isfinite(end)) or end < start or start < 0:
-            raise MeasuresError(f"segment {i}: start {start} and end {end} are not a time span")
+            raise MeasuresError(f"{what} {i}: start {start} and end {end} are not a time span")
         for j, word in enumerate(seg.get("words") or []):
             try:
                 float(word["start"]), float(word["end"])

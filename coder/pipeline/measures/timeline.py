@@ -3,8 +3,8 @@
 The floor model follows Heldner & Edlund (2010, *J Phonetics* 38:555-568): a speaker holds the floor from the
 first moment they speak alone until another speaker speaks alone. Definitions (times in seconds):
 
-- **Speech** (an inter-pausal unit, IPU): the union of one speaker's segments; segments of one speaker that
-  overlap or touch are one IPU. Each segment is one speaker's (the transcript document, CONTRACTS.md §1).
+- **Speech** (an inter-pausal unit, IPU): the union of one speaker's spans (the diariser's turns or the
+  transcript's segments: ``measures.speech_of``); spans of one speaker that overlap or touch are one IPU.
 - **Solo time**: time in which exactly one speaker speaks.
 - **Turn**: a maximal run of one speaker's IPUs that hold solo time, with no other speaker's solo time between
   them; it runs from the start of its first such IPU to the end of its last. A speaker's IPU that never has
