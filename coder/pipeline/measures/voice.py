@@ -51,15 +51,14 @@ def f0_track(samples: np.ndarray, rate: int, method: str = "praat", spans=None) 
     seconds), only over them, each widened by ``SPAN_PAD_S`` (the silences between are never used)."""
     if method not in ESTIMATORS:
         raise ValueError(f"unknown F0 estimator {method!r}; choose one of {', '.join(ESTIMATORS)}")
-    samples = np.asarray(samples, dtype=np.float64)
     if spans is None:
-        return _track(samples, rate, method, 0.0)
+        return _track(np.asarray(samples, dtype=np.float64), rate, method, 0.0)
     pieces = []
     for a, b in _merged((max(0.0, a - SPAN_PAD_S), min(len(samples) / rate, b + SPAN_PAD_S)) for a, b in spans):
         start = int(round(a * rate))
         piece = samples[start:int(round(b * rate))]
-        if len(piece) >= PITCH_MIN_S * rate:
-            pieces.append(_track(piece, rate, method, start / rate))
+        if len(piece) >= PITCH_MIN_S * rate:  # a float64 copy of each piece, not of the whole recording
+            pieces.append(_track(np.asarray(piece, dtype=np.float64), rate, method, start / rate))
     if not pieces:
         return Track(np.zeros(0), np.zeros(0), method)
     return Track(np.concatenate([p.times for p in pieces]), np.concatenate([p.f0 for p in pieces]), method)
