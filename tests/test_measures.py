@@ -1,12 +1,14 @@
 """Session process measures (coder.pipeline.measures): talk, turn-taking and questions against hand-computed
 values on constructed transcripts; F0, intensity and synchrony on signals and pairs whose truth is known."""
+import xml.etree.ElementTree as ET
+
 import numpy as np
 import pytest
 import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coder.pipeline.measures import DEFINITIONS_VERSION, MeasuresError, compute, labeller
+from coder.pipeline.measures import DEFINITIONS_VERSION, MeasuresError, compute, labeller, timeline_picture
 from coder.pipeline.measures.questions import is_question, questions
 from coder.pipeline.measures.synchrony import pairs, pearson, synchrony
 from coder.pipeline.measures.timeline import build
@@ -200,6 +202,20 @@ def test_the_measures_of_any_dyad_add_up(segments, cut):
         assert s["interruptions"] == s["overlapped_switches"]
     for x in conv.intrusions:
         assert x.kind != "backchannel" or x.duration <= 1.0
+
+
+def test_the_timeline_picture_draws_speech_overlaps_silences_and_arousal():
+    svg = ET.fromstring(timeline_picture(DOC, title="Session 1 <pre>"))
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    rects = svg.findall("s:rect", ns)
+    kinds = [r.get("class") for r in rects]
+    assert kinds.count("speech") == 4 + 6 and kinds.count("overlap") == 4 and kinds.count("silence") == 1
+    assert svg.find("s:title", ns).text == "Session 1 <pre>" and svg.findall("s:path", ns) == []
+    speech = [r for r in rects if r.get("class") == "speech"]
+    assert {r.get("fill") for r in speech} == {"#1f6fb2", "#c2571a"}  # one colour per lane
+    audio, doc = dialogue([100.0, 120.0, 140.0], [200.0, 230.0, 260.0])
+    drawn = ET.fromstring(timeline_picture(doc, compute(doc, audio, RATE, surrogates=10)))
+    assert [p.get("class") for p in drawn.findall("s:path", ns)] == ["arousal", "arousal"]
 
 
 @pytest.mark.parametrize("sentence,expected", [

@@ -27,7 +27,8 @@ def write(tmp_path, doc=DOC):
 
 def test_measures_of_a_transcript_as_json_and_csv(tmp_path):
     out_csv = tmp_path / "measures.csv"
-    result = coder("measures", write(tmp_path), "--unit", "0:6", "--unit", "6:12", "--csv", out_csv)
+    result = coder("measures", write(tmp_path), "--unit", "0:6", "--unit", "6:12", "--csv", out_csv,
+                   "--svg", tmp_path / "pictures")
     assert result.exit_code == 0, result.stderr
     printed = json.loads(result.stdout)
     assert printed == json.loads(json.dumps(compute(DOC, ranges=[(0, 6), (6, 12)])))
@@ -37,6 +38,7 @@ def test_measures_of_a_transcript_as_json_and_csv(tmp_path):
     session = table[table["range"] == "session"].set_index("speaker")
     assert session.loc["therapist", "questions"] == 2 and session.loc["client", "speaking_time_s"] == 4.5
     assert (table["definitions_version"] == printed["definitions_version"]).all()
+    assert (tmp_path / "pictures" / "session.svg").read_text().startswith("<svg")
 
 
 def test_voice_measures_with_the_recording(tmp_path):
@@ -101,7 +103,8 @@ def test_measures_of_stored_recordings_over_their_units(database, tmp_path):
         transcript = db.get(Recording, study.recording_id).transcript
         transcript.segments = transcript.segments[:4]
         transcript.revision, transcript.status = 2, "verified"
-    out = coder("measures", "--recording", str(study.recording_id), "--voice", env=env)
+    out = coder("measures", "--recording", str(study.recording_id), "--voice", "--svg", tmp_path / "svg", env=env)
+    assert "arousal" in (tmp_path / "svg" / f"recording-{study.recording_id}.svg").read_text()
     (one,) = json.loads(out.stdout)["recordings"]
     assert (one["revision"], one["review_status"], one["session"]["switches"]) == (2, "verified", 3)
     assert one["session"]["speakers"]["client"]["f0_mean_hz"] > one["session"]["speakers"]["therapist"]["f0_mean_hz"]

@@ -38,8 +38,10 @@ def _span(text: str) -> tuple[float, float]:
               help="F0 by Praat's autocorrelation or by pYIN (slower).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False),
               help="Also write one row per recording, range and speaker to this CSV file.")
+@click.option("--svg", "svg_dir", type=click.Path(file_okay=False),
+              help="Also draw each session's timeline into this folder (STEM.svg, or recording-ID.svg).")
 @click.pass_context
-def measures_cmd(ctx, transcript, audio, units, recordings, study, every, voice, by, estimator, csv_path):
+def measures_cmd(ctx, transcript, audio, units, recordings, study, every, voice, by, estimator, csv_path, svg_dir):
     """Talk, turn-taking, questions and voice measures of TRANSCRIPT (a coder transcript JSON), or of stored
     recordings (--recording, --study or --all) from their current transcript revision; printed as JSON."""
     if sum(map(bool, (transcript, recordings, study, every))) != 1:
@@ -47,14 +49,17 @@ def measures_cmd(ctx, transcript, audio, units, recordings, study, every, voice,
     if transcript:
         if voice:
             fail("--voice is for stored recordings; give a transcript file its recording with --audio")
-        result = _file_measures(transcript, audio, [_span(u) for u in units], by, estimator)
+        doc, result = _file_measures(transcript, audio, [_span(u) for u in units], by, estimator)
         if csv_path:
             _write_csv([result], Path(csv_path))
+        if svg_dir:
+            name = Path(transcript).name
+            _write_svg(doc, result, Path(svg_dir) / f"{name.split('.')[0]}.svg", name)
         click.echo(json_text(result))
         return
     if audio or units:
         fail("--audio and --unit go with TRANSCRIPT; a stored recording has its own audio and rating units")
-    results = _stored_measures(ctx, recordings, study, voice, by, estimator)
+    results = _stored_measures(ctx, recordings, study, voice, by, estimator, svg_dir)
     if csv_path:
         _write_csv(results, Path(csv_path))
     from coder.pipeline.measures import DEFINITIONS_VERSION
@@ -79,15 +84,16 @@ def _file_measures(transcript: str, audio: str | None, spans, by: str, estimator
         except AudioError as exc:
             fail(f"{audio}: {exc}")
     try:
-        return compute(doc, samples, ranges=spans, by=by, estimator=estimator)
+        return doc, compute(doc, samples, ranges=spans, by=by, estimator=estimator)
     except MeasuresError as exc:
         fail(f"{transcript}: {exc}")
 
 
-def _stored_measures(ctx, refs, study, voice: bool, by: str, estimator: str) -> list[dict]:
+def _stored_measures(ctx, refs, study, voice: bool, by: str, estimator: str, svg_dir: str | None) -> list[dict]:
     from coder.pipeline.audio import AudioError
     from coder.pipeline.measures import MeasuresError
     from coder.study.measures import NoTranscript, recording_measures, study_recordings
+    from coder.study.speakers import transcript_document
 
     out = []
     with open_database(ctx).session() as db:
@@ -102,11 +108,21 @@ def _stored_measures(ctx, refs, study, voice: bool, by: str, estimator: str) -> 
         for rec in chosen:
             try:
                 out.append(recording_measures(rec, voice, by, estimator))
+                if svg_dir:
+                    _write_svg(transcript_document(rec.transcript), out[-1],
+                               Path(svg_dir) / f"recording-{rec.id}.svg", rec.original_name)
             except (NoTranscript, MeasuresError) as exc:
                 fail(str(exc))
             except (AudioError, OSError) as exc:
                 fail(f"recording {rec.id} ({rec.original_name}): cannot read its audio {rec.path}: {exc}")
     return out
+
+
+def _write_svg(doc: dict, result: dict, path: Path, title: str) -> None:
+    from coder.pipeline.formats import atomic_write
+    from coder.pipeline.measures import timeline_picture
+
+    atomic_write(path, timeline_picture(doc, result, f"{title}: who speaks when"))
 
 
 def _write_csv(results: list[dict], path: Path) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 
 from coder.pipeline.formats import corrected
 from coder.pipeline.measures import synchrony as synchrony_module
+from coder.pipeline.measures.picture import timeline_svg
 from coder.pipeline.measures.questions import questions as find_questions
 from coder.pipeline.measures.talk import measures as range_measures
 from coder.pipeline.measures.timeline import Conversation, build
@@ -106,6 +107,15 @@ def compute(doc: dict[str, Any], audio: np.ndarray | None = None, rate: int = 16
     out["units"] = results[1:]
     out["turns"] = turns
     return out
+
+
+def timeline_picture(doc: dict[str, Any], result: dict[str, Any] | None = None, title: str = "") -> str:
+    """The session timeline as SVG text (picture.timeline_svg): lanes, overlaps and long silences from ``doc``,
+    and the arousal per turn from ``result`` (``compute``'s, with the audio) where given."""
+    speech, _source = speech_of(doc)
+    by = (result or {}).get("by", "role")
+    conv = build(speech, labeller(doc, by))
+    return timeline_svg(conv, session_span(doc)[1], (result or {}).get("turns"), title)
 
 
 class MeasuresError(ValueError):
