@@ -10,7 +10,8 @@ end to end, repeated until it lasts ``--minutes``, with a transcript document bu
 equal rating units (no audio), and everything with the audio: F0 track, speaker F0 and intensity for the
 session and each unit, arousal per turn and synchrony with 1000 surrogates, once with Praat's pitch and once
 with pYIN (``--pyin``). The machine's load average is recorded before and after: the figures are wall-clock
-seconds on a shared machine, and beside them the process's CPU seconds (what an idle core would take). Agreement: each speaker's mean F0 by Praat and by pYIN in every scripted session.
+seconds on a shared machine, and beside them the process's CPU seconds (what an idle core would take).
+Agreement: each speaker's mean F0 by Praat and by pYIN in every scripted session.
 """
 from __future__ import annotations
 

@@ -282,7 +282,8 @@ def test_intensity_of_calibrated_tones(amplitude):
     expected = 20 * np.log10(amplitude / np.sqrt(2) / 2e-5)  # a sine's RMS is its amplitude over √2
     assert intensity_db(tone) == pytest.approx(expected, abs=1e-6)
     assert expected == pytest.approx({1.0: 90.97, 0.1: 70.97, 0.01: 50.97}[amplitude], abs=0.005)
-    praat = parselmouth.Sound(tone, RATE).to_intensity().get_average(averaging_method=parselmouth.Intensity.AveragingMethod.ENERGY)
+    energy = parselmouth.Intensity.AveragingMethod.ENERGY
+    praat = parselmouth.Sound(tone, RATE).to_intensity().get_average(averaging_method=energy)
     assert intensity_db(tone) == pytest.approx(praat, abs=0.05)  # Praat's own intensity, energy-averaged
     assert intensity_db(np.zeros(10)) is None and intensity_db(np.zeros(0)) is None
 

@@ -48,11 +48,12 @@ def timeline_svg(conv: Conversation, duration: float, turns: list[dict] | None =
         y = top + i * (LANE + GAP)
         parts.append(f'<text x="{LEFT - 6}" y="{y + LANE / 2 + 4}" text-anchor="end">{escape(sp)}</text>')
         for s in conv.speech[sp]:
-            parts.append(f'<rect class="speech" x="{_f(x(s.start))}" y="{y}" width="{_f(max(x(s.end) - x(s.start), 0.5))}" '
-                         f'height="{LANE}" fill="{colour[sp]}"><title>{escape(sp)} {s.start:.1f}–{s.end:.1f} s'
-                         f'</title></rect>')
+            width = max(x(s.end) - x(s.start), 0.5)
+            parts.append(f'<rect class="speech" x="{_f(x(s.start))}" y="{y}" width="{_f(width)}" height="{LANE}" '
+                         f'fill="{colour[sp]}"><title>{escape(sp)} {s.start:.1f}–{s.end:.1f} s</title></rect>')
     for o in conv.overlaps:
-        parts.append(f'<rect class="overlap" x="{_f(x(o.start))}" y="{top - 4}" width="{_f(max(x(o.end) - x(o.start), 1))}" '
+        width = max(x(o.end) - x(o.start), 1)
+        parts.append(f'<rect class="overlap" x="{_f(x(o.start))}" y="{top - 4}" width="{_f(width)}" '
                      f'height="{lanes_h + 4}" fill="none" stroke="{OVERLAP}" stroke-width="1.5"><title>overlap '
                      f'{o.duration:.1f} s</title></rect>')
     axis_y = top + lanes_h + 4
@@ -71,7 +72,8 @@ def timeline_svg(conv: Conversation, duration: float, turns: list[dict] | None =
 
         parts.append(f'<text x="{LEFT - 30}" y="{_f(y(0) + 4)}" text-anchor="end">arousal z</text>')
         for z in (-2, 0, 2):
-            parts.append(f'<text x="{LEFT - 6}" y="{_f(y(z) + 4)}" text-anchor="end">{f"{z:+d}" if z else "0"}</text>'
+            tick = f"{z:+d}" if z else "0"
+            parts.append(f'<text x="{LEFT - 6}" y="{_f(y(z) + 4)}" text-anchor="end">{tick}</text>'
                          f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_f(y(z))}" y2="{_f(y(z))}" stroke="#bbb" '
                          f'stroke-dasharray="3 3"/>')
         for sp in speakers:
