@@ -11,7 +11,9 @@ equal rating units (no audio), and everything with the audio: F0 track, speaker 
 session and each unit, arousal per turn and synchrony with 1000 surrogates, once with Praat's pitch and once
 with pYIN (``--pyin``). The machine's load average is recorded before and after: the figures are wall-clock
 seconds on a shared machine, and beside them the process's CPU seconds (what an idle core would take).
-Agreement: each speaker's mean F0 by Praat and by pYIN in every scripted session.
+Agreement: each speaker's mean F0 by Praat and by pYIN in every scripted session. With ``--automatic``, each
+scripted session's measures from coder's own automatic transcript (faster-whisper base, builtin diariser) beside
+those from its reference turns.
 """
 from __future__ import annotations
 
@@ -100,6 +102,35 @@ def agreement() -> list[dict]:
     return rows
 
 
+AUTOMATIC = ("speaking_share", "turns", "switching_pause_median_s", "interruptions_made", "backchannels_made",
+             "questions", "speech_rate_wpm", "f0_mean_hz")
+
+
+def automatic(models_dir: Path) -> list[dict]:
+    """Each scripted session's measures from coder's automatic transcript (faster-whisper base, the builtin
+    diariser, roles assigned automatically) beside those from its reference turns, per role."""
+    from coder.pipeline.asr import load_engine
+    from coder.pipeline.transcribe import transcribe_file
+
+    engine = load_engine("faster-whisper", str(models_dir / "faster-whisper-base"), device="cpu")
+    rows = []
+    for stem in [*SESSIONS, *PLANTED]:
+        audio, _rttm, turns = synthesise(stem)
+        samples = load_channels(audio)[0]
+        reference = {"duration": len(samples) / RATE, "speakers": ROLES, "segments": segments_of(turns, 0.0)}
+        doc, transcribe_s = timed(lambda: transcribe_file(audio, engine, language="en"))
+        truth = compute(reference, samples, RATE, surrogates=10)
+        auto = compute(doc, samples, RATE, surrogates=10)
+        for role in ("therapist", "client"):
+            mine = auto["session"]["speakers"].get(role, {})
+            row = {"session": stem, "role": role, "speech_from": auto["speech_from"], "transcribe_s": transcribe_s}
+            for key in AUTOMATIC:
+                row[key] = [truth["session"]["speakers"][role][key], mine.get(key)]
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=50)
@@ -107,6 +138,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--pyin", action="store_true", help="also time everything with pYIN as the F0 estimator")
     parser.add_argument("--no-agreement", action="store_true")
+    parser.add_argument("--automatic", action="store_true",
+                        help="also compare the measures from coder's automatic transcripts with the reference's")
+    parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
     args = parser.parse_args()
     path, doc = long_session(args.minutes)
     length = doc["duration"]
@@ -130,6 +164,8 @@ def main() -> None:
         result["f0_agreement"] = agreement()
         for row in result["f0_agreement"]:
             print(row)
+    if args.automatic:
+        result["automatic"] = automatic(args.models_dir)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
 
