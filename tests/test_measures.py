@@ -1,5 +1,7 @@
 """Session process measures (coder.pipeline.measures): talk, turn-taking and questions against hand-computed
 values on constructed transcripts; F0, intensity and synchrony on signals and pairs whose truth is known."""
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -17,6 +19,7 @@ from coder.pipeline.measures.voice import f0_track, intensity_db, speaker_voice,
 from coder.pipeline.audio import load_channels
 
 from .support.audio import RATE, TALK_OVER, scripted_session, voiced
+from .support.paths import SAMPLE_DIR
 
 T, C = "SPEAKER_00", "SPEAKER_01"
 ROLES = {T: {"role": "therapist"}, C: {"role": "client"}}
@@ -375,6 +378,15 @@ def test_vocal_synchrony_recovered_from_the_recording():
 
 
 # --- a scripted session: espeak-ng voices with planted interruptions, back-channels and talk-over -----------
+
+def test_the_generator_refuses_a_turn_it_cannot_read(tmp_path):
+    script = tmp_path / "bad.script.txt"
+    script.write_text("T|Hello.\nC<soon|Too early.\n")
+    done = subprocess.run([sys.executable, str(SAMPLE_DIR / "generate.py"), str(script), "--out", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert done.returncode != 0 and "cannot read the turn's head 'C<soon'" in done.stderr
+    assert not (tmp_path / "bad.ogg").exists()
+
 
 def test_turn_taking_of_a_synthesised_session_with_planted_overlaps(tmp_path):
     audio_path, reference = scripted_session(TALK_OVER, tmp_path)
