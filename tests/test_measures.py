@@ -10,13 +10,12 @@ import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coder.pipeline.audio import load_channels
 from coder.pipeline.measures import DEFINITIONS_VERSION, MeasuresError, compute, labeller, timeline_picture
 from coder.pipeline.measures.questions import is_question, questions
 from coder.pipeline.measures.synchrony import pairs, pearson, synchrony
 from coder.pipeline.measures.timeline import build
-from coder.pipeline.measures.voice import f0_track, intensity_db, speaker_voice, turn_arousal
-
-from coder.pipeline.audio import load_channels
+from coder.pipeline.measures.voice import f0_track, intensity_db, turn_arousal
 
 from .support.audio import RATE, TALK_OVER, scripted_session, voiced
 from .support.paths import SAMPLE_DIR
