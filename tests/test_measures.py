@@ -146,8 +146,8 @@ def test_bad_input_gets_a_clear_error(segments, ranges, audio, message):
         compute({"duration": 10.0, "segments": segments}, audio, RATE, ranges=ranges)
 
 
-def test_speech_comes_from_the_diarisers_turns_until_a_person_corrects_the_transcript():
-    # the segments give each word one speaker, so they never overlap; the diariser's turns do
+def test_speech_comes_from_overlapping_diariser_turns_until_a_person_corrects_the_transcript():
+    # the segments give each word one speaker, so they never overlap; the diariser's turns may
     segments = [seg(T, 0.0, 4.0, "Tell me about the week."), seg(C, 4.0, 8.0, "It was long.")]
     turns = [[0.0, 4.5, T], [3.5, 8.0, C]]
     doc = {"duration": 8.0, "speakers": ROLES, "segments": segments, "diarization": {"turns": turns}}
@@ -158,6 +158,9 @@ def test_speech_comes_from_the_diarisers_turns_until_a_person_corrects_the_trans
     corrected = compute({**doc, "review": {"status": "verified", "revision": 1}})
     assert corrected["speech_from"] == "segments" and corrected["revision"] == 1
     assert (corrected["session"]["overlap_time_s"], corrected["session"]["interruptions"]) == (0.0, 0)
+    # turns without overlap add nothing to the segments, and their padded ends would shorten the pauses
+    padded = compute({**doc, "diarization": {"turns": [[0.0, 4.2, T], [4.1, 8.0, T], [8.1, 9.0, C]]}})
+    assert padded["speech_from"] == "segments" and padded["session"]["switches"] == 1
     with pytest.raises(MeasuresError, match="diarization turn 1: start 9.0"):
         compute({**doc, "diarization": {"turns": [[0.0, 1.0, T], [9.0, 2.0, C]]}})
     with pytest.raises(MeasuresError, match=r"\[start, end, speaker\]"):
