@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from coder.cli.common import chosen_recordings, fail, json_text, open_database, study_named
-from coder.pipeline.measures import GROUPINGS
+from coder.pipeline.measures import DEFINITIONS_VERSION, GROUPINGS
 from coder.pipeline.measures.voice import ESTIMATORS
 
 
@@ -62,12 +62,11 @@ def measures_cmd(ctx, transcript, audio, units, recordings, study, every, voice,
     results = _stored_measures(ctx, recordings, study, voice, by, estimator, svg_dir)
     if csv_path:
         _write_csv(results, Path(csv_path))
-    from coder.pipeline.measures import DEFINITIONS_VERSION
-
     click.echo(json_text({"definitions_version": DEFINITIONS_VERSION, "recordings": results}))
 
 
-def _file_measures(transcript: str, audio: str | None, spans, by: str, estimator: str) -> dict:
+def _file_measures(transcript: str, audio: str | None, spans, by: str, estimator: str) -> tuple[dict, dict]:
+    """(the transcript document, its measures); exit with a one-line error on bad input."""
     from coder.pipeline.audio import AudioError, load_channels
     from coder.pipeline.measures import MeasuresError, compute
 
