@@ -54,8 +54,8 @@ def speech_of(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     """Who speaks when, and from where. The segments, unless the document has diariser turns (or a user's RTTM)
     in which two speakers overlap and nobody has corrected the transcript since: only such turns hold the
     overlapping speech that the segments (each word given to one speaker) cannot. Turns without overlaps add
-    nothing and their ends are padded: the builtin diariser's made the switching pauses 0.27 s short on the
-    scripted sessions, the segments' 0.02 to 0.03 s (docs/benchmarks.md)."""
+    nothing and their ends are padded: the builtin diariser's made the switching pauses 0.26-0.29 s short on the
+    scripted sessions, the segments' were 0.04 s short to 0.14 s long (docs/benchmarks.md)."""
     turns = (doc.get("diarization") or {}).get("turns")
     if turns and not corrected(doc):
         try:
