@@ -6,6 +6,12 @@ one of two distinct espeak-ng voices, the turns are joined with short pauses, an
 written as Ogg Vorbis (16 kHz mono) together with the reference speaker turns
 (RTTM) and a JSON list of turns with their text, so tests know the truth.
 
+A script line is ``ROLE|text``; the turn starts ``GAP_S`` after the end of everything before it. Two markers
+plant simultaneous speech: ``ROLE<S|text`` starts S seconds before the previous turn ends (an overlap at the
+switch), and ``ROLE@S|text`` starts S seconds after the previous turn's start and is mixed over it without
+moving the turns after it (a back-channel, or talk over the other). Such turns are marked ``"planted"`` in the
+JSON list.
+
     python3 sample_audio/generate.py [SCRIPT] [--out DIR] [--therapist VOICE:PITCH:WPM] [--client ...]
 
 Needs Debian's ``espeak-ng`` and ``sox`` (``apt-get install espeak-ng sox``).
@@ -13,7 +19,9 @@ Needs Debian's ``espeak-ng`` and ``sox`` (``apt-get install espeak-ng sox``).
 from __future__ import annotations
 
 import argparse
+import array
 import json
+import re
 import subprocess
 import tempfile
 import wave
@@ -30,14 +38,38 @@ GAP_S = 0.7  # pause between turns
 LEAD_S = 0.5  # silence before the first turn
 
 
-def read_script(path: Path) -> list[tuple[str, str]]:
+_ROLE = re.compile(r"^\s*([A-Z])\s*(?:([<@])\s*([0-9.]+))?\s*$")
+
+
+def read_script(path: Path) -> list[tuple[str, str, str | None, float]]:
+    """(role, text, marker or None, seconds) per turn."""
     turns = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
             continue
-        role, text = line.split("|", 1)
-        turns.append((role.strip(), text.strip()))
+        head, text = line.split("|", 1)
+        match = _ROLE.match(head)
+        if not match:
+            raise SystemExit(f"{path}: cannot read the turn's head {head!r} (ROLE, ROLE<SECONDS or ROLE@SECONDS)")
+        role, marker, secs = match.groups()
+        turns.append((role, text.strip(), marker, float(secs) if secs else 0.0))
     return turns
+
+
+def _samples(path: Path) -> array.array:
+    with wave.open(str(path)) as w:
+        data = array.array("h", w.readframes(w.getnframes()))
+    return data
+
+
+def _place(track: array.array, piece: array.array, at: int) -> None:
+    """Mix ``piece`` into ``track`` from sample ``at`` on (16-bit, clipped), lengthening it as needed."""
+    if at > len(track):
+        track.extend(array.array("h", bytes(2 * (at - len(track)))))
+    shared = min(len(track) - at, len(piece))
+    for i in range(shared):
+        track[at + i] = max(-32768, min(32767, track[at + i] + piece[i]))
+    track.extend(piece[shared:])
 
 
 def synth(text: str, voice: str, pitch: int, wpm: int, out: Path) -> float:
@@ -69,24 +101,40 @@ def main() -> None:
     args.out = args.out or args.script.parent
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.script.name.split(".")[0]
-    reference, pieces = [], []
+    reference = []
+    track = array.array("h")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        silence = tmp / "gap.wav"
-        lead = tmp / "lead.wav"
-        for path, secs in ((silence, GAP_S), (lead, LEAD_S)):
-            subprocess.run(["sox", "-n", "-r", str(RATE), "-c", "1", "-b", "16", str(path), "trim", "0", str(secs)], check=True)
-        t = LEAD_S
-        pieces.append(lead)
-        for i, (role, text) in enumerate(turns):
+        end = LEAD_S - GAP_S  # where everything so far ends: the next plain turn starts GAP_S after it
+        previous = None  # (start, end) of the last turn not mixed over another
+        for i, (role, text, marker, secs) in enumerate(turns):
             speaker, voice, pitch, wpm = VOICES[role]
             wav = tmp / f"turn{i:03d}.wav"
             dur = synth(text, voice, pitch, wpm, wav)
-            reference.append({"start": round(t, 3), "end": round(t + dur, 3), "speaker": speaker, "text": text})
-            pieces += [wav, silence]
-            t += dur + GAP_S
+            if marker is None or previous is None:
+                start = end + GAP_S
+            elif marker == "<":
+                start = previous[1] - secs
+            else:
+                start = previous[0] + secs
+            at = int(round(start * RATE))
+            start = at / RATE
+            _place(track, _samples(wav), at)
+            turn = {"start": round(start, 3), "end": round(start + dur, 3), "speaker": speaker, "text": text}
+            if marker:
+                turn["planted"] = {"<": "overlap", "@": "over"}[marker]
+            reference.append(turn)
+            if marker != "@":
+                previous = (start, start + dur)
+            end = max(end, start + dur)
+        _place(track, array.array("h", bytes(2 * int(round(GAP_S * RATE)))), len(track))
+        t = len(track) / RATE
         joined = tmp / "joined.wav"
-        subprocess.run(["sox", *map(str, pieces), str(joined)], check=True)
+        with wave.open(str(joined), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(RATE)
+            w.writeframes(track.tobytes())
         subprocess.run(["sox", str(joined), "-C", "4", str(args.out / f"{stem}.ogg")], check=True)
     with open(args.out / f"{stem}.rttm", "w") as f:
         for turn in reference:
