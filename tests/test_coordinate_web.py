@@ -162,11 +162,13 @@ def test_processing_runs_in_the_background_with_progress(site, tmp_path, tiny_wh
         assert db.scalar(select(AuditEvent).where(AuditEvent.action == "queue_processing")).detail["recordings"] == [
             1, 2]
     # processing all again queues nothing: everything is done
-    response = client.post(f"/studies/{study_id}/process", data={"all": "1", "model": tiny_whisper.name},
+    response = client.post(f"/studies/{study_id}/process", data={"all": "1", "engine": "openai-whisper",
+                                                                     "model": tiny_whisper.name},
                            follow_redirects=True)
     assert "Choose recordings to process" in flashes(response)[0]
     # a model that cannot be loaded fails the recording with the reason, and the next one still runs
-    response = client.post(f"/studies/{study_id}/process", data={"recording": ["1"], "model": "damaged.pt"},
+    response = client.post(f"/studies/{study_id}/process", data={"recording": ["1"], "engine": "openai-whisper",
+                                                                     "model": "damaged.pt"},
                            follow_redirects=True)
     queue.wait_idle(database)
     first = client.get(f"/studies/{study_id}/recordings.json").json["recordings"][0]

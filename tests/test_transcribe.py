@@ -24,8 +24,9 @@ def batch(tmp_path_factory, real_models_dir):
     clip = librosa.resample(speech[13 * rate: 16 * rate], orig_sr=rate, target_sr=44100)
     sf.write(d / "third.flac", np.stack([clip, clip], axis=1), 44100)  # other rate, stereo, flac
     out = d / "out"
-    proc = coder("transcribe", d / "first.wav", d / "broken.wav", d / "third.flac", "--out", out, "--model",
-                 real_models_dir / "openai-whisper-base.pt", "--language", "en", "--beam-size", "1", timeout=600)
+    proc = coder("transcribe", d / "first.wav", d / "broken.wav", d / "third.flac", "--out", out,
+                 "--engine", "openai-whisper", "--model", real_models_dir / "openai-whisper-base.pt", "--language", "en",
+                 "--beam-size", "1", timeout=600)
     return d, out, proc
 
 
