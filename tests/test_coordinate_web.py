@@ -346,8 +346,13 @@ def test_cancelling_queued_recordings_from_the_study_page(site, tmp_path):
     app, client, database, settings = site  # no worker runs: the jobs stay queued
     study_id = _study(client)
     assert _upload(client, study_id, excerpt(tmp_path, 5, "s1.wav"), 1).status_code == 200
+    # the form offers the default engine first, selected, and a form that names none gets it too
+    assert re.search(r"<option selected>faster-whisper</option><option\s*>openai-whisper</option>",
+                     client.get(f"/studies/{study_id}").get_data(as_text=True))
     response = client.post(f"/studies/{study_id}/process", data={"recording": ["1"]}, follow_redirects=True)
     assert flashes(response) == ["1 recording(s) queued for transcription and diarisation."]
+    with database.session() as db:
+        assert db.get(Study, study_id).settings["processing"]["engine"] == "faster-whisper"
     assert client.get(f"/studies/{study_id}/recordings.json").json["recordings"][0]["status"] == "queued"
     response = client.post(f"/studies/{study_id}/cancel", data={"recording": ["1"], "reason": "wrong session"},
                            follow_redirects=True)

@@ -53,7 +53,12 @@ def credentials(output: str) -> dict[str, str]:
 
 def test_demo_transcribes_the_sample_session(demo):
     home, _env, proc = demo
-    assert "Transcribing 1 demo recording(s) with openai-whisper (openai-whisper-base.pt)" in proc.stdout
+    # the default engine, and the progress: minutes of audio done of the total, the time left, the end
+    assert "Transcribing 1 demo recording(s) with faster-whisper (faster-whisper-base), 2.9 min of audio" in proc.stdout
+    progress = [line for line in proc.stdout.splitlines() if " of 2.9 audio-min done, " in line]
+    assert progress and re.fullmatch(r"2\.9 of 2\.9 audio-min done, in (\d+ min )?\d+ s", progress[-1]), proc.stdout
+    assert all(re.fullmatch(r"\d\.\d of 2\.9 audio-min done, (about .+ left|.+ so far, time left not yet known)", line)
+               for line in progress[:-1]), proc.stdout
     db = Database(f"sqlite:///{home / 'demo' / 'coder.db'}")
     with db.session() as s:
         rec = s.scalar(sql_select(Recording))
