@@ -15,6 +15,7 @@ from coder.study.models import Study
 
 from .support.cli import child_environment, coder
 from .support.network import free_port
+from .support.paths import ROOT
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -156,3 +157,14 @@ def test_port_check():
         assert "is in use" in port_problem(host, port, "--port")
     assert port_problem("127.0.0.1", port, "--port") is None  # free again once closed
     assert port_problem("no-such-host.invalid", 5000, "--port").startswith("cannot serve on no-such-host.invalid:5000")
+
+
+def test_make_demo_takes_host_and_port():
+    """`make demo HOST=... PORT=...` hands both to `coder demo` (-n: the commands are printed, not run)."""
+    def demo_line(*variables: str) -> str:
+        out = subprocess.run(["make", "-n", "demo", *variables], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout
+        return [line for line in out.splitlines() if "coder demo" in line][-1]
+
+    assert demo_line().endswith('coder demo --host "127.0.0.1" --port "5000"')
+    assert demo_line("HOST=0.0.0.0", "PORT=5001").endswith('coder demo --host "0.0.0.0" --port "5001"')
