@@ -1,8 +1,11 @@
 # The two commands of the README:
-#   make demo   install coder and run the demo (http://127.0.0.1:5000)
+#   make demo   install coder and run the demo (http://127.0.0.1:5000; make demo HOST=0.0.0.0 PORT=5001 to change)
 #   make test   install coder with its test tools, check the layering (lint-imports) and run the test suite
 #               (the main suite, then the pyannote backend's tests in their own environment)
 PYTHON ?= python3
+# where `make demo` serves
+HOST ?= 127.0.0.1
+PORT ?= 5000
 VENV ?= .venv
 BIN := $(VENV)/bin
 # pyannote.audio needs torchaudio, which has no build for the main environment's torch: its own venv.
@@ -17,7 +20,7 @@ OFFLINE_MODELS_TOOL ?= ../shared/tools/offline-whisper-models
 .PHONY: demo test lint test-main test-pyannote install install-test install-pyannote install-irrcac system-test-deps models sample-audio clean
 
 demo: install models
-	$(BIN)/coder demo
+	$(BIN)/coder demo --host "$(HOST)" --port "$(PORT)"
 
 test: lint test-main test-pyannote
 

@@ -81,7 +81,7 @@ def transcribed(home: Path) -> int:
 
 def run_direct(home: Path, model: Path) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "coder.cli", "process", "--model", str(model)], env=environment(home),
+    subprocess.run([sys.executable, "-m", "coder.cli", "process", "--engine", "openai-whisper", "--model", str(model)], env=environment(home),
                    check=True, capture_output=True)
     return time.perf_counter() - start
 

@@ -89,6 +89,7 @@ def _main_path(url, database, files, chromium, tiny_whisper):
     assert page.locator("tr[data-recording]").count() == 2
 
     # process both in the background; the page follows their progress
+    page.select_option("select[name=engine]", "openai-whisper")  # the tiny test model is a .pt checkpoint
     page.fill("input[name=model]", tiny_whisper.name)
     page.click("button:has-text('Process all not yet processed')")
     assert "2 recording(s) queued" in page.inner_text(".flash")

@@ -162,11 +162,13 @@ def test_processing_runs_in_the_background_with_progress(site, tmp_path, tiny_wh
         assert db.scalar(select(AuditEvent).where(AuditEvent.action == "queue_processing")).detail["recordings"] == [
             1, 2]
     # processing all again queues nothing: everything is done
-    response = client.post(f"/studies/{study_id}/process", data={"all": "1", "model": tiny_whisper.name},
+    response = client.post(f"/studies/{study_id}/process", data={"all": "1", "engine": "openai-whisper",
+                                                                     "model": tiny_whisper.name},
                            follow_redirects=True)
     assert "Choose recordings to process" in flashes(response)[0]
     # a model that cannot be loaded fails the recording with the reason, and the next one still runs
-    response = client.post(f"/studies/{study_id}/process", data={"recording": ["1"], "model": "damaged.pt"},
+    response = client.post(f"/studies/{study_id}/process", data={"recording": ["1"], "engine": "openai-whisper",
+                                                                     "model": "damaged.pt"},
                            follow_redirects=True)
     queue.wait_idle(database)
     first = client.get(f"/studies/{study_id}/recordings.json").json["recordings"][0]
@@ -344,8 +346,13 @@ def test_cancelling_queued_recordings_from_the_study_page(site, tmp_path):
     app, client, database, settings = site  # no worker runs: the jobs stay queued
     study_id = _study(client)
     assert _upload(client, study_id, excerpt(tmp_path, 5, "s1.wav"), 1).status_code == 200
+    # the form offers the default engine first, selected, and a form that names none gets it too
+    assert re.search(r"<option selected>faster-whisper</option><option\s*>openai-whisper</option>",
+                     client.get(f"/studies/{study_id}").get_data(as_text=True))
     response = client.post(f"/studies/{study_id}/process", data={"recording": ["1"]}, follow_redirects=True)
     assert flashes(response) == ["1 recording(s) queued for transcription and diarisation."]
+    with database.session() as db:
+        assert db.get(Study, study_id).settings["processing"]["engine"] == "faster-whisper"
     assert client.get(f"/studies/{study_id}/recordings.json").json["recordings"][0]["status"] == "queued"
     response = client.post(f"/studies/{study_id}/cancel", data={"recording": ["1"], "reason": "wrong session"},
                            follow_redirects=True)

@@ -53,7 +53,12 @@ def credentials(output: str) -> dict[str, str]:
 
 def test_demo_transcribes_the_sample_session(demo):
     home, _env, proc = demo
-    assert "Transcribing 1 demo recording(s) with openai-whisper (openai-whisper-base.pt)" in proc.stdout
+    # the default engine, and the progress: minutes of audio done of the total, the time left, the end
+    assert "Transcribing 1 demo recording(s) with faster-whisper (faster-whisper-base), 2.9 min of audio" in proc.stdout
+    progress = [line for line in proc.stdout.splitlines() if " of 2.9 audio-min done, " in line]
+    assert progress and re.fullmatch(r"2\.9 of 2\.9 audio-min done, in (\d+ min )?\d+ s", progress[-1]), proc.stdout
+    assert all(re.fullmatch(r"\d\.\d of 2\.9 audio-min done, (about .+ left|.+ so far, time left not yet known)", line)
+               for line in progress[:-1]), proc.stdout
     db = Database(f"sqlite:///{home / 'demo' / 'coder.db'}")
     with db.session() as s:
         rec = s.scalar(sql_select(Recording))
@@ -111,7 +116,9 @@ def test_demo_serves_and_the_coordinator_logs_in(demo, tmp_path):
         form = urllib.parse.urlencode({"username": "coordinator", "password": creds["coordinator"],
                                        "csrf_token": token}).encode()
         page = opener.open(f"{base}/login", data=form, timeout=10).read().decode()
-        assert "Demo study" in page and "demo_session.ogg" in page and "transcribed" in page
+        assert "Demo study" in page  # the coordinator's studies; the recordings are on the study's page
+        study = opener.open(f"{base}/studies/1", timeout=10).read().decode()
+        assert "demo_session.ogg" in study and "transcribed" in study
         transcript = opener.open(f"{base}/transcripts/1", timeout=10).read().decode()
         assert "homework" in transcript.lower()
     finally:

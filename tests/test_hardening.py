@@ -296,7 +296,7 @@ def test_the_processing_form_takes_models_of_the_store_only(site, tmp_path):
     assert options.check_options("openai-whisper", "whisper-base.pt", "builtin", 2, None, store)["model"] == \
         "whisper-base.pt"
     assert options.check_options("faster-whisper", "large-v3", "builtin", 2, None, store)["model"] == "large-v3"
-    page = client.post(f"/studies/{study_id}/process", data={"csrf_token": token, "all": "1",
+    page = client.post(f"/studies/{study_id}/process", data={"csrf_token": token, "all": "1", "engine": "openai-whisper",
                                                             "model": "whisper-base.pt"}, follow_redirects=True)
     assert "Not started" not in page.get_data(as_text=True)  # past the check (every recording is done)
     from coder.pipeline.asr import resolve_model

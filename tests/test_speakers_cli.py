@@ -101,7 +101,8 @@ def test_transcribe_with_a_users_rttm(tmp_path, real_models_dir):
                                         "SPEAKER clip 1 5.1 7.0 <NA> <NA> C <NA> <NA>\n"
                                         "SPEAKER clip 1 12.8 7.0 <NA> <NA> T <NA> <NA>\n")
     cli = ["transcribe", str(tmp_path / "clip.wav"), "--out", str(tmp_path / "o"),
-           "--model", str(real_models_dir / "openai-whisper-base.pt"), "--language", "en", "--beam-size", "1"]
+           "--engine", "openai-whisper", "--model", str(real_models_dir / "openai-whisper-base.pt"), "--language", "en",
+           "--beam-size", "1"]
     run(cli, "--rttm", str(tmp_path / "clip.rttm"))
     doc = json.loads((tmp_path / "o" / "clip.json").read_text())
     assert doc["diarization"]["method"] == "rttm"
@@ -127,7 +128,8 @@ def test_one_microphone_per_person(tmp_path, real_models_dir):
     reference = [t for t in read(SAMPLE_DIR / "demo_session.rttm")["demo_session"] if t.end <= 25]
     sf.write(tmp_path / "mics.wav", two_mics(samples, reference).T.astype(np.float32), 16000)
     cli = ["transcribe", str(tmp_path / "mics.wav"), "--out", str(tmp_path / "o"),
-           "--model", str(real_models_dir / "openai-whisper-base.pt"), "--language", "en", "--beam-size", "1"]
+           "--engine", "openai-whisper", "--model", str(real_models_dir / "openai-whisper-base.pt"), "--language", "en",
+           "--beam-size", "1"]
     proc = run(cli)
     assert "one speaker per channel; transcribed from their mix, speakers taken from the channels" in proc.stderr
     doc = json.loads((tmp_path / "o" / "mics.json").read_text())

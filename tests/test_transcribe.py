@@ -1,4 +1,5 @@
-"""coder transcribe against the contract: openai-whisper with real base weights on short clips of real speech."""
+"""coder transcribe against the contract: real base weights on short clips of real speech (openai-whisper for the
+contract, faster-whisper as the default engine)."""
 import json
 
 import pytest
@@ -24,8 +25,9 @@ def batch(tmp_path_factory, real_models_dir):
     clip = librosa.resample(speech[13 * rate: 16 * rate], orig_sr=rate, target_sr=44100)
     sf.write(d / "third.flac", np.stack([clip, clip], axis=1), 44100)  # other rate, stereo, flac
     out = d / "out"
-    proc = coder("transcribe", d / "first.wav", d / "broken.wav", d / "third.flac", "--out", out, "--model",
-                 real_models_dir / "openai-whisper-base.pt", "--language", "en", "--beam-size", "1", timeout=600)
+    proc = coder("transcribe", d / "first.wav", d / "broken.wav", d / "third.flac", "--out", out,
+                 "--engine", "openai-whisper", "--model", real_models_dir / "openai-whisper-base.pt", "--language", "en",
+                 "--beam-size", "1", timeout=600)
     return d, out, proc
 
 
@@ -89,6 +91,35 @@ def test_missing_model_file_is_one_clear_line(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "nope.pt not found" in lines[0] and "--model PATH" in lines[0] and "CODER_WHISPER_MODEL" in lines[0]
+
+
+def test_faster_whisper_is_the_default_engine(tmp_path, real_models_dir):
+    """With no engine named, `coder transcribe` uses faster-whisper (and the store's faster-whisper model), and so
+    do `coder process`, `coder demo` and a study's processing options."""
+    import soundfile as sf
+
+    from coder.jobs.options import DEFAULT_OPTIONS
+
+    speech, rate = sf.read(SAMPLE_DIR / "demo_session.ogg")
+    sf.write(tmp_path / "clip.wav", speech[: 4 * rate], rate)
+    env = {"CODER_MODELS_DIR": str(real_models_dir), "CODER_WHISPER_MODEL": ""}
+    proc = coder("transcribe", tmp_path / "clip.wav", "--out", tmp_path / "out", "--language", "en",
+                 "--beam-size", "1", env=env, timeout=600)
+    assert proc.exit_code == 0, proc.stderr
+    doc = json.loads((tmp_path / "out" / "clip.json").read_text())
+    assert (doc["engine"], doc["model"]) == ("faster-whisper", "faster-whisper-base")
+    assert doc["segments"] and doc["segments"][0]["words"]
+    for command in ("transcribe", "process", "demo"):
+        assert "[default: faster-whisper]" in coder(command, "--help", check=True).stdout, command
+    assert DEFAULT_OPTIONS["engine"] == "faster-whisper"
+
+
+def test_openai_whisper_checkpoint_given_to_faster_whisper(tmp_path):
+    from coder.pipeline.asr import ModelUnavailable, load_engine
+
+    (tmp_path / "base.pt").write_bytes(b"weights")
+    with pytest.raises(ModelUnavailable, match=r"use --engine openai-whisper for a \.pt file"):
+        load_engine("faster-whisper", str(tmp_path / "base.pt"))
 
 
 def test_ctranslate2_directory_given_to_openai_whisper(tmp_path):

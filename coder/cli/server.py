@@ -2,6 +2,8 @@
 first."""
 from __future__ import annotations
 
+import errno
+import socket
 import sys
 from pathlib import Path
 
@@ -26,6 +28,33 @@ SWITCH_INTERVAL_S = 0.001
 def tune_interpreter() -> None:
     """The interpreter's settings for serving many threads (SWITCH_INTERVAL_S)."""
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+
+def port_problem(host: str, port: int, again: str) -> str | None:
+    """Why the app could not listen on ``host``:``port``, in one line, or None when it can: checked before a
+    command does anything else, so that no work is done (and no password issued) for a server that cannot
+    start. ``again`` says how to choose another port. Like waitress, it binds every address the host resolves to,
+    with SO_REUSEADDR (a port left in TIME_WAIT by a stopped server is free)."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError, OverflowError) as exc:
+        return f"cannot serve on {host}:{port}: {getattr(exc, 'strerror', None) or exc}"
+    for family, kind, proto, _name, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return f"port {port} on {host} is in use: {again} or stop what uses it"
+                return f"cannot serve on {host}:{port}: {exc.strerror or exc}"
+    return None
+
+
+def _check_port(host: str, port: int, again: str) -> None:
+    problem = port_problem(host, port, again)
+    if problem:
+        fail(problem)
 
 
 def _serve(app, host: str, port: int, worker: bool = True, threads: int = DEMO_THREADS) -> None:
@@ -61,6 +90,7 @@ def serve(ctx, host, port, threads, no_worker):
     """Serve the web app for the configured database (SQLite by default, PostgreSQL via DATABASE_URL)."""
     from coder.web.app import create_app
 
+    _check_port(host, port, f"choose another with --port (coder serve --port {port + 1})")
     database = open_database(ctx, connections=threads)  # a connection for every thread
     _serve(create_app(settings(ctx), database), host, port, worker=not no_worker, threads=threads)
 
@@ -79,9 +109,12 @@ def demo(ctx, engine, model, sample_dir, host, port, no_serve, no_worker):
     from coder.ops.demo import DemoError, prepare_demo
     from coder.web.app import create_app
 
+    if not no_serve:
+        _check_port(host, port, f"set PORT=… (make demo PORT={port + 1}, coder demo --port {port + 1})")
     home = Path(ctx.obj.get("home") or load_settings().home) / "demo"
     try:
-        result = prepare_demo(home, sample_dir=sample_dir, engine=engine, model=model, echo=click.echo)
+        result = prepare_demo(home, sample_dir=sample_dir, engine=engine, model=model, echo=click.echo,
+                              bar_file=sys.stdout if sys.stdout.isatty() else None)
     except ModelUnavailable as exc:
         fail(str(exc), code=2)
     except DemoError as exc:

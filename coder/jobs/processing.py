@@ -96,15 +96,18 @@ def process_recordings(database: Database, engine: Engine, out_dir: Path | None,
                        num_speakers: int | None = DEFAULT_SPEAKERS, language: str | None = None, use_vad: bool = True,
                        on_done: Callable[[int, str, str | None], None] | None = None,
                        on_warning: Callable[[int, str, str], None] | None = None,
-                       diarizer_options: dict | None = None, playback_dir: Path | None = None) -> tuple[int, int]:
+                       diarizer_options: dict | None = None, playback_dir: Path | None = None,
+                       on_progress: Callable[[int, float], None] | None = None) -> tuple[int, int]:
     """Transcribe every pending recording; returns (succeeded, failed). Failures are stored on the recording.
 
     With ``playback_dir``, each recording's listening copy for the rating page is made too (else on first play).
+    ``on_progress`` gets a recording's id and its audio seconds done, as they go.
     """
     ok = failed = 0
     for recording_id in pending_recordings(database, engine):
+        progress = (lambda seconds, rid=recording_id: on_progress(rid, seconds)) if on_progress else None
         name, error, warnings = process_one(database, recording_id, engine, out_dir, diarizer, num_speakers,
-                                            language, use_vad, diarizer_options, playback_dir)
+                                            language, use_vad, diarizer_options, playback_dir, progress=progress)
         for warning in warnings:
             if on_warning:
                 on_warning(recording_id, name, warning)

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TextIO
 
 from sqlalchemy import select
 
 from coder.config import SOURCE_ROOT, Settings, load_settings
 from coder.db import Database
 from coder.jobs.processing import pending_recordings, process_recordings
-from coder.pipeline.asr import load_engine
+from coder.pipeline.asr import DEFAULT_ENGINE, Engine, load_engine
+from coder.pipeline.progress import AudioProgress
 from coder.rating import designs
 from coder.study import access, instruments, scope, units
 from coder.study.accounts import create_user, generate_password, set_password
@@ -42,8 +43,12 @@ def default_sample_dir() -> Path:
     return SOURCE_ROOT / "sample_audio"
 
 
-def prepare_demo(home: Path, sample_dir: Path | None = None, engine: str = "openai-whisper",
-                 model: str | None = None, echo: Callable[[str], None] = print) -> DemoResult:
+def prepare_demo(home: Path, sample_dir: Path | None = None, engine: str = DEFAULT_ENGINE,
+                 model: str | None = None, echo: Callable[[str], None] = print,
+                 bar_file: TextIO | None = None) -> DemoResult:
+    """The demo study in ``home``: ingested, transcribed where it is not yet, with accounts and assignments.
+    Transcription shows its progress (audio minutes done, time left) as a bar on ``bar_file`` (a terminal) or,
+    without one, as lines through ``echo``."""
     sample_dir = Path(sample_dir or default_sample_dir())
     manifest = sample_dir / "manifest.csv"
     if not manifest.is_file():
@@ -60,15 +65,9 @@ def prepare_demo(home: Path, sample_dir: Path | None = None, engine: str = "open
     with database.session() as db:
         untranscribed = db.scalar(select(Recording.id).where(~Recording.transcripts.any()))
     if untranscribed is not None:
+        echo(f"Loading the speech model ({engine}) ...")
         asr = load_engine(engine, model, settings.models_dir)
-        pending = pending_recordings(database, asr)
-        echo(f"Transcribing {len(pending)} demo recording(s) with {asr.name} ({asr.model_label}) ...")
-        ok, failed = process_recordings(
-            database, asr, settings.transcripts_dir, playback_dir=settings.playback_dir,
-            on_done=lambda rid, name, err: echo(f"  {name}: " + (f"failed: {err}" if err else "done")))
-        if failed:
-            raise DemoError(f"{failed} demo recording(s) failed to transcribe")
-        result.transcribed = ok
+        result.transcribed = _transcribe(database, asr, settings, echo, bar_file)
     # recordings uploaded to the demo study in the browser are processed with the same engine and model
     with database.session() as db:
         study = db.scalar(select(Study).where(Study.name == DEMO_STUDY))
@@ -77,6 +76,26 @@ def prepare_demo(home: Path, sample_dir: Path | None = None, engine: str = "open
             study.settings = {**(study.settings or {}), "processing": processing}
     _accounts_and_assignments(database, result)
     return result
+
+
+def _transcribe(database: Database, asr: Engine, settings: Settings, echo: Callable[[str], None],
+                bar_file: TextIO | None) -> int:
+    pending = pending_recordings(database, asr)
+    with database.session() as db:
+        durations = dict(db.execute(select(Recording.id, Recording.duration_s).where(Recording.id.in_(pending))).all())
+    echo(f"Transcribing {len(pending)} demo recording(s) with {asr.name} ({asr.model_label}), "
+         f"{sum(durations.values()) / 60:.1f} min of audio ...")
+    before, done = {}, 0.0  # audio seconds of the recordings ahead of each
+    for rid in pending:
+        before[rid], done = done, done + (durations.get(rid) or 0.0)
+    with AudioProgress(done, write=echo, bar_file=bar_file, label="transcribing") as shown:
+        ok, failed = process_recordings(
+            database, asr, settings.transcripts_dir, playback_dir=settings.playback_dir,
+            on_progress=lambda rid, seconds: shown.update(before[rid] + seconds),
+            on_done=lambda rid, name, err: shown.say(f"  {name}: " + (f"failed: {err}" if err else "done")))
+    if failed:
+        raise DemoError(f"{failed} demo recording(s) failed to transcribe")
+    return ok
 
 
 def _accounts_and_assignments(database: Database, result: DemoResult) -> None:

@@ -1,4 +1,4 @@
-"""Speech recognition engines: openai-whisper (default) and faster-whisper.
+"""Speech recognition engines: faster-whisper (default) and openai-whisper.
 
 Both take 16 kHz mono float32 audio and return segments with word-level
 timestamps in the shape of the transcribe contract (speakers are added later
@@ -20,8 +20,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-ENGINES = ("openai-whisper", "faster-whisper")
-DEFAULT_ENGINE = "openai-whisper"
+# faster-whisper first: the default, several times faster than openai-whisper at equal or better word error
+# (docs/benchmarks.md)
+ENGINES = ("faster-whisper", "openai-whisper")
+DEFAULT_ENGINE = "faster-whisper"
 DEFAULT_MODEL_NAME = "base"
 # the model names the engines know (they fetch them from a model hub where one can be reached)
 KNOWN_MODELS = ("tiny", "tiny.en", "base", "base.en", "small", "small.en", "medium", "medium.en", "large",
@@ -220,6 +222,11 @@ class FasterWhisperEngine:
         self.model_label = model
         if _looks_like_path(model):
             path = Path(model).expanduser()
+            if not path.exists():
+                raise ModelUnavailable(f"Whisper model {model} not found; {HINT}")
+            if path.is_file() and path.suffix == ".pt":
+                raise ModelUnavailable(f"{model} is an openai-whisper checkpoint; faster-whisper needs a CTranslate2 "
+                                       "directory (use --engine openai-whisper for a .pt file)")
             if not (path / "model.bin").is_file():
                 raise ModelUnavailable(f"{model} is not a CTranslate2 model directory; {HINT}")
             self.model_label = path.name

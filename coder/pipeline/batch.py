@@ -15,6 +15,7 @@ from coder.pipeline import audio
 from coder.pipeline import formats
 from coder.pipeline.asr import Engine
 from coder.pipeline.diarize import DEFAULT_SPEAKERS, Turn
+from coder.pipeline.progress import AudioProgress
 from coder.pipeline.rttm import RTTMError, turns_for
 from coder.pipeline.transcribe import transcribe_file
 
@@ -54,27 +55,22 @@ def transcribe_batch(paths: list[str], engine: Engine, out_dir: Path, diarizer: 
                      diarizer_options: dict | None = None) -> BatchReport:
     """Transcribe ``paths`` into ``out_dir``. ``rttm`` maps a recording's stem to turns that replace automatic
     diarisation for it (with a single input, a file's only URI applies whatever its name)."""
-    from tqdm import tqdm
-
     report = BatchReport()
     durations = [_duration(p) for p in paths]
     show = sys.stderr.isatty() if show_progress is None else show_progress
-    bar = tqdm(total=round(sum(durations) / 60, 1), unit="audio-min", disable=not show, file=sys.stderr,
-               bar_format="{desc} {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} audio-min [{elapsed}<{remaining}]")
-    done_min = 0.0
-
-    def say(line: str) -> None:
-        with tqdm.external_write_mode(file=sys.stderr, nolock=False):  # lines go above the bar, not through it
-            log(line)
+    # a bar on the terminal only: elsewhere the lines per file are the record
+    bar = AudioProgress(sum(durations), write=log, bar_file=sys.stderr) if show else None
+    say = bar.say if bar is not None else log
+    done_s = 0.0
 
     for i, path in enumerate(paths):
-        bar.set_description(f"file {i + 1}/{len(paths)}")
+        if bar is not None:
+            bar.label(f"file {i + 1}/{len(paths)}")
         stem = Path(path).stem
-        start_min = done_min
 
-        def advance(seconds: float, _start=start_min):
-            bar.n = round(_start + seconds / 60, 1)
-            bar.refresh()
+        def advance(seconds: float, _start=done_s):
+            if bar is not None:
+                bar.update(_start + seconds)
 
         turns = None
         if rttm:
@@ -112,8 +108,8 @@ def transcribe_batch(paths: list[str], engine: Engine, out_dir: Path, diarizer: 
             reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
             report.failed.append((path, reason))
             say(f"error: {path}: {reason}")
-        done_min += durations[i] / 60
-        bar.n = round(done_min, 1)
-        bar.refresh()
-    bar.close()
+        done_s += durations[i]
+        advance(0.0, done_s)
+    if bar is not None:
+        bar.close()
     return report

@@ -9,6 +9,7 @@ from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from coder.jobs import options as job_options, queue as job_queue
+from coder.pipeline.asr import DEFAULT_ENGINE
 from coder.study import tree, uploads
 from coder.study.ingest import ManifestError
 from coder.study.models import Dyad, Recording, Study
@@ -124,7 +125,7 @@ def _options() -> dict:
     form = request.form
     speakers = forms.whole_number(form["num_speakers"], "the number of speakers") \
         if form.get("num_speakers") else None
-    return job_options.check_options(form.get("engine", "openai-whisper"), form.get("model", "").strip() or None,
+    return job_options.check_options(form.get("engine", DEFAULT_ENGINE), form.get("model", "").strip() or None,
                                      form.get("diarizer", "builtin"), speakers, form.get("language", "").strip(),
                                      current_app.extensions["coder.settings"].models_dir)
 
