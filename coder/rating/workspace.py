@@ -35,6 +35,7 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from coder.rating import calibration
 from coder.study import deidentification, instruments, scope
@@ -492,8 +493,21 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list]:
     return {k: [before.get(k), after.get(k)] for k in keys if before.get(k) != after.get(k)}
 
 
-def _write(db: Session, assignment: Assignment, rater: User, responses: Any, notes: Any, revision: Any,
-           submit: bool) -> Rating:
+@dataclass(frozen=True)
+class CheckedSave:
+    """A save or submit whose content has been checked (``check_save``), ready to be stored (``store``)."""
+    assignment: Assignment
+    rater: User
+    responses: dict[str, Any]
+    notes: str
+    revision: int
+    submit: bool
+
+
+def check_save(assignment: Assignment, rater: User, responses: Any, notes: Any, revision: Any,
+               submit: bool) -> CheckedSave:
+    """The save checked against the instrument (RatingError when it is not the rater's or not valid). Done before
+    the database's write turn is taken, so that saves waiting for the turn do not wait for each other's checks."""
     if assignment.rater_id != rater.id:
         raise RatingError("not your assignment")
     responses, notes = _clean(responses, notes)
@@ -506,6 +520,14 @@ def _write(db: Session, assignment: Assignment, rater: User, responses: Any, not
                                            duration=unit.end_s - unit.start_s if unit is not None else None)
     if problems:
         raise Invalid("; ".join(problems), problems)
+    return CheckedSave(assignment, rater, responses, notes, revision, submit)
+
+
+def store(db: Session, save: CheckedSave) -> Rating:
+    """Store a checked save (inside the database's write turn): a new rating, or the stored one updated where it
+    is still at the revision the save names (Conflict otherwise); the same content again changes nothing."""
+    assignment, rater, responses, notes, revision, submit = (save.assignment, save.rater, save.responses,
+                                                              save.notes, save.revision, save.submit)
     status = "submitted" if submit else "draft"
     rating = stored_rating(db, assignment)
     if rating is not None and not rating.live:
@@ -542,12 +564,18 @@ def _write(db: Session, assignment: Assignment, rater: User, responses: Any, not
         if result.rowcount != 1:
             db.refresh(rating)
             raise Conflict("this rating was changed in another window or on another device", rating=rating)
-        db.refresh(rating)
+        for key, value in values.items():  # what the row now holds, without reading it back
+            set_committed_value(rating, key, value)
     detail: dict[str, Any] = {"revision": rating.revision, "changed": _changes(before, responses)}
     if notes != old_notes:
         detail["notes"] = notes
     audit(db, "submit" if submit else "save_draft", rating, rater, **detail)
     return rating
+
+
+def _write(db: Session, assignment: Assignment, rater: User, responses: Any, notes: Any, revision: Any,
+           submit: bool) -> Rating:
+    return store(db, check_save(assignment, rater, responses, notes, revision, submit))
 
 
 def save_draft(db: Session, assignment: Assignment, rater: User, responses: Any, notes: Any,

@@ -171,10 +171,10 @@ def _write(assignment_id: int, submit: bool):
     """Save a draft or submit, holding the database's write turn (SQLite); the stored state, or why not."""
     assignment = own_assignment(assignment_id, load=False)
     body = jsonapi.body()
-    action = workspace.submit if submit else workspace.save_draft
     try:
-        saved = jsonapi.written(lambda db: action(db, assignment, current_user, body.get("scores"),
-                                                  body.get("notes"), body.get("revision")))
+        checked = workspace.check_save(assignment, current_user._get_current_object(), body.get("scores"),
+                                       body.get("notes"), body.get("revision"), submit)
+        saved = jsonapi.written(lambda db: workspace.store(db, checked))
         return jsonify({"ok": True, **workspace.state(saved)})
     except workspace.RatingError as exc:
         return _refusal(exc)
