@@ -93,3 +93,26 @@ def test_transcribe_with_the_pyannote_diarizer(pipeline_dir, tmp_path, real_mode
     labels = {t[2] for t in doc["diarization"]["turns"]} or {"SPEAKER_00"}
     assert set(doc["speakers"]) == {s["speaker"] for s in doc["segments"]} <= labels
     assert all(w["speaker"] == s["speaker"] for s in doc["segments"] for w in s["words"])
+
+
+def test_segmentation_loader_matches_pyannote(diarization_models_dir):
+    """coder's plain-torch segmentation-3.0 gives pyannote.audio's frame outputs (to 1e-5) on real speech."""
+    need(HAVE_PYANNOTE, "pyannote.audio is not installed in this environment")
+    import torch
+    from pyannote.audio import Model
+
+    from coder.pipeline import audio
+    from coder.pipeline.diarize.segmentation import Segmentation
+
+    directory = diarization_models_dir / "pyannote-segmentation-3.0"
+    theirs = Model.from_pretrained(str(directory / "pytorch_model.bin")).eval()
+    ours = Segmentation.load(directory)
+    samples = audio.load(SAMPLE_DIR / "demo_session.ogg")
+    windows = np.stack([samples[i * 16000:(i + 10) * 16000] for i in (0, 7, 23)]).astype(np.float32)
+    with torch.inference_mode():
+        expected = theirs(torch.from_numpy(windows)[:, None]).numpy()
+    got = ours.powerset(windows).numpy()
+    assert got.shape == expected.shape == (3, 589, 7)
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+    hard = theirs.powerset.to_multilabel(torch.from_numpy(expected)).numpy()
+    np.testing.assert_array_equal(ours.speakers(windows), hard)
