@@ -194,11 +194,25 @@ class BuiltinDiarizer:
         if k < num_speakers and len(vectors) >= 2:
             warnings.append(f"only {k} distinct voice{'s' if k > 1 else ''} found where {num_speakers} were "
                             f"requested; the speech is given to {k} speaker{'s' if k > 1 else ''}")
-        if estimated > num_speakers:
+        more = estimated if estimated > num_speakers else self._distinct_extra(vectors, weights, k)
+        if more > num_speakers:
             warnings.append(f"the recording seems to hold more voices than the {num_speakers} requested "
-                            f"(about {estimated}); speech of the others is given to the nearest of the "
+                            f"(about {more}); speech of the others is given to the nearest of the "
                             f"{num_speakers}")
         return labels, k
+
+    def _distinct_extra(self, vectors: np.ndarray, weights: np.ndarray, k: int) -> int:
+        """k + 1 when cutting into one cluster more gives a large cluster unlike every other (a voice of its own,
+        not one voice split in two), else k."""
+        if len(vectors) <= k + 1:
+            return k
+        labels = self._cut(vectors, weights, k + 1)
+        if labels.max() + 1 < k + 1:
+            return k
+        cents = _centroids(vectors, labels, k + 1)
+        sims = cents @ cents.T
+        np.fill_diagonal(sims, -1)
+        return k + 1 if (sims.max(axis=1) < self.same_voice_similarity).all() else k
 
     def _cut(self, vectors: np.ndarray, weights: np.ndarray, k: int | None) -> np.ndarray:
         """Average-linkage clusters (k of them, or cut at ``merge_distance``); clusters holding less than
