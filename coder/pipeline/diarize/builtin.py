@@ -31,9 +31,16 @@ TOO_LITTLE = "too little speech to tell speakers apart; all of it is given to on
 
 
 def models_dir() -> Path:
-    from coder.config import load_settings
+    """The first store holding both models: the model store, the checkout's models/ (tests and jobs that point
+    ``CODER_MODELS_DIR`` at a store of Whisper weights alone still diarise), the provisioning tool's default."""
+    from coder.config import SOURCE_ROOT, load_settings
 
-    return load_settings().models_dir
+    store = load_settings().models_dir
+    for candidate in (store, SOURCE_ROOT / "models", Path("~/.cache/offline-diarization").expanduser()):
+        if (candidate / "pyannote-segmentation-3.0" / segmentation.CHECKPOINT).is_file() and (
+                candidate / campplus.WEIGHTS).is_file():
+            return candidate
+    return store
 
 
 def check_available(segmentation_model: str | None = None, embedding_model: str | None = None) -> None:
@@ -80,9 +87,9 @@ def _models(segmentation_model: str | None, embedding_model: str | None, device:
 class BuiltinDiarizer:
     """segmentation-3.0 windows → CAM++ per local speaker → clustering → overlapping turns."""
 
-    step_s: float = 5.0  # between the 10 s windows
+    step_s: float = 2.5  # between the 10 s windows
     min_embed_s: float = 0.6  # a local speaker with less clean speech in a window is not embedded there
-    max_embed_s: float = 4.0  # the most of a window's speech one embedding takes (speed)
+    max_embed_s: float = 3.0  # the most of a window's speech one embedding takes (speed)
     # Tuned on the demo session and the AMI excerpts (docs/diarization.md): one voice split in two gives centroids
     # 0.92-0.95 apart in cosine similarity, two voices 0.1-0.6 (0.8 where one says a single word).
     merge_distance: float = 0.5  # average cosine distance below which clusters merge when the count is estimated
