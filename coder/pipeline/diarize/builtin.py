@@ -91,7 +91,7 @@ class BuiltinDiarizer:
     min_embed_s: float = 0.6  # a local speaker with less clean speech in a window is not embedded there
     max_embed_s: float = 3.0  # the most of a window's speech one embedding takes (speed)
     # Tuned on the demo session and the AMI excerpts (docs/diarization.md): one voice split in two gives centroids
-    # 0.92-0.95 apart in cosine similarity, two voices 0.1-0.6 (0.8 where one says a single word).
+    # 0.92-0.95 apart in cosine similarity, two voices 0.1-0.6 (0.8 where one speaks for 1.2 s).
     merge_distance: float = 0.5  # average cosine distance below which clusters merge when the count is estimated
     same_voice_similarity: float = 0.8  # requested speakers whose centroids are closer than this are one voice
     min_cluster_share: float = 0.05  # a cluster with less of the embedded speech is folded into its neighbour
