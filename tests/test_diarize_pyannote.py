@@ -93,3 +93,47 @@ def test_transcribe_with_the_pyannote_diarizer(pipeline_dir, tmp_path, real_mode
     labels = {t[2] for t in doc["diarization"]["turns"]} or {"SPEAKER_00"}
     assert set(doc["speakers"]) == {s["speaker"] for s in doc["segments"]} <= labels
     assert all(w["speaker"] == s["speaker"] for s in doc["segments"] for w in s["words"])
+
+
+def test_segmentation_loader_matches_pyannote(diarization_models_dir):
+    """coder's plain-torch segmentation-3.0 gives pyannote.audio's frame outputs (to 1e-5) on real speech."""
+    need(HAVE_PYANNOTE, "pyannote.audio is not installed in this environment")
+    import torch
+    from pyannote.audio import Model
+
+    from coder.pipeline import audio
+    from coder.pipeline.diarize.segmentation import Segmentation
+
+    directory = diarization_models_dir / "pyannote-segmentation-3.0"
+    theirs = Model.from_pretrained(str(directory / "pytorch_model.bin")).eval()
+    ours = Segmentation.load(directory)
+    samples = audio.load(SAMPLE_DIR / "demo_session.ogg")
+    windows = np.stack([samples[i * 16000:(i + 10) * 16000] for i in (0, 7, 23)]).astype(np.float32)
+    with torch.inference_mode():
+        expected = theirs(torch.from_numpy(windows)[:, None]).numpy()
+    got = ours.powerset(windows).numpy()
+    assert got.shape == expected.shape == (3, 589, 7)
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+    from pyannote.audio.utils.powerset import Powerset
+
+    hard = Powerset(3, 2).to_multilabel(torch.from_numpy(expected)).numpy()
+    np.testing.assert_array_equal(ours.speakers(windows), hard)
+
+
+def test_fbank_matches_torchaudio_kaldi():
+    """CAM++'s front end computed with torch alone equals torchaudio.compliance.kaldi.fbank (3D-Speaker's), mean
+    normalised."""
+    need(HAVE_PYANNOTE, "torchaudio comes with pyannote.audio's environment")
+    import torch
+    import torchaudio.compliance.kaldi as kaldi
+
+    from coder.pipeline import audio
+    from coder.pipeline.diarize.campplus import fbank
+
+    clip = audio.load(SAMPLE_DIR / "demo_session.ogg")[16000 * 3:16000 * 7 + 123]
+    expected = kaldi.fbank(torch.from_numpy(clip)[None], num_mel_bins=80, sample_frequency=16000, dither=0)
+    expected = expected - expected.mean(0, keepdim=True)
+    got = fbank(clip)
+    assert got.shape == expected.shape
+    # log energies; torchaudio builds its mel filters in float32, coder in float64
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-3, rtol=0)

@@ -3,11 +3,15 @@
 Backends share one interface, ``Diarizer.__call__(audio, num_speakers) ->
 Diarization`` (speaker turns, per-speaker voice embeddings, warnings):
 
-- ``builtin`` (the default) needs no account and no model hub: Silero VAD
-  finds the speech, Resemblyzer's voice encoder embeds 1.6 s windows, the
-  windows are clustered into the known (default 2) or estimated number of
-  speakers, and a Viterbi pass over 0.1 s frames resegments the speech, which
-  keeps long therapy turns whole without swallowing short replies.
+- ``builtin`` (the default) needs no account and no model hub: pyannote's
+  segmentation-3.0 over sliding 10 s windows finds speech, speaker changes and
+  overlap, CAM++ embeds each window's local speakers, and the embeddings are
+  clustered across windows into the known (default 2) or estimated number of
+  speakers; overlapped speech gives overlapping turns (``builtin``; weights
+  from ``make models``).
+- ``dvector``, the builtin diariser before it: Silero VAD, Resemblyzer's
+  voice encoder on 1.6 s windows, k-means and a Viterbi resegmentation; one
+  speaker at a time (``dvector``).
 - ``pyannote`` runs a pyannote.audio pipeline loaded from a local directory
   or by name with a token (optional extra, see ``coder.pipeline.diarize.pyannote``).
 - ``none`` labels everything as one speaker.
@@ -21,15 +25,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from coder.pipeline.diarize import embeddings, pyannote
+from coder.pipeline.diarize import builtin, embeddings, pyannote
 from coder.pipeline.diarize.builtin import BuiltinDiarizer
 from coder.pipeline.diarize.channels import diarize_channels
+from coder.pipeline.diarize.dvector import DvectorDiarizer
 from coder.pipeline.diarize.embeddings import turn_embeddings
 from coder.pipeline.diarize.types import (DEFAULT_SPEAKERS, DIARIZERS, SAMPLE_RATE, SINGLE_SPEAKER, Diarization,
                                           DiarizerUnavailable, Turn, speaker_label)
 
-__all__ = ["BuiltinDiarizer", "DEFAULT_SPEAKERS", "DIARIZERS", "Diarization", "DiarizerUnavailable", "Turn",
-           "check_available", "diarize_channels", "make_diarizer", "speaker_label", "turn_embeddings"]
+__all__ = ["BuiltinDiarizer", "DEFAULT_SPEAKERS", "DIARIZERS", "Diarization", "DiarizerUnavailable",
+           "DvectorDiarizer", "Turn", "check_available", "diarize_channels", "make_diarizer", "speaker_label", "turn_embeddings"]
 
 
 
@@ -38,6 +43,8 @@ def check_available(method: str, **options: Any) -> None:
     if method not in DIARIZERS:
         raise ValueError(f"unknown diarizer {method!r}; choose one of {', '.join(DIARIZERS)}")
     if method == "builtin":
+        builtin.check_available(options.get("segmentation_model"), options.get("embedding_model"))
+    if method == "dvector":
         try:
             embeddings.weights_path()
         except Exception as exc:
@@ -49,6 +56,8 @@ def check_available(method: str, **options: Any) -> None:
 def make_diarizer(method: str, **options: Any) -> Callable[..., Diarization]:
     if method == "builtin":
         return BuiltinDiarizer(**{k: v for k, v in options.items() if v is not None})
+    if method == "dvector":
+        return DvectorDiarizer(**{k: v for k, v in options.items() if v is not None})
     if method == "pyannote":
         return pyannote.PyannoteDiarizer(**options)
     if method == "none":

@@ -1,241 +1,376 @@
-"""The builtin diariser: no account, no model hub.
+"""The builtin diariser: segmentation-3.0 over sliding windows, CAM++ voiceprints, clustering across windows.
 
-Silero VAD finds the speech, Resemblyzer's voice encoder embeds 1.6 s windows, the windows are clustered into
-the known (default 2) or estimated number of speakers, and a Viterbi pass over 0.1 s frames resegments the
-speech, which keeps long therapy turns whole without swallowing short replies.
+1. pyannote's segmentation-3.0 (``segmentation``) runs over 10 s windows; in each it says, every 17 ms, which
+   of up to three local speakers talk, two at once where they overlap.
+2. Each local speaker of a window is embedded with CAM++ (``campplus``) from the stretches where they talk
+   alone (overlapped frames only when there are no others).
+3. The embeddings are clustered across windows (average linkage on cosine distance): into the requested count,
+   or cut at a distance tuned on AMI and scripted sessions when the count is estimated. Within a window, local
+   speakers go to distinct global speakers (Hungarian assignment against the cluster centroids).
+4. The windows' frames are averaged per global speaker; each frame keeps as many speakers as the windows
+   counted there (rounded mean), so overlapped speech gives overlapping turns.
+
+No account, no model hub, no torchaudio: the weights come from the local model store (``make models``) or the
+paths in ``CODER_SEGMENTATION_MODEL`` and ``CODER_EMBEDDING_MODEL``. docs/diarization.md has the details.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
-from coder.pipeline import vad
-from coder.pipeline.diarize import embeddings
-from coder.pipeline.diarize.types import DEFAULT_SPEAKERS, SAMPLE_RATE, SINGLE_SPEAKER, Diarization, Turn, speaker_label
+from coder.pipeline.diarize import campplus, embeddings, segmentation
+from coder.pipeline.diarize.types import DEFAULT_SPEAKERS, SAMPLE_RATE, Diarization, DiarizerUnavailable, Turn, speaker_label
 
 log = logging.getLogger(__name__)
+
+TOO_LITTLE = "too little speech to tell speakers apart; all of it is given to one speaker"
+
+
+def models_dir() -> Path:
+    """The first store holding both models: the model store, the checkout's models/ (tests and jobs that point
+    ``CODER_MODELS_DIR`` at a store of Whisper weights alone still diarise), the provisioning tool's default."""
+    from coder.config import SOURCE_ROOT, load_settings
+
+    store = load_settings().models_dir
+    for candidate in (store, SOURCE_ROOT / "models", Path("~/.cache/offline-diarization").expanduser()):
+        if (candidate / "pyannote-segmentation-3.0" / segmentation.CHECKPOINT).is_file() and (
+                candidate / campplus.WEIGHTS).is_file():
+            return candidate
+    return store
+
+
+def check_available(segmentation_model: str | None = None, embedding_model: str | None = None) -> None:
+    """Raise ``DiarizerUnavailable`` (one line: the provisioning command and the variables) without loading."""
+    store = models_dir()
+    problems = []
+    try:
+        path = segmentation.resolve(segmentation_model, store) if (
+            segmentation_model or _has_local_segmentation(store)) else None
+        if path is None:
+            raise segmentation.SegmentationUnavailable("missing")
+    except segmentation.SegmentationUnavailable:
+        problems.append("segmentation-3.0")
+    try:
+        campplus.resolve(embedding_model, store)
+    except campplus.EmbeddingUnavailable:
+        problems.append("CAM++")
+    if problems:
+        raise DiarizerUnavailable(
+            f"the builtin diariser's weights are missing ({' and '.join(problems)} not in {store}); run "
+            f"`make models` (scripts/provision-models.sh) or set CODER_SEGMENTATION_MODEL and "
+            f"CODER_EMBEDDING_MODEL")
+
+
+def _has_local_segmentation(store: Path) -> bool:
+    import os
+
+    return bool(os.environ.get("CODER_SEGMENTATION_MODEL")) or (
+        store / "pyannote-segmentation-3.0" / segmentation.CHECKPOINT).is_file()
+
+
+@lru_cache(maxsize=2)
+def _models(segmentation_model: str | None, embedding_model: str | None, device: str):
+    store = models_dir()
+    try:
+        seg = segmentation.Segmentation.load(segmentation_model, store, device)
+        emb = campplus.SpeakerEmbedding.load(embedding_model, store, device)
+    except (segmentation.SegmentationUnavailable, campplus.EmbeddingUnavailable) as exc:
+        raise DiarizerUnavailable(str(exc)) from None
+    return seg, emb
 
 
 @dataclass
 class BuiltinDiarizer:
-    """VAD → windowed voice embeddings → clustering → Viterbi resegmentation."""
+    """segmentation-3.0 windows → CAM++ per local speaker → clustering → overlapping turns."""
 
-    vad_threshold: float = 0.3
-    pad_s: float = 0.1
-    window_s: float = 1.6
-    step_s: float = 0.4
-    frame_s: float = 0.1
-    switch_penalty: float = 3.0  # in units of the per-frame log-score; higher keeps turns longer
-    same_speaker_similarity: float = 0.93  # centroids closer than this are taken to be one voice
-    min_share: float = 0.03  # a "speaker" with less of the speech windows than this is noise or overlap
+    step_s: float = 2.5  # between the 10 s windows
+    min_embed_s: float = 0.6  # a local speaker with less clean speech in a window is not embedded there
+    max_embed_s: float = 3.0  # the most of a window's speech one embedding takes (speed)
+    # Tuned on the demo session and the AMI excerpts (docs/diarization.md): one voice split in two gives centroids
+    # 0.92-0.95 apart in cosine similarity, two voices 0.1-0.6 (0.8 where one speaks for 1.2 s).
+    merge_distance: float = 0.5  # average cosine distance below which clusters merge when the count is estimated
+    same_voice_similarity: float = 0.8  # requested speakers whose centroids are closer than this are one voice
+    min_cluster_share: float = 0.05  # a cluster with less of the embedded speech is folded into its neighbour
+    min_gap_s: float = 0.1  # pauses shorter than this inside one speaker's speech are bridged
+    min_turn_s: float = 0.1  # shorter turns are dropped
     max_speakers: int = 8
-    device: str = field(default_factory=embeddings.default_device)  # CODER_DEVICE, else CUDA if present
-
-    def speech(self, audio: np.ndarray) -> list[tuple[float, float]]:
-        duration = len(audio) / SAMPLE_RATE
-        out: list[tuple[float, float]] = []
-        for s, e in vad.speech_stamps(audio, SAMPLE_RATE, self.vad_threshold, 0.1, 0.1):
-            s, e = max(0.0, s - self.pad_s), min(duration, e + self.pad_s)
-            if out and s <= out[-1][1]:
-                out[-1] = (out[-1][0], max(e, out[-1][1]))
-            else:
-                out.append((s, e))
-        return out
-
-    def windows(self, regions: list[tuple[float, float]], duration: float) -> list[tuple[float, float]]:
-        """Windows of ``window_s`` every ``step_s`` over each region; a shorter region is one window of its own."""
-        wins = []
-        for s, e in regions:
-            if e - s <= self.window_s:
-                wins.append((s, e))
-                continue
-            t = s
-            while t + self.window_s < e:
-                wins.append((t, t + self.window_s))
-                t += self.step_s
-            wins.append((e - self.window_s, e))
-        return [w for w in wins if w[1] - w[0] >= 0.25]
+    voiceprint_s: float = 60.0  # speech per speaker for the voice embedding roles and voiceprints compare
+    segmentation_model: str | None = None
+    embedding_model: str | None = None
+    batch_size: int = 8
+    device: str = field(default_factory=embeddings.default_device)
 
     def __call__(self, audio: np.ndarray, num_speakers: int | None = DEFAULT_SPEAKERS) -> Diarization:
+        audio = np.asarray(audio, dtype=np.float32)
         duration = len(audio) / SAMPLE_RATE
+        if duration == 0:
+            return Diarization([], {}, ["empty recording"])
+        seg, emb = _models(self.segmentation_model, self.embedding_model, self.device)
+        starts, activity = self.segment(seg, audio)
+        if activity.sum() == 0:
+            return Diarization([], {}, ["no speech found"])
+        step = seg.geometry.step
+        keys, vectors, weights = self.embed(emb, audio, starts, activity, step)
         warnings: list[str] = []
-        regions = self.speech(audio)
-        wins = self.windows(regions, duration)
-        if not wins:
-            if regions:
-                warnings.append("too little speech to tell speakers apart; all of it is given to one speaker")
-                return Diarization([Turn(s, e, SINGLE_SPEAKER) for s, e in regions], {}, warnings)
-            return Diarization([], {}, ["no speech found"] if duration > 0 else ["empty recording"])
-        emb = embeddings.embed_windows(audio, wins, self.device)
-        estimated = estimate_speakers(emb, self.max_speakers, self.min_share, self.same_speaker_similarity)
-        k = estimated if num_speakers is None else num_speakers
-        k = max(1, min(k, len(wins)))
-        labels = cluster(emb, k)
-        centroids = _centroids(emb, labels, k)
-        if num_speakers is not None and num_speakers > 1:
-            k, labels, centroids = self._merge_same_voice(emb, labels, centroids, warnings, num_speakers)
-            if estimated > num_speakers:
-                warnings.append(f"the recording seems to hold more voices than the {num_speakers} requested "
-                                f"(about {estimated}); speech of the others is given to the nearest of the "
-                                f"{num_speakers}")
-        frames = self._resegment(wins, emb, centroids, regions, duration)
-        turns = _frames_to_turns(frames, self.frame_s, regions)
-        used = list(dict.fromkeys(t.speaker for t in turns))  # labels in order of first appearance
+        if len(keys) == 0:
+            warnings.append(TOO_LITTLE)
+            assign = {(w, k): 0 for w in range(len(starts)) for k in range(activity.shape[2])}
+            centroids = np.zeros((1, 1), dtype=np.float32)
+        else:
+            labels, k = self.cluster(vectors, weights, num_speakers, warnings)
+            centroids = _centroids(vectors, labels, k)
+            assign = self.assign(keys, vectors, centroids, activity)
+        frames = self.reconstruct(starts, activity, assign, len(centroids), step, duration)
+        turns = self.turns(frames, step, duration)
+        used = list(dict.fromkeys(t.speaker for t in sorted(turns, key=lambda t: (t.start, t.end))))
         rename = {old: speaker_label(i) for i, old in enumerate(used)}
-        turns = [Turn(t.start, t.end, rename[t.speaker]) for t in turns]
-        voices = {rename[speaker_label(i)]: centroids[i] for i in range(len(centroids))
-                      if speaker_label(i) in rename}
-        return Diarization(turns, voices, warnings)
+        turns = sorted((Turn(t.start, t.end, rename[t.speaker]) for t in turns), key=lambda t: (t.start, t.end))
+        return Diarization(turns, self.voices(audio, turns), warnings)
 
-    def _merge_same_voice(self, emb, labels, centroids, warnings, requested):
-        """Fold clusters that are not distinct voices into their nearest neighbour (a one-speaker recording
-        asked for two speakers gives one, with a warning)."""
-        k = len(centroids)
-        while k > 1 and not _distinct(emb, labels, k, self.min_share, self.same_speaker_similarity):
-            sizes = np.bincount(labels, minlength=k)
-            sims = centroids @ centroids.T
+    # -- 1. segmentation -------------------------------------------------------------------------------
+
+    def segment(self, seg: segmentation.Segmentation, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Window starts (s) and the local speakers' hard activity, (windows, frames, 3)."""
+        win = seg.window_samples
+        hop = int(round(self.step_s * SAMPLE_RATE))
+        starts = list(range(0, max(1, len(audio) - win + hop), hop))
+        if starts[-1] + win < len(audio):
+            starts.append(len(audio) - win)
+        out = []
+        for i in range(0, len(starts), self.batch_size):
+            batch = np.zeros((len(starts[i:i + self.batch_size]), win), dtype=np.float32)
+            for j, s in enumerate(starts[i:i + self.batch_size]):
+                chunk = audio[s:s + win]
+                batch[j, :len(chunk)] = chunk
+            out.append(seg.speakers(batch))
+        return np.array(starts) / SAMPLE_RATE, np.concatenate(out)
+
+    # -- 2. embeddings ---------------------------------------------------------------------------------
+
+    def embed(self, emb: campplus.SpeakerEmbedding, audio: np.ndarray, starts: np.ndarray, activity: np.ndarray,
+              step: float):
+        """CAM++ embeddings of the local speakers with enough speech: keys (window, speaker), vectors, seconds."""
+        keys, clips, seconds = [], [], []
+        frame = int(round(step * SAMPLE_RATE))
+        alone = activity.sum(axis=2) == 1
+        for w, start in enumerate(starts):
+            a0 = int(round(start * SAMPLE_RATE))
+            for k in range(activity.shape[2]):
+                active = activity[w, :, k] > 0
+                mask = active & alone[w]
+                if mask.sum() * step < self.min_embed_s:
+                    mask = active  # overlapped speech is better than none
+                if mask.sum() * step < self.min_embed_s:
+                    continue
+                idx = np.flatnonzero(mask)[: int(self.max_embed_s / step)]
+                clip = np.concatenate([audio[a0 + j * frame:a0 + (j + 1) * frame] for j in idx])
+                if len(clip) < emb.min_samples:
+                    continue
+                keys.append((w, k))
+                clips.append(clip)
+                seconds.append(len(clip) / SAMPLE_RATE)
+        if not keys:
+            return [], np.zeros((0, 1), dtype=np.float32), np.zeros(0)
+        return keys, emb.embed(clips), np.array(seconds)
+
+    # -- 3. clustering ---------------------------------------------------------------------------------
+
+    def cluster(self, vectors: np.ndarray, weights: np.ndarray, num_speakers: int | None,
+                warnings: list[str]) -> tuple[np.ndarray, int]:
+        """A global speaker per embedding: the requested count (fewer where the voices are not distinct), or the
+        estimated one."""
+        estimated_labels = self._cut(vectors, weights, None)
+        estimated = int(estimated_labels.max()) + 1
+        if num_speakers is None:
+            return estimated_labels, estimated
+        labels = self._cut(vectors, weights, num_speakers)
+        k = int(labels.max()) + 1
+        while k > 1:
+            cents = _centroids(vectors, labels, k)
+            sims = cents @ cents.T
             np.fill_diagonal(sims, -1)
-            small = int(np.argmin(sizes))
-            if sizes[small] >= max(2, self.min_share * len(emb)):
-                i, j = np.unravel_index(int(np.argmax(sims)), sims.shape)
-                small, into = max(i, j), min(i, j)
-            else:
-                into = int(np.argmax(sims[small]))
-            labels = np.where(labels == small, into, labels)
-            labels = np.unique(labels, return_inverse=True)[1]
+            i, j = np.unravel_index(int(np.argmax(sims)), sims.shape)
+            if sims[i, j] < self.same_voice_similarity:
+                break
+            labels = np.unique(np.where(labels == max(i, j), min(i, j), labels), return_inverse=True)[1]
             k -= 1
-            centroids = _centroids(emb, labels, k)
-        if k < requested:
-            warnings.append(f"only {k} distinct voice{'s' if k > 1 else ''} found where {requested} were "
+        if k < num_speakers and len(vectors) >= 2:
+            warnings.append(f"only {k} distinct voice{'s' if k > 1 else ''} found where {num_speakers} were "
                             f"requested; the speech is given to {k} speaker{'s' if k > 1 else ''}")
-        return k, labels, centroids
+        more = estimated if estimated > num_speakers else self._distinct_extra(vectors, weights, k)
+        if more > num_speakers:
+            warnings.append(f"the recording seems to hold more voices than the {num_speakers} requested "
+                            f"(about {more}); speech of the others is given to the nearest of the "
+                            f"{num_speakers}")
+        return labels, k
 
-    def _resegment(self, wins, emb, centroids, regions, duration) -> np.ndarray:
-        """Speaker index per frame (-1 outside speech), by Viterbi over window-averaged similarities."""
-        n = int(np.ceil(duration / self.frame_s))
+    def _distinct_extra(self, vectors: np.ndarray, weights: np.ndarray, k: int) -> int:
+        """k + 1 when cutting into one cluster more gives a large cluster unlike every other (a voice of its own,
+        not one voice split in two), else k."""
+        if len(vectors) <= k + 1:
+            return k
+        labels = self._cut(vectors, weights, k + 1)
+        if labels.max() + 1 < k + 1:
+            return k
+        cents = _centroids(vectors, labels, k + 1)
+        sims = cents @ cents.T
+        np.fill_diagonal(sims, -1)
+        return k + 1 if (sims.max(axis=1) < self.same_voice_similarity).all() else k
+
+    def _cut(self, vectors: np.ndarray, weights: np.ndarray, k: int | None) -> np.ndarray:
+        """Average-linkage clusters (k of them, or cut at ``merge_distance``); clusters holding less than
+        ``min_cluster_share`` of the embedded speech are folded into the nearest large one."""
+        n = len(vectors)
+        if n == 1 or k == 1:
+            return np.zeros(n, dtype=int)
+        from scipy.cluster.hierarchy import fcluster, linkage
+
+        tree = linkage(vectors, method="average", metric="cosine")
+        small = max(self.min_cluster_share * weights.sum(), 0.0)
+        candidates = range(min(k, n), min(n, k + 20) + 1) if k else [None]
+        for m in candidates:
+            raw = (fcluster(tree, t=m, criterion="maxclust") if m else
+                   fcluster(tree, t=self.merge_distance, criterion="distance")) - 1
+            raw = np.unique(raw, return_inverse=True)[1]
+            mass = np.bincount(raw, weights=weights)
+            large = np.flatnonzero(mass >= small)
+            if len(large) == 0:
+                return np.zeros(n, dtype=int)
+            if k is None or len(large) >= k:
+                break
+        large = large[np.argsort(-mass[large])][: self.max_speakers if k is None else k]
+        cents = _centroids(vectors, raw, int(raw.max()) + 1)[large]
+        labels = np.array([int(np.where(large == r)[0][0]) if r in large else int(np.argmax(cents @ v))
+                           for r, v in zip(raw, vectors)])
+        return np.unique(labels, return_inverse=True)[1]
+
+    def assign(self, keys, vectors, centroids, activity) -> dict[tuple[int, int], int]:
+        """(window, local speaker) → global speaker; the local speakers of one window go to distinct ones."""
+        from scipy.optimize import linear_sum_assignment
+
+        assign: dict[tuple[int, int], int] = {}
+        by_window: dict[int, list[int]] = {}
+        for i, (w, _) in enumerate(keys):
+            by_window.setdefault(w, []).append(i)
         k = len(centroids)
-        frames = np.full(n, -1, dtype=int)
-        if k == 1:
-            for s, e in regions:
-                frames[int(s / self.frame_s):int(np.ceil(e / self.frame_s))] = 0
-            return frames
-        sims = emb @ centroids.T  # (windows, k)
-        # Sharpen similarities into per-window log-posteriors, then average them over the frames each covers.
-        logits = sims * 20.0
-        logp = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
-        acc = np.zeros((n, k))
-        cnt = np.zeros(n)
-        for (s, e), row in zip(wins, logp):
-            a, b = int(s / self.frame_s), max(int(s / self.frame_s) + 1, int(np.ceil(e / self.frame_s)))
-            acc[a:b] += row
-            cnt[a:b] += 1
-        for s, e in regions:
-            a, b = int(s / self.frame_s), min(n, int(np.ceil(e / self.frame_s)))
-            idx = np.arange(a, b)
-            if len(idx) == 0:
+        for w, rows in by_window.items():
+            sims = vectors[rows] @ centroids.T
+            if len(rows) <= k:
+                r, c = linear_sum_assignment(-sims)
+                for a, b in zip(r, c):
+                    assign[keys[rows[a]]] = int(b)
+            else:
+                for a, row in enumerate(rows):
+                    assign[keys[row]] = int(np.argmax(sims[a]))
+        # local speakers too brief to embed: the global speaker they overlap most in neighbouring windows
+        windows, frames, local = activity.shape
+        for w in range(windows):
+            taken = {assign[(w, j)] for j in range(local) if (w, j) in assign}
+            for j in range(local):
+                if (w, j) in assign or not activity[w, :, j].any():
+                    continue
+                free = [g for g in range(k) if g not in taken] or list(range(k))
+                assign[(w, j)] = free[0] if len(free) == 1 else self._by_neighbours(w, j, activity, assign, free)
+                taken.add(assign[(w, j)])
+        return assign
+
+    def _by_neighbours(self, w, j, activity, assign, free) -> int:
+        votes = np.zeros(max(free) + 1)
+        frames = activity.shape[1]
+        hop = self.step_s / (segmentation.geometry().step)
+        for v in (w - 1, w + 1):
+            if not 0 <= v < len(activity):
                 continue
-            covered = cnt[idx] > 0
-            if not covered.any():
-                continue
-            scores = np.where(covered[:, None], acc[idx] / np.maximum(cnt[idx], 1)[:, None], np.nan)
-            # frames no window covered take their neighbours' scores
-            for c in range(k):
-                col = scores[:, c]
-                good = ~np.isnan(col)
-                scores[:, c] = np.interp(np.arange(len(col)), np.flatnonzero(good), col[good])
-            frames[idx] = _viterbi(scores, self.switch_penalty)
-        return frames
+            shift = int(round((v - w) * hop))
+            mine = activity[w, :, j] > 0
+            for i in range(activity.shape[2]):
+                g = assign.get((v, i))
+                if g is None or g not in free:
+                    continue
+                theirs = np.zeros(frames, dtype=bool)
+                src = activity[v, :, i] > 0
+                if shift >= 0:
+                    theirs[shift:] = src[:frames - shift] if shift < frames else False
+                else:
+                    theirs[:frames + shift] = src[-shift:]
+                votes[g] += (mine & theirs).sum()
+        return int(free[int(np.argmax(votes[free]))])
+
+    # -- 4. reconstruction -----------------------------------------------------------------------------
+
+    def reconstruct(self, starts, activity, assign, k, step, duration) -> np.ndarray:
+        """(frames, speakers) of the whole recording: each frame keeps the ``count`` most active speakers."""
+        n = int(np.ceil(duration / step)) + 1
+        score = np.zeros((n, k))
+        count = np.zeros(n)
+        cover = np.zeros(n)
+        windows, frames, local = activity.shape
+        for w, start in enumerate(starts):
+            first = int(round(start / step))
+            a, b = first, min(n, first + frames)
+            span = b - a
+            cover[a:b] += 1
+            count[a:b] += activity[w, :span].sum(axis=1)
+            for j in range(local):
+                g = assign.get((w, j))
+                if g is not None:
+                    score[a:b, g] += activity[w, :span, j]
+        cover = np.maximum(cover, 1)
+        score /= cover[:, None]
+        count = np.minimum(np.rint(count / cover), k).astype(int)
+        out = np.zeros((n, k), dtype=bool)
+        order = np.argsort(-score, axis=1)
+        for c in range(1, k + 1):
+            rows = np.flatnonzero(count >= c)
+            picked = order[rows, c - 1]
+            out[rows, picked] = score[rows, picked] > 0
+        return out
+
+    def turns(self, frames: np.ndarray, step: float, duration: float) -> list[Turn]:
+        half = segmentation.geometry().receptive / 2
+        turns = []
+        for g in range(frames.shape[1]):
+            col = frames[:, g]
+            runs = []
+            i = 0
+            while i < len(col):
+                if not col[i]:
+                    i += 1
+                    continue
+                j = i
+                while j < len(col) and col[j]:
+                    j += 1
+                start, end = i * step + half - step / 2, j * step + half - step / 2
+                if runs and start - runs[-1][1] < self.min_gap_s:
+                    runs[-1] = (runs[-1][0], end)
+                else:
+                    runs.append((start, end))
+                i = j
+            for s, e in runs:
+                s, e = max(0.0, s), min(duration, e)
+                if e - s >= self.min_turn_s:
+                    turns.append(Turn(round(s, 3), round(e, 3), speaker_label(g)))
+        return turns
+
+    def voices(self, audio: np.ndarray, turns: list[Turn]) -> dict[str, np.ndarray]:
+        """Each speaker's voice embedding on the scale voiceprints use (Resemblyzer's, coder.pipeline.diarize.
+        embeddings), from their longest turns up to ``voiceprint_s``."""
+        chosen: list[Turn] = []
+        for label in sorted({t.speaker for t in turns}):
+            total = 0.0
+            for t in sorted((t for t in turns if t.speaker == label), key=lambda t: t.start - t.end):
+                if total >= self.voiceprint_s:
+                    break
+                chosen.append(t)
+                total += t.end - t.start
+        return embeddings.turn_embeddings(audio, chosen)
 
 
-def _viterbi(scores: np.ndarray, penalty: float) -> np.ndarray:
-    n, k = scores.shape
-    back = np.zeros((n, k), dtype=int)
-    total = scores[0].copy()
-    for t in range(1, n):
-        stay = total
-        best = int(np.argmax(total))
-        switch = total[best] - penalty
-        choose_switch = switch > stay
-        back[t] = np.where(choose_switch, best, np.arange(k))
-        total = np.where(choose_switch, switch, stay) + scores[t]
-    path = np.empty(n, dtype=int)
-    path[-1] = int(np.argmax(total))
-    for t in range(n - 1, 0, -1):
-        path[t - 1] = back[t, path[t]]
-    return path
-
-
-def _frames_to_turns(frames: np.ndarray, frame_s: float, regions: list[tuple[float, float]]) -> list[Turn]:
-    turns: list[Turn] = []
-    for s, e in regions:
-        a, b = int(s / frame_s), int(np.ceil(e / frame_s))
-        seg = frames[a:b]
-        if len(seg) == 0:
-            continue
-        start = s
-        for i in range(1, len(seg) + 1):
-            if i == len(seg) or seg[i] != seg[i - 1]:
-                end = e if i == len(seg) else (a + i) * frame_s
-                if seg[i - 1] >= 0 and end > start:
-                    turns.append(Turn(round(start, 3), round(end, 3), speaker_label(int(seg[i - 1]))))
-                start = end
-    return turns
-
-
-def _centroids(emb: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    cents = np.stack([emb[labels == i].mean(axis=0) if (labels == i).any() else np.zeros(emb.shape[1])
+def _centroids(vectors: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    cents = np.stack([vectors[labels == i].mean(axis=0) if (labels == i).any() else np.zeros(vectors.shape[1])
                       for i in range(k)])
     return cents / np.maximum(np.linalg.norm(cents, axis=1, keepdims=True), 1e-8)
-
-
-def cluster(emb: np.ndarray, k: int) -> np.ndarray:
-    """k-means on the unit-length embeddings (so on cosine similarity), ten seeded restarts.
-
-    Unlike average-linkage clustering, a few outlying windows (a cough, a
-    laugh) cannot take a cluster of their own while two voices share one.
-    """
-    if k <= 1 or len(emb) <= k:
-        return np.zeros(len(emb), dtype=int) if k <= 1 else np.arange(len(emb))
-    from sklearn.cluster import KMeans
-
-    return KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(emb).astype(int)
-
-
-def _distinct(emb: np.ndarray, labels: np.ndarray, k: int, min_share: float, max_similarity: float) -> bool:
-    """Every cluster holds enough of the speech and no two centroids are near-identical."""
-    sizes = np.bincount(labels, minlength=k)
-    if sizes.min() < max(2, min_share * len(emb)):
-        return False
-    cents = _centroids(emb, labels, k)
-    sims = cents @ cents.T
-    np.fill_diagonal(sims, -1)
-    return bool(sims.max() < max_similarity)
-
-
-def estimate_speakers(emb: np.ndarray, max_speakers: int = 8, min_share: float = 0.03,
-                      max_similarity: float = 0.93) -> int:
-    """The speaker count whose clustering has the best silhouette (cosine), among counts whose clusters are
-    all distinct: each holds at least ``min_share`` of the windows (smaller ones are usually noise, laughter
-    or overlapped speech) and no two centroids are more similar than ``max_similarity``. 1 when none is."""
-    if len(emb) < 4:
-        return 1
-    from sklearn.cluster import AgglomerativeClustering
-    from sklearn.metrics import silhouette_score
-
-    from sklearn.cluster import KMeans
-
-    best, best_score = 1, -1.0
-    for k in range(2, min(max_speakers, len(emb) - 1) + 1):
-        # average linkage proposes the clusters, k-means settles them (seeded restarts overestimate the count)
-        start = AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average").fit_predict(emb)
-        labels = KMeans(n_clusters=k, init=_centroids(emb, start, k), n_init=1).fit_predict(emb)
-        if len(np.unique(labels)) < k or not _distinct(emb, labels, k, min_share, max_similarity):
-            continue
-        score = silhouette_score(emb, labels, metric="cosine")
-        if score > best_score:
-            best, best_score = k, score
-    if best == 1 and len(emb) > 2 and _distinct(emb, cluster(emb, 2), 2, min_share, max_similarity):
-        best = 2  # the same test that keeps two requested speakers apart (the linkage start can isolate outliers)
-    return best

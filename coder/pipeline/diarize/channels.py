@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from coder.pipeline.diarize.builtin import BuiltinDiarizer
+from coder.pipeline.diarize.dvector import DvectorDiarizer
 from coder.pipeline.diarize.embeddings import turn_embeddings
 from coder.pipeline.diarize.types import SAMPLE_RATE, Diarization, Turn, speaker_label
 
@@ -22,7 +22,7 @@ def diarize_channels(channels: np.ndarray, frame_s: float = 0.1, dominance_db: f
     n, length = channels.shape
     mix = channels.mean(axis=0)
     duration = length / SAMPLE_RATE
-    regions = BuiltinDiarizer(vad_threshold=vad_threshold, pad_s=pad_s).speech(mix)
+    regions = DvectorDiarizer(vad_threshold=vad_threshold, pad_s=pad_s).speech(mix)
     hop = int(frame_s * SAMPLE_RATE)
     frames = length // hop
     if not regions or frames == 0:

@@ -8,7 +8,7 @@ import numpy as np
 
 from coder.pipeline.audio import SAMPLE_RATE
 
-DIARIZERS = ("builtin", "pyannote", "none")
+DIARIZERS = ("builtin", "dvector", "pyannote", "none")
 DEFAULT_SPEAKERS = 2  # a therapy dyad
 SINGLE_SPEAKER = "SPEAKER_00"
 
@@ -29,7 +29,7 @@ class Diarization:
     turns: list[Turn]
     embeddings: dict[str, np.ndarray] = field(default_factory=dict)  # mean voice embedding per speaker
     warnings: list[str] = field(default_factory=list)
-    source: str = "builtin"  # builtin | pyannote | none | rttm
+    source: str = "builtin"  # builtin | dvector | pyannote | none | rttm
 
     @property
     def speakers(self) -> list[str]:
