@@ -110,8 +110,28 @@ def test_faster_whisper_is_the_default_engine(tmp_path, real_models_dir):
     assert (doc["engine"], doc["model"]) == ("faster-whisper", "faster-whisper-base")
     assert doc["segments"] and doc["segments"][0]["words"]
     for command in ("transcribe", "process", "demo"):
-        assert "[default: faster-whisper]" in coder(command, "--help", check=True).stdout, command
+        assert "Default: faster-whisper," in " ".join(coder(command, "--help", check=True).stdout.split()), command
     assert DEFAULT_OPTIONS["engine"] == "faster-whisper"
+
+
+def test_a_pt_checkpoint_with_no_engine_named_goes_to_openai_whisper(tmp_path, real_models_dir, monkeypatch):
+    """CONTRACTS.md: --model takes an openai-whisper .pt or a CTranslate2 directory, whichever engine is the
+    default; with no --engine, the checkpoint names its engine."""
+    import soundfile as sf
+
+    from coder.pipeline.asr import engine_for
+
+    speech, rate = sf.read(SAMPLE_DIR / "demo_session.ogg")
+    sf.write(tmp_path / "clip.wav", speech[: 4 * rate], rate)
+    proc = coder("transcribe", tmp_path / "clip.wav", "--out", tmp_path / "out", "--language", "en",
+                 "--model", real_models_dir / "openai-whisper-base.pt", "--diarizer", "none",
+                 env={"CODER_WHISPER_MODEL": ""}, timeout=600)
+    assert proc.exit_code == 0, proc.stderr
+    doc = json.loads((tmp_path / "out" / "clip.json").read_text())
+    assert (doc["engine"], doc["model"]) == ("openai-whisper", "openai-whisper-base.pt")
+    assert engine_for(str(real_models_dir / "faster-whisper-base")) == "faster-whisper"
+    monkeypatch.setenv("CODER_WHISPER_MODEL", "/models/large-v3.pt")
+    assert engine_for(None) == "openai-whisper"  # the environment's model names it too
 
 
 def test_openai_whisper_checkpoint_given_to_faster_whisper(tmp_path):

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from coder.cli.common import fail
-from coder.pipeline.asr import DEFAULT_ENGINE, ENGINES, Engine, ModelUnavailable, load_engine
+from coder.pipeline.asr import DEFAULT_ENGINE, ENGINES, Engine, ModelUnavailable, engine_for, load_engine
 from coder.pipeline.diarize import DIARIZERS, DiarizerUnavailable, check_available
 
 
@@ -32,7 +32,8 @@ class SpeakerCount(click.ParamType):
 
 
 OPTIONS = [
-    click.option("--engine", type=click.Choice(ENGINES), default=DEFAULT_ENGINE, show_default=True),
+    click.option("--engine", type=click.Choice(ENGINES),
+                 help=f"Default: {DEFAULT_ENGINE}, or openai-whisper when --model is a .pt checkpoint."),
     click.option("--model", help="Model name or local path (.pt for openai-whisper, CTranslate2 directory for "
                                  "faster-whisper). Env: CODER_WHISPER_MODEL."),
     click.option("--diarizer", type=click.Choice(DIARIZERS), default="builtin", show_default=True),
@@ -63,14 +64,15 @@ def diarizer_options(diarizer: str, diarizer_model: str | None) -> dict[str, Any
     return {"model": diarizer_model} if diarizer == "pyannote" and diarizer_model else None
 
 
-def load(models_dir: Path, engine: str, model: str | None, diarizer: str = "none", beam_size: int | None = None,
-         diarizer_model: str | None = None) -> Engine:
-    """The engine, once the diariser is known to be usable; exit with status 2 saying why when either is not."""
+def load(models_dir: Path, engine: str | None, model: str | None, diarizer: str = "none",
+         beam_size: int | None = None, diarizer_model: str | None = None) -> Engine:
+    """The engine (``engine``, else the one that reads ``model``), once the diariser is known to be usable; exit
+    with status 2 saying why when either is not."""
     try:
         check_available(diarizer, **({"model": diarizer_model} if diarizer == "pyannote" else {}))
     except DiarizerUnavailable as exc:
         fail(str(exc), code=2)
     try:
-        return load_engine(engine, model, models_dir, beam_size=beam_size)
+        return load_engine(engine or engine_for(model), model, models_dir, beam_size=beam_size)
     except ModelUnavailable as exc:
         fail(str(exc), code=2)

@@ -11,7 +11,7 @@ import click
 
 from coder.cli.common import fail, open_database, settings
 from coder.config import load_settings
-from coder.pipeline.asr import DEFAULT_ENGINE, ENGINES, ModelUnavailable
+from coder.pipeline.asr import DEFAULT_ENGINE, ENGINES, ModelUnavailable, engine_for
 
 NO_WORKER = click.option("--no-worker", is_flag=True,
                          help="Do not process queued recordings in this process (run `coder worker` instead).")
@@ -96,7 +96,8 @@ def serve(ctx, host, port, threads, no_worker):
 
 
 @click.command()
-@click.option("--engine", type=click.Choice(ENGINES), default=DEFAULT_ENGINE, show_default=True)
+@click.option("--engine", type=click.Choice(ENGINES),
+              help=f"Default: {DEFAULT_ENGINE}, or openai-whisper when --model is a .pt checkpoint.")
 @click.option("--model", help="Whisper model name or local path. Env: CODER_WHISPER_MODEL.")
 @click.option("--sample-dir", type=click.Path(file_okay=False), help="Folder with the demo manifest.csv.")
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -113,7 +114,8 @@ def demo(ctx, engine, model, sample_dir, host, port, no_serve, no_worker):
         _check_port(host, port, f"set PORT=… (make demo PORT={port + 1}, coder demo --port {port + 1})")
     home = Path(ctx.obj.get("home") or load_settings().home) / "demo"
     try:
-        result = prepare_demo(home, sample_dir=sample_dir, engine=engine, model=model, echo=click.echo,
+        result = prepare_demo(home, sample_dir=sample_dir, engine=engine or engine_for(model), model=model,
+                              echo=click.echo,
                               bar_file=sys.stdout if sys.stdout.isatty() else None)
     except ModelUnavailable as exc:
         fail(str(exc), code=2)

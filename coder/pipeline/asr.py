@@ -79,6 +79,13 @@ def resolve_model(engine: str, model: str | None, models_dir: Path | None) -> st
     return DEFAULT_MODEL_NAME
 
 
+def engine_for(model: str | None) -> str:
+    """The engine for ``model`` (else CODER_WHISPER_MODEL) when none is named: openai-whisper for a ``.pt``
+    checkpoint, which only it reads, else DEFAULT_ENGINE."""
+    choice = model or os.environ.get("CODER_WHISPER_MODEL") or ""
+    return "openai-whisper" if str(choice).endswith(".pt") else DEFAULT_ENGINE
+
+
 def _looks_like_path(model: str) -> bool:
     return os.sep in model or model.endswith(".pt") or model.startswith(".") or Path(model).exists()
 
