@@ -26,8 +26,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: coder and tests.support
 
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from coder.config import load_settings  # noqa: E402
 from coder.db import Database  # noqa: E402
@@ -102,15 +100,7 @@ def main() -> None:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         urls = [f"sqlite:///{tmp}/bench.db"]
         if args.postgres:
-            binaries = postgres.bindir()
-            if binaries is None:
-                parser.error("--postgres: no PostgreSQL server binaries (Debian package postgresql)")
-            admin = stack.enter_context(postgres.throwaway_server(binaries))
-            engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-            with engine.connect() as conn:
-                conn.execute(text('CREATE DATABASE "bench"'))
-            engine.dispose()
-            urls.append(make_url(admin).set(database="bench").render_as_string(hide_password=False))
+            urls.append(postgres.fresh_database(stack, "bench"))
         for n, url in enumerate(urls):
             results["runs"].append(run(url, args.repeats, tmp / f"home{n}"))
     if args.json:

@@ -37,8 +37,6 @@ from collections import defaultdict
 from contextlib import ExitStack
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -233,19 +231,6 @@ def run(url: str, home: Path, raters: int, seconds: float, units: int, pace_s: f
     }
 
 
-def fresh_postgres(stack: ExitStack) -> str:
-    """A new database on a throwaway PostgreSQL server that lives as long as ``stack``."""
-    binaries = postgres.bindir()
-    if binaries is None:
-        raise SystemExit("--postgres: no PostgreSQL server binaries (Debian package postgresql)")
-    admin = stack.enter_context(postgres.throwaway_server(binaries))
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text('CREATE DATABASE "load"'))
-    engine.dispose()
-    return make_url(admin).set(database="load").render_as_string(hide_password=False)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--raters", type=int, default=50)
@@ -262,7 +247,7 @@ def main() -> None:
         with ExitStack() as stack:
             url = args.database_url or f"sqlite:///{home / 'coder.db'}"
             if args.postgres:
-                url = fresh_postgres(stack)
+                url = postgres.fresh_database(stack, "load")
             result = run(url, home, args.raters, args.seconds, args.units, arrive_over_s=args.arrive_over)
         result.update(machine=f"{platform.machine()}, {os.cpu_count()} CPUs", date=time.strftime("%Y-%m-%d"),
                       database=url.split(":", 1)[0].split("+")[0],

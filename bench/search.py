@@ -39,8 +39,7 @@ from pathlib import Path
 # the repository instead of bench/ itself, whose queue.py would stand in for the standard library's
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from sqlalchemy import create_engine, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import select, text  # noqa: E402
 
 from coder.db import Database  # noqa: E402
 from coder.study import search  # noqa: E402
@@ -236,15 +235,7 @@ def main() -> None:
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
         urls = [f"sqlite:///{tmp}/bench.db"]
         if args.postgres:
-            binaries = postgres.bindir()
-            if binaries is None:
-                parser.error("--postgres: no PostgreSQL server binaries (Debian package postgresql)")
-            admin = stack.enter_context(postgres.throwaway_server(binaries))
-            engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-            with engine.connect() as conn:
-                conn.execute(text('CREATE DATABASE "bench"'))
-            engine.dispose()
-            urls.append(make_url(admin).set(database="bench").render_as_string(hide_password=False))
+            urls.append(postgres.fresh_database(stack, "bench"))
         if args.database_url:
             urls.append(args.database_url)
         for url in urls:

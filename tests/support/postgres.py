@@ -1,6 +1,6 @@
 """A throwaway PostgreSQL server: ``initdb`` and ``pg_ctl`` on a Unix socket in a temporary directory (as the
 ``postgres`` user when run as root, since initdb refuses root). The tests' ``postgres_server`` fixture and
-``bench/search.py --postgres`` start one."""
+the benchmarks' ``--postgres`` start one."""
 from __future__ import annotations
 
 import glob
@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from .network import free_port
@@ -47,3 +47,20 @@ def throwaway_server(binaries: Path) -> Iterator[str]:
         subprocess.run([*prefix, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def fresh_database(stack: ExitStack, name: str) -> str:
+    """A new database ``name`` on a throwaway server that lives as long as ``stack``; its URL. Exits saying why
+    where no PostgreSQL server binaries are installed."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    binaries = bindir()
+    if binaries is None:
+        raise SystemExit("--postgres: no PostgreSQL server binaries (Debian package postgresql)")
+    admin = stack.enter_context(throwaway_server(binaries))
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return make_url(admin).set(database=name).render_as_string(hide_password=False)
