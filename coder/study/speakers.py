@@ -18,6 +18,7 @@ from coder.pipeline import audio, formats, interchange, vad
 from coder.pipeline.diarize import Diarization, Turn, embeddings
 from coder.pipeline.rttm import MAX_LABEL_CHARS
 from coder.pipeline.roles import ROLES, assign_roles
+from coder.pipeline.spans import merged, overlap_seconds
 from coder.pipeline.words import attribute_words
 from coder.study import transcripts as review
 from coder.study.audit import audit
@@ -178,29 +179,11 @@ def _enrol_from_session(db: Session, transcript: Transcript, actor: User | None)
 MIN_COVERAGE = 0.8
 
 
-def _merged(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    out: list[tuple[float, float]] = []
-    for start, end in sorted(s for s in spans if s[1] > s[0]):
-        if out and start <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], end))
-        else:
-            out.append((start, end))
-    return out
-
-
 def speech_covered(segments: list[dict[str, Any]], turns: list[Turn]) -> tuple[float, float]:
     """Seconds of the transcript's speech (its words, or segments without words) that ``turns`` cover, and the
     seconds of speech in all."""
-    speech = _merged([(float(w["start"]), float(w["end"])) for s in segments for w in (s.get("words") or [s])])
-    spans = _merged([(t.start, t.end) for t in turns])
-    covered, i = 0.0, 0
-    for start, end in speech:
-        while i < len(spans) and spans[i][1] <= start:
-            i += 1
-        j = i
-        while j < len(spans) and spans[j][0] < end:
-            covered += min(end, spans[j][1]) - max(start, spans[j][0])
-            j += 1
+    speech = merged([(float(w["start"]), float(w["end"])) for s in segments for w in (s.get("words") or [s])])
+    covered = overlap_seconds(speech, merged([(t.start, t.end) for t in turns]))
     return covered, sum(end - start for start, end in speech)
 
 

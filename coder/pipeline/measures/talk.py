@@ -30,6 +30,7 @@ from typing import Any
 
 from coder.pipeline.measures.questions import Question
 from coder.pipeline.measures.timeline import LONG_SILENCE_S, Conversation
+from coder.pipeline.spans import merged, overlap_seconds
 
 
 def _within(t: float, start: float, end: float) -> bool:
@@ -86,7 +87,7 @@ def measures(conv: Conversation, words: dict[str, list[float]], questions: list[
             "switching_pause_mean_s": _mean(pauses),
             "switching_pause_median_s": _median(pauses),
             "floor_transfer_offset_mean_s": _mean(into),
-            "overlap_time_s": _overlap_clip(mine, overlap_spans, start, end),
+            "overlap_time_s": overlap_seconds(mine, overlap_spans, start, end),
             "interruptions_made": sum(1 for x in intrusions if x.kind == "interruption" and x.speaker == sp),
             "interrupted": sum(1 for x in intrusions if x.kind == "interruption" and x.other == sp),
             "backchannels_made": sum(1 for x in intrusions if x.kind == "backchannel" and x.speaker == sp),
@@ -100,7 +101,7 @@ def measures(conv: Conversation, words: dict[str, list[float]], questions: list[
     overlaps = [o for o in conv.overlaps if _within(o.start, start, end)]
     offsets = [s.offset for s in switches]
     gaps = [x for x in offsets if x >= 0]
-    speech_union = _clip(_union([(s.start, s.end) for items in conv.speech.values() for s in items]), start, end)
+    speech_union = _clip(merged([(s.start, s.end) for items in conv.speech.values() for s in items]), start, end)
     return {
         "start": start,
         "end": end,
@@ -130,25 +131,3 @@ def measures(conv: Conversation, words: dict[str, list[float]], questions: list[
     }
 
 
-def _union(spans):
-    out: list[list[float]] = []
-    for a, b in sorted(spans):
-        if out and a <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return out
-
-
-def _overlap_clip(mine, overlaps, start: float, end: float) -> float:
-    """Clipped time in which both one of ``mine`` and one of ``overlaps`` run (both lists disjoint, sorted)."""
-    total, j = 0.0, 0
-    for a, b in mine:
-        while j < len(overlaps) and overlaps[j][1] <= a:
-            j += 1
-        k = j
-        while k < len(overlaps) and overlaps[k][0] < b:
-            lo, hi = max(a, overlaps[k][0], start), min(b, overlaps[k][1], end)
-            total += max(0.0, hi - lo)
-            k += 1
-    return total

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from coder.pipeline.measures.timeline import Conversation
+from coder.pipeline.spans import merged
 
 PITCH_FLOOR_HZ = 65.0
 PITCH_CEILING_HZ = 500.0
@@ -54,7 +55,7 @@ def f0_track(samples: np.ndarray, rate: int, method: str = "praat", spans=None) 
     if spans is None:
         return _track(np.asarray(samples, dtype=np.float64), rate, method, 0.0)
     pieces = []
-    for a, b in _merged((max(0.0, a - SPAN_PAD_S), min(len(samples) / rate, b + SPAN_PAD_S)) for a, b in spans):
+    for a, b in merged((max(0.0, a - SPAN_PAD_S), min(len(samples) / rate, b + SPAN_PAD_S)) for a, b in spans):
         start = int(round(a * rate))
         piece = samples[start:int(round(b * rate))]
         if len(piece) >= PITCH_MIN_S * rate:  # a float64 copy of each piece, not of the whole recording
@@ -62,18 +63,6 @@ def f0_track(samples: np.ndarray, rate: int, method: str = "praat", spans=None) 
     if not pieces:
         return Track(np.zeros(0), np.zeros(0), method)
     return Track(np.concatenate([p.times for p in pieces]), np.concatenate([p.f0 for p in pieces]), method)
-
-
-def _merged(spans):
-    out: list[list[float]] = []
-    for a, b in sorted(spans):
-        if b <= a:
-            continue
-        if out and a <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return out
 
 
 def _track(samples: np.ndarray, rate: int, method: str, offset: float) -> Track:
