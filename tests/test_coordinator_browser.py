@@ -13,7 +13,7 @@ from coder.db import Database
 from coder.study.models import Transcript
 from coder.web.app import create_app
 
-from .support.browser import accessibility_problems, wait_until
+from .support.browser import accessibility_problems, log_in, wait_until
 from .support.consensus_study import build_consensus
 from .support.rating_study import PASSWORD
 
@@ -29,11 +29,7 @@ def site(tmp_path, live_server, listening_copy, chromium):
     page = chromium.new_context(viewport={"width": 1400, "height": 900}).new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{url}/login")
-    page.fill("input[name=username]", "coord")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_selector("text=Log out")
+    log_in(page, url, "coord", PASSWORD)
     yield url, page, built, database
     assert not errors, errors
     page.context.close()

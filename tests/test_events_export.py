@@ -38,7 +38,7 @@ from coder.study.accounts import create_user
 from coder.study.models import Assignment, Instrument, Rating, Study, User
 from coder.web.app import create_app
 
-from .support.browser import accessibility_problems
+from .support.browser import accessibility_problems, log_in
 from .support.cli import coder
 from .support.rating_study import PASSWORD, build
 from .support.web import login
@@ -293,11 +293,7 @@ def test_the_event_section_of_the_page_passes_axe(sqlite_database, tmp_path, liv
                                  sqlite_database))
     context = chromium.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
-    page.goto(f"{url}/login")
-    page.fill("input[name=username]", "coord")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{url}/")
+    log_in(page, url, "coord", PASSWORD)
     with sqlite_database.session() as db:
         study_id = _study(db).id
     page.goto(f"{url}/reliability/{study_id}/{KEY}?bootstrap=0#events")

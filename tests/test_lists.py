@@ -8,7 +8,6 @@ import html
 import re
 import time
 
-import pytest
 from sqlalchemy import select
 
 from coder.config import load_settings
@@ -221,7 +220,7 @@ def test_processing_shows_its_percentage_and_an_estimate_of_the_time_left(tmp_pa
 def test_the_lists_work_without_javascript_and_pass_axe(tmp_path, sqlite_database, live_server, chromium):
     """The queue's filters and the lists' page links are plain links and forms: they work in a browser with
     JavaScript off; and axe-core finds no serious or critical problem on the pages."""
-    from .support.browser import accessibility_problems
+    from .support.browser import accessibility_problems, log_in
 
     big = build_large_study(sqlite_database, dyads=6, sessions_per_dyad=10, raters=2,
                             instrument_keys=("wai-o-s", "wai-o"))
@@ -230,11 +229,7 @@ def test_the_lists_work_without_javascript_and_pass_axe(tmp_path, sqlite_databas
     def signed_in(username, javascript=True):
         context = chromium.new_context(java_script_enabled=javascript)
         page = context.new_page()
-        page.goto(f"{url}/login")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", "a long enough password")
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{url}/")
+        log_in(page, url, username, "a long enough password")
         return page
 
     page = signed_in(big.raters[0], javascript=False)

@@ -1,4 +1,4 @@
-"""Chromium driven by Playwright: the browser's arguments, and polling a page."""
+"""Chromium driven by Playwright: the browser's arguments, logging in, and polling a page."""
 from __future__ import annotations
 
 import time
@@ -6,6 +6,15 @@ import time
 CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--autoplay-policy=no-user-gesture-required", "--mute-audio"]
+
+
+def log_in(page, base: str, username: str, password: str, lands_on: str = "/") -> None:
+    """Log ``username`` in through the login form at ``base`` and wait until the page lands on ``lands_on``."""
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}{lands_on}")
 
 
 def wait_until(page, expression: str, timeout: float = 30.0, every: float = 0.1) -> None:
