@@ -360,8 +360,9 @@ def unit_view(assignment: Assignment) -> dict[str, Any]:
     shown = blinding(study)
     view: dict[str, Any] = {"label": unit_label(unit), "kind": unit.kind,
                             "duration_s": round(unit.end_s - unit.start_s, 3)}
-    if study_label(study):
-        view["study"] = study_label(study)
+    shown_as = study_label(study)
+    if shown_as:
+        view["study"] = shown_as
     if shown["session_number"]:
         view["session_number"] = session.number
     else:
