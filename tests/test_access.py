@@ -188,6 +188,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "analysis.import_outcomes": ("study", ["/analysis/{study}/outcomes"]),
     "analysis.import_ratings": ("study", ["/analysis/{study}/ratings"]),
     "analysis.run": ("study", ["/analysis/{study}/run"]),
+    "analysis.queue_measures": ("study", ["/analysis/{study}/measures"]),
     "analysis.table_file": ("study", ["/analysis/{study}/tables/dyads.csv", "/analysis/{study}/tables/tables.xlsx"]),
     "analysis.result": ("study", ["/analysis/result/{analysis}"]),
     "analysis.result_file": ("study", ["/analysis/result/{analysis}/results.csv",

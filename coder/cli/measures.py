@@ -1,6 +1,7 @@
 """``coder measures``: the session process measures of a transcript file (CONTRACTS.md §1), with its recording
 for the voice measures, or of stored recordings (one, a study's, or all) over their rating units
-(docs/measures.md)."""
+(docs/measures.md). Stored recordings' measures are stored too (per unit and session, with the definitions
+version and the transcript revision), where the tables and analyses read them."""
 from __future__ import annotations
 
 import json
@@ -36,14 +37,18 @@ def _span(text: str) -> tuple[float, float]:
               help="Count per role (therapist, client) or per diarised speaker.")
 @click.option("--estimator", type=click.Choice(ESTIMATORS), default="praat", show_default=True,
               help="F0 by Praat's autocorrelation or by pYIN (slower).")
+@click.option("--store/--no-store", default=True, show_default=True,
+              help="With stored recordings: store the measures (grouped by role) for the tables and analyses.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False),
               help="Also write one row per recording, range and speaker to this CSV file.")
 @click.option("--svg", "svg_dir", type=click.Path(file_okay=False),
               help="Also draw each session's timeline into this folder (STEM.svg, or recording-ID.svg).")
 @click.pass_context
-def measures_cmd(ctx, transcript, audio, units, recordings, study, every, voice, by, estimator, csv_path, svg_dir):
+def measures_cmd(ctx, transcript, audio, units, recordings, study, every, voice, by, estimator, store, csv_path,
+                 svg_dir):
     """Talk, turn-taking, questions and voice measures of TRANSCRIPT (a coder transcript JSON), or of stored
-    recordings (--recording, --study or --all) from their current transcript revision; printed as JSON."""
+    recordings (--recording, --study or --all) from their current transcript revision; printed as JSON and, for
+    stored recordings grouped by role, stored (measures stored with the voice are kept unless --voice)."""
     if sum(map(bool, (transcript, recordings, study, every))) != 1:
         fail("give one of TRANSCRIPT, --recording, --study or --all")
     if transcript:
@@ -59,7 +64,7 @@ def measures_cmd(ctx, transcript, audio, units, recordings, study, every, voice,
         return
     if audio or units:
         fail("--audio and --unit go with TRANSCRIPT; a stored recording has its own audio and rating units")
-    results = _stored_measures(ctx, recordings, study, voice, by, estimator, svg_dir)
+    results = _stored_measures(ctx, recordings, study, voice, by, estimator, svg_dir, store and by == "role")
     if csv_path:
         _write_csv(results, Path(csv_path))
     click.echo(json_text({"definitions_version": DEFINITIONS_VERSION, "recordings": results}))
@@ -88,10 +93,12 @@ def _file_measures(transcript: str, audio: str | None, spans, by: str, estimator
         fail(f"{transcript}: {exc}")
 
 
-def _stored_measures(ctx, refs, study, voice: bool, by: str, estimator: str, svg_dir: str | None) -> list[dict]:
+def _stored_measures(ctx, refs, study, voice: bool, by: str, estimator: str, svg_dir: str | None,
+                     store: bool) -> list[dict]:
     from coder.pipeline.audio import AudioError
     from coder.pipeline.measures import MeasuresError
-    from coder.study.measures import NoTranscript, recording_measures, study_recordings
+    from coder.study.measures import NoTranscript, recording_measures, state, store_measures, stored_row, \
+        study_recordings
     from coder.study.speakers import transcript_document
 
     out = []
@@ -104,9 +111,15 @@ def _stored_measures(ctx, refs, study, voice: bool, by: str, estimator: str, svg
             chosen = [r for r in chosen_recordings(db) if r.transcript is not None]
         if not chosen:
             fail(f"study {study} has no transcribed recording" if study else "no transcribed recording")
+        if store:
+            click.echo(f"storing the measures of {len(chosen)} recording(s)", err=True)
         for rec in chosen:
             try:
                 out.append(recording_measures(rec, voice, by, estimator))
+                kept = stored_row(db, rec)
+                # figures with the voice measures are not replaced by figures without them from the same inputs
+                if store and (voice or kept is None or not kept.voice or state(db, rec, kept) != "current"):
+                    store_measures(db, rec, voice, estimator, out[-1])
                 if svg_dir:
                     _write_svg(transcript_document(rec.transcript), out[-1],
                                Path(svg_dir) / f"recording-{rec.id}.svg", rec.original_name)

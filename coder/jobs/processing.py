@@ -1,4 +1,5 @@
-"""Transcribing registered recordings and storing the transcripts in the study database."""
+"""Transcribing registered recordings and storing the transcripts in the study database; then their session
+process measures (``measure_one``)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,9 +10,11 @@ from sqlalchemy import select
 from coder.db import Database
 from coder.pipeline import formats, playback
 from coder.pipeline.asr import Engine
+from coder.pipeline.audio import AudioError
 from coder.pipeline.diarize import DEFAULT_SPEAKERS, Turn
 from coder.pipeline.transcribe import transcribe_file
 from coder.study import scope
+from coder.study.measures import record_failure, store_measures
 from coder.study.models import Recording, Speaker, Transcript
 from coder.study.speakers import therapist_of, therapist_voiceprint
 
@@ -118,3 +121,28 @@ def process_recordings(database: Database, engine: Engine, out_dir: Path | None,
         if on_done:
             on_done(recording_id, name, None if error is None else str(error))
     return ok, failed
+
+
+def measure_one(database: Database, recording_id: int, voice: bool = True) -> str | None:
+    """Compute and store the recording's process measures (with the voice measures from its audio); returns
+    None, or why they could not be computed, which is recorded beside the measures. The transcript is stored
+    in a transaction of its own before this runs, so a failure here never loses it."""
+    path = None
+    try:
+        with database.session() as db:
+            recording = db.get(Recording, recording_id)
+            if recording is None or not recording.live:
+                return None
+            path = recording.path
+            store_measures(db, recording, voice=voice)
+        return None
+    except Exception as exc:  # recorded for the coordinator; the transcript stays as it is
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, (AudioError, OSError)):
+            detail = f"cannot read the audio {path}: {detail}"
+        error = f"measures not computed: {detail}"
+        with database.session() as db:
+            recording = db.get(Recording, recording_id)
+            if recording is not None:
+                record_failure(db, recording, error)
+        return error

@@ -8,7 +8,9 @@ worker killed mid-job (kill -9) stops renewing; the reaper, which every worker r
 claim, marks the recording ``retrying`` and queues it again, until ``CODER_JOB_ATTEMPTS`` attempts have
 been used and it is marked ``failed`` with the reason. The transcript is stored in one transaction that
 replaces any earlier one of the same engine and model, and exports are written to a temporary name and
-renamed, so a retried job leaves no duplicate and no half-written file.
+renamed, so a retried job leaves no duplicate and no half-written file. A transcribed recording then gets a
+``measures`` job (its session process measures, stored by ``coder.study.measures``); a failing one records its
+reason beside the measures and leaves the transcript as it is.
 
 Backends (``CODER_QUEUE_URL``):
 
@@ -37,11 +39,11 @@ from sqlalchemy.orm import Session
 from coder.config import Settings, load_settings
 from coder.db import Database
 from coder.jobs.options import options_of
-from coder.jobs.processing import process_one
+from coder.jobs.processing import measure_one, process_one
 from coder.pipeline import audio
 from coder.pipeline.asr import load_engine
 from coder.study.audit import audit
-from coder.study.models import Recording, User, utcnow
+from coder.study.models import ProcessMeasures, Recording, User, utcnow
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = float(os.environ.get("CODER_JOB_HEARTBEAT_S", 5))
@@ -80,7 +82,12 @@ def make_huey(settings: Settings):
     def transcribe(recording_id: int) -> None:
         run_job(recording_id)
 
-    huey.coder_transcribe = transcribe  # the task, for enqueue()
+    @huey.task(name="measures")
+    def measures(recording_id: int) -> None:
+        run_measures_job(recording_id)
+
+    huey.coder_transcribe = transcribe  # the tasks, for enqueue() and enqueue_measures()
+    huey.coder_measures = measures
     return huey
 
 
@@ -136,6 +143,13 @@ def worker_name() -> str:
 def enqueue(recording_ids: list[int], instance=None) -> None:
     """Send the jobs to the queue (``instance``: a Huey from make_huey; default this process's)."""
     task = (instance or huey()).coder_transcribe
+    for rid in recording_ids:
+        task(rid)
+
+
+def enqueue_measures(recording_ids: list[int], instance=None) -> None:
+    """Queue the measures jobs of these (transcribed) recordings."""
+    task = (instance or huey()).coder_measures
     for rid in recording_ids:
         task(rid)
 
@@ -301,6 +315,7 @@ def run_job(recording_id: int) -> str:
             num_speakers=options["num_speakers"], language=options["language"],
             playback_dir=settings.playback_dir, progress=progress, raise_on=(Cancelled, Stopping), job=True)
         if error is None:
+            enqueue_measures([recording_id])  # a job of its own: the transcript is already stored
             return "transcribed"
         permanent = isinstance(error, audio.AudioError)
         return _finish(database, recording_id, worker, "failed" if permanent else "retry", str(error))
@@ -310,6 +325,16 @@ def run_job(recording_id: int) -> str:
         return "stopped"  # still claimed: the reaper queues it again once the claim goes stale
     finally:
         heart.finished.set()
+
+
+def run_measures_job(recording_id: int) -> str:
+    """Compute and store one recording's process measures; returns ``measured`` or ``failed`` (the reason is
+    stored beside the measures and logged; the transcript is untouched)."""
+    error = measure_one(_database(), recording_id)
+    if error:
+        log.warning("recording %s: %s", recording_id, error)
+        return "failed"
+    return "measured"
 
 
 def _finish(database: Database, recording_id: int, worker: str, outcome: str, error: str) -> str:
@@ -426,6 +451,19 @@ def run_worker(workers: int = 1, worker_type: str = "thread") -> None:
         consumer.run()
     finally:
         reaper.stopped.set()
+
+
+def wait_measured(database: Database, recording_ids: list[int], timeout: float = 600) -> None:
+    """Block until each recording has measures stored or a failure recorded (after its measures job)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with database.session() as db:
+            done = set(db.scalars(select(ProcessMeasures.recording_id)
+                                  .where(ProcessMeasures.recording_id.in_(recording_ids))))
+        if done >= set(recording_ids):
+            return
+        time.sleep(0.3)
+    raise TimeoutError("measures still being computed")
 
 
 def wait_idle(database: Database, recording_ids: list[int] | None = None, timeout: float = 600) -> None:

@@ -1,4 +1,5 @@
-"""The demo: a study built from sample_audio/, transcribed, with accounts, served in the browser."""
+"""The demo: a study built from sample_audio/, transcribed, its session process measures computed, with accounts,
+served in the browser."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,11 +10,11 @@ from sqlalchemy import select
 
 from coder.config import SOURCE_ROOT, Settings, load_settings
 from coder.db import Database
-from coder.jobs.processing import pending_recordings, process_recordings
+from coder.jobs.processing import measure_one, pending_recordings, process_recordings
 from coder.pipeline.asr import DEFAULT_ENGINE, Engine, load_engine
 from coder.pipeline.progress import AudioProgress
 from coder.rating import designs
-from coder.study import access, instruments, scope, units
+from coder.study import access, instruments, measures, scope, units
 from coder.study.accounts import create_user, generate_password, set_password
 from coder.study.ingest import ingest_manifest
 from coder.study.models import RatingUnit, Recording, Study, User
@@ -37,6 +38,7 @@ class DemoResult:
     database: Database
     credentials: list[tuple[str, str, str]] = field(default_factory=list)  # (user, role, password)
     transcribed: int = 0
+    measured: int = 0
 
 
 def default_sample_dir() -> Path:
@@ -75,7 +77,22 @@ def prepare_demo(home: Path, sample_dir: Path | None = None, engine: str = DEFAU
         if (study.settings or {}).get("processing", {}) != processing:
             study.settings = {**(study.settings or {}), "processing": processing}
     _accounts_and_assignments(database, result)
+    result.measured = _measure(database, echo)  # after the units, which the measures are also computed over
     return result
+
+
+def _measure(database: Database, echo: Callable[[str], None]) -> int:
+    """The session process measures of the demo recordings that have none current (the measures job's work)."""
+    with database.session() as db:
+        study = db.scalar(select(Study).where(Study.name == DEMO_STUDY))
+        pending = [(r.id, r.original_name) for r in measures.needing_measures(db, study)]
+    if pending:
+        echo(f"Computing the session process measures of {len(pending)} demo recording(s) ...")
+    for rid, name in pending:
+        error = measure_one(database, rid)
+        if error:
+            raise DemoError(f"{name}: {error}")
+    return len(pending)
 
 
 def _transcribe(database: Database, asr: Engine, settings: Settings, echo: Callable[[str], None],

@@ -26,6 +26,13 @@ a unit's is the mean over its raters, a session's the sum over its rated units) 
 ``<instrument>_<kind>_events_per_hour`` (a session's events over the hours of its rated units; a dyad's by
 the dyad rule over its sessions).
 ``write`` exports them as CSV, Excel, SPSS (.sav) and Stata (.dta) with a codebook.
+
+Where the study's recordings have stored session process measures (``coder.study.measures``; current ones only,
+never stale), they stand beside the scores: ``pm_th_*`` and ``pm_cl_*`` per role (therapist, client), ``pm_*``
+for the range as a whole and, per session, the lag-1 vocal synchrony ``pm_sync_*``. A unit row carries the
+unit's own figures, a session row the whole session's (with ``pm_definitions_version``,
+``pm_transcript_revision`` and ``pm_review_status``), and a dyad row its sessions' under the dyad rule, as the
+scores (``pm_n_sessions``: sessions with measures). Measure columns empty throughout are left out.
 """
 from __future__ import annotations
 
@@ -43,7 +50,9 @@ from sqlalchemy.orm import Session, joinedload
 from coder.rating.scores import instruments_with_ratings, prefix, submitted_in
 from coder.reports import outcomes
 from coder.stats import sheetsafe
+from coder.pipeline.measures import DEFINITIONS_VERSION
 from coder.study import instruments, scope
+from coder.study.measures import state, stored_measures, study_recordings
 from coder.study.models import (Assignment, ConsensusRating, Dyad, Instrument, Rating, RatingUnit, Study,
                                 TherapySession)
 
@@ -105,6 +114,8 @@ class Tables:
     instruments: dict[str, list[str]]  # instrument key -> versions whose ratings were used
     scales: list[str] = field(default_factory=list)  # the scale variables of units, sessions and dyads
     client_variables: list[str] = field(default_factory=list)
+    measures: list[str] = field(default_factory=list)  # the process-measure variables of sessions and dyads
+    measures_missing: list[str] = field(default_factory=list)  # recordings without current measures, and why
 
     def table(self, level: str) -> pd.DataFrame:
         return getattr(self, level)
@@ -345,6 +356,126 @@ def _dyads(db: Session, study: Study, sessions: pd.DataFrame, scales: dict[str, 
     return pd.DataFrame.from_records(records)
 
 
+# --- session process measures -----------------------------------------------------------------------------------
+
+MEASURES_KEY = "pm"
+ROLES = {"therapist": "th", "client": "cl"}
+# per speaker's role: measure -> (column suffix, what it is, unit); definitions in docs/measures.md
+ROLE_MEASURES = {
+    "speaking_time_s": ("speaking_time_s", "speaking time", "s"),
+    "speaking_share": ("speaking_share", "speaking share", "0-1"),
+    "words": ("words", "words", "n"),
+    "speech_rate_wpm": ("speech_rate_wpm", "speech rate", "words per minute of speech"),
+    "turns": ("turns", "turns", "n"),
+    "turn_length_mean_s": ("turn_length_mean_s", "turn length, mean", "s"),
+    "turn_length_median_s": ("turn_length_median_s", "turn length, median", "s"),
+    "switching_pause_n": ("switching_pause_n", "switching pauses into their turns", "n"),
+    "switching_pause_mean_s": ("switching_pause_mean_s", "switching pause before their turns, mean", "s"),
+    "switching_pause_median_s": ("switching_pause_median_s", "switching pause before their turns, median", "s"),
+    "floor_transfer_offset_mean_s": ("fto_mean_s", "floor transfer offset into their turns, mean", "s"),
+    "overlap_time_s": ("overlap_time_s", "time speaking in overlap", "s"),
+    "interruptions_made": ("interruptions_made", "interruptions made", "n"),
+    "interrupted": ("interrupted", "times interrupted", "n"),
+    "backchannels_made": ("backchannels_made", "back-channels made", "n"),
+    "backchannels_received": ("backchannels_received", "back-channels received", "n"),
+    "overlaps_made": ("overlaps_made", "other overlaps made", "n"),
+    "questions": ("questions", "questions", "n"),
+    "questions_per_10_min": ("questions_per_10_min", "questions per 10 minutes", "per 10 min"),
+    "f0_mean_hz": ("f0_mean_hz", "F0 mean", "Hz"),
+    "f0_sd_hz": ("f0_sd_hz", "F0 SD", "Hz"),
+    "f0_sd_semitones": ("f0_sd_semitones", "F0 SD", "semitones"),
+    "intensity_db": ("intensity_db", "intensity", "dB re 20 uPa, relative"),
+    "arousal_mean": ("arousal_mean", "vocal arousal of their turns, mean", "z"),
+}
+# for the range as a whole
+RANGE_MEASURES = {
+    "speech_time_s": ("speech time (anyone speaking)", "s"),
+    "silence_time_s": ("silence time", "s"),
+    "silences": ("silences", "n"),
+    "long_silences": ("long silences (>= 3 s)", "n"),
+    "long_silence_time_s": ("long silence time (>= 3 s)", "s"),
+    "overlaps": ("overlap episodes", "n"),
+    "overlap_time_s": ("overlap time", "s"),
+    "switches": ("speaker switches", "n"),
+    "overlapped_switches": ("overlapped switches", "n"),
+    "switching_pause_mean_s": ("switching pause, mean", "s"),
+    "switching_pause_median_s": ("switching pause, median", "s"),
+    "interruptions": ("interruptions", "n"),
+    "backchannels": ("back-channels", "n"),
+}
+# the session's vocal synchrony at lag 1: (leader, follower) -> column stem
+SYNCHRONY = {("therapist", "client"): "pm_sync_th_cl", ("client", "therapist"): "pm_sync_cl_th"}
+MEASURE_FACTS = ("pm_definitions_version", "pm_transcript_revision", "pm_review_status")
+
+
+def measure_labels() -> dict[str, str]:
+    """Each process-measure column's label: what, its unit, the definitions version."""
+    v = f"measures v{DEFINITIONS_VERSION}"
+    labels = {f"{MEASURES_KEY}_{abbr}_{column}": f"{role}: {what} ({unit}; {v})"
+              for role, abbr in ROLES.items() for column, what, unit in ROLE_MEASURES.values()}
+    labels.update({f"{MEASURES_KEY}_{name}": f"{what} ({unit}; {v})" for name, (what, unit) in RANGE_MEASURES.items()})
+    for (leader, follower), stem in SYNCHRONY.items():
+        labels[f"{stem}_r"] = f"vocal synchrony, {follower} following {leader}, lag 1 (Pearson r; {v})"
+        labels[f"{stem}_excess"] = f"vocal synchrony, {follower} following {leader}, lag 1, r - surrogate mean ({v})"
+    labels["pm_definitions_version"] = "process measures: version of their definitions (docs/measures.md)"
+    labels["pm_transcript_revision"] = "process measures: transcript revision measured (0: automatic)"
+    labels["pm_review_status"] = "process measures: the transcript's review status"
+    labels["pm_n_sessions"] = "process measures: sessions with measures"
+    labels["pm_session"] = "process measures: the session the dyad's measures come from"
+    return labels
+
+
+def _range_values(item: dict[str, Any]) -> dict[str, Any]:
+    """One range's (a unit's or the session's) figures as columns."""
+    out: dict[str, Any] = {}
+    for role, abbr in ROLES.items():
+        figures = (item.get("speakers") or {}).get(role) or {}
+        for name, (column, _what, _unit) in ROLE_MEASURES.items():
+            out[f"{MEASURES_KEY}_{abbr}_{column}"] = figures.get(name)
+    for name in RANGE_MEASURES:
+        out[f"{MEASURES_KEY}_{name}"] = item.get(name)
+    return out
+
+
+def measure_tables(db: Session, study: Study) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The study's current stored measures: per unit (by ``unit_id``) and per session (by ``session_id``, from
+    the session's first recording with measures), and the recordings left out with why."""
+    units, sessions, missing = [], {}, []
+    for recording in study_recordings(db, study):
+        stored = stored_measures(db, recording)
+        if stored is None:
+            missing.append(f"{recording.original_name} (recording {recording.id}): {state(db, recording)}")
+            continue
+        if recording.session_id in sessions:
+            continue
+        row = {"session_id": recording.session_id, **_range_values(stored["session"])}
+        for (leader, follower), stem in SYNCHRONY.items():
+            lag = ((stored.get("synchrony") or {}).get(f"{leader}->{follower}") or {}).get("1") or {}
+            row[f"{stem}_r"], row[f"{stem}_excess"] = lag.get("r"), lag.get("excess")
+        row.update({"pm_definitions_version": stored["definitions_version"],
+                    "pm_transcript_revision": stored["revision"], "pm_review_status": stored["review_status"]})
+        sessions[recording.session_id] = row
+        units += [{"unit_id": u["unit_id"], **_range_values(u)} for u in stored["units"]]
+    return pd.DataFrame.from_records(units), pd.DataFrame.from_records(list(sessions.values())), missing
+
+
+def _with_measures(db: Session, study: Study, units: pd.DataFrame, sessions: pd.DataFrame, labels: dict[str, str]):
+    """(units, sessions, measure columns, recordings left out) with the measures joined on."""
+    unit_measures, session_measures, missing = measure_tables(db, study)
+    if session_measures.empty:
+        return units, sessions, [], missing
+    session_measures = session_measures.dropna(axis=1, how="all")
+    columns = [c for c in session_measures.columns if c != "session_id" and c not in MEASURE_FACTS]
+    sessions = sessions.merge(session_measures, on="session_id", how="left")
+    if not unit_measures.empty:
+        unit_measures = unit_measures[["unit_id", *[c for c in unit_measures.columns if c in columns]]]
+        units = units.merge(unit_measures, on="unit_id", how="left")
+    all_labels = measure_labels()
+    for name in [*columns, *MEASURE_FACTS, "pm_n_sessions", "pm_session"]:
+        labels.setdefault(name, all_labels[name])
+    return units, sessions, columns, missing
+
+
 def aggregate(db: Session, study: Study, rule: Rule = Rule(), keys: list[str] | None = None) -> Tables:
     """The long, unit, session and dyad tables of a study's submitted ratings under ``rule``, with the
     client variables (outcomes and covariates) joined to sessions and dyads."""
@@ -355,7 +486,8 @@ def aggregate(db: Session, study: Study, rule: Rule = Rule(), keys: list[str] | 
     consensus = consensus_table(db, study, definitions) if rule.unit == "consensus" else pd.DataFrame()
     units = _units(long, consensus, scales, rule)
     sessions = _sessions(units, scales)
-    dyads = _dyads(db, study, sessions, scales, rule)
+    units, sessions, measures, missing = _with_measures(db, study, units, sessions, labels)
+    dyads = _dyads(db, study, sessions, {**scales, **({MEASURES_KEY: measures} if measures else {})}, rule)
     clients = outcomes.client_table(db, study)
     variables = [c for c in clients.columns if c != "client"]
     if variables:
@@ -366,7 +498,7 @@ def aggregate(db: Session, study: Study, rule: Rule = Rule(), keys: list[str] | 
     for level, frame in (("long", long), ("units", units), ("sessions", sessions), ("dyads", dyads)):
         frame["aggregation"] = rule.describe(level)
     columns = [c for cs in scales.values() for c in cs]
-    return Tables(long, units, sessions, dyads, rule, labels, versions, columns, variables)
+    return Tables(long, units, sessions, dyads, rule, labels, versions, columns, variables, measures, missing)
 
 
 # --- exports ------------------------------------------------------------------------------------------------

@@ -67,10 +67,11 @@ class Spec:
 
 def snapshot(tables: aggregation.Tables) -> dict[str, list[dict[str, Any]]]:
     """The data an analysis is fitted to, as JSON-ready records (floats exact): the dyad and session tables,
-    and which of their variables are rating scales and which client variables."""
+    and which of their variables are rating scales, client variables and session process measures."""
     data: dict[str, Any] = {level: json_safe(tables.table(level).to_dict("records"), iso_dates=True)
                             for level in ("dyads", "sessions")}
-    data["variables"] = {"scales": tables.scales, "client": tables.client_variables}
+    data["variables"] = {"scales": tables.scales, "client": tables.client_variables,
+                         **({"measures": tables.measures} if tables.measures else {})}
     return data
 
 

@@ -684,6 +684,31 @@ class Analysis(Base):
     actor: Mapped[User | None] = relationship()
 
 
+
+class ProcessMeasures(Base):
+    """A recording's stored session process measures (coder.study.measures): ``figures`` hold what
+    ``coder.pipeline.measures.compute`` gave for the session and each live rating unit (keyed by unit id), with
+    the definitions version, the transcript, its revision and review status they came from. ``inputs_sha256``
+    fingerprints the inputs (the transcript document with its roles, the units' ranges, the definitions version):
+    when it no longer matches, the figures are stale and are not shown. ``error`` holds why the last measures job
+    failed (the transcript is kept)."""
+
+    __tablename__ = "process_measures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"), unique=True)
+    transcript_id: Mapped[int | None] = mapped_column(ForeignKey("transcripts.id", ondelete="SET NULL"))
+    definitions_version: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    review_status: Mapped[str] = mapped_column(String(20), default="automatic")
+    inputs_sha256: Mapped[str] = mapped_column(String(64))
+    voice: Mapped[bool] = mapped_column(Boolean, default=False)
+    figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    recording: Mapped[Recording] = relationship()
+
+
 # --- keeping transcript_turns in step with the transcripts ---------------------------------------------------
 
 def index_turns(connection: Connection, transcript_id: int, segments: list[Any] | None) -> int:

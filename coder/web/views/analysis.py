@@ -7,13 +7,14 @@ import json
 import tempfile
 from pathlib import Path
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from coder.jobs import queue as job_queue
 from coder.rating import ratings_import
 from coder.reports import aggregation, analysis, analysis_output, outcomes
 from coder.stats import sheetsafe
-from coder.study import access, instruments
+from coder.study import access, instruments, measures
 from coder.study.models import Analysis, Study
 from coder.web import jsonapi
 from coder.web.database import db_session
@@ -62,9 +63,23 @@ def study_page(study_id: int):
     analyses = analysis.stored(db, study)
     kinds = outcomes.variable_kinds(clients)
     numeric = [c for c, kind in kinds.items() if kind == "numeric"]
+    states = [measures.state(db, r) for r in measures.study_recordings(db, study)]
     return render_template("analysis_study.html", study=study, rule=rule, tables=tables, clients=clients,
                            kinds=kinds, numeric=numeric, analyses=analyses, instruments=instruments.versions(db),
-                           formats=aggregation.FORMATS, levels=aggregation.LEVELS)
+                           formats=aggregation.FORMATS, levels=aggregation.LEVELS,
+                           measure_states={s: states.count(s) for s in measures.STATES if s in states})
+
+
+@bp.route("/analysis/<int:study_id>/measures", methods=["POST"])
+@coordinator_required
+def queue_measures(study_id: int):
+    """Queue the measures jobs of the study's transcribed recordings whose measures are missing, stale or failed."""
+    study = coordinated_study(study_id)
+    chosen = [r.id for r in measures.needing_measures(db_session(), study)]
+    job_queue.enqueue_measures(chosen, current_app.extensions["coder.huey"])
+    flash(f"{len(chosen)} recording(s) queued for their session process measures." if chosen
+          else "Every transcribed recording's measures are current.", "ok")
+    return redirect(url_for("analysis.study_page", study_id=study.id) + "#measures")
 
 
 @bp.route("/analysis/<int:study_id>/outcomes", methods=["POST"])
