@@ -16,6 +16,7 @@ import soundfile as sf
 from sqlalchemy import select as sql_select
 
 from coder.db import Database
+from coder.study.measures import stored_measures
 from coder.study.models import Assignment, Recording, Transcript, User
 
 from .support.cli import coder
@@ -70,6 +71,10 @@ def test_demo_transcribes_the_sample_session(demo):
         words = [w for seg in transcript.segments for w in seg["words"]]
         assert len(words) > 300 and all(w["start"] <= w["end"] for w in words)
         assert words[-1]["end"] <= rec.duration_s + 0.5
+        # the session process measures, with the voice, stored from the transcript (the measures job's work)
+        measured = stored_measures(s, rec)
+        assert measured and measured["voice"] and measured["revision"] == 0 and measured["units"]
+        assert "Computing the session process measures of 1 demo recording(s)" in proc.stdout
         raters = s.scalars(sql_select(User).where(User.role == "rater")).all()
         assert len(raters) == 2
         # each rater: the whole session on the alliance form, and its one 5-minute segment on the rupture markers
@@ -121,6 +126,8 @@ def test_demo_serves_and_the_coordinator_logs_in(demo, tmp_path):
         assert "demo_session.ogg" in study and "transcribed" in study
         transcript = opener.open(f"{base}/transcripts/1", timeout=10).read().decode()
         assert "homework" in transcript.lower()
+        measures = opener.open(f"{base}/analysis/1", timeout=10).read().decode()
+        assert 'id="measures-table"' in measures and '<p id="measure-states">1 current</p>' in measures
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -233,3 +233,20 @@ def test_an_analysis_with_talk_share_and_switching_pause_from_the_web_form(trial
         assert row.data["variables"]["measures"][:2] and SHARE in row.data["variables"]["measures"]
         _check_change_models(row.results, dyads)
         assert client.get(done.headers["Location"]).status_code == 200
+        rec = db.get(Recording, db.scalar(select(Recording.id).order_by(Recording.id)))
+        share = stored_measures(db, rec)["session"]["speakers"]["client"]["speaking_share"]
+        assert f"<td>{share:.2f}</td>" in page and 'id="measures-table"' in page
+        rec.transcript.revision = 1  # a reviewed revision: stale
+    page = client.get(url).get_data(as_text=True)
+    assert re.search(r'<p id="measure-states">\d+ current · 1 stale</p>', page) and 'id="measures-form"' in page
+    # the button queues the measures job; without the audio it fails, with the reason on the page
+    from coder.jobs import queue
+
+    queue.configure(load_settings(home=tmp_path / "home", database_url=database.url), database)
+    app.extensions["coder.huey"].immediate = True
+    queued = client.post(url + "/measures", data={"csrf_token": token}, follow_redirects=True).get_data(as_text=True)
+    assert "1 recording(s) queued for their session process measures." in queued
+    assert ("failed: measures not computed: cannot read the audio /nonexistent/Trial M/D1/1/Whole session.wav: "
+            "file not found") in queued and re.search(r'<p id="measure-states">\d+ current · 1 failed</p>', queued)
+    with database.session() as db:
+        store_measures(db, db.get(Recording, db.scalar(select(Recording.id).order_by(Recording.id))), voice=False)

@@ -23,6 +23,7 @@ from coder.web.guards import coordinated_row, coordinated_study, coordinator_req
 bp = Blueprint("analysis", __name__)
 MIME = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         "sav": "application/x-spss-sav", "dta": "application/x-stata-dta"}
+MEASURE_ROWS = 50  # recordings whose key measures the study page lists
 
 
 def _rule(args) -> aggregation.Rule:
@@ -63,11 +64,16 @@ def study_page(study_id: int):
     analyses = analysis.stored(db, study)
     kinds = outcomes.variable_kinds(clients)
     numeric = [c for c, kind in kinds.items() if kind == "numeric"]
-    states = [measures.state(db, r) for r in measures.study_recordings(db, study)]
+    recordings = measures.study_recordings(db, study)
+    states = [measures.state(db, r) for r in recordings]
+    shown = [(r, s, measures.stored_measures(db, r) if s == "current" else None,
+              measures.stored_row(db, r).error if s == "failed" else None)
+             for r, s in zip(recordings[:MEASURE_ROWS], states)]
     return render_template("analysis_study.html", study=study, rule=rule, tables=tables, clients=clients,
                            kinds=kinds, numeric=numeric, analyses=analyses, instruments=instruments.versions(db),
                            formats=aggregation.FORMATS, levels=aggregation.LEVELS,
-                           measure_states={s: states.count(s) for s in measures.STATES if s in states})
+                           measure_states={s: states.count(s) for s in measures.STATES if s in states},
+                           measure_rows=shown, more_recordings=max(0, len(recordings) - MEASURE_ROWS))
 
 
 @bp.route("/analysis/<int:study_id>/measures", methods=["POST"])
