@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from coder.jobs import queue as tasks
 from coder.config import load_settings
 from coder.db import Database
-from coder.study.models import AuditEvent, Recording, Transcript
+from coder.study.models import AuditEvent, ProcessMeasures, Recording, Transcript
 from coder.study.tree import get_or_create_dyad, get_or_create_session, get_or_create_study
 
 from .support.audio import excerpt
@@ -112,6 +112,7 @@ def test_two_workers_one_killed_mid_job_every_recording_transcribed_once(backend
             time.sleep(0.05)
         assert killed is not None, "no job was seen running"
         tasks.wait_idle(database, timeout=600)
+        tasks.wait_measured(database, ids, timeout=300)  # each transcription queued a measures job
     finally:
         for w in workers:
             if w.poll() is None:
@@ -131,6 +132,9 @@ def test_two_workers_one_killed_mid_job_every_recording_transcribed_once(backend
         assert counts == {rid: 1 for rid in ids}  # exactly one transcript each
         assert recs[killed].attempts == 2 and recs[killed].error is None
         assert all(recs[rid].attempts == 1 for rid in ids if rid != killed)
+        measured = {m.recording_id: m for m in db.scalars(select(ProcessMeasures))}
+        assert sorted(measured) == sorted(ids) and all(m.voice and m.error is None for m in measured.values()), \
+            {rid: m.error for rid, m in measured.items()}
     # every export complete, no temporary file left behind
     out_dir = tmp_path / "home" / "transcripts"
     assert sorted(p.name for p in out_dir.iterdir()) == sorted(

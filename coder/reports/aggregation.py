@@ -52,7 +52,7 @@ from coder.reports import outcomes
 from coder.stats import sheetsafe
 from coder.pipeline.measures import DEFINITIONS_VERSION
 from coder.study import instruments, scope
-from coder.study.measures import state, stored_measures, study_recordings
+from coder.study.measures import measures_and_state, study_recordings
 from coder.study.models import (Assignment, ConsensusRating, Dyad, Instrument, Rating, RatingUnit, Study,
                                 TherapySession)
 
@@ -442,10 +442,11 @@ def measure_tables(db: Session, study: Study) -> tuple[pd.DataFrame, pd.DataFram
     the session's first recording with measures), and the recordings left out with why."""
     units, sessions, missing = [], {}, []
     for recording in study_recordings(db, study):
-        stored = stored_measures(db, recording)
+        stored, now, _error = measures_and_state(db, recording)
         if stored is None:
-            missing.append(f"{recording.original_name} (recording {recording.id}): {state(db, recording)}")
+            missing.append(f"{recording.original_name} (recording {recording.id}): {now}")
             continue
+        units += [{"unit_id": u["unit_id"], **_range_values(u)} for u in stored["units"]]
         if recording.session_id in sessions:
             continue
         row = {"session_id": recording.session_id, **_range_values(stored["session"])}
@@ -455,7 +456,6 @@ def measure_tables(db: Session, study: Study) -> tuple[pd.DataFrame, pd.DataFram
         row.update({"pm_definitions_version": stored["definitions_version"],
                     "pm_transcript_revision": stored["revision"], "pm_review_status": stored["review_status"]})
         sessions[recording.session_id] = row
-        units += [{"unit_id": u["unit_id"], **_range_values(u)} for u in stored["units"]]
     return pd.DataFrame.from_records(units), pd.DataFrame.from_records(list(sessions.values())), missing
 
 

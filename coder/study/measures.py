@@ -83,10 +83,16 @@ def stored_measures(db: Session, recording: Recording) -> dict[str, Any] | None:
     """The stored measures of ``recording`` as ``recording_measures`` gives them (with ``definitions_version``,
     ``revision``, ``review_status`` and ``voice``: whether the voice measures are in), or None when none are
     stored or the stored ones are stale."""
+    return measures_and_state(db, recording)[0]
+
+
+def measures_and_state(db: Session, recording: Recording) -> tuple[dict[str, Any] | None, str, str | None]:
+    """(``stored_measures``, ``state``, the last failure's reason) at the cost of one look at the inputs."""
     row = stored_row(db, recording)
-    if row is None or state(db, recording, row) != "current":
-        return None
-    return {**row.figures, "voice": row.voice, "computed_at": row.computed_at.isoformat()}
+    now = state(db, recording, row) if row is not None else "missing"
+    figures = {**row.figures, "voice": row.voice, "computed_at": row.computed_at.isoformat()} \
+        if now == "current" else None
+    return figures, now, row.error if row is not None else None
 
 
 def store_measures(db: Session, recording: Recording, voice: bool = True, estimator: str = "praat",

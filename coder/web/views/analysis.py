@@ -65,10 +65,10 @@ def study_page(study_id: int):
     kinds = outcomes.variable_kinds(clients)
     numeric = [c for c, kind in kinds.items() if kind == "numeric"]
     recordings = measures.study_recordings(db, study)
-    states = [measures.state(db, r) for r in recordings]
-    shown = [(r, s, measures.stored_measures(db, r) if s == "current" else None,
-              measures.stored_row(db, r).error if s == "failed" else None)
-             for r, s in zip(recordings[:MEASURE_ROWS], states)]
+    looked = [measures.measures_and_state(db, r) for r in recordings]
+    states = [s for _figures, s, _error in looked]
+    shown = [(r, s, figures, error if s == "failed" else None)
+             for r, (figures, s, error) in zip(recordings[:MEASURE_ROWS], looked)]
     return render_template("analysis_study.html", study=study, rule=rule, tables=tables, clients=clients,
                            kinds=kinds, numeric=numeric, analyses=analyses, instruments=instruments.versions(db),
                            formats=aggregation.FORMATS, levels=aggregation.LEVELS,
