@@ -206,6 +206,11 @@ def test_input_errors_fail_at_once_and_a_job_runs_in_process(job_db, tmp_path, t
     with job_db.session() as db:
         rec = db.get(Recording, ids[0])
         assert rec.status == "transcribed" and rec.progress_s == rec.duration_s and rec.transcript is not None
+    # the transcription queued the recording's measures job
+    assert [(t.name, t.args) for t in tasks.huey().pending()][-1] == ("measures", (ids[0],))
+    assert tasks.run_measures_job(ids[0]) == "measured"
+    with job_db.session() as db:
+        assert db.scalar(select(ProcessMeasures)).voice
 
 
 def test_stopping_the_worker_ends_the_running_job_and_the_reaper_queues_it_again(job_db, tmp_path, tiny_whisper):
