@@ -315,7 +315,10 @@ def run_job(recording_id: int) -> str:
             num_speakers=options["num_speakers"], language=options["language"],
             playback_dir=settings.playback_dir, progress=progress, raise_on=(Cancelled, Stopping), job=True)
         if error is None:
-            enqueue_measures([recording_id])  # a job of its own: the transcript is already stored
+            try:
+                enqueue_measures([recording_id])  # a job of its own: the transcript is already stored
+            except Exception:  # the queue refused it: the transcript stands, the analysis page offers the job
+                log.exception("recording %s: measures job not queued", recording_id)
             return "transcribed"
         permanent = isinstance(error, audio.AudioError)
         return _finish(database, recording_id, worker, "failed" if permanent else "retry", str(error))
