@@ -28,7 +28,7 @@ def test_each_lane_holds_the_turns_given_and_the_lanes_are_ordered():
     fig = session_plot.figure(TURNS, 60, title="Session 3", overlaps=OVERLAPS, silences=SILENCES, arousal=AROUSAL)
     top, low = fig.axes
     assert [t.get_text() for t in top.get_yticklabels()] == ["therapist", "client", "SPEAKER_02", "overlap",
-                                                              "silence"]
+                                                              "long silence"]
     assert _bars(top, "lane-therapist") == [(0, 10, -0.4, 0.4), (19, 30, -0.4, 0.4)]
     assert _bars(top, "lane-client") == [(10, 20, 0.6, 1.4)]
     assert _bars(top, "lane-SPEAKER_02") == [(31, 33, 1.6, 2.4)]

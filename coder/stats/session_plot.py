@@ -1,5 +1,6 @@
 """A session's timeline as a picture: who speaks when, where they overlap, the long silences, and each
-speaker's vocal arousal over time; SVG for pages and exports, PNG for documents.
+speaker's vocal arousal over time; and a dyad's measures across its sessions (``trajectories``). SVG for pages
+and exports, PNG for documents.
 
 Drawn with matplotlib's object API (a ``Figure`` of its own, no pyplot), so that pictures drawn at once in a
 server's threads share no state. The inputs are plain numbers, so the picture can be drawn from any
@@ -11,7 +12,8 @@ import html
 import io
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -31,6 +33,15 @@ class TimelineError(ValueError):
 class Span:
     start: float
     end: float
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")
+
+
+def _plain(text: str) -> str:
+    """Text matplotlib shows as it is: a file name or speaker with two dollar signs is not mathematics."""
+    return text.replace("$", r"\$")
 
 
 def lane_order(names: Sequence[str]) -> list[str]:
@@ -62,7 +73,7 @@ def figure(turns: Sequence[tuple[str, float, float]], duration: float, *, title:
         raise TimelineError("the session has no turns to draw")
     lanes = lane_order([t[0] for t in turns])
     colours = {name: LANE_COLOURS[i % len(LANE_COLOURS)] for i, name in enumerate(lanes)}
-    rows = lanes + ["overlap", "silence"]
+    rows = lanes + ["overlap", "long silence"]
     minutes = duration / 60
     with_arousal = bool(arousal) and any(arousal.values())
     fig = Figure(figsize=(width_in, 0.45 * len(rows) + (2.2 if with_arousal else 0) + 0.9), layout="constrained")
@@ -73,23 +84,23 @@ def figure(turns: Sequence[tuple[str, float, float]], duration: float, *, title:
         spans = _spans([(s, e) for who, s, e in turns if who == name], duration, f"{name}'s turn")
         top.broken_barh([(s.start / 60, (s.end - s.start) / 60) for s in spans], (rows.index(name) - 0.4, 0.8),
                         facecolors=colours[name], label=name, gid=f"lane-{name}")
-    for row, pairs, colour in (("overlap", overlaps, OVERLAP_COLOUR), ("silence", silences, SILENCE_COLOUR)):
+    for row, pairs, colour in (("overlap", overlaps, OVERLAP_COLOUR), ("long silence", silences, SILENCE_COLOUR)):
         spans = _spans(pairs, duration, row)
         top.broken_barh([(s.start / 60, (s.end - s.start) / 60) for s in spans], (rows.index(row) - 0.4, 0.8),
-                        facecolors=colour, gid=f"lane-{row}")
-    top.set_yticks(range(len(rows)), rows)
+                        facecolors=colour, gid=f"lane-{row.split()[-1]}")
+    top.set_yticks(range(len(rows)), [_plain(r) for r in rows])
     top.set_ylim(len(rows) - 0.5, -0.5)
     top.set_xlim(0, minutes)
     top.grid(axis="x", alpha=0.3)
     if title:
-        top.set_title(title, loc="left", fontsize="medium")
+        top.set_title(_plain(title), loc="left", fontsize="medium")
     if with_arousal:
         low = axes[1]
         for name in lane_order(list(arousal)):
             points = sorted((float(t), float(v)) for t, v in arousal[name])
             if points:
                 low.plot([t / 60 for t, _ in points], [v for _, v in points], marker=".", linewidth=1,
-                         color=colours.get(name, "#333333"), label=name, gid=f"arousal-{name}")
+                         color=colours.get(name, "#333333"), label=_plain(name), gid=f"arousal-{name}")
         low.axhline(0, color="#bbbbbb", linewidth=0.8)
         low.set_ylabel("vocal arousal (z)")
         low.legend(loc="upper right", fontsize="small", frameon=False)
@@ -98,7 +109,16 @@ def figure(turns: Sequence[tuple[str, float, float]], duration: float, *, title:
     return fig
 
 
-def svg(fig: Figure, label: str) -> str:
+def time_axis(fig: Figure) -> tuple[float, float]:
+    """Where the time axis runs, as fractions of the picture's width from its left edge (after it was drawn or
+    saved): a page maps a click on the picture to a time with it."""
+    if fig.stale:
+        fig.draw_without_rendering()
+    box = fig.axes[0].get_position()
+    return float(box.x0), float(box.x1)
+
+
+def svg(fig: Figure, label: str, css_class: str = "timeline") -> str:
     """The figure as an SVG document to put in a page: no XML prolog, scaled to its container, with a role and
     a label for screen readers (``label``)."""
     buffer = io.StringIO()
@@ -108,10 +128,59 @@ def svg(fig: Figure, label: str) -> str:
     text = text[text.index("<svg"):]
     label = html.escape(label, quote=True)
     text = re.sub(r'<svg ([^>]*?)width="[^"]*" height="[^"]*"', r'<svg \1', text, count=1)
-    return text.replace("<svg ", f'<svg class="timeline" role="img" aria-label="{label}" ', 1)
+    return text.replace("<svg ", f'<svg class="{css_class}" role="img" aria-label="{label}" ', 1)
+
+
+def trajectories(panels: Sequence[tuple[str, Mapping[str, Sequence[tuple[float, float | None]]]]], *,
+                 title: str = "", columns: int = 2, width_in: float = 10.0) -> Figure:
+    """Measures across sessions: a panel per measure (``panels``: (its label, {series: [(session number,
+    value)]})), a line per series (the therapist's, the client's, or the dyad's), the sessions on the x axis.
+    A missing value (None) breaks the line there."""
+    panels = [(label, series) for label, series in panels if any(v is not None for s in series.values()
+                                                                 for _, v in s)]
+    if not panels:
+        raise TimelineError("there is no measure with a value to draw")
+    rows = -(-len(panels) // columns)
+    fig = Figure(figsize=(width_in, 2.3 * rows + (0.4 if title else 0)), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    names = lane_order([name for _, series in panels for name in series])
+    colours = {name: LANE_COLOURS[i % len(LANE_COLOURS)] for i, name in enumerate(names)}
+    markers = ("o", "s", "^", "D", "v", "P")
+    for ax, (label, series) in zip(axes, panels):
+        for name in lane_order(list(series)):
+            points = sorted((float(x), float("nan") if v is None else float(v)) for x, v in series[name])
+            ax.plot([x for x, _ in points], [v for _, v in points], color=colours[name],
+                    marker=markers[names.index(name) % len(markers)], linewidth=1.5, label=_plain(name),
+                    gid=f"{_slug(label)}-{_slug(name)}")
+        ax.set_title(_plain(label), loc="left", fontsize="medium")
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(fontsize="small", frameon=False)
+        ax.set_xlabel("session")
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(_plain(title), x=0.01, ha="left", fontsize="large")
+    return fig
 
 
 def png(fig: Figure, dpi: int = 150) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
+
+
+@dataclass
+class Picture:
+    """A figure with its text alternative (``label``), to put in a page as SVG or to save as SVG or PNG."""
+    figure: Figure
+    label: str
+    css_class: str = "timeline"
+    dpi: int = field(default=150)
+
+    @cached_property
+    def svg(self) -> str:
+        return svg(self.figure, self.label, self.css_class)
+
+    def png(self) -> bytes:
+        return png(self.figure, self.dpi)

@@ -640,6 +640,7 @@
     if (at < 0) { for (var f = 0; f < wordStarts.length; f++) { if (wordStarts[f] >= data.start) { at = f; break; } } }
     if (at >= 0) { select(wordPlace[at][0], wordPlace[at][1], wordPlace[at][1], false); wordEls[at].scrollIntoView({ block: "center" }); }
   }
-  window.coderTranscript = { flush: flush, queue: function () { return queue; }, server: function () { return server; } };
+  window.coderTranscript = { flush: flush, queue: function () { return queue; }, server: function () { return server; },
+                             seek: seek };
   root.dataset.ready = "1";
 })();
