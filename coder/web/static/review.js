@@ -594,6 +594,8 @@
     if ((ev.ctrlKey || ev.metaKey) && (ev.key === "z" || ev.key === "Z")) { ev.preventDefault(); undo(); return; }
     if (ev.ctrlKey || ev.metaKey || ev.altKey) { return; }
     var k = ev.key;
+    // the timeline's controls (its list of moments) take Enter and Space as any button does
+    if ((k === "Enter" || k === " ") && t.closest && t.closest(".session-timeline")) { return; }
     if (k === " ") { ev.preventDefault(); togglePlay(); }
     else if (k === "ArrowLeft") { ev.preventDefault(); seek(now() - 2); }
     else if (k === "ArrowRight") { ev.preventDefault(); seek(now() + 2); }
