@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from PIL import Image
@@ -77,3 +78,15 @@ def test_png_has_the_size_asked_for():
 def test_what_cannot_be_drawn_is_refused_with_the_reason(turns, duration, overlaps, message):
     with pytest.raises(TimelineError, match=message):
         session_plot.figure(turns, duration, overlaps=overlaps)
+
+
+def test_the_time_axis_is_where_the_svg_draws_it():
+    picture = session_plot.Picture(session_plot.figure(TURNS, 60), "Timeline")
+    left, right = picture.time_axis
+    head = picture.svg[:picture.svg.index(">")]
+    width = float(head.split('viewBox="')[1].split()[2])
+    # the x axis's first tick (0 min) and last (1 min) sit at those fractions of the viewBox's width
+    ticks = [float(x) for x in re.findall(r'<use xlink:href="#m[0-9a-f]+" x="([\d.]+)" y="[\d.]+" '
+                                          r'style="stroke: #000000; stroke-width: 0.8"', picture.svg)]
+    assert min(ticks) == pytest.approx(left * width, abs=0.01) and max(ticks) == pytest.approx(right * width,
+                                                                                               abs=0.01)

@@ -4,7 +4,6 @@ that says what it shows in words, and the moments in it (long silences, overlaps
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -21,12 +20,6 @@ class Timeline(session_plot.Picture):
     """The picture (its ``label`` the caption), what it was drawn from, and the moments in it."""
     parts: TimelineParts | None = None
     moments: list[dict[str, Any]] = field(default_factory=list)  # {"at": s, "until": s, "what", "clock"}
-
-    @cached_property
-    def time_axis(self) -> tuple[float, float]:
-        """The time axis as fractions of the picture's width (after the SVG was made: the same layout)."""
-        self.svg  # noqa: B018 - lays the figure out
-        return session_plot.time_axis(self.figure)
 
 
 def _clock(seconds: float) -> str:

@@ -110,10 +110,8 @@ def figure(turns: Sequence[tuple[str, float, float]], duration: float, *, title:
 
 
 def time_axis(fig: Figure) -> tuple[float, float]:
-    """Where the time axis runs, as fractions of the picture's width from its left edge (after it was drawn or
-    saved): a page maps a click on the picture to a time with it."""
-    if fig.stale:
-        fig.draw_without_rendering()
+    """Where the time axis runs, as fractions of the picture's width from its left edge: a page maps a click on
+    the picture to a time with it. Read after the figure was saved (the layout is made then)."""
     box = fig.axes[0].get_position()
     return float(box.x0), float(box.x1)
 
@@ -181,6 +179,12 @@ class Picture:
     @cached_property
     def svg(self) -> str:
         return svg(self.figure, self.label, self.css_class)
+
+    @cached_property
+    def time_axis(self) -> tuple[float, float]:
+        """``time_axis`` of the figure as its SVG lays it out."""
+        self.svg  # noqa: B018 - saving lays the figure out
+        return time_axis(self.figure)
 
     def png(self) -> bytes:
         return png(self.figure, self.dpi)
