@@ -30,7 +30,7 @@ def test_the_caption_and_the_moments_say_what_the_picture_shows():
     # silence
     assert timeline.label == (
         "Session timeline, 0.5 minutes. Speaking: therapist 41 % of the speaking time in 4 turns; client 59 % of "
-        "the speaking time in 3 turns. 4 overlaps (3.5 s), 1 long silences (4.0 s). Vocal arousal is not drawn: "
+        "the speaking time in 3 turns. 4 overlaps (3.5 s), 1 long silence (4.0 s). Vocal arousal is not drawn: "
         "it needs the voice measures.")
     assert [(m["at"], m["what"]) for m in timeline.moments] == [
         (10.0, "overlap, 0.5 s"), (11.5, "overlap, 0.5 s"), (19.0, "long silence, 4.0 s"), (24.0, "overlap, 1.5 s"),

@@ -26,6 +26,10 @@ def _clock(seconds: float) -> str:
     return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
 
+def _count(spans: list[tuple[float, float]], what: str) -> str:
+    return f"{len(spans)} {what}{'' if len(spans) == 1 else 's'} ({sum(b - a for a, b in spans):.1f} s)"
+
+
 def caption(parts: TimelineParts, result: dict[str, Any] | None) -> str:
     """The picture in words: each speaker's share of the speaking time and turns, the overlaps, the long
     silences, and whether the arousal is drawn."""
@@ -39,8 +43,7 @@ def caption(parts: TimelineParts, result: dict[str, Any] | None) -> str:
                       if share is not None else name)
     if shares:
         words.append("Speaking: " + "; ".join(shares) + ".")
-    words.append(f"{len(parts.overlaps)} overlaps ({sum(b - a for a, b in parts.overlaps):.1f} s), "
-                 f"{len(parts.long_silences)} long silences ({sum(b - a for a, b in parts.long_silences):.1f} s).")
+    words.append(f"{_count(parts.overlaps, 'overlap')}, {_count(parts.long_silences, 'long silence')}.")
     if parts.arousal:
         words.append("Below: each speaker's vocal arousal per turn (z).")
     else:
