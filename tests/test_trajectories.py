@@ -180,3 +180,25 @@ def test_coder_pictures_trajectories_writes_each_dyads_pictures_and_the_table(st
                           (("Trial P", "--dyad", "D3"), "no dyad has a transcribed session")]:
         bad = coder("pictures", "trajectories", *args, "--out", tmp_path / "bad", env=env)
         assert bad.exit_code == 1 and message in bad.stderr, bad.stderr
+
+
+def test_arousal_and_synchrony_come_in_where_the_voice_measures_were_computed():
+    from coder.pipeline.measures import compute
+
+    from .test_measures import RATE, dialogue
+
+    # the client follows the therapist's pitch turn by turn: synchrony at lag 1 in that direction
+    audio, doc = dialogue([100.0, 130.0, 110.0, 150.0, 120.0, 140.0], [200.0, 260.0, 220.0, 300.0, 240.0, 280.0])
+    result = compute(doc, audio, RATE, surrogates=20)
+    values = trajectories._values(result)
+    speakers = result["session"]["speakers"]
+    assert values[("arousal_mean", "therapist")] == speakers["therapist"]["arousal_mean"]
+    assert values[("arousal_mean", "client")] == speakers["client"]["arousal_mean"]
+    follows = values[("synchrony_r", "client follows therapist")]
+    assert follows == result["synchrony"]["therapist->client"]["1"]["r"] and follows > 0.9
+    assert values[("synchrony_r", "therapist follows client")] == result["synchrony"]["client->therapist"]["1"]["r"]
+    trajectory = trajectories.DyadTrajectory(1, "D1", "T1", "C1", [
+        trajectories.SessionPoint(1, None, 1, 0, 1, values), trajectories.SessionPoint(2, None, 2, 0, 1, values)])
+    assert {"arousal_mean", "synchrony_r"} <= {m.key for m in trajectory.measures()}
+    labels = [ax.get_title(loc="left") for ax in trajectories.picture(trajectory).figure.axes if ax.get_visible()]
+    assert labels[-2:] == ["vocal arousal, mean (z)", "vocal synchrony, lag 1 turn (r)"]
