@@ -110,6 +110,10 @@ def test_coder_pictures_timeline_of_a_file_and_of_stored_recordings(database, tm
                    env=env)
     assert stored.exit_code == 0, stored.stderr
     assert [p.name for p in (tmp_path / "db").iterdir()] == [f"recording-{built.recording_id}.png"]
+    for choice in (("--all",), ("--recording", str(built.recording_id))):
+        again = coder("pictures", "timeline", *choice, "--out", tmp_path / choice[0], env=env)
+        assert again.exit_code == 0, again.stderr
+        assert [p.name for p in (tmp_path / choice[0]).iterdir()] == [f"recording-{built.recording_id}.svg"]
     for args, message in [((), "give one of"), ((path, "--voice"), "--voice is for stored recordings"),
                           (("--study", "Trial R", "--audio", path), "--audio goes with TRANSCRIPT"),
                           (("--study", "Nope"), "no study named Nope")]:

@@ -77,8 +77,10 @@ def timeline_cmd(ctx, transcript, audio, recordings, study, every, voice, format
         with open_database(ctx).session() as db:
             if study:
                 chosen = study_recordings(db, study_named(db, study))
-            else:
-                chosen = [r for r in chosen_recordings(db, recordings) if every is False or r.transcript]
+            elif recordings:
+                chosen = chosen_recordings(db, recordings)
+            else:  # --all
+                chosen = [r for r in chosen_recordings(db) if r.transcript is not None]
             if not chosen:
                 fail(f"study {study} has no transcribed recording" if study else "no transcribed recording")
             for rec in chosen:
