@@ -52,7 +52,8 @@ def test_without_arousal_there_is_one_panel():
 def test_svg_is_labelled_scalable_and_the_same_each_time():
     fig = session_plot.figure(TURNS, 60, overlaps=OVERLAPS, silences=SILENCES, arousal=AROUSAL)
     first = session_plot.svg(fig, 'Timeline of "session 3" <D01>')
-    assert first.startswith('<svg class="timeline" role="img" aria-label="Timeline of &quot;session 3&quot; &lt;D01&gt;"')
+    assert first.startswith('<svg class="timeline" role="img" '
+                            'aria-label="Timeline of &quot;session 3&quot; &lt;D01&gt;"')
     head = first[:first.index(">")]
     assert "width=" not in head and "viewBox=" in head  # scales to its container
     assert 'id="lane-therapist"' in first and 'id="arousal-client"' in first
