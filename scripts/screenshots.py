@@ -9,7 +9,8 @@ Sets known passwords on the demo accounts of that (throwaway) home, serves it
 on a free loopback port, and writes rater-queue.png, rating-page.png,
 rating-events.png (rater1's segment of the session on the rupture markers, which
 the demo assigns), rating-narrow.png (a phone's 390 px), ratings.png,
-transcript-editor.png and transcript-search.png.
+transcript-editor.png, transcript-timeline.png (the session timeline on the transcript page) and
+transcript-search.png.
 """
 from __future__ import annotations
 
@@ -186,6 +187,7 @@ def main() -> None:
         coordinator.keyboard.press("n")  # the first word the recogniser doubted, selected
         coordinator.evaluate("window.scrollTo(0, 0)")
         coordinator.screenshot(path=str(args.out / "transcript-editor.png"))
+        coordinator.locator(".session-timeline").screenshot(path=str(args.out / "transcript-timeline.png"))
 
         coordinator.goto(f"{base}/studies/1/search?q=homework")
         coordinator.wait_for_selector("#hits")
@@ -193,7 +195,7 @@ def main() -> None:
         browser.close()
     server.close()
     names = ("rater-queue", "rating-page", "rating-narrow", "rating-events", "ratings", "transcript-editor",
-             "transcript-search")
+             "transcript-timeline", "transcript-search")
     print(f"wrote {', '.join(n + '.png' for n in names)} to {args.out}")
 
 

@@ -102,6 +102,7 @@ def world(tmp_path, database):
         ids = {
             "study": {"R": study_r.id, "B": study_b.id},
             "transcript": {"R": in_study(Transcript, study_r).id},
+            "dyad": {"R": in_study(Transcript, study_r).recording.session.dyad_id},
             "unit": {"R": built.whole_unit, "B": in_study(RatingUnit, study_b).id},
             "consensus": {"R": (built.whole_unit, built.instrument_ids["wai-o-s"]),
                           "B": (both, b_assignment.instrument_id)},
@@ -168,6 +169,12 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "transcripts.speaker": ("transcript", ["/transcripts/{transcript}/speaker"]),
     "transcripts.roles": ("transcript", ["/transcripts/{transcript}/roles"]),
     "transcripts.export": ("study", ["/transcripts/{transcript}/export/docx", "/transcripts/{transcript}/export/eaf"]),
+    "transcripts.timeline": ("study", ["/transcripts/{transcript}/timeline.svg",
+                                       "/transcripts/{transcript}/timeline.png"]),
+    "trajectories.page": ("study", ["/studies/{study}/trajectories"]),
+    "trajectories.picture": ("study", ["/studies/{study}/trajectories/{dyad}.svg",
+                                       "/studies/{study}/trajectories/{dyad}.png"]),
+    "trajectories.table": ("study", ["/studies/{study}/trajectories.csv"]),
     "deidentification.page": ("study", ["/transcripts/{transcript}/deidentify"]),
     "deidentification.state": ("study", ["/transcripts/{transcript}/deidentify/state"]),
     "deidentification.detect": ("study", ["/transcripts/{transcript}/deidentify/detect"]),
@@ -232,7 +239,7 @@ def _targets(world: World, owner: str, template: str) -> list[tuple[str, str | N
     out = []
     for key, study_id in ids["study"].items():
         fields = {"study": study_id, "instrument": ids["instrument"][key]}
-        for name in ("transcript", "unit", "rating", "analysis"):
+        for name in ("transcript", "unit", "rating", "analysis", "dyad"):
             if key in ids.get(name, {}):
                 fields[name] = ids[name][key]
         unit, instrument = ids["consensus"][key]

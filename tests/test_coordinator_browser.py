@@ -69,7 +69,7 @@ def _pages(url, built, database) -> dict[str, str]:
             "consensus": f"/studies/{study}/consensus/{built.window_unit}/{built.markers}",
             "rating": f"/ratings/{built.ratings[('rater2', 'markers')]}", "transcripts": "/transcripts",
             "transcript": f"/transcripts/{transcript}", "instruments": "/instruments",
-            "instrument": "/instruments/rupture-markers/2"}
+            "instrument": "/instruments/rupture-markers/2", "trajectories": f"/studies/{study}/trajectories"}
 
 
 FOCUS_SHOWN = """() => {

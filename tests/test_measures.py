@@ -2,7 +2,6 @@
 values on constructed transcripts; F0, intensity and synchrony on signals and pairs whose truth is known."""
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coder.pipeline.audio import load_channels
-from coder.pipeline.measures import DEFINITIONS_VERSION, MeasuresError, compute, labeller, timeline_picture
+from coder.pipeline.measures import DEFINITIONS_VERSION, MeasuresError, compute, labeller, timeline_parts
 from coder.pipeline.measures.questions import is_question, questions
 from coder.pipeline.measures.synchrony import pairs, pearson, synchrony
 from coder.pipeline.measures.timeline import build
@@ -209,18 +208,20 @@ def test_the_measures_of_any_dyad_add_up(segments, cut):
         assert x.kind != "backchannel" or x.duration <= 1.0
 
 
-def test_the_timeline_picture_draws_speech_overlaps_silences_and_arousal():
-    svg = ET.fromstring(timeline_picture(DOC, title="Session 1 <pre>"))
-    ns = {"s": "http://www.w3.org/2000/svg"}
-    rects = svg.findall("s:rect", ns)
-    kinds = [r.get("class") for r in rects]
-    assert kinds.count("speech") == 4 + 6 and kinds.count("overlap") == 4 and kinds.count("silence") == 1
-    assert svg.find("s:title", ns).text == "Session 1 <pre>" and svg.findall("s:path", ns) == []
-    speech = [r for r in rects if r.get("class") == "speech"]
-    assert {r.get("fill") for r in speech} == {"#1f6fb2", "#c2571a"}  # one colour per lane
+def test_the_timeline_holds_speech_overlaps_long_silences_and_arousal():
+    parts = timeline_parts(DOC)
+    assert parts.duration == 32.0 and sorted(parts.speakers) == ["client", "therapist"]
+    assert [p for p in parts.speech if p[0] == "therapist"] == [
+        ("therapist", 0.0, 4.0), ("therapist", 9.5, 12.0), ("therapist", 23.0, 26.0), ("therapist", 29.0, 31.0)]
+    assert len([p for p in parts.speech if p[0] == "client"]) == 6
+    assert parts.overlaps == [(10.0, 10.5), (11.5, 12.0), (24.0, 25.5), (29.0, 30.0)]
+    assert parts.long_silences == [(19.0, 23.0)] and parts.arousal == {}
     audio, doc = dialogue([100.0, 120.0, 140.0], [200.0, 230.0, 260.0])
-    drawn = ET.fromstring(timeline_picture(doc, compute(doc, audio, RATE, surrogates=10)))
-    assert [p.get("class") for p in drawn.findall("s:path", ns)] == ["arousal", "arousal"]
+    result = compute(doc, audio, RATE, surrogates=10)
+    drawn = timeline_parts(doc, result)
+    assert set(drawn.arousal) == {"therapist", "client"}
+    assert drawn.arousal["therapist"] == [((t["start"] + t["end"]) / 2, t["arousal"]) for t in result["turns"]
+                                          if t["speaker"] == "therapist" and t["arousal"] is not None]
 
 
 @pytest.mark.parametrize("sentence,expected", [

@@ -12,6 +12,7 @@
     reliability     reliability
     events          events export (coded events as CSV or ELAN files)
     measures        measures (session process measures of a transcript file)
+    pictures        pictures timeline, trajectories (the measures drawn: a session, a dyad across sessions)
     analysis        outcomes, aggregate, analyze
     coordination    study, design, reassign, progress, calibration
     accounts        users
@@ -29,8 +30,8 @@ from __future__ import annotations
 import click
 
 from coder import __version__
-from coder.cli import (accounts, analysis, coordination, database, deid, events, instruments, measures, ratings,
-                       recordings, reliability, review, search, server, transcription, units)
+from coder.cli import (accounts, analysis, coordination, database, deid, events, instruments, measures, pictures,
+                       ratings, recordings, reliability, review, search, server, transcription, units)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,6 +45,6 @@ def main(ctx: click.Context, home: str | None):
 
 
 for module in (database, recordings, transcription, review, deid, search, units, ratings, instruments, reliability,
-               events, measures, analysis, coordination, accounts, server):
+               events, measures, pictures, analysis, coordination, accounts, server):
     for command in module.COMMANDS:
         main.add_command(command)

@@ -132,9 +132,13 @@ def _stored_measures(ctx, refs, study, voice: bool, by: str, estimator: str, svg
 
 def _write_svg(doc: dict, result: dict, path: Path, title: str) -> None:
     from coder.pipeline.formats import atomic_write
-    from coder.pipeline.measures import timeline_picture
+    from coder.reports.timeline import timeline_of
+    from coder.stats.session_plot import TimelineError
 
-    atomic_write(path, timeline_picture(doc, result, f"{title}: who speaks when"))
+    try:
+        atomic_write(path, timeline_of(doc, result, f"{title}: who speaks when").svg)
+    except TimelineError as exc:  # a silent session: its measures stand, it has no picture
+        click.echo(f"warning: {title}: no timeline drawn: {exc}", err=True)
 
 
 def _write_csv(results: list[dict], path: Path) -> None:

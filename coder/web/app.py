@@ -23,12 +23,12 @@ from coder.web.forms import LARGEST
 from coder.web.database import close_db_session
 from coder.web.extensions import csrf, login_manager
 from coder.web.views import (analysis, audit, auth, calibration, consensus, dashboard, deidentification, designs, home,
-                             instruments, rate, raters, ratings, recordings, reliability, search, studies, transcripts,
-                             units)
+                             instruments, rate, raters, ratings, recordings, reliability, search, studies, trajectories,
+                             transcripts, units)
 
 BLUEPRINTS = (auth.bp, home.bp, rate.bp, ratings.bp, transcripts.bp, studies.bp, recordings.bp, units.bp,
               raters.bp, designs.bp, dashboard.bp, calibration.bp, consensus.bp, audit.bp, reliability.bp,
-              analysis.bp, search.bp, deidentification.bp, instruments.bp)
+              analysis.bp, search.bp, deidentification.bp, instruments.bp, trajectories.bp)
 # the routes that take a file other than a recording, and so the larger body limit MAX_FILE_BYTES
 FILE_ROUTES = frozenset({"recordings.manifest", "analysis.import_outcomes", "analysis.import_ratings"})
 UPLOAD_ROUTE = "recordings.upload"

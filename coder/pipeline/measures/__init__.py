@@ -15,7 +15,7 @@ import numpy as np
 
 from coder.pipeline.formats import corrected
 from coder.pipeline.measures import synchrony as synchrony_module
-from coder.pipeline.measures.picture import timeline_svg
+from coder.pipeline.measures.picture import TimelineParts, timeline_parts as _parts
 from coder.pipeline.measures.questions import questions as find_questions
 from coder.pipeline.measures.talk import measures as range_measures
 from coder.pipeline.measures.timeline import Conversation, build
@@ -122,13 +122,13 @@ def compute(doc: dict[str, Any], audio: np.ndarray | None = None, rate: int = 16
     return out
 
 
-def timeline_picture(doc: dict[str, Any], result: dict[str, Any] | None = None, title: str = "") -> str:
-    """The session timeline as SVG text (picture.timeline_svg): lanes, overlaps and long silences from ``doc``,
-    and the arousal per turn from ``result`` (``compute``'s, with the audio) where given."""
+def timeline_parts(doc: dict[str, Any], result: dict[str, Any] | None = None) -> TimelineParts:
+    """What the session timeline shows (picture.timeline_parts): speech, overlaps and long silences from
+    ``doc``, and the arousal per turn from ``result`` (``compute``'s, with the audio) where given."""
     speech, _source = speech_of(doc)
     by = (result or {}).get("by", "role")
     conv = build(speech, labeller(doc, by))
-    return timeline_svg(conv, session_span(doc)[1], (result or {}).get("turns"), title)
+    return _parts(conv, session_span(doc)[1], (result or {}).get("turns"))
 
 
 class MeasuresError(ValueError):

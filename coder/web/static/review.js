@@ -594,6 +594,8 @@
     if ((ev.ctrlKey || ev.metaKey) && (ev.key === "z" || ev.key === "Z")) { ev.preventDefault(); undo(); return; }
     if (ev.ctrlKey || ev.metaKey || ev.altKey) { return; }
     var k = ev.key;
+    // the timeline's controls (its list of moments) take Enter and Space as any button does
+    if ((k === "Enter" || k === " ") && t.closest && t.closest(".session-timeline")) { return; }
     if (k === " ") { ev.preventDefault(); togglePlay(); }
     else if (k === "ArrowLeft") { ev.preventDefault(); seek(now() - 2); }
     else if (k === "ArrowRight") { ev.preventDefault(); seek(now() + 2); }
@@ -640,6 +642,7 @@
     if (at < 0) { for (var f = 0; f < wordStarts.length; f++) { if (wordStarts[f] >= data.start) { at = f; break; } } }
     if (at >= 0) { select(wordPlace[at][0], wordPlace[at][1], wordPlace[at][1], false); wordEls[at].scrollIntoView({ block: "center" }); }
   }
-  window.coderTranscript = { flush: flush, queue: function () { return queue; }, server: function () { return server; } };
+  window.coderTranscript = { flush: flush, queue: function () { return queue; }, server: function () { return server; },
+                             seek: seek };
   root.dataset.ready = "1";
 })();

@@ -15,7 +15,11 @@ from flask_login import current_user
 
 from coder.pipeline import interchange, playback
 from coder.pipeline.audio import AudioError
+from coder.pipeline.measures import MeasuresError
+from coder.reports.timeline import Timeline, recording_timeline
+from coder.stats.session_plot import TimelineError
 from coder.study import access, transcripts
+from coder.study.measures import NoTranscript
 from coder.study.models import TRANSCRIPT_STATUSES, Transcript, TranscriptRevision
 from coder.study.speakers import RoleError, refresh_exports, set_roles, speaking_time, swap_roles, write_exports
 from coder.web import forms, jsonapi, wav
@@ -45,6 +49,14 @@ def _state(transcript: Transcript) -> dict[str, Any]:
     return {"revision": transcript.revision, "status": transcript.status, "segments": _segments_view(transcript),
             "speakers": [{"label": s.label, "name": s.name or "", "role": s.role,
                           "shown": transcripts.speaker_names(transcript)[s.label]} for s in transcript.speakers]}
+
+
+def _timeline(transcript: Transcript, title: str = "") -> tuple[Timeline | None, str | None]:
+    """The session timeline of the transcript's current revision, or why there is none."""
+    try:
+        return recording_timeline(db_session(), transcript.recording, title), None
+    except (NoTranscript, MeasuresError, TimelineError) as exc:
+        return None, str(exc)
 
 
 def _listening_copy(transcript: Transcript) -> playback.ListeningCopy:
@@ -78,9 +90,11 @@ def page(transcript_id: int):
                      "history": url_for("transcripts.history", transcript_id=transcript.id),
                      "state": url_for("transcripts.state", transcript_id=transcript.id),
                      "session": url_for("rate.session_token")}}
+    timeline, no_timeline = _timeline(transcript)
     return render_template("transcript.html", transcript=transcript, recording=transcript.recording, study=study,
                            roles=roles, speech=speech, data=data, statuses=TRANSCRIPT_STATUSES, speeds=SPEEDS,
-                           coordinator=current_user.role == "coordinator")
+                           coordinator=current_user.role == "coordinator", timeline=timeline,
+                           no_timeline=no_timeline)
 
 
 @bp.route("/transcripts/<int:transcript_id>/audio")
@@ -184,6 +198,26 @@ def export(transcript_id: int, fmt: str):
     if fmt not in interchange.EXPORTS:
         abort(404)
     return jsonapi.download(lambda folder: write_exports(transcript, folder, (fmt,))[fmt])
+
+
+@bp.route("/transcripts/<int:transcript_id>/timeline.<fmt>")
+@coordinator_required
+def timeline(transcript_id: int, fmt: str):
+    """The session timeline as a file to download (svg or png); coordinators only, like the other exports."""
+    transcript, _study = coordinated_row(Transcript, transcript_id)
+    if fmt not in ("svg", "png"):
+        abort(404)
+    name = transcript.recording.original_name
+    picture, problem = _timeline(transcript, f"{name}: who speaks when")
+    if picture is None:
+        abort(404, problem)
+    stem = name.rsplit(".", 1)[0] or "session"
+    if fmt == "svg":
+        body, mimetype = picture.svg.encode(), "image/svg+xml"
+    else:
+        body, mimetype = picture.png(), "image/png"
+    return Response(body, mimetype=mimetype,
+                    headers={"Content-Disposition": jsonapi.disposition(f"{stem}-timeline.{fmt}")})
 
 
 def _roles_chosen(transcript: Transcript) -> dict[str, str | None]:
