@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from coder.pipeline.measures import DEFINITIONS_VERSION, MeasuresError
 from coder.stats import session_plot
-from coder.study.measures import NoTranscript, recording_measures, study_recordings
+from coder.study.measures import NoTranscript, recording_measures, stored_measures, study_recordings
 from coder.study.models import Dyad, Recording, Study
 from coder.study.scope import in_study
 
