@@ -214,10 +214,13 @@ class SpeakerEmbedding:
     """``embed(clips)``: one unit-length voiceprint per clip of 16 kHz samples."""
 
     min_samples = FRAME + 8 * HOP  # the network needs a few frames after its three strides of 2
+    freeze_from = 48  # clips in one call from which the frozen network pays for its tracing (about 1 s of CPU)
 
-    def __init__(self, net, device: str = "cpu"):
+    def __init__(self, net, device: str = "cpu", frozen: bool = True):
         self.net = net.eval().to(device)
         self.device = device
+        self.freeze = frozen and device == "cpu"
+        self._frozen = None
 
     @classmethod
     def load(cls, model: str | Path | None = None, models_dir: Path | None = None, device: str = "cpu"):
@@ -242,9 +245,30 @@ class SpeakerEmbedding:
             if len(clip) < self.min_samples:
                 raise ValueError(f"a clip of {len(clip)} samples is too short to embed ({self.min_samples} at least)")
             by_length.setdefault(len(clip), []).append(i)
+        if self.freeze and self._frozen is None and len(clips) >= self.freeze_from:
+            self._frozen = _frozen(self.net) or self.net
+        run = self._frozen or self.net
         with torch.inference_mode():
             for idx in by_length.values():
                 feats = torch.stack([fbank(clips[i]) for i in idx]).to(self.device)
-                emb = self.net(feats).cpu().numpy()
+                emb = run(feats).cpu().numpy()
                 out[idx] = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-8)
         return out
+
+
+def _frozen(net):
+    """The network traced and frozen for inference on the CPU (batch norms folded into the convolutions,
+    weights packed for oneDNN): about 1.4 times less CPU per clip, the same embeddings to a cosine of 1 - 1e-6
+    (docs/benchmarks.md); None where tracing fails, and the network runs as it is."""
+    import warnings
+
+    import torch
+
+    try:
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore")  # the tracer's notes on shapes read in CAMLayer; checked in the tests
+            example = torch.randn(2, 200, N_MELS, generator=torch.Generator().manual_seed(0))  # not the global RNG
+            return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(net, example,
+                                                                                     check_trace=False)))
+    except Exception:  # an unusual torch build: the eager network gives the same embeddings
+        return None
