@@ -17,6 +17,7 @@ import numpy as np
 
 SAMPLE_RATE = 16000
 WEIGHTS = Path("campplus-sv-zh-en-16k") / "campplus_cn_en_common.pt"
+HUB_NAME = "iic/speech_campplus_sv_zh_en_16k-common_advanced"  # 3D-Speaker's published model on ModelScope
 N_MELS = 80
 FRAME, HOP, N_FFT = 400, 160, 512
 EMBEDDING_SIZE = 192
@@ -27,15 +28,44 @@ class EmbeddingUnavailable(Exception):
 
 
 def resolve(model: str | Path | None = None, models_dir: Path | None = None) -> Path:
-    """The state dict: an explicit path, ``CODER_EMBEDDING_MODEL``, then the local model store."""
+    """The state dict: an explicit path (the file, or a directory holding it as the hub's snapshot does) or hub
+    name, ``CODER_EMBEDDING_MODEL``, the local model store, then the published model from its hub (ModelScope,
+    ``HUB_NAME``, through the modelscope package where it is installed)."""
     name = str(model or os.environ.get("CODER_EMBEDDING_MODEL") or "")
-    path = Path(name).expanduser() if name else (models_dir / WEIGHTS if models_dir is not None else None)
-    if path is not None and path.is_dir() and (path / WEIGHTS.name).is_file():
-        path = path / WEIGHTS.name
-    if path is None or not path.is_file():
-        raise EmbeddingUnavailable(f"the builtin diariser's speaker-embedding model (CAM++) is missing"
-                                   f"{f' at {path}' if path else ''}; run `make models` or set CODER_EMBEDDING_MODEL")
-    return path
+    if name and name != HUB_NAME and not _looks_like_hub_name(name):
+        path = _weights_in(Path(name).expanduser())
+        if path is None:
+            raise EmbeddingUnavailable(f"the builtin diariser's speaker-embedding model (CAM++) is missing at "
+                                       f"{name}; run `make models` or set CODER_EMBEDDING_MODEL")
+        return path
+    local = _weights_in(models_dir / WEIGHTS.parent) if models_dir is not None and not name else None
+    if local is not None:
+        return local
+    hub = name or HUB_NAME
+    try:
+        from modelscope import snapshot_download
+
+        found = _weights_in(Path(snapshot_download(hub)))
+        reason = f"no {WEIGHTS.name} in {hub}" if found is None else ""
+    except Exception as exc:  # no modelscope package, no network
+        found, reason = None, "modelscope not installed" if isinstance(exc, ImportError) else type(exc).__name__
+    if found is None:
+        where = f"not in {models_dir / WEIGHTS.parent}, " if models_dir is not None and not name else ""
+        raise EmbeddingUnavailable(f"the builtin diariser's speaker-embedding model (CAM++) is missing ({where}"
+                                   f"{hub} from ModelScope: {reason}); run `make models` or set "
+                                   f"CODER_EMBEDDING_MODEL")
+    return found
+
+
+def _weights_in(path: Path) -> Path | None:
+    if path.is_dir() and (path / WEIGHTS.name).is_file():
+        return path / WEIGHTS.name
+    return path if path.is_file() else None
+
+
+def _looks_like_hub_name(name: str) -> bool:
+    return name.count("/") == 1 and not name.startswith((".", "/", "~")) and not Path(name).suffix \
+        and not Path(name).expanduser().exists()
 
 
 @lru_cache(maxsize=1)
