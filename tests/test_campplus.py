@@ -114,3 +114,20 @@ def test_local_hub_snapshot_directory_loads(diarization_models_dir, tmp_path):
     snapshot.mkdir()
     (snapshot / campplus.WEIGHTS.name).symlink_to(diarization_models_dir / campplus.WEIGHTS)
     assert campplus.resolve(str(snapshot)) == snapshot / campplus.WEIGHTS.name
+
+
+def test_equal_clips_go_through_in_bounded_batches():
+    """Long sessions give thousands of equal-length clips; the network takes ``batch_size`` at a time (one call for
+    all of them took gigabytes), with the same voiceprints."""
+    net = campplus.build()
+    model = campplus.SpeakerEmbedding(net, frozen=False)
+    model.batch_size = 2
+    seen = []
+    net.register_forward_pre_hook(lambda _module, args: seen.append(args[0].shape[0]))
+    rng = np.random.default_rng(3)
+    clips = [rng.standard_normal(16000).astype(np.float32) * 0.1 for _ in range(5)] + [
+        rng.standard_normal(20000).astype(np.float32) * 0.1]
+    emb = model.embed(clips)
+    assert sorted(seen) == [1, 1, 2, 2]
+    model.batch_size = 32
+    np.testing.assert_allclose(model.embed(clips), emb, atol=1e-5)

@@ -245,6 +245,9 @@ class SpeakerEmbedding:
 
     min_samples = FRAME + 8 * HOP  # the network needs a few frames after its three strides of 2
     freeze_from = 48  # clips in one call from which the frozen network pays for its tracing (about 1 s of CPU)
+    # Clips per network call: the front end's activations take about 3 MB per second of clip, so a whole hour's
+    # equal-length clips at once (thousands) would take many gigabytes.
+    batch_size = 32
 
     def __init__(self, net, device: str = "cpu", frozen: bool = True):
         self.net = net.eval().to(device)
@@ -266,7 +269,7 @@ class SpeakerEmbedding:
         return cls(net, device)
 
     def embed(self, clips: list[np.ndarray]) -> np.ndarray:
-        """(clips, dim); clips of equal length go through the network together."""
+        """(clips, dim); clips of equal length go through the network together, ``batch_size`` at a time."""
         import torch
 
         out = np.zeros((len(clips), self.net.xvector.dense.linear.out_channels), dtype=np.float32)
@@ -279,10 +282,11 @@ class SpeakerEmbedding:
             self._frozen = _frozen(self.net) or self.net
         run = self._frozen or self.net
         with torch.inference_mode():
-            for idx in by_length.values():
-                feats = torch.stack([fbank(clips[i]) for i in idx]).to(self.device)
-                emb = run(feats).cpu().numpy()
-                out[idx] = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-8)
+            for same in by_length.values():
+                for idx in (same[i:i + self.batch_size] for i in range(0, len(same), self.batch_size)):
+                    feats = torch.stack([fbank(clips[i]) for i in idx]).to(self.device)
+                    emb = run(feats).cpu().numpy()
+                    out[idx] = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-8)
         return out
 
 
