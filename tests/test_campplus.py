@@ -68,3 +68,66 @@ def test_real_weights_load_and_tell_the_demo_voices_apart(diarization_models_dir
     same = sims[(who[:, None] == who[None, :]) & ~np.eye(len(who), dtype=bool)]
     other = sims[who[:, None] != who[None, :]]
     assert len(set(who)) == 2 and same.min() > other.max()
+
+
+def test_frozen_network_gives_the_eager_embeddings(diarization_models_dir):
+    """Many clips in one call run through the traced, frozen network (batch norms folded into the convolutions);
+    its voiceprints are the eager network's, for clips of every length, alone or batched."""
+    from coder.pipeline import audio
+
+    model = campplus.SpeakerEmbedding.load(None, diarization_models_dir)
+    eager = campplus.SpeakerEmbedding(model.net, frozen=False)
+    samples = audio.load(SAMPLE_DIR / "demo_session.ogg")
+    lengths = [47790] * 40 + [campplus.SpeakerEmbedding.min_samples, 16000, 21870, 33210] * 3
+    clips = [samples[i * 8000:i * 8000 + n] for i, n in enumerate(lengths)]
+    assert len(clips) >= model.freeze_from
+    frozen = model.embed(clips)
+    assert model._frozen is not None and model._frozen is not model.net
+    reference = eager.embed(clips)
+    assert eager._frozen is None
+    assert (frozen * reference).sum(axis=1).min() > 1 - 1e-5
+    np.testing.assert_allclose(frozen, reference, atol=1e-4)
+    # few clips: the eager network, no tracing
+    few = campplus.SpeakerEmbedding.load(None, diarization_models_dir)
+    few.embed(clips[:3])
+    assert few._frozen is None
+
+
+def test_hub_name_without_the_hub_client_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.delenv("CODER_EMBEDDING_MODEL", raising=False)
+    try:
+        import modelscope  # noqa: F401
+        pytest.skip("modelscope is installed: the hub would be asked")
+    except ImportError:
+        pass
+    for name in (campplus.HUB_NAME, None):
+        with pytest.raises(campplus.EmbeddingUnavailable) as caught:
+            campplus.resolve(name, tmp_path)
+        message = str(caught.value)
+        assert "\n" not in message
+        assert campplus.HUB_NAME in message and "make models" in message and "CODER_EMBEDDING_MODEL" in message
+
+
+def test_local_hub_snapshot_directory_loads(diarization_models_dir, tmp_path):
+    """A directory laid out as the hub's snapshot (the state dict inside) is read as the hub's copy would be."""
+    snapshot = tmp_path / "speech_campplus_sv_zh_en_16k-common_advanced"
+    snapshot.mkdir()
+    (snapshot / campplus.WEIGHTS.name).symlink_to(diarization_models_dir / campplus.WEIGHTS)
+    assert campplus.resolve(str(snapshot)) == snapshot / campplus.WEIGHTS.name
+
+
+def test_equal_clips_go_through_in_bounded_batches():
+    """Long sessions give thousands of equal-length clips; the network takes ``batch_size`` at a time (one call for
+    all of them took gigabytes), with the same voiceprints."""
+    net = campplus.build()
+    model = campplus.SpeakerEmbedding(net, frozen=False)
+    model.batch_size = 2
+    seen = []
+    net.register_forward_pre_hook(lambda _module, args: seen.append(args[0].shape[0]))
+    rng = np.random.default_rng(3)
+    clips = [rng.standard_normal(16000).astype(np.float32) * 0.1 for _ in range(5)] + [
+        rng.standard_normal(20000).astype(np.float32) * 0.1]
+    emb = model.embed(clips)
+    assert sorted(seen) == [1, 1, 2, 2]
+    model.batch_size = 32
+    np.testing.assert_allclose(model.embed(clips), emb, atol=1e-5)

@@ -8,3 +8,10 @@ copies, ``modelstore`` the local store of Whisper weights, ``rttm`` reads and wr
 
 Pure of storage, the web and the command line (checked by import-linter): nothing here knows a study.
 """
+
+import os
+
+# OpenMP threads (torch's and CTranslate2's libgomp) otherwise spin while they wait for work; on a machine shared
+# with other jobs the spinning threads took the cores from each other, up to 7 times the CPU and 8 times the wall
+# time for the same model calls (docs/benchmarks.md). Read once, when the library loads: before torch's import.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
