@@ -91,9 +91,9 @@ class Resemblyzer:
     name = "resemblyzer"
 
     def embed(self, samples, spans):
-        from coder.pipeline.diarize import embeddings
+        from coder.pipeline.diarize import resemblyzer
 
-        return embeddings.embed_windows(samples, spans)
+        return resemblyzer.embed_windows(samples, spans)
 
 
 class CamPlusPlus:

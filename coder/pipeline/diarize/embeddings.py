@@ -41,12 +41,27 @@ def default_device() -> str:
 @lru_cache(maxsize=2)
 def encoder(model: str | None = None, device: str = "cpu"):
     """The CAM++ network (``campplus.SpeakerEmbedding``): ``model``, ``CODER_EMBEDDING_MODEL`` or the model store."""
-    from coder.pipeline.diarize import builtin, campplus
+    from coder.pipeline.diarize import campplus
 
     try:
-        return campplus.SpeakerEmbedding.load(model, builtin.models_dir(), device)
+        return campplus.SpeakerEmbedding.load(model, _store(), device)
     except campplus.EmbeddingUnavailable as exc:
         raise EncoderUnavailable(f"voiceprints need the CAM++ weights: {exc}") from None
+
+
+def _store():
+    """The first model store holding CAM++: the configured one, the checkout's models/, the provisioning
+    tool's default (as the builtin diariser looks)."""
+    from pathlib import Path
+
+    from coder.config import SOURCE_ROOT, load_settings
+    from coder.pipeline.diarize import campplus
+
+    store = load_settings().models_dir
+    for candidate in (store, SOURCE_ROOT / "models", Path("~/.cache/offline-diarization").expanduser()):
+        if (candidate / campplus.WEIGHTS).is_file():
+            return candidate
+    return store
 
 
 def model_of(vector) -> str:
