@@ -92,6 +92,8 @@ def main() -> None:
                          "speakers_found": len(result.speakers), "wall_s": round(took, 1),
                          "rtf": round(len(samples) / 16000 / took, 2), "load": os.getloadavg()[0]})
             print(json.dumps(rows[-1]), flush=True)
+            if args.json:  # as it goes: a run stopped early keeps its rows
+                args.json.write_text(json.dumps({"rows": rows, "load_s": load}, indent=1) + "\n")
     summary = {}
     for name in systems:
         mine = [r for r in rows if r["system"] == name]
