@@ -69,6 +69,8 @@ def kind(name: str) -> str:
     local = Path(name).expanduser()
     if local.exists():
         config = local / "config.yaml" if local.is_dir() else local
+        if local.is_dir() and not config.is_file():
+            return "segmentation" if (local / "pytorch_model.bin").is_file() else "pipeline"
         if config.suffix in (".yaml", ".yml") and config.is_file():
             import yaml
 
