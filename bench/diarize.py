@@ -59,7 +59,7 @@ def baseline(samples: np.ndarray, k: int | None) -> Diarization:
     """Speech activity + 1.5 s windows + agglomerative clustering (k, or 2 when estimating) + frame voting."""
     from sklearn.cluster import AgglomerativeClustering
 
-    from coder.pipeline.diarize import embeddings as embed
+    from coder.pipeline.diarize import resemblyzer as embed
     from coder.pipeline import vad
 
     regions = vad.speech_regions(samples)
@@ -157,7 +157,7 @@ def main() -> None:
                 inputs.append((rttm.stem, "ami2" if two else "ami", rttm.with_suffix(".wav"), reference))
 
     diarizer, dvector = BuiltinDiarizer(device="cpu"), DvectorDiarizer(device="cpu")
-    from coder.pipeline.diarize import embeddings as embed
+    from coder.pipeline.diarize import resemblyzer as embed
     t0 = time.perf_counter()
     diarizer(np.zeros(16000, dtype=np.float32), 2)  # loads segmentation-3.0 and CAM++
     load_s = time.perf_counter() - t0

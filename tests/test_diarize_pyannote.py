@@ -53,8 +53,8 @@ def test_local_pipeline_directory_runs(pipeline_dir, clip):
     assert all(0 <= t.start < t.end <= 30.01 for t in result.turns)
     assert result.speakers == [f"SPEAKER_{i:02d}" for i in range(len(result.speakers))]
     assert [t.start for t in result.turns] == sorted(t.start for t in result.turns)
-    for vec in result.embeddings.values():
-        assert vec.shape == (32,) and abs(np.linalg.norm(vec) - 1) < 1e-6
+    for vec in result.embeddings.values():  # CAM++ voiceprints, not the pipeline's own 32-d embedding
+        assert vec.shape == (192,) and abs(np.linalg.norm(vec) - 1) < 1e-6
 
 
 def test_config_file_path_and_environment_variable(pipeline_dir, clip, monkeypatch):
@@ -137,3 +137,64 @@ def test_fbank_matches_torchaudio_kaldi():
     assert got.shape == expected.shape
     # log energies; torchaudio builds its mel filters in float32, coder in float64
     np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-3, rtol=0)
+
+
+def test_local_segmentation_directory_runs_offline_with_campplus(diarization_models_dir, monkeypatch):
+    """No token, hub switched off: the local segmentation-3.0 directory, CAM++ wrapped for pyannote's pipeline,
+    on real speech (the demo session's first minute) against its reference turns."""
+    need(HAVE_PYANNOTE, "pyannote.audio is not installed in this environment")
+    from pyannote.core import Annotation, Segment
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    from coder.pipeline import audio
+    from coder.pipeline.diarize import make_diarizer
+    from coder.pipeline.diarize.pyannote import check_available, kind, model_setting
+    from coder.pipeline.rttm import read
+
+    for name in ("HF_TOKEN", "HUGGINGFACE_TOKEN", "CODER_PYANNOTE_MODEL", "CODER_PYANNOTE_EMBEDDING"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    directory = diarization_models_dir / "pyannote-segmentation-3.0"
+    assert kind(str(directory)) == "segmentation" and kind("pyannote/segmentation-3.0") == "segmentation"
+    assert kind("pyannote/speaker-diarization-3.1") == "pipeline"
+    check_available(str(directory))
+    samples = audio.load(SAMPLE_DIR / "demo_session.ogg")[: 60 * 16000]
+    result = make_diarizer("pyannote", model=str(directory), device="cpu")(samples, 2)
+    assert result.source == "pyannote" and result.speakers == ["SPEAKER_00", "SPEAKER_01"]
+    reference, hypothesis = Annotation(), Annotation()
+    for i, t in enumerate(read(SAMPLE_DIR / "demo_session.rttm")["demo_session"]):
+        if t.start < 60:
+            reference[Segment(t.start, min(t.end, 60.0)), i] = t.speaker
+    for i, t in enumerate(result.turns):
+        hypothesis[Segment(t.start, t.end), i] = t.speaker
+    assert DiarizationErrorRate(collar=0.0, skip_overlap=False)(reference, hypothesis) < 0.15
+    assert {k: v.shape for k, v in result.embeddings.items()} == {"SPEAKER_00": (192,), "SPEAKER_01": (192,)}
+    # no setting and no token: the model store's segmentation-3.0 is the default
+    assert kind(model_setting()) == "segmentation"
+
+
+def test_campplus_as_a_pyannote_model_embeds_as_coder_does(diarization_models_dir):
+    """The wrapped CAM++ gives coder's CAM++ embedding of the masked samples (to 1e-4 after normalising)."""
+    need(HAVE_PYANNOTE, "pyannote.audio is not installed in this environment")
+    import torch
+
+    from coder.pipeline import audio
+    from coder.pipeline.diarize.campplus import SpeakerEmbedding
+    from coder.pipeline.diarize.pyannote import campplus_model
+
+    weights = diarization_models_dir / "campplus-sv-zh-en-16k" / "campplus_cn_en_common.pt"
+    model = campplus_model(weights)
+    ours = SpeakerEmbedding.load(weights)
+    clip = audio.load(SAMPLE_DIR / "demo_session.ogg")[16000 * 5:16000 * 15]
+    mask = np.zeros(589, dtype=np.float32)
+    mask[100:400] = 1.0  # frames 100-399 of 589 over 10 s
+    with torch.inference_mode():
+        whole = model(torch.from_numpy(clip)[None, None]).numpy()[0]
+        masked = model(torch.from_numpy(clip)[None, None], weights=torch.from_numpy(mask)[None]).numpy()[0]
+    idx = np.arange(len(clip)) * 589 // len(clip)
+    expected_whole, expected_masked = ours.embed([clip, clip[mask[idx] > 0.5]])
+    np.testing.assert_allclose(whole / np.linalg.norm(whole), expected_whole, atol=1e-4)
+    np.testing.assert_allclose(masked / np.linalg.norm(masked), expected_masked, atol=1e-4)
+    assert model.dimension == 192
+    with pytest.raises(ValueError):
+        model(torch.zeros(1, 1, 100))  # too short: pyannote probes the shortest input this way

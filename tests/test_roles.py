@@ -136,3 +136,16 @@ def test_unreadable_rttm_files(tmp_path):
         read(tmp_path / "empty.rttm")
     with pytest.raises(RTTMError, match="cannot read"):
         read(tmp_path / "missing.rttm")
+
+
+def test_voices_of_different_networks_are_never_compared():
+    """A Resemblyzer voiceprint (256-d, from before CAM++) against CAM++ voices (192-d): refused, named."""
+    from coder.pipeline.diarize.embeddings import VoiceModelMismatch, model_of
+
+    cam = {"A": np.eye(192)[0], "B": np.eye(192)[1]}
+    old = np.eye(256)[0]
+    assert (model_of(old), model_of(cam["A"]), model_of([0.0] * 10)) == ("Resemblyzer", "CAM++",
+                                                                         "an unknown model (10-d)")
+    with pytest.raises(VoiceModelMismatch, match=r"made by Resemblyzer and the speakers' voices by CAM\+\+"):
+        assign_roles(CONVERSATION, ["A", "B"], cam, old)
+    assert assign_roles(CONVERSATION, ["A", "B"], cam, np.eye(192)[1])["B"]["role"] == "therapist"

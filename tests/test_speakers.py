@@ -12,10 +12,13 @@ from coder.study.models import AuditEvent, Speaker, Transcript, Voiceprint
 from coder.study.speakers import (RoleError, import_turns, set_roles, swap_roles, therapist_of, therapist_voiceprint,
                                   transcript_document, write_exports)
 
+from .support.paths import SAMPLE_DIR
 from .support.tree import build_tree
 
-VOICE_A = [1.0] + [0.0] * 255
-VOICE_B = [0.0, 1.0] + [0.0] * 254
+# CAM++ voiceprints are 192-d; 256-d ones are Resemblyzer's, from before
+VOICE_A = [1.0] + [0.0] * 191
+VOICE_B = [0.0, 1.0] + [0.0] * 190
+RESEMBLYZER_VOICE = [0.0, 0.0, 1.0] + [0.0] * 253
 
 
 def words(*items):
@@ -140,3 +143,62 @@ def test_turns_beyond_the_recording_are_refused(database):
         with pytest.raises(ValueError, match="turns run to 90.0 s but the recording is 60.0 s long"):
             import_turns(db, rec, [Turn(0, 90, "A")], "x.rttm")
         assert rec.speaker_turns is None
+
+
+def test_a_voiceprint_of_the_old_network_is_recomputed_from_its_session(database, caplog):
+    """A session voiceprint made by Resemblyzer is recomputed with CAM++ from the session's audio and turns."""
+    import numpy as np
+
+    from coder.pipeline import audio
+    from coder.pipeline.diarize import embeddings
+    from coder.pipeline.rttm import read
+
+    reference = read(SAMPLE_DIR / "demo_session.rttm")["demo_session"]
+    with database.session() as db:
+        *_, rec, _unit, _instrument = build_tree(db)
+        rec.path = str(SAMPLE_DIR / "demo_session.ogg")
+        transcript = add_transcript(db, rec)
+        transcript.notes = {"diarization": {"turns": [[t.start, t.end, {"therapist": "SPEAKER_01", "client":
+                                                                      "SPEAKER_00"}[t.speaker]] for t in reference]}}
+        therapist = therapist_of(db, rec)
+        db.add(Voiceprint(therapist_id=therapist.id, embedding=RESEMBLYZER_VOICE, source="session",
+                          detail=f"transcript {transcript.id}", speech_s=60.0))
+        db.flush()
+        got = therapist_voiceprint(db, therapist)
+        samples = audio.load(rec.path)
+        expected = embeddings.turn_embeddings(samples, [t for t in reference if t.speaker == "therapist"])["therapist"]
+        assert got.shape == (192,) and float(got @ expected) > 0.999
+        stored = db.scalar(select(Voiceprint))
+        assert len(stored.embedding) == 192
+        event = db.scalar(select(AuditEvent).where(AuditEvent.action == "enrol_voice"))
+        assert event.detail["recomputed_from"] == "Resemblyzer"
+        # the client's voice is far from it, the therapist's own near
+        client = embeddings.turn_embeddings(samples, [t for t in reference if t.speaker == "client"])["client"]
+        assert float(got @ client) < 0.5 < float(got @ expected)
+
+
+def test_a_voiceprint_of_the_old_network_without_audio_is_never_compared(database, caplog):
+    with database.session() as db:
+        *_, rec, _unit, _instrument = build_tree(db)
+        therapist = therapist_of(db, rec)
+        db.add(Voiceprint(therapist_id=therapist.id, embedding=RESEMBLYZER_VOICE, source="sample",
+                          detail="old.wav", speech_s=10.0))
+        db.flush()
+        with caplog.at_level("WARNING"):
+            assert therapist_voiceprint(db, therapist) is None
+        assert "1 voiceprint(s) made by Resemblyzer are not compared with CAM++ voices; re-enrol" in caplog.text
+        db.add(Voiceprint(therapist_id=therapist.id, embedding=VOICE_B, source="sample", detail="new.wav",
+                          speech_s=10.0))
+        db.flush()
+        assert therapist_voiceprint(db, therapist).tolist() == VOICE_B  # the CAM++ one alone
+
+
+def test_confirming_roles_on_an_old_transcript_enrols_no_old_voice(database):
+    """A transcript whose speakers carry Resemblyzer voices and whose audio is gone enrols nothing."""
+    with database.session() as db:
+        *_, rec, _unit, _instrument = build_tree(db)
+        transcript = add_transcript(db, rec)
+        for speaker in transcript.speakers:
+            speaker.embedding = RESEMBLYZER_VOICE
+        swap_roles(db, transcript)
+        assert db.scalars(select(Voiceprint)).all() == []

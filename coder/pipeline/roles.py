@@ -23,8 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from coder.pipeline.diarize.embeddings import check_comparable
+
 ROLES = ("therapist", "client")
 WEIGHTS = {"voice": 45.0, "questions": 4.0, "opens": 0.8, "closes": 0.6, "speaking_time": 1.0}
+# CAM++ voiceprints (bench/voices.py): one voice 0.92-0.98 apart, two 0.1-0.6 (0.80-0.82 for espeak's voices)
+SAME_VOICE = 0.85
 _SENTENCE = re.compile(r"[^.?!]+[.?!]*")
 
 
@@ -79,6 +83,7 @@ def assign_roles(segments: list[dict[str, Any]], speakers: list[str] | None = No
         per.setdefault(label, SpeakerCues())
     voice = None
     if therapist_voiceprint is not None and embeddings:
+        check_comparable(therapist_voiceprint, embeddings)  # a voiceprint of another network: refused, not guessed
         vp = np.asarray(therapist_voiceprint, dtype=float)
         voice = {s: float(np.dot(np.asarray(e, dtype=float), vp)) for s, e in embeddings.items()}
     result: dict[str, dict[str, Any]] = {s: {"role": None, "confidence": None, "role_source": "auto"} for s in labels}
@@ -89,8 +94,8 @@ def assign_roles(segments: list[dict[str, Any]], speakers: list[str] | None = No
         if voice and only in voice:
             # One voice: the therapist if it is theirs, else the client (a client alone is unusual but possible).
             sim = voice[only]
-            role = "therapist" if sim >= 0.75 else "client"
-            result[only].update(role=role, confidence=round(_logistic(abs(sim - 0.75) * 20), 3),
+            role = "therapist" if sim >= SAME_VOICE else "client"
+            result[only].update(role=role, confidence=round(_logistic(abs(sim - SAME_VOICE) * 20), 3),
                                 cues={"voice_similarity": round(sim, 3)})
         return result
     # The therapist: the speaker that beats every other on the pairwise score by the most.

@@ -7,6 +7,7 @@ role assignment in the therapist's other sessions can recognise it.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,9 @@ from coder.study.audit import audit
 from coder.study.models import Dyad, Recording, Speaker, Therapist, TherapySession, Transcript, User, Voiceprint
 
 
+log = logging.getLogger(__name__)
+
+
 class RoleError(ValueError):
     pass
 
@@ -41,14 +45,62 @@ def therapist_of(db: Session, recording: Recording) -> Therapist | None:
 
 
 def therapist_voiceprint(db: Session, therapist: Therapist | None) -> np.ndarray | None:
-    """The mean of the therapist's enrolled voiceprints, unit length; None when none is enrolled."""
+    """The mean of the therapist's enrolled voiceprints, unit length; None when none is enrolled.
+
+    Voiceprints made by another network than today's (Resemblyzer, before CAM++) are recomputed from their
+    session's audio where it is stored (``upgrade_voiceprints``); those that cannot be are left out, never
+    compared, and a warning says to re-enrol.
+    """
     if therapist is None:
         return None
+    upgrade_voiceprints(db, therapist)
     prints = db.scalars(select(Voiceprint.embedding).where(Voiceprint.therapist_id == therapist.id)).all()
-    if not prints:
+    current = [p for p in prints if embeddings.model_of(p) == embeddings.MODEL]
+    if len(current) < len(prints):
+        log.warning("therapist %s: %d voiceprint(s) made by %s are not compared with %s voices; re-enrol them "
+                    "(coder therapists enrol)", therapist.id, len(prints) - len(current),
+                    ", ".join(sorted({embeddings.model_of(p) for p in prints} - {embeddings.MODEL})),
+                    embeddings.MODEL)
+    if not current:
         return None
-    mean = np.mean(np.asarray(prints, dtype=float), axis=0)
+    mean = np.mean(np.asarray(current, dtype=float), axis=0)
     return mean / max(float(np.linalg.norm(mean)), 1e-8)
+
+
+def upgrade_voiceprints(db: Session, therapist: Therapist) -> int:
+    """Recompute, with today's network, the therapist's session voiceprints made by an older one, from the
+    session's audio and its therapist's turns; how many were recomputed."""
+    done = 0
+    for vp in db.scalars(select(Voiceprint).where(Voiceprint.therapist_id == therapist.id,
+                                                  Voiceprint.source == "session")):
+        if embeddings.model_of(vp.embedding) == embeddings.MODEL or not vp.detail.startswith("transcript "):
+            continue
+        transcript = db.get(Transcript, int(vp.detail.split()[1])) if vp.detail.split()[1].isdigit() else None
+        speaker = next((s for s in transcript.speakers if s.role == "therapist"), None) if transcript else None
+        vector = _session_voice(transcript, speaker.label) if speaker else None
+        if vector is not None:
+            old = embeddings.model_of(vp.embedding)
+            vp.embedding = [round(float(x), 6) for x in vector]
+            audit(db, "enrol_voice", therapist, None, source="session", transcript_id=transcript.id,
+                  recomputed_from=old)
+            done += 1
+    if done:
+        db.flush()
+    return done
+
+
+def _session_voice(transcript: Transcript, label: str) -> np.ndarray | None:
+    """The voiceprint of ``label``'s turns in the transcript's recording, if its audio and turns are there."""
+    turns = [Turn(float(a), float(b), str(c)) for a, b, c in ((transcript.notes or {}).get("diarization") or {})
+             .get("turns", [])]
+    if not any(t.speaker == label for t in turns):
+        return None
+    try:
+        samples = audio.load(transcript.recording.path)
+        return embeddings.turn_embeddings(samples, turns).get(label)
+    except (audio.AudioError, embeddings.EncoderUnavailable, OSError) as exc:
+        log.warning("transcript %s: the voiceprint could not be recomputed: %s", transcript.id, exc)
+        return None
 
 
 def voice_sample(audio_path: str | Path, start: float | None = None, end: float | None = None,
@@ -166,11 +218,18 @@ def _enrol_from_session(db: Session, transcript: Transcript, actor: User | None)
     for old in db.scalars(select(Voiceprint).where(Voiceprint.therapist_id == therapist.id,
                                                    Voiceprint.source == "session", Voiceprint.detail == detail)):
         db.delete(old)
-    speaker = next((s for s in transcript.speakers if s.role == "therapist" and s.embedding), None)
+    speaker = next((s for s in transcript.speakers if s.role == "therapist"), None)
     if speaker is None:
         return
+    vector = speaker.embedding
+    if not vector or embeddings.model_of(vector) != embeddings.MODEL:
+        # a transcript from before CAM++ (or without voices): today's voiceprint from its audio, else none
+        fresh = _session_voice(transcript, speaker.label)
+        if fresh is None:
+            return
+        vector = speaker.embedding = [round(float(x), 6) for x in fresh]
     speech = speaking_time(transcript.segments, speaker.label)
-    db.add(Voiceprint(therapist_id=therapist.id, embedding=speaker.embedding, source="session", detail=detail,
+    db.add(Voiceprint(therapist_id=therapist.id, embedding=vector, source="session", detail=detail,
                       speech_s=round(speech, 2)))
     audit(db, "enrol_voice", therapist, actor, source="session", transcript_id=transcript.id)
 

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from coder.pipeline.diarize import builtin, embeddings, pyannote
+from coder.pipeline.diarize import builtin, pyannote, resemblyzer
 from coder.pipeline.diarize.builtin import BuiltinDiarizer
 from coder.pipeline.diarize.channels import diarize_channels
 from coder.pipeline.diarize.dvector import DvectorDiarizer
@@ -46,7 +46,7 @@ def check_available(method: str, **options: Any) -> None:
         builtin.check_available(options.get("segmentation_model"), options.get("embedding_model"))
     if method == "dvector":
         try:
-            embeddings.weights_path()
+            resemblyzer.weights_path()
         except Exception as exc:
             raise DiarizerUnavailable(str(exc)) from None
     if method == "pyannote":

@@ -357,8 +357,8 @@ class BuiltinDiarizer:
         return turns
 
     def voices(self, audio: np.ndarray, turns: list[Turn]) -> dict[str, np.ndarray]:
-        """Each speaker's voice embedding on the scale voiceprints use (Resemblyzer's, coder.pipeline.diarize.
-        embeddings), from their longest turns up to ``voiceprint_s``."""
+        """Each speaker's voiceprint (CAM++, coder.pipeline.diarize.embeddings) from their longest turns up to
+        ``voiceprint_s``."""
         chosen: list[Turn] = []
         for label in sorted({t.speaker for t in turns}):
             total = 0.0
@@ -367,7 +367,8 @@ class BuiltinDiarizer:
                     break
                 chosen.append(t)
                 total += t.end - t.start
-        return embeddings.turn_embeddings(audio, chosen)
+        net = _models(self.segmentation_model, self.embedding_model, self.device)[1]
+        return embeddings.turn_embeddings(audio, chosen, net=net)
 
 
 def _centroids(vectors: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from coder.pipeline import vad
-from coder.pipeline.diarize import embeddings
+from coder.pipeline.diarize import embeddings, resemblyzer
 from coder.pipeline.diarize.types import DEFAULT_SPEAKERS, SAMPLE_RATE, SINGLE_SPEAKER, Diarization, Turn, speaker_label
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class DvectorDiarizer:
                 warnings.append("too little speech to tell speakers apart; all of it is given to one speaker")
                 return Diarization([Turn(s, e, SINGLE_SPEAKER) for s, e in regions], {}, warnings, "dvector")
             return Diarization([], {}, ["no speech found"] if duration > 0 else ["empty recording"], "dvector")
-        emb = embeddings.embed_windows(audio, wins, self.device)
+        emb = resemblyzer.embed_windows(audio, wins, self.device)
         estimated = estimate_speakers(emb, self.max_speakers, self.min_share, self.same_speaker_similarity)
         k = estimated if num_speakers is None else num_speakers
         k = max(1, min(k, len(wins)))
@@ -85,9 +85,8 @@ class DvectorDiarizer:
         used = list(dict.fromkeys(t.speaker for t in turns))  # labels in order of first appearance
         rename = {old: speaker_label(i) for i, old in enumerate(used)}
         turns = [Turn(t.start, t.end, rename[t.speaker]) for t in turns]
-        voices = {rename[speaker_label(i)]: centroids[i] for i in range(len(centroids))
-                      if speaker_label(i) in rename}
-        return Diarization(turns, voices, warnings, "dvector")
+        # voices on the voiceprints' scale (CAM++), not the Resemblyzer centroids clustered with
+        return Diarization(turns, embeddings.turn_embeddings(audio, turns), warnings, "dvector")
 
     def _merge_same_voice(self, emb, labels, centroids, warnings, requested):
         """Fold clusters that are not distinct voices into their nearest neighbour (a one-speaker recording

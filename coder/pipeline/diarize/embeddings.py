@@ -1,156 +1,137 @@
-"""Speaker embeddings for the builtin diariser.
+"""Voiceprints: the CAM++ embedding of a speaker's speech, which roles and therapist voiceprints compare.
 
-The voice encoder is Resemblyzer's (a 3-layer LSTM over 40-band mel frames,
-trained for speaker verification, GE2E loss). Its weights ship inside the
-``resemblyzer`` package on the package index, so nothing is downloaded at run
-time. coder runs the network itself rather than through Resemblyzer's
-``VoiceEncoder`` so that the mel spectrogram of a whole recording is computed
-once and many windows are embedded in one batch, and so that importing it
-does not pull in Resemblyzer's own WebRTC VAD, which coder does not use.
+Every diariser hands back its speakers' voices on this one scale (CAM++, 192-d, unit length), whatever it
+clustered with, so that a voiceprint enrolled from one session can be compared with any other session.
+Voiceprints made before by Resemblyzer (256-d) are told apart by their length (``model_of``) and never
+compared with CAM++ ones (``check_comparable``): bench/voices.py measured CAM++ far better at telling
+voices apart (docs/diarization.md, "Therapist voiceprints").
 """
 from __future__ import annotations
 
-import importlib.util
+import os
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
 from coder.pipeline.audio import SAMPLE_RATE
+from coder.pipeline.spans import merged
 
-HOP = 160  # 10 ms mel frames
-N_FFT = 400  # 25 ms window
-N_MELS = 40
-WINDOW_FRAMES = 160  # 1.6 s: the length the encoder was trained on
-TARGET_DBFS = -30.0  # Resemblyzer's training normalisation
+MODEL = "CAM++"
+DIMENSION = 192
+MODELS_BY_DIMENSION = {192: "CAM++", 256: "Resemblyzer"}  # Resemblyzer: coder's voiceprints before CAM++
+PIECE_S = 6.0  # a speaker's speech is embedded in pieces of this length, and the pieces averaged
+MIN_SPEECH_S = 0.5
 
 
 class EncoderUnavailable(Exception):
     pass
 
 
-def weights_path() -> Path:
-    spec = importlib.util.find_spec("resemblyzer")
-    if spec is None or not spec.submodule_search_locations:
-        raise EncoderUnavailable("the builtin diariser needs the 'resemblyzer' package "
-                                 "(pip install resemblyzer); it carries the voice encoder's weights")
-    path = Path(list(spec.submodule_search_locations)[0]) / "pretrained.pt"
-    if not path.is_file():
-        raise EncoderUnavailable(f"voice encoder weights missing at {path}; reinstall resemblyzer")
-    return path
-
-
-def _network():
-    import torch
-    from torch import nn
-
-    class VoiceEncoder(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lstm = nn.LSTM(N_MELS, 256, 3, batch_first=True)
-            self.linear = nn.Linear(256, 256)
-
-        def forward(self, mels):
-            _, (hidden, _) = self.lstm(mels)
-            raw = torch.relu(self.linear(hidden[-1]))
-            return raw / torch.clamp(torch.norm(raw, dim=1, keepdim=True), min=1e-8)
-
-    net = VoiceEncoder()
-    state = torch.load(weights_path(), map_location="cpu", weights_only=False)["model_state"]
-    net.load_state_dict({k: v for k, v in state.items() if not k.startswith("similarity_")})
-    return net.eval()
+class VoiceModelMismatch(ValueError):
+    pass
 
 
 def default_device() -> str:
     """``CODER_DEVICE`` (cpu or cuda) if set, else CUDA where PyTorch sees a GPU."""
-    import os
-
     import torch
 
     return os.environ.get("CODER_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @lru_cache(maxsize=2)
-def encoder(device: str = "cpu"):
-    return _network().to(device)
+def encoder(model: str | None = None, device: str = "cpu"):
+    """The CAM++ network (``campplus.SpeakerEmbedding``): ``model``, ``CODER_EMBEDDING_MODEL`` or the model store."""
+    from coder.pipeline.diarize import campplus
+
+    try:
+        return campplus.SpeakerEmbedding.load(model, _store(), device)
+    except campplus.EmbeddingUnavailable as exc:
+        raise EncoderUnavailable(f"voiceprints need the CAM++ weights: {exc}") from None
 
 
-def mel_frames(audio: np.ndarray) -> np.ndarray:
-    """Power mel spectrogram, one row per 10 ms (not log-compressed: the encoder was trained on it)."""
-    import librosa
+def _store():
+    """The first model store holding CAM++: the configured one, the checkout's models/, the provisioning
+    tool's default (as the builtin diariser looks)."""
+    from pathlib import Path
 
-    if len(audio) < N_FFT:
-        audio = np.pad(audio, (0, N_FFT - len(audio)))
-    mel = librosa.feature.melspectrogram(y=audio.astype(np.float32), sr=SAMPLE_RATE, n_fft=N_FFT,
-                                         hop_length=HOP, n_mels=N_MELS)
-    return mel.astype(np.float32).T
+    from coder.config import SOURCE_ROOT, load_settings
+    from coder.pipeline.diarize import campplus
 
-
-def embed_windows(audio: np.ndarray, windows: list[tuple[float, float]], device: str = "cpu",
-                  batch_size: int = 256) -> np.ndarray:
-    """One unit-length embedding per (start, end) window, in seconds.
-
-    Each window is loudness-normalised to the encoder's training level, which
-    for a power spectrogram is a per-window scale factor. Windows shorter than
-    the encoder's 1.6 s are embedded at their own length.
-    """
-    import torch
-
-    if not windows:
-        return np.zeros((0, 256), dtype=np.float32)
-    mel = mel_frames(audio)
-    net = encoder(device)
-    target = 10 ** (TARGET_DBFS / 20)
-    chunks, lengths = [], []
-    for start, end in windows:
-        a = max(0, int(round(start * 100)))
-        b = min(len(mel), max(a + 1, int(round(end * 100))))
-        samples = audio[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)]
-        rms = float(np.sqrt(np.mean(samples ** 2))) if len(samples) else 0.0
-        gain = (target / rms) ** 2 if rms > 1e-6 else 1.0
-        chunks.append(mel[a:b] * gain)
-        lengths.append(b - a)
-    out = np.zeros((len(windows), 256), dtype=np.float32)
-    order = np.argsort(lengths)  # equal lengths batch together without padding
-    with torch.inference_mode():
-        i = 0
-        while i < len(order):
-            n = lengths[order[i]]
-            j = i
-            while j < len(order) and lengths[order[j]] == n and j - i < batch_size:
-                j += 1
-            idx = order[i:j]
-            batch = torch.from_numpy(np.stack([chunks[k] for k in idx])).to(device)
-            out[idx] = net(batch).cpu().numpy()
-            i = j
-    return out
+    store = load_settings().models_dir
+    for candidate in (store, SOURCE_ROOT / "models", Path("~/.cache/offline-diarization").expanduser()):
+        if (candidate / campplus.WEIGHTS).is_file():
+            return candidate
+    return store
 
 
-def voiceprint(audio: np.ndarray, regions: list[tuple[float, float]] | None = None, device: str = "cpu") -> np.ndarray:
-    """A speaker's mean embedding over 1.6 s windows of ``regions`` (the whole clip if none), unit length."""
-    if regions is None:
-        regions = [(0.0, len(audio) / SAMPLE_RATE)]
-    windows = []
-    for start, end in regions:
-        t = start
-        while t + 1.6 <= end + 1e-6:
-            windows.append((t, t + 1.6))
-            t += 0.8
-        if end - start < 1.6 and end - start >= 0.5:
-            windows.append((start, end))
-    if not windows:
+def model_of(vector) -> str:
+    """Which network made a stored voice vector, told by its length."""
+    return MODELS_BY_DIMENSION.get(len(vector), f"an unknown model ({len(vector)}-d)")
+
+
+def check_comparable(voiceprint, voices: dict[str, np.ndarray]) -> None:
+    """Raise ``VoiceModelMismatch`` when a voiceprint and the speakers' voices come from different networks."""
+    theirs = {model_of(v) for v in voices.values()}
+    mine = model_of(voiceprint)
+    if theirs - {mine}:
+        raise VoiceModelMismatch(
+            f"the voiceprint was made by {mine} and the speakers' voices by {', '.join(sorted(theirs))}; voices "
+            f"from different models cannot be compared (re-enrol the therapist, or re-run the session)")
+
+
+def embed_speech(audio: np.ndarray, regions: list[tuple[float, float]], model: str | None = None,
+                 device: str | None = None, net=None) -> np.ndarray:
+    """One unit-length CAM++ voiceprint of the speech in ``regions`` (seconds): the regions joined, cut into
+    ``PIECE_S`` pieces (a short last piece joins the one before), each embedded, the mean normalised."""
+    clips = [audio[int(a * SAMPLE_RATE):int(b * SAMPLE_RATE)] for a, b in regions if b > a]
+    speech = np.concatenate(clips) if clips else np.zeros(0, dtype=np.float32)
+    if len(speech) < MIN_SPEECH_S * SAMPLE_RATE:
         raise ValueError("too little speech for a voiceprint (at least half a second is needed)")
-    mean = embed_windows(audio, windows, device).mean(axis=0)
+    net = net or encoder(model, device or default_device())
+    piece = int(PIECE_S * SAMPLE_RATE)
+    cuts = list(range(0, len(speech), piece))
+    if len(cuts) > 1 and len(speech) - cuts[-1] < piece // 2:
+        cuts.pop()
+    pieces = [speech[a:b] for a, b in zip(cuts, cuts[1:] + [len(speech)])]
+    mean = net.embed(pieces).mean(axis=0)
     return mean / max(float(np.linalg.norm(mean)), 1e-8)
 
 
-def turn_embeddings(samples: np.ndarray, turns: list) -> dict[str, np.ndarray]:
-    """Each speaker's voice embedding over their turns (``Turn``s of coder.pipeline.diarize; speakers with too
-    little speech are left out)."""
+def voiceprint(audio: np.ndarray, regions: list[tuple[float, float]] | None = None, device: str | None = None,
+               net=None) -> np.ndarray:
+    """A speaker's voiceprint over ``regions`` (the whole clip if none), unit length."""
+    if regions is None:
+        regions = [(0.0, len(audio) / SAMPLE_RATE)]
+    return embed_speech(np.asarray(audio, dtype=np.float32), regions, device=device, net=net)
+
+
+def turn_embeddings(samples: np.ndarray, turns: list, net=None) -> dict[str, np.ndarray]:
+    """Each speaker's voiceprint over their turns (``Turn``s of coder.pipeline.diarize), overlapped speech left
+    out where enough remains; speakers with too little speech are left out."""
     out = {}
     for label in sorted({t.speaker for t in turns}):
+        own = merged((t.start, t.end) for t in turns if t.speaker == label)
+        alone = _minus(own, merged((t.start, t.end) for t in turns if t.speaker != label))
+        regions = alone if sum(b - a for a, b in alone) >= MIN_SPEECH_S else own
         try:
-            out[label] = voiceprint(samples, [(t.start, t.end) for t in turns if t.speaker == label])
+            out[label] = voiceprint(samples, regions, net=net)
         except ValueError:
             pass
+    return out
+
+
+def _minus(spans: list[tuple[float, float]], others: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The parts of merged ``spans`` outside merged ``others``."""
+    out = []
+    for a, b in spans:
+        for c, d in others:
+            if d <= a or c >= b:
+                continue
+            if c > a:
+                out.append((a, c))
+            a = max(a, d)
+            if a >= b:
+                break
+        if a < b:
+            out.append((a, b))
     return out
