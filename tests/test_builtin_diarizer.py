@@ -65,6 +65,18 @@ def test_similar_voices_stay_apart_and_one_voice_stays_one():
     assert d.cluster(one, np.ones(60), None, [])[1] == 1
 
 
+def test_a_voice_that_speaks_little_is_kept_a_stray_piece_is_not():
+    # one embedding (1.2 s of 60 s) unlike every other: a second voice (AMI trn03); one like the rest: folded
+    rng = np.random.default_rng(5)
+    a, b = np.eye(16)[0], np.eye(16)[1]
+    main = voices(rng, a, 20)
+    weights = np.r_[np.full(20, 3.0), 1.2]
+    d = BuiltinDiarizer()
+    labels, k = d.cluster(np.vstack([main, voices(rng, b, 1)]), weights, None, [])
+    assert k == 2 and labels[-1] != labels[0]
+    assert d.cluster(np.vstack([main, voices(rng, a, 1, 0.3)]), weights, None, [])[1] == 1
+
+
 def test_a_local_speaker_is_split_at_pauses():
     # segmentation-3.0 may keep two similar voices taking turns as one local speaker; the parts on either side of
     # a pause are embedded and assigned apart, and only parts that talk at the same time must differ
