@@ -92,7 +92,7 @@ class BuiltinDiarizer:
     min_embed_s: float = 0.6  # a local speaker with less clean speech in a window is not embedded there
     max_embed_s: float = 3.0  # the most of a window's speech one embedding takes (speed)
     # Tuned on the scripted sessions and the two-speaker AMI excerpts (docs/diarization.md): at 0.80 two similar
-    # synthetic voices become one, at 0.88 one voice of talk_over becomes two.
+    # synthetic voices become one; at 0.85 one far-field voice (AMI trn03's) already counts as two.
     same_voice_ratio: float = 0.85  # clusters as alike across as this share of within are one voice
     min_cluster_share: float = 0.05  # a cluster with less of the embedded speech is folded into its neighbour
     distinct_similarity: float = 0.3  # ... unless its centroid is less alike than this to every larger one
