@@ -5,7 +5,8 @@ today's rule (the turn covering more of the word) and by voice (coder.pipeline.w
     .venv/bin/python bench/attribution.py [--models-dir models] [--json bench/results-attribution.json]
                                           [--ami-dir ../shared/data/ami-excerpts]
 
-Inputs: the scripted sessions with planted overlap (talk_over, cut_in, two_at_once in bench/sessions/),
+Inputs: the scripted sessions with planted overlap (talk_over, cut_in, two_at_once, and late_reply, held out:
+written after the clip length was chosen; bench/sessions/),
 transcribed once each with faster-whisper base through coder's pipeline (VAD, guards). The speaker turns come
 from the builtin diariser (two speakers) and, apart, from the reference (so that attribution is scored without
 the diariser's errors). Both rules run on the same words and turns.
@@ -35,7 +36,8 @@ from coder.pipeline.words import attribute_words  # noqa: E402
 
 from sessions import synthesise  # noqa: E402
 
-STEMS = ["talk_over", "cut_in", "two_at_once"]
+STEMS = ["talk_over", "cut_in", "two_at_once", "late_reply"]
+HELD_OUT = {"late_reply"}  # written after OverlapVoices.clip_s was chosen on the others
 
 
 def by_speaker(segments: list[dict], normalise) -> dict[str, str]:
@@ -92,7 +94,7 @@ def main() -> None:
             after_segments = attribute_words(segments, result.turns, voices)
             t2 = time.perf_counter()
             after = cp_word_error_rate(ref_by_speaker, by_speaker(after_segments, normalise))
-            row = {"session": stem, "turns": source, "duration_s": round(len(samples) / 16000, 1),
+            row = {"session": stem, "held_out": stem in HELD_OUT, "turns": source, "duration_s": round(len(samples) / 16000, 1),
                    "speakers_found": len(result.speakers), "overlap_s": round(sum(e - s for s, e, _ in result.overlaps), 2),
                    "words": plain.length, "plain_wer": round(plain.error_rate, 4), "plain_errors": plain.errors,
                    "cpwer_before": round(before.error_rate, 4), "cp_errors_before": before.errors,
