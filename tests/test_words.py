@@ -108,3 +108,17 @@ def test_a_speaker_without_clean_speech_keeps_todays_rule(cam, tmp_path):
     voices = OverlapVoices(samples, cam)
     assert attribute_words(segments, turns, voices)[0]["speaker"] == "A"
     assert voices.counts == {"in_overlap": 1, "by_voice": 0}
+
+
+def test_missing_weights_leave_the_turn_rule_and_say_so(tmp_path):
+    from coder.pipeline.transcribe import NO_VOICES, overlap_voices, speakers_of_words
+
+    samples = np.zeros(4 * RATE, dtype=np.float32)
+    result = Diarization([Turn(0.0, 3.0, "A"), Turn(2.0, 4.0, "B")])
+    segments = [{"start": 2.2, "end": 2.6, "text": " so", "words": [{"text": " so", "start": 2.2, "end": 2.6}]}]
+    out = speakers_of_words(samples, segments, result, embedding_model=str(tmp_path / "absent.pt"))
+    assert out[0]["speaker"] == "A" and result.warnings == [NO_VOICES]
+    assert "overlap_words" not in result.record("builtin", 2)
+    apart = Diarization([Turn(0.0, 2.0, "A"), Turn(2.0, 4.0, "B")])  # no overlap: nothing to load, no warning
+    assert overlap_voices(samples, apart, embedding_model=str(tmp_path / "absent.pt")) is None
+    assert apart.warnings == []
