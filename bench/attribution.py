@@ -94,8 +94,9 @@ def main() -> None:
             after_segments = attribute_words(segments, result.turns, voices)
             t2 = time.perf_counter()
             after = cp_word_error_rate(ref_by_speaker, by_speaker(after_segments, normalise))
-            row = {"session": stem, "held_out": stem in HELD_OUT, "turns": source, "duration_s": round(len(samples) / 16000, 1),
-                   "speakers_found": len(result.speakers), "overlap_s": round(sum(e - s for s, e, _ in result.overlaps), 2),
+            row = {"session": stem, "held_out": stem in HELD_OUT, "turns": source,
+                   "duration_s": round(len(samples) / 16000, 1), "speakers_found": len(result.speakers),
+                   "overlap_s": round(sum(e - s for s, e, _ in result.overlaps), 2),
                    "words": plain.length, "plain_wer": round(plain.error_rate, 4), "plain_errors": plain.errors,
                    "cpwer_before": round(before.error_rate, 4), "cp_errors_before": before.errors,
                    "cpwer_after": round(after.error_rate, 4), "cp_errors_after": after.errors,

@@ -68,7 +68,7 @@ class OverlapVoices:
     (widened to ``clip_s``) and each candidate's voice, the centroid of embeddings of their clean speech.
 
     A mix of two voices does not land midway between them: one voice dominates the embedding (on the scripted
-    sessions, equal mixes of two voices sat up to 0.45 towards one of them on the difference of their cosine
+    sessions, equal mixes of two voices sat up to 0.47 towards one of them on the difference of their cosine
     similarities). So the word goes to A rather than B when its embedding leans further towards A than mixes of
     A's and B's clean speech, clips of the same length summed, do. Only words in overlapped speech are embedded,
     and a speaker's voice only when a word needs it."""
@@ -80,6 +80,7 @@ class OverlapVoices:
     voice_s: float = 30.0  # ... up to this much per speaker, the longest stretches first
     min_voice_s: float = 0.5  # a speaker with less clean speech has no voice to compare against
     mixes: int = 8  # pairs of clean clips mixed to find where an even mix of two voices lands
+    batch: int = 32  # clips through the network at once (memory stays small on long sessions)
     _voices: dict[str, np.ndarray | None] = field(default_factory=dict, init=False, repr=False)
     _pieces: dict[str, list[tuple[float, float]]] = field(default_factory=dict, init=False, repr=False)
     _even: dict[tuple[str, str], float] = field(default_factory=dict, init=False, repr=False)
@@ -136,16 +137,17 @@ class OverlapVoices:
         return self._even[(first, second)]
 
     def speakers_of(self, words: list[tuple[float, float, frozenset[str]]], turns: list[Turn]) -> list[str | None]:
-        """For each (start, end, candidates) the candidate whose voice the word's leans to, or None where a
-        candidate has no clean speech to compare against. All the words' clips go through the network together."""
+        """For each (start, end, candidates) the candidate whose voice the word's clip leans to, or None where a
+        candidate has no clean speech to compare against. The clips go through the network ``batch`` at a time."""
         voices = [{s: self.voice(turns, s) for s in sorted(who)} for _a, _b, who in words]
         wanted = [i for i, v in enumerate(voices) if all(x is not None for x in v.values())
                   and self.duration >= self.min_voice_s]
         out: list[str | None] = [None] * len(words)
         if not wanted:
             return out
-        clips = [self._clip(*clip_span(words[i][0], words[i][1], self.clip_s, self.duration)) for i in wanted]
-        vectors = self.embed(clips)
+        where_clips = [clip_span(words[i][0], words[i][1], self.clip_s, self.duration) for i in wanted]
+        vectors = np.concatenate([self.embed([self._clip(*span) for span in where_clips[k:k + self.batch]])
+                                  for k in range(0, len(where_clips), self.batch)])
         for i, vector in zip(wanted, vectors):
             candidates = voices[i]
             if len(candidates) == 2:
