@@ -19,13 +19,18 @@ SESSIONS = {  # stem: (script, therapist voice, client voice); None: generate.py
 # Sessions with planted simultaneous speech (interruptions, back-channels): for the turn-taking measures, kept
 # apart from SESSIONS, which the diarisation benchmark walks.
 PLANTED = {"talk_over": (SCRIPTS / "talk_over.script.txt", "en-gb+f4:55:145", "en-us+m2:40:140")}
+# More planted overlap, written for speaker-attributed word error (bench/attribution.py, with talk_over).
+OVERLAPPING = {"cut_in": (SCRIPTS / "cut_in.script.txt", "en-us+m6:40:145", "en+f3:75:165"),
+               "two_at_once": (SCRIPTS / "two_at_once.script.txt", "en-gb+f5:50:140", "en-us+m1:30:150"),
+               # written after the attribution was tuned on the three above: held out
+               "late_reply": (SCRIPTS / "late_reply.script.txt", "en-us+m4:45:140", "en-gb+f1:65:135")}
 
 
 def synthesise(stem: str) -> tuple[Path, Path, list[dict]]:
     """(audio, reference RTTM, reference turns with text) of one session, generated when missing."""
     cache = CACHE
     cache.mkdir(parents=True, exist_ok=True)
-    script, therapist, client = {**SESSIONS, **PLANTED}[stem]
+    script, therapist, client = {**SESSIONS, **PLANTED, **OVERLAPPING}[stem]
     audio = cache / f"{stem}.ogg"
     if not audio.exists():
         cmd = [sys.executable, str(ROOT / "sample_audio" / "generate.py"), str(script), "--out", str(cache)]

@@ -5,6 +5,7 @@ Each stage is a module of its own (audio, vad, asr, guards, diarize) and usable 
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,10 +14,11 @@ import numpy as np
 from coder.pipeline import audio
 from coder.pipeline import guards, vad
 from coder.pipeline.asr import Engine
-from coder.pipeline.diarize import (DEFAULT_SPEAKERS, Diarization, Turn, diarize_channels, make_diarizer,
-                                    turn_embeddings)
+from coder.pipeline.diarize import (DEFAULT_SPEAKERS, Diarization, Turn, builtin, campplus, diarize_channels,
+                                    make_diarizer, turn_embeddings)
+from coder.pipeline.diarize.embeddings import default_device
 from coder.pipeline.roles import assign_roles
-from coder.pipeline.words import attribute_words
+from coder.pipeline.words import OverlapVoices, attribute_words
 
 Progress = Callable[[float], None]  # called with audio seconds of the recording done so far
 
@@ -90,6 +92,41 @@ def speakers_of(samples: np.ndarray, segments: list[dict[str, Any]], diarizer: s
     return make_diarizer(diarizer, **(options or {}))(samples, num_speakers)  # each backend names its source
 
 
+NO_VOICES = ("words in overlapped speech went to the turn covering more of them: the CAM++ weights that tell "
+             "the voices apart are missing (run `make models` or set CODER_EMBEDDING_MODEL)")
+
+
+@lru_cache(maxsize=1)
+def _speaker_embedding(path: str, device: str) -> campplus.SpeakerEmbedding:
+    return campplus.SpeakerEmbedding.load(path, device=device)
+
+
+def overlap_voices(samples: np.ndarray, result: Diarization, embedding_model: str | None = None
+                   ) -> OverlapVoices | None:
+    """What tells apart the voices of words spoken in overlap (CAM++, loaded when a word first needs it), or None
+    where the turns never overlap or the weights are missing (then a warning says so)."""
+    if not result.overlaps:
+        return None
+    try:
+        path = str(campplus.resolve(embedding_model, builtin.models_dir()))
+    except campplus.EmbeddingUnavailable:
+        result.warnings.append(NO_VOICES)
+        return None
+    device = default_device()
+    return OverlapVoices(samples, lambda clips: _speaker_embedding(path, device).embed(clips))
+
+
+def speakers_of_words(samples: np.ndarray, segments: list[dict[str, Any]], result: Diarization,
+                      embedding_model: str | None = None) -> list[dict[str, Any]]:
+    """The segments split by speaker (``coder.pipeline.words``), words in overlapped speech by their voice; how
+    many there were is noted in ``result.overlap_words``."""
+    voices = overlap_voices(samples, result, embedding_model)
+    segments = attribute_words(segments, result.turns, voices)
+    if voices is not None:
+        result.overlap_words = dict(voices.counts)
+    return segments
+
+
 def _identity(duration: float) -> vad.TimeMap:
     tmap = vad.TimeMap()
     tmap.add(0.0, duration)
@@ -125,7 +162,7 @@ def transcribe_file(path: str | Path, engine: Engine, diarizer: str = "builtin",
     else:
         result = speakers_of(samples, segments, diarizer, num_speakers, turns, diarizer_options)
         method = diarizer if turns is None else "rttm"
-    segments = attribute_words(segments, result.turns)
+    segments = speakers_of_words(samples, segments, result, (diarizer_options or {}).get("embedding_model"))
     speakers = assign_roles(segments, result.speakers, result.embeddings, therapist_voiceprint)
     t2 = time.perf_counter()
     if progress:
