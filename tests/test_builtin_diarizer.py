@@ -151,3 +151,32 @@ def test_missing_weights_say_how_to_provide_them(tmp_path, monkeypatch, tiny_whi
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "make models" in lines[0] and "CODER_EMBEDDING_MODEL" in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_clips_are_embedded_a_chunk_at_a_time():
+    """A long session's clips are cut and embedded ``embed_chunk`` at a time (peak memory), with the same vectors
+    as in one call."""
+    from coder.pipeline.diarize import campplus
+
+    class Counting(campplus.SpeakerEmbedding):
+        calls: list[int] = []
+
+        def embed(self, clips):
+            self.calls.append(len(clips))
+            return super().embed(clips)
+
+    rng = np.random.default_rng(6)
+    audio = (rng.standard_normal(16000 * 30) * 0.1).astype(np.float32)
+    starts = np.arange(0, 21, 5.0)
+    step = 0.016875
+    activity = np.zeros((len(starts), 589, 3))
+    activity[:, 10:200, 0] = 1
+    activity[:, 300:500, 1] = 1
+    emb = Counting(campplus.build())
+    diarizer = BuiltinDiarizer(device="cpu", embed_chunk=3)
+    keys, chunked, _ = diarizer.embed(emb, audio, starts, activity, step)
+    assert len(keys) >= 8 and max(emb.calls) <= 3
+    emb.calls.clear()
+    keys_whole, whole, _ = BuiltinDiarizer(device="cpu", embed_chunk=10_000).embed(emb, audio, starts, activity, step)
+    assert keys_whole == keys and emb.calls == [len(keys)]
+    np.testing.assert_allclose(chunked, whole, atol=1e-5)

@@ -104,6 +104,7 @@ class BuiltinDiarizer:
     segmentation_model: str | None = None
     embedding_model: str | None = None
     batch_size: int = 8
+    embed_chunk: int = 256  # clips cut out and embedded at a time (memory: 256 × 3 s is 49 MB)
     device: str = field(default_factory=embeddings.default_device)
 
     def __call__(self, audio: np.ndarray, num_speakers: int | None = DEFAULT_SPEAKERS) -> Diarization:
@@ -181,8 +182,9 @@ class BuiltinDiarizer:
 
     def embed(self, emb: campplus.SpeakerEmbedding, audio: np.ndarray, starts: np.ndarray, activity: np.ndarray,
               step: float):
-        """CAM++ embeddings of the local speakers with enough speech: keys (window, speaker), vectors, seconds."""
-        keys, clips, seconds = [], [], []
+        """CAM++ embeddings of the local speakers with enough speech: keys (window, speaker), vectors, seconds.
+        Clips are embedded ``embed_chunk`` at a time, so a long session never holds all its clips at once."""
+        keys, clips, seconds, vectors = [], [], [], []
         frame = int(round(step * SAMPLE_RATE))
         alone = activity.sum(axis=2) == 1
         for w, start in enumerate(starts):
@@ -201,9 +203,14 @@ class BuiltinDiarizer:
                 keys.append((w, k))
                 clips.append(clip)
                 seconds.append(len(clip) / SAMPLE_RATE)
+                if len(clips) >= self.embed_chunk:
+                    vectors.append(emb.embed(clips))
+                    clips = []
+        if clips:
+            vectors.append(emb.embed(clips))
         if not keys:
             return [], np.zeros((0, 1), dtype=np.float32), np.zeros(0)
-        return keys, emb.embed(clips), np.array(seconds)
+        return keys, np.concatenate(vectors), np.array(seconds)
 
     # -- 3. clustering ---------------------------------------------------------------------------------
 
