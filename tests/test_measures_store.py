@@ -250,3 +250,37 @@ def test_an_analysis_with_talk_share_and_switching_pause_from_the_web_form(trial
             "file not found") in queued and re.search(r'<p id="measure-states">\d+ current · 1 failed</p>', queued)
     with database.session() as db:
         store_measures(db, db.get(Recording, db.scalar(select(Recording.id).order_by(Recording.id))), voice=False)
+
+
+def test_verifying_a_transcript_queues_its_measures_again(trial, tmp_path):
+    """Marking a corrected transcript verified queues its measures job (here run at once by the queue); the job
+    fails for want of the audio, and says so, which shows it ran on the verified revision."""
+    from coder.config import load_settings
+    from coder.jobs import queue
+    from coder.web.app import create_app
+
+    from .support.rating_study import PASSWORD
+    from .support.web import csrf_token, login
+
+    database, _ = trial
+    settings = load_settings(home=tmp_path / "home", database_url=database.url)
+    app = create_app(settings, database, {"TESTING": True})
+    queue.configure(settings, database)
+    app.extensions["coder.huey"].immediate = True
+    client = app.test_client()
+    login(client, "coord", PASSWORD)
+    with database.session() as db:
+        rec = db.get(Recording, db.scalar(select(Recording.id).order_by(Recording.id)))
+        assert state(db, rec) == "current"
+        rec.transcript.revision = 1  # corrected since the measures were stored
+        tid, url = rec.transcript.id, f"/analysis/{study_of(db, 'Trial M').id}"
+    JSON = {"Accept": "application/json", "X-CSRFToken": csrf_token(client, url)}
+    saved = client.post(f"/transcripts/{tid}/status", json={"status": "in_review"}, headers=JSON)
+    assert saved.status_code == 200, saved.get_data(as_text=True)
+    with database.session() as db:
+        assert state(db, db.get(Recording, db.scalar(select(Recording.id).order_by(Recording.id)))) == "stale"
+    saved = client.post(f"/transcripts/{tid}/status", json={"status": "verified"}, headers=JSON)
+    assert saved.status_code == 200, saved.get_data(as_text=True)
+    with database.session() as db:
+        assert state(db, db.get(Recording, db.scalar(select(Recording.id).order_by(Recording.id)))) == "failed"
+    assert re.search(r'<p id="measure-states">\d+ current · 1 failed</p>', client.get(url).get_data(as_text=True))

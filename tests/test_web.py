@@ -140,13 +140,13 @@ def test_coordinator_corrects_roles_on_the_transcript_page(app, database):
     response = client.post("/transcripts/1/roles", data={"role-SPEAKER_00": "client", "reason": "listened",
                                                          "action": "set", "csrf_token": token},
                            follow_redirects=True)
-    assert "Roles saved." in response.get_data(as_text=True)
+    assert "Roles saved; the process measures of the session are computed again." in response.get_data(as_text=True)
     with database.session() as db:
         speaker = db.scalar(select(Speaker))
         assert (speaker.role, speaker.role_source) == ("client", "manual")
     response = client.post("/transcripts/1/roles", data={"action": "swap", "csrf_token": token},
                            follow_redirects=True)
-    assert "Roles saved." in response.get_data(as_text=True)
+    assert "Roles saved; the process measures of the session are computed again." in response.get_data(as_text=True)
     with database.session() as db:
         assert db.scalar(select(Speaker)).role == "therapist"
     bad = client.post("/transcripts/1/roles", data={"role-SPEAKER_00": "patient", "action": "set",

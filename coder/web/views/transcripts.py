@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from coder.jobs import queue as job_queue
 from coder.pipeline import interchange, playback
 from coder.pipeline.audio import AudioError
 from coder.pipeline.measures import MeasuresError
@@ -163,8 +164,20 @@ def restore(transcript_id: int):
 def status(transcript_id: int):
     transcript, _study = transcribed_transcript(transcript_id)
     body = jsonapi.body()
-    return _saved(transcript, lambda db: transcripts.set_status(db, transcript, str(body.get("status")),
-                                                                current_user))
+    response = _saved(transcript, lambda db: transcripts.set_status(db, transcript, str(body.get("status")),
+                                                                    current_user))
+    if transcript.status == "verified" and getattr(response, "status_code", None) == 200:
+        _measure_again(transcript)
+    return response
+
+
+def _measure_again(transcript: Transcript) -> None:
+    """A verified transcript (or corrected roles) changes what the stored process measures count: queue its
+    measures job, once per such save rather than per correction (each job also tracks the voices)."""
+    try:
+        job_queue.enqueue_measures([transcript.recording_id], current_app.extensions["coder.huey"])
+    except Exception:  # the save stands; the analysis page lists the measures as stale and queues them again
+        current_app.logger.exception("the measures of recording %s were not queued", transcript.recording_id)
 
 
 @bp.route("/transcripts/<int:transcript_id>/speaker", methods=["POST"])
@@ -241,7 +254,8 @@ def roles(transcript_id: int):
         else:
             set_roles(db, transcript, _roles_chosen(transcript), current_user, reason, out_dir)
         db.commit()
-        flash("Roles saved.")
+        _measure_again(transcript)
+        flash("Roles saved; the process measures of the session are computed again.")
     except RoleError as exc:
         db.rollback()
         flash(f"Roles not saved: {exc}")
