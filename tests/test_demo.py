@@ -126,6 +126,9 @@ def test_demo_serves_and_the_coordinator_logs_in(demo, tmp_path):
         assert "demo_session.ogg" in study and "transcribed" in study
         transcript = opener.open(f"{base}/transcripts/1", timeout=10).read().decode()
         assert "homework" in transcript.lower()
+        # the session timeline, drawn from the stored measures (with each speaker's arousal)
+        assert 'id="session-timeline"' in transcript and "<svg" in transcript
+        assert "vocal arousal per turn (z)" in transcript  # drawn, from the measures the demo stored
         measures = opener.open(f"{base}/analysis/1", timeout=10).read().decode()
         assert 'id="measures-table"' in measures and '<p id="measure-states">1 current</p>' in measures
     finally:
