@@ -32,7 +32,7 @@ def child(threads: int) -> None:
     from coder.pipeline.diarize import builtin
 
     torch.set_num_threads(threads)
-    seg, emb = builtin._models(None, None, "cpu")
+    seg, emb = builtin.load_models(None, None, "cpu")
     x = audio.load(ROOT / "sample_audio" / "demo_session.ogg")
     clips = [x[i * 24000:i * 24000 + 47790] for i in range(30)] + [x[i * 8000:i * 8000 + 16000 + 2700 * i]
                                                                    for i in range(10)]

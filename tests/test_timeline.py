@@ -21,7 +21,7 @@ from coder.web.app import create_app
 from .support.cli import coder
 from .support.rating_study import PASSWORD, build
 from .support.web import login
-from .test_measures import DOC
+from .support.measures_docs import DOC
 
 
 def test_the_caption_and_the_moments_say_what_the_picture_shows():

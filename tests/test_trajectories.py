@@ -185,12 +185,13 @@ def test_coder_pictures_trajectories_writes_each_dyads_pictures_and_the_table(st
 def test_arousal_and_synchrony_come_in_where_the_voice_measures_were_computed():
     from coder.pipeline.measures import compute
 
-    from .test_measures import RATE, dialogue
+    from .support.audio import RATE
+    from .support.measures_docs import dialogue
 
     # the client follows the therapist's pitch turn by turn: synchrony at lag 1 in that direction
     audio, doc = dialogue([100.0, 130.0, 110.0, 150.0, 120.0, 140.0], [200.0, 260.0, 220.0, 300.0, 240.0, 280.0])
     result = compute(doc, audio, RATE, surrogates=20)
-    values = trajectories._values(result)
+    values = trajectories.session_values(result)
     speakers = result["session"]["speakers"]
     assert values[("arousal_mean", "therapist")] == speakers["therapist"]["arousal_mean"]
     assert values[("arousal_mean", "client")] == speakers["client"]["arousal_mean"]

@@ -93,7 +93,8 @@ def _series_names(measure: Measure) -> tuple[str, ...]:
     return {"speaker": ROLES, "session": ("session",), "synchrony": tuple(DIRECTIONS.values())}[measure.level]
 
 
-def _values(result: dict[str, Any]) -> dict[tuple[str, str], float | None]:
+def session_values(result: dict[str, Any]) -> dict[tuple[str, str], float | None]:
+    """One session's value of each trajectory measure and series (a role, the session, a synchrony direction)."""
     session = result["session"]
     out: dict[tuple[str, str], float | None] = {}
     for m in MEASURES:
@@ -135,7 +136,7 @@ def study_trajectories(db: Session, study: Study, dyad_id: int | None = None) ->
         trajectory.sessions.append(SessionPoint(rec.session.number, rec.session.time_point, rec.id,
                                                 int(result.get("revision") or 0),
                                                 result.get("definitions_version", DEFINITIONS_VERSION),
-                                                _values(result)))
+                                                session_values(result)))
     return list(out.values())
 
 

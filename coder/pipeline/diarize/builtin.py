@@ -74,7 +74,7 @@ def _has_local_segmentation(store: Path) -> bool:
 
 
 @lru_cache(maxsize=2)
-def _models(segmentation_model: str | None, embedding_model: str | None, device: str):
+def load_models(segmentation_model: str | None, embedding_model: str | None, device: str):
     store = models_dir()
     try:
         seg = segmentation.Segmentation.load(segmentation_model, store, device)
@@ -112,7 +112,7 @@ class BuiltinDiarizer:
         duration = len(audio) / SAMPLE_RATE
         if duration == 0:
             return Diarization([], {}, ["empty recording"])
-        seg, emb = _models(self.segmentation_model, self.embedding_model, self.device)
+        seg, emb = load_models(self.segmentation_model, self.embedding_model, self.device)
         starts, activity = self.segment(seg, audio)
         if activity.sum() == 0:
             return Diarization([], {}, ["no speech found"])
@@ -410,7 +410,7 @@ class BuiltinDiarizer:
                     break
                 chosen.append(t)
                 total += t.end - t.start
-        net = _models(self.segmentation_model, self.embedding_model, self.device)[1]
+        net = load_models(self.segmentation_model, self.embedding_model, self.device)[1]
         return embeddings.turn_embeddings(audio, chosen, net=net)
 
 
