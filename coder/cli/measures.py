@@ -54,7 +54,7 @@ def measures_cmd(ctx, transcript, audio, units, recordings, study, every, voice,
     if transcript:
         if voice:
             fail("--voice is for stored recordings; give a transcript file its recording with --audio")
-        doc, result = _file_measures(transcript, audio, [_span(u) for u in units], by, estimator)
+        doc, result = file_measures(transcript, audio, [_span(u) for u in units], by, estimator)
         if csv_path:
             _write_csv([result], Path(csv_path))
         if svg_dir:
@@ -70,8 +70,9 @@ def measures_cmd(ctx, transcript, audio, units, recordings, study, every, voice,
     click.echo(json_text({"definitions_version": DEFINITIONS_VERSION, "recordings": results}))
 
 
-def _file_measures(transcript: str, audio: str | None, spans, by: str, estimator: str) -> tuple[dict, dict]:
-    """(the transcript document, its measures); exit with a one-line error on bad input."""
+def file_measures(transcript: str, audio: str | None, spans=(), by: str = "role",
+                  estimator: str = "praat") -> tuple[dict, dict]:
+    """(the transcript document, its measures); exit with a one-line error on bad input. `coder pictures` too."""
     from coder.pipeline.audio import AudioError, load_channels
     from coder.pipeline.measures import MeasuresError, compute
 

@@ -2,12 +2,12 @@
 measures across its sessions, as SVG and PNG files (docs/measures.md, Pictures)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from coder.cli.common import chosen_recordings, fail, open_database, study_named
+from coder.cli.measures import file_measures
 
 FORMATS = ("svg", "png")
 
@@ -62,7 +62,7 @@ def timeline_cmd(ctx, transcript, audio, recordings, study, every, voice, format
     out = Path(out_dir)
     written: list[Path] = []
     if transcript:
-        doc, result = _file_measures(transcript, audio)
+        doc, result = file_measures(transcript, audio)
         name = Path(transcript).name
         try:
             written += _write(timeline_of(doc, result, f"{name}: who speaks when"), out / name.split(".")[0],
@@ -97,28 +97,6 @@ def timeline_cmd(ctx, transcript, audio, recordings, study, every, voice, format
                     fail(f"recording {rec.id} ({rec.original_name}): cannot read its audio {rec.path}: {exc}")
                 written += _write(picture, out / f"recording-{rec.id}", formats)
     click.echo(f"wrote {len(written)} file{'' if len(written) == 1 else 's'} to {out_dir}")
-
-
-def _file_measures(transcript: str, audio: str | None) -> tuple[dict, dict]:
-    from coder.pipeline.audio import AudioError, load_channels
-    from coder.pipeline.measures import MeasuresError, compute
-
-    try:
-        doc = json.loads(Path(transcript).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        fail(f"{transcript}: not a JSON transcript ({exc})")
-    if not isinstance(doc, dict) or not isinstance(doc.get("segments"), list):
-        fail(f"{transcript}: not a coder transcript (no list of segments)")
-    samples = None
-    if audio:
-        try:
-            samples = load_channels(audio)[0]
-        except AudioError as exc:
-            fail(f"{audio}: {exc}")
-    try:
-        return doc, compute(doc, samples)
-    except MeasuresError as exc:
-        fail(f"{transcript}: {exc}")
 
 
 @pictures_group.command("trajectories")
