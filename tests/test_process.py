@@ -4,6 +4,7 @@ import soundfile as sf
 from sqlalchemy import select
 
 from coder.db import Database
+from coder.study.measures import stored_measures
 from coder.study.models import Recording, Transcript
 
 from .support.cli import coder
@@ -38,6 +39,10 @@ def test_process_stores_transcripts_and_records_failures(tmp_path, real_models_d
         assert transcript.segments and transcript.segments[0]["words"]
         assert transcript.notes["sha256"] == ok.sha256 and transcript.notes["no_speech"] is False
         assert transcript.notes["processing"]["vad"] is True
+        # its session process measures, voice included, stored after the transcript
+        measured = stored_measures(s, ok)
+        assert measured and measured["voice"] and measured["revision"] == 0 and measured["session"]["speakers"]
+        assert stored_measures(s, bad) is None
     assert (home / "transcripts" / f"recording-{ok.id}.json").is_file()
 
     # A rerun has nothing left for this engine and model but the failed recording.

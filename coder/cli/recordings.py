@@ -52,7 +52,8 @@ def _warning(recording_id: int, name: str, warning: str) -> None:
 @engines.engine_options
 @click.pass_context
 def process(ctx, engine, model, diarizer, num_speakers, diarizer_model, language, no_vad, beam_size):
-    """Transcribe every registered recording not yet transcribed with this engine and model."""
+    """Transcribe every registered recording not yet transcribed with this engine and model, then compute and
+    store each one's session process measures."""
     from coder.jobs.processing import pending_recordings, process_recordings
 
     database, config = open_database(ctx), settings(ctx)
@@ -62,7 +63,7 @@ def process(ctx, engine, model, diarizer, num_speakers, diarizer_model, language
     ok, failed = process_recordings(
         database, asr, config.transcripts_dir, diarizer=diarizer, num_speakers=engines.speaker_count(num_speakers),
         language=language, use_vad=not no_vad, diarizer_options=engines.diarizer_options(diarizer, diarizer_model),
-        playback_dir=config.playback_dir, on_done=_done, on_warning=_warning)
+        playback_dir=config.playback_dir, on_done=_done, on_warning=_warning, measure=True)
     click.echo(f"{ok} transcribed, {failed} failed")
     sys.exit(1 if failed else 0)
 

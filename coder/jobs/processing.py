@@ -100,11 +100,14 @@ def process_recordings(database: Database, engine: Engine, out_dir: Path | None,
                        on_done: Callable[[int, str, str | None], None] | None = None,
                        on_warning: Callable[[int, str, str], None] | None = None,
                        diarizer_options: dict | None = None, playback_dir: Path | None = None,
-                       on_progress: Callable[[int, float], None] | None = None) -> tuple[int, int]:
+                       on_progress: Callable[[int, float], None] | None = None,
+                       measure: bool = False) -> tuple[int, int]:
     """Transcribe every pending recording; returns (succeeded, failed). Failures are stored on the recording.
 
     With ``playback_dir``, each recording's listening copy for the rating page is made too (else on first play).
-    ``on_progress`` gets a recording's id and its audio seconds done, as they go.
+    ``on_progress`` gets a recording's id and its audio seconds done, as they go. With ``measure``, each
+    transcribed recording's process measures are computed and stored after it, as the queue's measures job does;
+    a failure there is a warning (the transcript stands).
     """
     ok = failed = 0
     for recording_id in pending_recordings(database, engine):
@@ -116,6 +119,9 @@ def process_recordings(database: Database, engine: Engine, out_dir: Path | None,
                 on_warning(recording_id, name, warning)
         if error is None:
             ok += 1
+            problem = measure_one(database, recording_id) if measure else None
+            if problem and on_warning:
+                on_warning(recording_id, name, problem)
         else:
             failed += 1
         if on_done:
