@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import ast
+import logging
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_import_contracts_are_kept(monkeypatch, tmp_path):
     monkeypatch.chdir(ROOT)
-    assert lint_imports(config_filename=str(ROOT / "pyproject.toml"), cache_dir=str(tmp_path), no_logo=True) == 0
+    # import-linter configures logging with dictConfig, which disables every logger that exists by then (coder's
+    # included) for the rest of the test process; give them back
+    loggers = [lg for lg in logging.root.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    enabled = [lg for lg in loggers if not lg.disabled]
+    try:
+        assert lint_imports(config_filename=str(ROOT / "pyproject.toml"), cache_dir=str(tmp_path), no_logo=True) == 0
+    finally:
+        for lg in enabled:
+            lg.disabled = False
 
 
 def _sources(*folders: str) -> list[Path]:
