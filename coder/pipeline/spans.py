@@ -1,4 +1,5 @@
-"""Stretches of time as (start, end) seconds: their union, and how long two sets of them run at once."""
+"""Stretches of time as (start, end) seconds: their union, one set less another, and how long two sets of them
+run at once."""
 from __future__ import annotations
 
 import math
@@ -13,6 +14,23 @@ def merged(spans: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
             out[-1] = (out[-1][0], max(out[-1][1], end))
         else:
             out.append((start, end))
+    return out
+
+
+def minus(spans: list[tuple[float, float]], others: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The parts of ``spans`` outside ``others``; each list sorted and disjoint (``merged``)."""
+    out, j = [], 0
+    for a, b in spans:
+        while j < len(others) and others[j][1] <= a:
+            j += 1
+        k, at = j, a
+        while k < len(others) and others[k][0] < b:
+            if others[k][0] > at:
+                out.append((at, others[k][0]))
+            at = max(at, others[k][1])
+            k += 1
+        if at < b:
+            out.append((at, b))
     return out
 
 

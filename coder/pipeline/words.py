@@ -45,21 +45,8 @@ def clip_span(start: float, end: float, length: float, duration: float) -> tuple
 
 def clean_speech(turns: list[Turn], speaker: str) -> list[tuple[float, float]]:
     """The stretches in which ``speaker`` talks and nobody else does."""
-    own = spans.merged((t.start, t.end) for t in turns if t.speaker == speaker)
-    others = spans.merged((t.start, t.end) for t in turns if t.speaker != speaker)
-    out, j = [], 0
-    for a, b in own:
-        while j < len(others) and others[j][1] <= a:
-            j += 1
-        k, at = j, a
-        while k < len(others) and others[k][0] < b:
-            if others[k][0] > at:
-                out.append((at, others[k][0]))
-            at = max(at, others[k][1])
-            k += 1
-        if at < b:
-            out.append((at, b))
-    return out
+    return spans.minus(spans.merged((t.start, t.end) for t in turns if t.speaker == speaker),
+                       spans.merged((t.start, t.end) for t in turns if t.speaker != speaker))
 
 
 @dataclass

@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 
 from coder.pipeline.audio import SAMPLE_RATE
-from coder.pipeline.spans import merged
+from coder.pipeline.spans import merged, minus
 
 MODEL = "CAM++"
 DIMENSION = 192
@@ -111,7 +111,7 @@ def turn_embeddings(samples: np.ndarray, turns: list, net=None) -> dict[str, np.
     out = {}
     for label in sorted({t.speaker for t in turns}):
         own = merged((t.start, t.end) for t in turns if t.speaker == label)
-        alone = _minus(own, merged((t.start, t.end) for t in turns if t.speaker != label))
+        alone = minus(own, merged((t.start, t.end) for t in turns if t.speaker != label))
         regions = alone if sum(b - a for a, b in alone) >= MIN_SPEECH_S else own
         try:
             out[label] = voiceprint(samples, regions, net=net)
@@ -120,18 +120,3 @@ def turn_embeddings(samples: np.ndarray, turns: list, net=None) -> dict[str, np.
     return out
 
 
-def _minus(spans: list[tuple[float, float]], others: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The parts of merged ``spans`` outside merged ``others``."""
-    out = []
-    for a, b in spans:
-        for c, d in others:
-            if d <= a or c >= b:
-                continue
-            if c > a:
-                out.append((a, c))
-            a = max(a, d)
-            if a >= b:
-                break
-        if a < b:
-            out.append((a, b))
-    return out
