@@ -15,6 +15,19 @@ class ModelStoreError(Exception):
     pass
 
 
+def store_with(*files: Path) -> Path:
+    """The first model store holding all ``files`` (paths inside a store): the configured one, the checkout's
+    models/ (tests and jobs that point ``CODER_MODELS_DIR`` at a store of Whisper weights alone still find the
+    diarisation weights), the offline provisioning tool's default; else the configured one."""
+    from coder.config import SOURCE_ROOT, load_settings
+
+    store = load_settings().models_dir
+    for candidate in (store, SOURCE_ROOT / "models", Path("~/.cache/offline-diarization").expanduser()):
+        if all((candidate / f).is_file() for f in files):
+            return candidate
+    return store
+
+
 @dataclass(frozen=True)
 class StoredModel:
     name: str

@@ -5,7 +5,6 @@ Each stage is a module of its own (audio, vad, asr, guards, diarize) and usable 
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,9 +13,8 @@ import numpy as np
 from coder.pipeline import audio
 from coder.pipeline import guards, vad
 from coder.pipeline.asr import Engine
-from coder.pipeline.diarize import (DEFAULT_SPEAKERS, Diarization, Turn, builtin, campplus, diarize_channels,
-                                    make_diarizer, turn_embeddings)
-from coder.pipeline.diarize.embeddings import default_device
+from coder.pipeline.diarize import (DEFAULT_SPEAKERS, Diarization, Turn, diarize_channels, embeddings, make_diarizer,
+                                    turn_embeddings)
 from coder.pipeline.roles import assign_roles
 from coder.pipeline.words import OverlapVoices, attribute_words
 
@@ -96,24 +94,18 @@ NO_VOICES = ("words in overlapped speech went to the turn covering more of them:
              "the voices apart are missing (run `make models` or set CODER_EMBEDDING_MODEL)")
 
 
-@lru_cache(maxsize=1)
-def _speaker_embedding(path: str, device: str) -> campplus.SpeakerEmbedding:
-    return campplus.SpeakerEmbedding.load(path, device=device)
-
-
 def overlap_voices(samples: np.ndarray, result: Diarization, embedding_model: str | None = None
                    ) -> OverlapVoices | None:
-    """What tells apart the voices of words spoken in overlap (CAM++, loaded when a word first needs it), or None
-    where the turns never overlap or the weights are missing (then a warning says so)."""
+    """What tells apart the voices of words spoken in overlap (CAM++, the network voiceprints use), or None where
+    the turns never overlap or the weights are missing (then a warning says so)."""
     if not result.overlaps:
         return None
     try:
-        path = str(campplus.resolve(embedding_model, builtin.models_dir()))
-    except campplus.EmbeddingUnavailable:
+        net = embeddings.encoder(embedding_model, embeddings.default_device())
+    except embeddings.EncoderUnavailable:
         result.warnings.append(NO_VOICES)
         return None
-    device = default_device()
-    return OverlapVoices(samples, lambda clips: _speaker_embedding(path, device).embed(clips))
+    return OverlapVoices(samples, net.embed)
 
 
 def speakers_of_words(samples: np.ndarray, segments: list[dict[str, Any]], result: Diarization,

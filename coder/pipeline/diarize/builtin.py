@@ -25,6 +25,7 @@ import numpy as np
 
 from coder.pipeline.diarize import campplus, embeddings, segmentation
 from coder.pipeline.diarize.types import DEFAULT_SPEAKERS, SAMPLE_RATE, Diarization, DiarizerUnavailable, Turn, speaker_label
+from coder.pipeline.modelstore import store_with
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +33,8 @@ TOO_LITTLE = "too little speech to tell speakers apart; all of it is given to on
 
 
 def models_dir() -> Path:
-    """The first store holding both models: the model store, the checkout's models/ (tests and jobs that point
-    ``CODER_MODELS_DIR`` at a store of Whisper weights alone still diarise), the provisioning tool's default."""
-    from coder.config import SOURCE_ROOT, load_settings
-
-    store = load_settings().models_dir
-    for candidate in (store, SOURCE_ROOT / "models", Path("~/.cache/offline-diarization").expanduser()):
-        if (candidate / "pyannote-segmentation-3.0" / segmentation.CHECKPOINT).is_file() and (
-                candidate / campplus.WEIGHTS).is_file():
-            return candidate
-    return store
+    """The first model store holding both models (``modelstore.store_with``)."""
+    return store_with(Path("pyannote-segmentation-3.0") / segmentation.CHECKPOINT, campplus.WEIGHTS)
 
 
 def check_available(segmentation_model: str | None = None, embedding_model: str | None = None) -> None:

@@ -50,18 +50,11 @@ def encoder(model: str | None = None, device: str = "cpu"):
 
 
 def _store():
-    """The first model store holding CAM++: the configured one, the checkout's models/, the provisioning
-    tool's default (as the builtin diariser looks)."""
-    from pathlib import Path
-
-    from coder.config import SOURCE_ROOT, load_settings
+    """The first model store holding CAM++ (``modelstore.store_with``, as the builtin diariser looks)."""
     from coder.pipeline.diarize import campplus
+    from coder.pipeline.modelstore import store_with
 
-    store = load_settings().models_dir
-    for candidate in (store, SOURCE_ROOT / "models", Path("~/.cache/offline-diarization").expanduser()):
-        if (candidate / campplus.WEIGHTS).is_file():
-            return candidate
-    return store
+    return store_with(campplus.WEIGHTS)
 
 
 def model_of(vector) -> str:
