@@ -18,16 +18,13 @@ def pictures_group():
 
 
 def _write(picture, stem: Path, formats) -> list[Path]:
-    from coder.pipeline.formats import atomic_save, atomic_write
+    from coder.pipeline.formats import atomic_save
 
     written = []
     for fmt in dict.fromkeys(formats):
         path = stem.with_name(f"{stem.name}.{fmt}")
-        if fmt == "svg":
-            atomic_write(path, picture.svg)
-        else:
-            data = picture.png()
-            atomic_save(path, lambda tmp: tmp.write_bytes(data))
+        data = picture.file(fmt)[0]
+        atomic_save(path, lambda tmp, data=data: tmp.write_bytes(data))
         written.append(path)
     return written
 

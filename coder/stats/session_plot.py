@@ -188,3 +188,11 @@ class Picture:
 
     def png(self) -> bytes:
         return png(self.figure, self.dpi)
+
+    def file(self, fmt: str) -> tuple[bytes, str]:
+        """The picture as a file's bytes and media type: ``svg`` or ``png``."""
+        if fmt == "svg":
+            return self.svg.encode(), "image/svg+xml"
+        if fmt == "png":
+            return self.png(), "image/png"
+        raise ValueError(f"a picture is saved as svg or png, not {fmt!r}")

@@ -52,7 +52,7 @@ def picture(study_id: int, dyad_id: int, fmt: str):
         drawn = trajectories.picture(trajectory)
     except TimelineError:
         abort(404, f"dyad {trajectory.code} has no transcribed session")
-    body, mimetype = (drawn.svg.encode(), "image/svg+xml") if fmt == "svg" else (drawn.png(), "image/png")
+    body, mimetype = drawn.file(fmt)
     return Response(body, mimetype=mimetype,
                     headers={"Content-Disposition": jsonapi.disposition(f"{trajectories.file_stem(trajectory)}.{fmt}")})
 

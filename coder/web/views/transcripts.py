@@ -225,10 +225,7 @@ def timeline(transcript_id: int, fmt: str):
     if picture is None:
         abort(404, problem)
     stem = name.rsplit(".", 1)[0] or "session"
-    if fmt == "svg":
-        body, mimetype = picture.svg.encode(), "image/svg+xml"
-    else:
-        body, mimetype = picture.png(), "image/png"
+    body, mimetype = picture.file(fmt)
     return Response(body, mimetype=mimetype,
                     headers={"Content-Disposition": jsonapi.disposition(f"{stem}-timeline.{fmt}")})
 
