@@ -41,7 +41,7 @@ HUB_EMBEDDING = "pyannote/wespeaker-voxceleb-resnet34-LM"  # speaker-diarization
 LOCAL_SEGMENTATION = "pyannote-segmentation-3.0"
 # speaker-diarization-3.1's parameters (its config.yaml); the threshold is on cosine distance
 CLUSTERING = {"method": "centroid", "min_cluster_size": 12, "threshold": 0.7045654963945799}
-CAMPPLUS_THRESHOLD = 0.7045654963945799
+CAMPPLUS_THRESHOLD = CLUSTERING["threshold"]  # set for WeSpeaker and not yet retuned for CAM++ (docs/diarization.md)
 
 
 def _models_dir() -> Path:
