@@ -2,12 +2,15 @@
 
 1. pyannote's segmentation-3.0 (``segmentation``) runs over 10 s windows; in each it says, every 17 ms, which
    of up to three local speakers talk, two at once where they overlap.
-2. Each local speaker of a window, cut at pauses, is embedded with CAM++ (``campplus``) from the stretches where
-   they talk alone (overlapped frames only when there are no others).
-3. The embeddings are clustered across windows (average linkage on cosine distance) into the requested count or
-   up to 8, and clusters that are one voice (as alike across as within) are joined. Within a window, local
-   speakers that talk at the same time go to distinct global speakers (Hungarian assignment against the
-   cluster centroids).
+2. Each local speaker of a window is cut into parts: at pauses, where another speaker starts or stops talking
+   over it (on similar voices segmentation-3.0 may carry one local speaker from the first voice through an
+   interruption into the second) and into stretches of at most 2 s. Each part with enough clean speech (no one
+   else talking) is embedded with CAM++ (``campplus``), once: by the window whose middle holds it.
+3. The embeddings are clustered across windows (average linkage on cosine distance) into the requested count,
+   or into the count whose clusters are best apart (mean silhouette), and clusters that are one voice (as alike
+   across as within) are joined. Within a window, parts that talk at the same time go to distinct global
+   speakers (Hungarian assignment against the cluster centroids); parts not embedded take the speaker their
+   speech has in the neighbouring windows.
 4. The windows' frames are averaged per global speaker; each frame keeps as many speakers as the windows
    counted there (rounded mean), so overlapped speech gives overlapping turns.
 
@@ -90,9 +93,12 @@ class BuiltinDiarizer:
     min_cluster_share: float = 0.05  # a cluster with less of the embedded speech is folded into its neighbour
     distinct_similarity: float = 0.3  # ... unless its centroid is less alike than this to every larger one
     split_gap_s: float = 0.5  # a local speaker's speech is embedded and assigned apart on either side of such a pause
-    min_gap_s: float = 0.5  # pauses shorter than this inside one speaker's speech are bridged (references are turns)
+    max_part_s: float = 2.0  # a local speaker's longer stretches are cut into parts this long (0: not cut)
+    embed_once: bool = True  # a part is embedded only in the window whose middle stretch holds its middle
+    min_gap_s: float = 0.8  # pauses shorter than this inside one speaker's speech are bridged (references are turns)
     min_turn_s: float = 0.1  # shorter turns are dropped
     max_speakers: int = 8
+    min_cluster_embeddings: int = 8  # the estimated count allows this many embeddings per speaker at least
     voiceprint_s: float = 60.0  # speech per speaker for the voice embedding roles and voiceprints compare
     segmentation_model: str | None = None
     embedding_model: str | None = None
@@ -155,12 +161,17 @@ class BuiltinDiarizer:
         parts: list[list[np.ndarray]] = []
         for w in range(windows):
             mine = []
+            over = activity[w].sum(axis=1) >= 2
             for k in range(local):
                 on = np.flatnonzero(activity[w, :, k] > 0)
                 if len(on) == 0:
                     continue
-                cuts = np.flatnonzero(np.diff(on) > gap) + 1
-                for run in np.split(on, cuts):
+                cuts = np.flatnonzero((np.diff(on) > gap) | (np.diff(over[on]) != 0)) + 1
+                runs = np.split(on, cuts)
+                if self.max_part_s:
+                    longest = max(1, int(round(self.max_part_s / step)))
+                    runs = [piece for run in runs for piece in np.array_split(run, -(-len(run) // longest))]
+                for run in runs:
                     col = np.zeros(frames, dtype=activity.dtype)
                     col[run[0]:run[-1] + 1] = activity[w, run[0]:run[-1] + 1, k]
                     mine.append(col)
@@ -180,15 +191,21 @@ class BuiltinDiarizer:
         keys, clips, seconds, vectors = [], [], [], []
         frame = int(round(step * SAMPLE_RATE))
         alone = activity.sum(axis=2) == 1
+        half = segmentation.geometry().receptive / 2
+        centres = starts + activity.shape[1] * step / 2
+        bounds = np.concatenate([[-np.inf], (centres[1:] + centres[:-1]) / 2, [np.inf]])
         for w, start in enumerate(starts):
             a0 = int(round(start * SAMPLE_RATE))
             for k in range(activity.shape[2]):
                 active = activity[w, :, k] > 0
                 mask = active & alone[w]
                 if mask.sum() * step < self.min_embed_s:
-                    mask = active  # overlapped speech is better than none
-                if mask.sum() * step < self.min_embed_s:
                     continue
+                if self.embed_once:
+                    on = np.flatnonzero(active)
+                    middle = start + half + (on[0] + on[-1]) / 2 * step
+                    if not bounds[w] <= middle < bounds[w + 1]:
+                        continue  # the next or previous window embeds this speech; assigned from there
                 idx = np.flatnonzero(mask)[: int(self.max_embed_s / step)]
                 clip = np.concatenate([audio[a0 + j * frame:a0 + (j + 1) * frame] for j in idx])
                 if len(clip) < emb.min_samples:
@@ -211,8 +228,7 @@ class BuiltinDiarizer:
                 warnings: list[str]) -> tuple[np.ndarray, int]:
         """A global speaker per embedding: the requested count (fewer where the voices are not distinct), or the
         estimated one: as many large clusters as there are distinct voices among them."""
-        most = min(self.max_speakers, max(2, len(vectors) // 4))  # clusters of a few embeddings each, at least
-        estimated_labels = self._merge(vectors, self._cut(vectors, weights, most))
+        estimated_labels = self._merge(vectors, self._estimate(vectors, weights))
         estimated = int(estimated_labels.max()) + 1
         if num_speakers is None:
             return estimated_labels, estimated
@@ -226,6 +242,23 @@ class BuiltinDiarizer:
                             f"(about {estimated}); speech of the others is given to the nearest of the "
                             f"{num_speakers}")
         return labels, k
+
+    def _estimate(self, vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """The cut of the tree, from two clusters up to ``max_speakers``, whose clusters are best apart (the mean
+        silhouette on cosine distance; Rousseeuw 1987): a finer cut of one voice only splits it where its
+        embeddings happen to differ, and scores low."""
+        from sklearn.metrics import silhouette_score
+
+        most = min(self.max_speakers, max(2, len(vectors) // self.min_cluster_embeddings))
+        best, chosen = -np.inf, np.zeros(len(vectors), dtype=int)
+        for m in range(2, most + 1):
+            labels = self._cut(vectors, weights, m)
+            if labels.max() < 1:
+                continue
+            score = silhouette_score(vectors, labels, metric="cosine")
+            if score > best:
+                best, chosen = score, labels
+        return chosen
 
     def _merge(self, vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Clusters joined, closest first, while two are one voice: their members as alike across the two as
