@@ -53,7 +53,7 @@ def test_json_follows_the_contract(batch):
     assert doc["audio"] == str(d / "third.flac")
     assert doc["duration"] == pytest.approx(3.0, abs=0.01)  # resampled from 44.1 kHz stereo
     assert doc["engine"] == "openai-whisper" and doc["model"] == "openai-whisper-base.pt" and doc["language"] == "en"
-    assert set(doc["timings"]) == {"transcribe_s", "diarize_s"}
+    assert set(doc["timings"]) == {"transcribe_s", "diarize_s", "total_s"}
     assert doc["speakers"] and all(info["role"] in ("therapist", "client", None) for info in doc["speakers"].values())
     assert doc["channels"] == {"count": 2, "layout": "same-signal"} and doc["no_speech"] is False
     assert "thank you for telling me" in " ".join(s["text"] for s in doc["segments"]).lower()

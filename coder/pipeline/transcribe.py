@@ -5,8 +5,10 @@ Each stage is a module of its own (audio, vad, asr, guards, diarize) and usable 
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -78,16 +80,33 @@ def recognise(samples: np.ndarray, engine: Engine, language: str | None = None, 
 
 
 def speakers_of(samples: np.ndarray, segments: list[dict[str, Any]], diarizer: str, num_speakers: int | None,
-                turns: list[Turn] | None = None, options: dict[str, Any] | None = None) -> Diarization:
-    """The recording's speaker turns: the given ones, or the diariser's where speech was transcribed."""
+                turns: list[Turn] | None = None, options: dict[str, Any] | None = None,
+                pending: Future | None = None) -> Diarization:
+    """The recording's speaker turns: the given ones, or the diariser's where speech was transcribed (``pending``:
+    the diariser's run, started beside the transcription by ``diarize_beside``)."""
     if turns is not None:
         result = Diarization(sorted(turns, key=lambda t: (t.start, t.end)), source="rttm")
         if diarizer == "builtin" and result.turns:
             result.embeddings = turn_embeddings(samples, result.turns)
         return result
-    if not segments:
+    if not segments:  # nothing to give speakers to: whatever the diariser found or failed on is moot
         return Diarization([], source=diarizer)
+    if pending is not None:
+        return pending.result()
     return make_diarizer(diarizer, **(options or {}))(samples, num_speakers)  # each backend names its source
+
+
+@contextmanager
+def diarize_beside(samples: np.ndarray, diarizer: str, num_speakers: int | None,
+                   options: dict[str, Any] | None = None, wanted: bool = True) -> Iterator[Future | None]:
+    """The diariser run in a thread of its own while Whisper decodes: each leaves cores idle (Python between the
+    networks' calls, the decoder between batches), so together they take less time than one after the other
+    (docs/benchmarks.md). Yields the run's future, or None where ``wanted`` is false."""
+    if not wanted:
+        yield None
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="diarize") as pool:
+        yield pool.submit(make_diarizer(diarizer, **(options or {})), samples, num_speakers)
 
 
 NO_VOICES = ("words in overlapped speech went to the turn covering more of them: the CAM++ weights that tell "
@@ -144,16 +163,19 @@ def transcribe_file(path: str | Path, engine: Engine, diarizer: str = "builtin",
     channels = audio.load_channels(path)
     samples = channels.mean(axis=0) if channels.shape[0] > 1 else channels[0]
     duration = len(samples) / audio.SAMPLE_RATE
-    t0 = time.perf_counter()
-    segments, detected, notes = recognise(samples, engine, language, use_vad, progress)
-    t1 = time.perf_counter()
     layout = audio.channel_layout(channels)
-    if turns is None and diarizer == "builtin" and layout == "speaker-per-channel" and segments:
-        result = diarize_channels(channels)  # one microphone per person: the channels say who speaks
-        method = "channels"
-    else:
-        result = speakers_of(samples, segments, diarizer, num_speakers, turns, diarizer_options)
-        method = diarizer if turns is None else "rttm"
+    by_channel = turns is None and diarizer == "builtin" and layout == "speaker-per-channel"
+    t0 = time.perf_counter()
+    with diarize_beside(samples, diarizer, num_speakers, diarizer_options,
+                        wanted=turns is None and not by_channel) as pending:
+        segments, detected, notes = recognise(samples, engine, language, use_vad, progress)
+        t1 = time.perf_counter()
+        if by_channel and segments:
+            result = diarize_channels(channels)  # one microphone per person: the channels say who speaks
+            method = "channels"
+        else:
+            result = speakers_of(samples, segments, diarizer, num_speakers, turns, diarizer_options, pending)
+            method = diarizer if turns is None else "rttm"
     segments = speakers_of_words(samples, segments, result, (diarizer_options or {}).get("embedding_model"))
     speakers = assign_roles(segments, result.speakers, result.embeddings, therapist_voiceprint)
     t2 = time.perf_counter()
@@ -172,5 +194,6 @@ def transcribe_file(path: str | Path, engine: Engine, diarizer: str = "builtin",
         "segments": segments,
         "processing": notes,
         "diarization": result.record(method, num_speakers),
-        "timings": {"transcribe_s": round(t1 - t0, 3), "diarize_s": round(t2 - t1, 3)},
+        # diarize_s: from the end of transcription until the speakers were known (the diariser runs beside Whisper)
+        "timings": {"transcribe_s": round(t1 - t0, 3), "diarize_s": round(t2 - t1, 3), "total_s": round(t2 - t0, 3)},
     }
