@@ -9,8 +9,9 @@ and a plain baseline, all in one run.
 ``--only ami2`` runs the two-speaker AMI excerpts alone, ``--only ami`` all AMI excerpts, ``--only sessions``
 the scripted sessions.
 
-Inputs: the scripted two-speaker sessions of bench/sessions/ (talk_over with
-planted overlaps and back-channels) and every AMI excerpt with an RTTM in
+Inputs: the scripted two-speaker sessions of bench/sessions/ (talk_over, cut_in,
+two_at_once and late_reply with planted overlaps, interruptions and back-channels) and every AMI excerpt with an
+RTTM in
 ``--ami-dir``. Each recording is diarised with the speaker count from its
 reference and with the count estimated, by coder's builtin diariser
 (segmentation-3.0 + CAM++), by the d-vector diariser it replaced
@@ -51,7 +52,7 @@ from coder.pipeline import audio as audio_mod  # noqa: E402
 from coder.pipeline.diarize import BuiltinDiarizer, Diarization, DvectorDiarizer, Turn, speaker_label  # noqa: E402
 from coder.pipeline.rttm import read as read_rttm  # noqa: E402
 
-from sessions import PLANTED, SESSIONS, synthesise  # noqa: E402
+from sessions import OVERLAPPING, PLANTED, SESSIONS, synthesise  # noqa: E402
 
 HELD_OUT = {"panic_exposure", "missed_homework"}  # from the d-vector diariser's tuning; the builtin saw all
 
@@ -149,7 +150,7 @@ def main() -> None:
 
     inputs = []  # (name, kind, audio, reference turns)
     if args.only in (None, "sessions"):
-        for stem in [*SESSIONS, *PLANTED]:
+        for stem in [*SESSIONS, *PLANTED, *OVERLAPPING]:
             audio, rttm, _ = synthesise(stem)
             inputs.append((stem, "session", audio, read_rttm(rttm)[stem]))
     if args.only != "sessions":
@@ -234,7 +235,7 @@ def main() -> None:
               "dvector_load_s": round(dvector_load_s, 2),
               "rows": rows, "summary": summary}
     if not args.no_roles and args.only in (None, "sessions"):
-        roles = roles_check(args.models_dir, [*SESSIONS, *PLANTED])
+        roles = roles_check(args.models_dir, [*SESSIONS, *PLANTED, *OVERLAPPING])
         report["roles"] = {"rows": roles, "correct": sum(r["correct"] for r in roles), "n": len(roles)}
     print(json.dumps({k: v for k, v in report.items() if k != "rows"}, indent=2))
     if args.json:

@@ -28,6 +28,7 @@ import numpy as np
 
 from coder.pipeline.diarize import campplus, embeddings, segmentation
 from coder.pipeline.diarize.types import DEFAULT_SPEAKERS, SAMPLE_RATE, Diarization, DiarizerUnavailable, Turn, speaker_label
+from coder.pipeline.memory import give_back
 from coder.pipeline.modelstore import store_with
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ class BuiltinDiarizer:
                 chunk = audio[s:s + win]
                 batch[j, :len(chunk)] = chunk
             out.append(seg.speakers(batch))
+            give_back()
         return np.array(starts) / SAMPLE_RATE, np.concatenate(out)
 
     def split(self, activity: np.ndarray, step: float) -> np.ndarray:

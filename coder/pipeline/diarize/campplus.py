@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from coder.pipeline.memory import give_back
+
 SAMPLE_RATE = 16000
 WEIGHTS = Path("campplus-sv-zh-en-16k") / "campplus_cn_en_common.pt"
 HUB_NAME = "iic/speech_campplus_sv_zh_en_16k-common_advanced"  # 3D-Speaker's published model on ModelScope
@@ -287,6 +289,8 @@ class SpeakerEmbedding:
                     feats = torch.stack([fbank(clips[i]) for i in idx]).to(self.device)
                     emb = run(feats).cpu().numpy()
                     out[idx] = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-8)
+                    del feats
+                    give_back()  # the activations' heap, before the next batch (coder.pipeline.memory)
         return out
 
 
