@@ -158,9 +158,10 @@ class BuiltinDiarizer:
         return np.array(starts) / SAMPLE_RATE, np.concatenate(out)
 
     def split(self, activity: np.ndarray, step: float) -> np.ndarray:
-        """Each local speaker's speech cut at pauses of ``split_gap_s`` or more, each part a local speaker of its
-        own, (windows, frames, parts): segmentation-3.0 sometimes keeps two similar voices that take turns as one
-        local speaker, and a part is more likely one voice."""
+        """Each local speaker's speech cut at pauses of ``split_gap_s`` or more, where another local speaker
+        starts or stops talking over it, and into stretches of at most ``max_part_s``; each part a local speaker
+        of its own, (windows, frames, parts): segmentation-3.0 sometimes keeps two similar voices that take turns,
+        or one that interrupts the other, as one local speaker, and a part is more likely one voice."""
         gap = max(1, int(round(self.split_gap_s / step)))
         windows, frames, local = activity.shape
         parts: list[list[np.ndarray]] = []
@@ -232,7 +233,7 @@ class BuiltinDiarizer:
     def cluster(self, vectors: np.ndarray, weights: np.ndarray, num_speakers: int | None,
                 warnings: list[str]) -> tuple[np.ndarray, int]:
         """A global speaker per embedding: the requested count (fewer where the voices are not distinct), or the
-        estimated one: as many large clusters as there are distinct voices among them."""
+        estimated one: the cut best apart (``_estimate``), its clusters joined where they are one voice."""
         estimated_labels = self._merge(vectors, self._estimate(vectors, weights))
         estimated = int(estimated_labels.max()) + 1
         if num_speakers is None:
