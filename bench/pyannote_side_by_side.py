@@ -4,10 +4,11 @@ beside coder's builtin diariser and the d-vector one, on the same recordings, in
 
     .venv-pyannote/bin/python bench/pyannote_side_by_side.py [--json bench/results-pyannote.json]
         [--models-dir models] [--ami-dir ../shared/data/ami-excerpts] [--sessions missed_homework panic_exposure]
+        [--counts given auto]
 
 Runs in pyannote.audio's environment (the builtin and dvector diarisers run there too: plain torch). Offline: no
 token, ``HF_HUB_OFFLINE=1``. Inputs: the two-speaker AMI excerpts and the named scripted sessions (bench/sessions),
-each with its reference count. DER without a collar, overlapped speech scored (pyannote.metrics). Real-time
+each with its reference count (``--counts given``, the default) and/or with the count estimated (``auto``). DER without a collar, overlapped speech scored (pyannote.metrics). Real-time
 factor = audio seconds per wall-clock second, models loaded (load times reported apart).
 """
 from __future__ import annotations
@@ -49,6 +50,7 @@ def main() -> None:
     ap.add_argument("--models-dir", type=Path, default=ROOT / "models")
     ap.add_argument("--ami-dir", type=Path, default=ROOT.parent / "shared" / "data" / "ami-excerpts")
     ap.add_argument("--sessions", nargs="*", default=["missed_homework", "panic_exposure"])
+    ap.add_argument("--counts", nargs="*", default=["given"], choices=["given", "auto"])
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     from pyannote.metrics.diarization import DiarizationErrorRate
@@ -79,29 +81,35 @@ def main() -> None:
         samples = audio_mod.load(path)
         k = len({t.speaker for t in ref})
         for name, run in systems.items():
-            t0 = time.perf_counter()
-            result = run(samples, k)
-            took = time.perf_counter() - t0
-            metric = DiarizationErrorRate(collar=0.0, skip_overlap=False)
-            der = metric(annotation(ref), annotation(result.turns), detailed=True)
-            rows.append({"recording": label, "system": name, "seconds": round(len(samples) / 16000, 1),
-                         "der": round(der["diarization error rate"], 4),
-                         "missed": round(der["missed detection"] / der["total"], 4),
-                         "false_alarm": round(der["false alarm"] / der["total"], 4),
-                         "confusion": round(der["confusion"] / der["total"], 4),
-                         "speakers_found": len(result.speakers), "wall_s": round(took, 1),
-                         "rtf": round(len(samples) / 16000 / took, 2), "load": os.getloadavg()[0]})
-            print(json.dumps(rows[-1]), flush=True)
-            if args.json:  # as it goes: a run stopped early keeps its rows
-                args.json.write_text(json.dumps({"rows": rows, "load_s": load}, indent=1) + "\n")
+            for count in args.counts:
+                t0 = time.perf_counter()
+                result = run(samples, k if count == "given" else None)
+                took = time.perf_counter() - t0
+                metric = DiarizationErrorRate(collar=0.0, skip_overlap=False)
+                der = metric(annotation(ref), annotation(result.turns), detailed=True)
+                rows.append({"recording": label, "system": name, "count": count, "reference_speakers": k,
+                             "seconds": round(len(samples) / 16000, 1),
+                             "der": round(der["diarization error rate"], 4),
+                             "missed": round(der["missed detection"] / der["total"], 4),
+                             "false_alarm": round(der["false alarm"] / der["total"], 4),
+                             "confusion": round(der["confusion"] / der["total"], 4),
+                             "speakers_found": len(result.speakers), "wall_s": round(took, 1),
+                             "rtf": round(len(samples) / 16000 / took, 2), "load": os.getloadavg()[0]})
+                print(json.dumps(rows[-1]), flush=True)
+                if args.json:  # as it goes: a run stopped early keeps its rows
+                    args.json.write_text(json.dumps({"rows": rows, "load_s": load}, indent=1) + "\n")
     summary = {}
     for name in systems:
-        mine = [r for r in rows if r["system"] == name]
-        summary[name] = {"mean_der_ami2": round(float(np.mean([r["der"] for r in mine if r["recording"].startswith("AMI")])), 4),
-                         "mean_der_sessions": round(float(np.mean([r["der"] for r in mine if not r["recording"].startswith("AMI")])), 4)
-                         if args.sessions else None,
-                         "rtf": round(sum(r["seconds"] for r in mine) / sum(r["wall_s"] for r in mine), 2),
-                         "load_s": load[name]}
+        for count in args.counts:
+            mine = [r for r in rows if r["system"] == name and r["count"] == count]
+            ami = [r["der"] for r in mine if r["recording"].startswith("AMI")]
+            scripted = [r["der"] for r in mine if not r["recording"].startswith("AMI")]
+            summary[f"{name}, count {count}"] = {
+                "mean_der_ami2": round(float(np.mean(ami)), 4) if ami else None,
+                "mean_der_sessions": round(float(np.mean(scripted)), 4) if scripted else None,
+                "rtf": round(sum(r["seconds"] for r in mine) / sum(r["wall_s"] for r in mine), 2),
+                "count_right": sum(r["speakers_found"] == r["reference_speakers"] for r in mine),
+                "n": len(mine), "load_s": load[name]}
     out = {"rows": rows, "summary": summary, "loadavg_end": os.getloadavg()}
     print(json.dumps(summary, indent=1))
     if args.json:
