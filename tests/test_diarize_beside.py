@@ -82,3 +82,16 @@ def test_given_turns_start_no_diariser(clip, monkeypatch):
     engine.started.set()  # nothing to wait for
     doc = transcribe.transcribe_file(clip, engine, use_vad=False, turns=[Turn(0.0, 3.0, "T")], diarizer="none")
     assert not started.is_set() and doc["diarization"]["method"] == "rttm"
+
+
+def test_the_speech_filter_gives_the_same_stretches_when_two_threads_run_it():
+    # the dvector diariser runs Silero beside Whisper's speech filter; the model keeps state between its chunks
+    from concurrent.futures import ThreadPoolExecutor
+
+    from coder.pipeline import audio, vad
+
+    samples = audio.load(SAMPLE_DIR / "demo_session.ogg")[: 16000 * 60]
+    alone = vad.speech_stamps(samples, 16000, 0.5, 0.25, 0.3)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        together = list(pool.map(lambda _: vad.speech_stamps(samples, 16000, 0.5, 0.25, 0.3), range(3)))
+    assert together == [alone] * 3

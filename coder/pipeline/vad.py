@@ -9,6 +9,7 @@ to the recording's own clock.
 from __future__ import annotations
 
 import bisect
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -20,6 +21,9 @@ PAD_S = 0.2  # kept around each detected stretch of speech
 MERGE_GAP_S = 1.0  # pauses shorter than this stay as they are
 KEEP_GAP_S = 0.4  # what is left of a longer pause
 BATCH_S = 300.0  # speech handed to the engine per call: bounds memory, allows progress reports
+
+
+_IN_USE = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -42,10 +46,11 @@ def speech_stamps(audio: np.ndarray, sr: int, threshold: float, min_speech_s: fl
 
     if len(audio) == 0:
         return []
-    stamps = get_speech_timestamps(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), _model(),
-                                   sampling_rate=sr, threshold=threshold,
-                                   min_speech_duration_ms=int(min_speech_s * 1000),
-                                   min_silence_duration_ms=int(min_silence_s * 1000), speech_pad_ms=0)
+    with _IN_USE:  # one model, with state between its chunks: the dvector diariser may run it beside Whisper's filter
+        stamps = get_speech_timestamps(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), _model(),
+                                       sampling_rate=sr, threshold=threshold,
+                                       min_speech_duration_ms=int(min_speech_s * 1000),
+                                       min_silence_duration_ms=int(min_silence_s * 1000), speech_pad_ms=0)
     return [(s["start"] / sr, s["end"] / sr) for s in stamps]
 
 
