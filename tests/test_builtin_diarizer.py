@@ -124,9 +124,11 @@ def test_a_part_is_embedded_once_though_two_windows_hold_it():
     # other window's copy is assigned from it (parts without clean speech are not embedded at all)
     class Net:
         min_samples = 400
-        clips: list = []
 
-        def embed(self, clips):
+        def __init__(self):
+            self.clips = []
+
+        def embed(self, clips, between=None):
             self.clips += clips
             return np.tile(np.eye(4)[0], (len(clips), 1)).astype(np.float32)
 
@@ -210,9 +212,9 @@ def test_clips_are_embedded_a_chunk_at_a_time():
     class Counting(campplus.SpeakerEmbedding):
         calls: list[int] = []
 
-        def embed(self, clips):
+        def embed(self, clips, between=None):
             self.calls.append(len(clips))
-            return super().embed(clips)
+            return super().embed(clips, between)
 
     rng = np.random.default_rng(6)
     audio = (rng.standard_normal(16000 * 30) * 0.1).astype(np.float32)
@@ -230,3 +232,16 @@ def test_clips_are_embedded_a_chunk_at_a_time():
         emb, audio, starts, activity, step)
     assert keys_whole == keys and emb.calls == [len(keys)]
     np.testing.assert_allclose(chunked, whole, atol=1e-5)
+
+
+def test_a_few_seconds_of_one_voice_stay_one_speaker():
+    # two 2 s parts, so two clusters of one embedding each: their likeness is judged against one_voice_similarity
+    # (CAM++: 0.7-0.8 for one synthetic voice, 0.2-0.3 across two)
+    d = BuiltinDiarizer()
+    a = np.eye(8)[0]
+    same = np.vstack([a, 0.8 * a + 0.6 * np.eye(8)[1]])  # 0.8 alike
+    other = np.vstack([a, 0.25 * a + np.sqrt(1 - 0.25 ** 2) * np.eye(8)[1]])  # 0.25 alike
+    assert d.cluster(same, np.ones(2), None, [])[1] == 1
+    assert d.cluster(same, np.ones(2), 2, [])[1] == 1
+    assert d.cluster(other, np.ones(2), None, [])[1] == 2
+    assert BuiltinDiarizer(one_voice_similarity=1.0).cluster(same, np.ones(2), None, [])[1] == 2

@@ -32,7 +32,8 @@ def test_freed_heap_memory_goes_back_to_the_system():
 PROBE = """
 import ctypes, sys, tempfile, threading
 import numpy as np
-import coder.pipeline
+from coder.pipeline.memory import limit_arenas
+limit_arenas()  # as transcribe_file does, before its threads allocate
 barrier = threading.Barrier(6)
 def run():
     barrier.wait()

@@ -15,7 +15,3 @@ import os
 # with other jobs the spinning threads took the cores from each other, up to 7 times the CPU and 8 times the wall
 # time for the same model calls (docs/benchmarks.md). Read once, when the library loads: before torch's import.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from coder.pipeline.memory import limit_arenas  # noqa: E402
-
-limit_arenas()  # before torch's and CTranslate2's threads allocate (coder/pipeline/memory.py)

@@ -20,6 +20,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from coder.pipeline.memory import limit_arenas
+
 # faster-whisper first: the default, several times faster than openai-whisper at equal or better word error
 # (docs/benchmarks.md)
 ENGINES = ("faster-whisper", "openai-whisper")
@@ -264,5 +266,6 @@ def load_engine(engine: str = DEFAULT_ENGINE, model: str | None = None, models_d
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     resolved = resolve_model(engine, model, models_dir)
+    limit_arenas()  # before the engine's threads allocate: a transcribing process (coder.pipeline.memory)
     cls = OpenAIWhisperEngine if engine == "openai-whisper" else FasterWhisperEngine
     return cls(resolved, device=device, beam_size=beam_size)

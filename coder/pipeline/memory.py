@@ -2,10 +2,11 @@
 
 glibc keeps freed heap memory for reuse rather than returning it, and gives each thread that allocates at the
 same time as another a heap (an arena) of its own. With the diariser in a thread beside Whisper's, a 60-minute
-session peaked at 3.34 GB against 2.75 GB with both limited (docs/benchmarks.md):
+session peaked at 3.34 GB, and at 2.63 GB with both of these (docs/benchmarks.md):
 
 - ``limit_arenas``: at most two heaps (glibc's ``M_ARENA_MAX``; the ``MALLOC_ARENA_MAX`` variable, where the user
-  set it, wins), set when ``coder.pipeline`` loads, before any thread starts;
+  set it, wins), set by ``load_engine`` and ``transcribe_file`` before their threads allocate, so that processes
+  that do not transcribe (the web server) keep glibc's default;
 - ``give_back``: freed heap memory returned to the system (``malloc_trim``), called between the networks' batches.
 
 Elsewhere (musl, macOS, Windows) both do nothing.

@@ -4,9 +4,11 @@ Each stage is a module of its own (audio, vad, asr, guards, diarize) and usable 
 """
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -17,6 +19,7 @@ from coder.pipeline import guards, vad
 from coder.pipeline.asr import Engine
 from coder.pipeline.diarize import (DEFAULT_SPEAKERS, Diarization, Turn, diarize_channels, embeddings, make_diarizer,
                                     turn_embeddings)
+from coder.pipeline.memory import limit_arenas
 from coder.pipeline.roles import assign_roles
 from coder.pipeline.words import OverlapVoices, attribute_words
 
@@ -81,7 +84,7 @@ def recognise(samples: np.ndarray, engine: Engine, language: str | None = None, 
 
 def speakers_of(samples: np.ndarray, segments: list[dict[str, Any]], diarizer: str, num_speakers: int | None,
                 turns: list[Turn] | None = None, options: dict[str, Any] | None = None,
-                pending: Future | None = None) -> Diarization:
+                pending: Beside | None = None) -> Diarization:
     """The recording's speaker turns: the given ones, or the diariser's where speech was transcribed (``pending``:
     the diariser's run, started beside the transcription by ``diarize_beside``)."""
     if turns is not None:
@@ -90,35 +93,54 @@ def speakers_of(samples: np.ndarray, segments: list[dict[str, Any]], diarizer: s
             result.embeddings = turn_embeddings(samples, result.turns)
         return result
     if not segments:  # nothing to give speakers to: whatever the diariser found or failed on is moot
+        if pending is not None:
+            pending.stop.set()
         return Diarization([], source=diarizer)
     if pending is not None:
-        return pending.result()
+        return pending.future.result()
     return make_diarizer(diarizer, **(options or {}))(samples, num_speakers)  # each backend names its source
+
+
+@dataclass
+class Beside:
+    """A diariser's run in its own thread: its future, the event that stops it between two batches (the builtin
+    diariser; the others run to the end), and its own seconds once it has ended."""
+
+    future: Future
+    stop: threading.Event
+    clock: dict[str, float] = field(default_factory=dict)
 
 
 @contextmanager
 def diarize_beside(samples: np.ndarray, diarizer: str, num_speakers: int | None,
-                   options: dict[str, Any] | None = None, wanted: bool = True,
-                   clock: dict[str, float] | None = None) -> Iterator[Future | None]:
+                   options: dict[str, Any] | None = None, wanted: bool = True) -> Iterator[Beside | None]:
     """The diariser run in a thread of its own while Whisper decodes: each leaves cores idle (Python between the
     networks' calls, the decoder between batches), so together they take less time than one after the other
-    (docs/benchmarks.md). Yields the run's future, or None where ``wanted`` is false; ``clock["diarizer_s"]``
-    gets the run's own seconds."""
+    (docs/benchmarks.md). Yields the run, or None where ``wanted`` is false. Leaving the block waits for the run;
+    leaving it with an error (a cancelled job, Ctrl-C) stops the run first."""
     if not wanted:
         yield None
         return
     run = make_diarizer(diarizer, **(options or {}))
+    stop = threading.Event()
+    if hasattr(run, "stop"):
+        run.stop = stop
+    clock: dict[str, float] = {}
 
     def timed() -> Diarization:
         t0 = time.perf_counter()
         try:
             return run(samples, num_speakers)
         finally:
-            if clock is not None:
-                clock["diarizer_s"] = time.perf_counter() - t0
+            clock["diarizer_s"] = time.perf_counter() - t0
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="diarize") as pool:
-        yield pool.submit(timed)
+        beside = Beside(pool.submit(timed), stop, clock)
+        try:
+            yield beside
+        except BaseException:
+            stop.set()
+            raise
 
 
 NO_VOICES = ("words in overlapped speech went to the turn covering more of them: the CAM++ weights that tell "
@@ -172,15 +194,15 @@ def transcribe_file(path: str | Path, engine: Engine, diarizer: str = "builtin",
     speaker's voice embedding). ``turns`` (for example from a user's RTTM)
     replace automatic diarisation; ``num_speakers=None`` estimates the count.
     """
+    limit_arenas()  # two threads about to allocate at once (coder.pipeline.memory)
     channels = audio.load_channels(path)
     samples = channels.mean(axis=0) if channels.shape[0] > 1 else channels[0]
     duration = len(samples) / audio.SAMPLE_RATE
     layout = audio.channel_layout(channels)
     by_channel = turns is None and diarizer == "builtin" and layout == "speaker-per-channel"
-    clock: dict[str, float] = {}
     t0 = time.perf_counter()
     with diarize_beside(samples, diarizer, num_speakers, diarizer_options,
-                        wanted=turns is None and not by_channel, clock=clock) as pending:
+                        wanted=turns is None and not by_channel) as pending:
         segments, detected, notes = recognise(samples, engine, language, use_vad, progress)
         t1 = time.perf_counter()
         if by_channel and segments:
@@ -189,7 +211,7 @@ def transcribe_file(path: str | Path, engine: Engine, diarizer: str = "builtin",
         else:
             result = speakers_of(samples, segments, diarizer, num_speakers, turns, diarizer_options, pending)
             method = diarizer if turns is None else "rttm"
-        joined = time.perf_counter()
+    joined = time.perf_counter()  # the diariser's thread has ended
     segments = speakers_of_words(samples, segments, result, (diarizer_options or {}).get("embedding_model"))
     speakers = assign_roles(segments, result.speakers, result.embeddings, therapist_voiceprint)
     t2 = time.perf_counter()
@@ -211,6 +233,6 @@ def transcribe_file(path: str | Path, engine: Engine, diarizer: str = "builtin",
         # diarize_s: the diariser's own run (beside Whisper, in a thread) and the words' and roles' after it;
         # total_s: the two together, as the clock on the wall saw them
         "timings": {"transcribe_s": round(t1 - t0, 3),
-                    "diarize_s": round(clock.get("diarizer_s", joined - t1) + t2 - joined, 3),
+                    "diarize_s": round((pending.clock["diarizer_s"] if pending else joined - t1) + t2 - joined, 3),
                     "total_s": round(t2 - t0, 3)},
     }

@@ -31,10 +31,11 @@ from coder.pipeline.diarize.channels import diarize_channels
 from coder.pipeline.diarize.dvector import DvectorDiarizer
 from coder.pipeline.diarize.embeddings import turn_embeddings
 from coder.pipeline.diarize.types import (DEFAULT_SPEAKERS, DIARIZERS, SAMPLE_RATE, SINGLE_SPEAKER, Diarization,
-                                          DiarizerUnavailable, Turn, speaker_label)
+                                          DiarizationStopped, DiarizerUnavailable, Turn, speaker_label)
 
-__all__ = ["BuiltinDiarizer", "DEFAULT_SPEAKERS", "DIARIZERS", "Diarization", "DiarizerUnavailable",
-           "DvectorDiarizer", "Turn", "check_available", "diarize_channels", "make_diarizer", "speaker_label", "turn_embeddings"]
+__all__ = ["BuiltinDiarizer", "DEFAULT_SPEAKERS", "DIARIZERS", "Diarization", "DiarizationStopped",
+           "DiarizerUnavailable", "DvectorDiarizer", "Turn", "check_available", "diarize_channels", "make_diarizer",
+           "speaker_label", "turn_embeddings"]
 
 
 

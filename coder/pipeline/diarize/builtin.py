@@ -20,6 +20,7 @@ paths in ``CODER_SEGMENTATION_MODEL`` and ``CODER_EMBEDDING_MODEL``. docs/diariz
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -27,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from coder.pipeline.diarize import campplus, embeddings, segmentation
-from coder.pipeline.diarize.types import DEFAULT_SPEAKERS, SAMPLE_RATE, Diarization, DiarizerUnavailable, Turn, speaker_label
+from coder.pipeline.diarize.types import (DEFAULT_SPEAKERS, SAMPLE_RATE, Diarization, DiarizationStopped,
+                                         DiarizerUnavailable, Turn, speaker_label)
 from coder.pipeline.memory import give_back
 from coder.pipeline.modelstore import store_with
 
@@ -109,6 +111,8 @@ class BuiltinDiarizer:
     batch_size: int = 8
     embed_chunk: int = 256  # clips cut out and embedded at a time (memory: 256 × 3 s is 49 MB)
     device: str = field(default_factory=embeddings.default_device)
+    # set from another thread (coder.pipeline.transcribe.diarize_beside): the run stops between two network batches
+    stop: threading.Event | None = None
 
     def __call__(self, audio: np.ndarray, num_speakers: int | None = DEFAULT_SPEAKERS) -> Diarization:
         audio = np.asarray(audio, dtype=np.float32)
@@ -154,7 +158,7 @@ class BuiltinDiarizer:
                 chunk = audio[s:s + win]
                 batch[j, :len(chunk)] = chunk
             out.append(seg.speakers(batch))
-            give_back()
+            self._between_batches()
         return np.array(starts) / SAMPLE_RATE, np.concatenate(out)
 
     def split(self, activity: np.ndarray, step: float) -> np.ndarray:
@@ -188,11 +192,17 @@ class BuiltinDiarizer:
                 out[w, :, j] = col
         return out
 
+    def _between_batches(self) -> None:
+        give_back()  # freed heap back to the system (coder.pipeline.memory)
+        if self.stop is not None and self.stop.is_set():
+            raise DiarizationStopped("the diariser was stopped")
+
     # -- 2. embeddings ---------------------------------------------------------------------------------
 
     def embed(self, emb: campplus.SpeakerEmbedding, audio: np.ndarray, starts: np.ndarray, activity: np.ndarray,
               step: float):
-        """CAM++ embeddings of the local speakers with enough speech: keys (window, speaker), vectors, seconds.
+        """CAM++ embeddings of the parts with enough clean speech (no other part talking), each in the window
+        whose middle stretch holds its middle (``embed_once``): keys (window, part), vectors, seconds.
         Clips are embedded ``embed_chunk`` at a time, so a long session never holds all its clips at once."""
         keys, clips, seconds, vectors = [], [], [], []
         frame = int(round(step * SAMPLE_RATE))
@@ -220,10 +230,10 @@ class BuiltinDiarizer:
                 clips.append(clip)
                 seconds.append(len(clip) / SAMPLE_RATE)
                 if len(clips) >= self.embed_chunk:
-                    vectors.append(emb.embed(clips))
+                    vectors.append(emb.embed(clips, between=self._between_batches))
                     clips = []
         if clips:
-            vectors.append(emb.embed(clips))
+            vectors.append(emb.embed(clips, between=self._between_batches))
         if not keys:
             return [], np.zeros((0, 1), dtype=np.float32), np.zeros(0)
         return keys, np.concatenate(vectors), np.array(seconds)
@@ -341,7 +351,8 @@ class BuiltinDiarizer:
                 else:
                     for a in group:
                         assign[keys[rows[a]]] = int(np.argmax(sims[a]))
-        # local speakers too brief to embed: the global speaker they overlap most in neighbouring windows
+        # parts not embedded (too little clean speech, or embedded in the neighbouring window): the global speaker
+        # they overlap most in the neighbouring windows
         windows, frames, local = activity.shape
         for w in range(windows):
             for j in range(local):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -270,8 +271,9 @@ class SpeakerEmbedding:
         net.load_state_dict(state)
         return cls(net, device)
 
-    def embed(self, clips: list[np.ndarray]) -> np.ndarray:
-        """(clips, dim); clips of equal length go through the network together, ``batch_size`` at a time."""
+    def embed(self, clips: list[np.ndarray], between: Callable[[], None] | None = None) -> np.ndarray:
+        """(clips, dim); clips of equal length go through the network together, ``batch_size`` at a time;
+        ``between`` is called after each batch (a caller's chance to stop)."""
         import torch
 
         out = np.zeros((len(clips), self.net.xvector.dense.linear.out_channels), dtype=np.float32)
@@ -291,6 +293,8 @@ class SpeakerEmbedding:
                     out[idx] = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-8)
                     del feats
                     give_back()  # the activations' heap, before the next batch (coder.pipeline.memory)
+                    if between is not None:
+                        between()
         return out
 
 

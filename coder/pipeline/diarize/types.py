@@ -17,6 +17,10 @@ class DiarizerUnavailable(Exception):
     pass
 
 
+class DiarizationStopped(Exception):
+    """The diariser was told to stop (its ``stop`` event set) and gave up between two batches."""
+
+
 @dataclass
 class Turn:
     start: float
