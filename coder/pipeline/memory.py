@@ -31,11 +31,6 @@ def _libc():
         return None
 
 
-def _trim():
-    libc = _libc()
-    return libc.malloc_trim if libc is not None else None
-
-
 def limit_arenas() -> bool:
     """At most ``ARENAS`` heaps for the threads of this process, unless ``MALLOC_ARENA_MAX`` says otherwise; True
     where glibc took the setting."""
@@ -47,5 +42,5 @@ def limit_arenas() -> bool:
 
 def give_back() -> bool:
     """Return free heap memory to the system; True where glibc did so."""
-    trim = _trim()
-    return bool(trim(0)) if trim is not None else False
+    libc = _libc()
+    return bool(libc.malloc_trim(0)) if libc is not None else False

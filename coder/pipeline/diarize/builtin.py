@@ -194,6 +194,10 @@ class BuiltinDiarizer:
 
     def _between_batches(self) -> None:
         give_back()  # freed heap back to the system (coder.pipeline.memory)
+        self._check_stop()
+
+    def _check_stop(self) -> None:
+        """Between CAM++'s batches (which hand the heap back themselves)."""
         if self.stop is not None and self.stop.is_set():
             raise DiarizationStopped("the diariser was stopped")
 
@@ -230,10 +234,10 @@ class BuiltinDiarizer:
                 clips.append(clip)
                 seconds.append(len(clip) / SAMPLE_RATE)
                 if len(clips) >= self.embed_chunk:
-                    vectors.append(emb.embed(clips, between=self._between_batches))
+                    vectors.append(emb.embed(clips, between=self._check_stop))
                     clips = []
         if clips:
-            vectors.append(emb.embed(clips, between=self._between_batches))
+            vectors.append(emb.embed(clips, between=self._check_stop))
         if not keys:
             return [], np.zeros((0, 1), dtype=np.float32), np.zeros(0)
         return keys, np.concatenate(vectors), np.array(seconds)
@@ -266,7 +270,7 @@ class BuiltinDiarizer:
         from sklearn.metrics import silhouette_score
 
         most = min(self.max_speakers, max(2, len(vectors) // self.min_cluster_embeddings))
-        best, chosen = -np.inf, self._cut(vectors, weights, 2)  # too few embeddings to score: the merge decides
+        best, chosen = -np.inf, None
         for m in range(2, most + 1):
             labels = self._cut(vectors, weights, m)
             if not 1 <= labels.max() < len(vectors) - 1:  # the silhouette needs 2 to n - 1 clusters
@@ -274,7 +278,7 @@ class BuiltinDiarizer:
             score = silhouette_score(vectors, labels, metric="cosine")
             if score > best:
                 best, chosen = score, labels
-        return chosen
+        return chosen if chosen is not None else self._cut(vectors, weights, 2)  # too few to score: the merge decides
 
     def _merge(self, vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Clusters joined, closest first, while two are one voice: their members as alike across the two as
